@@ -1,0 +1,314 @@
+import { Readable, pipeline } from 'node:stream';
+import zlib from 'node:zlib';
+import { NpzError } from '../errors.js';
+import type { RandomAccessSource } from './source.js';
+import { checkDecodable, METHOD_STORED, type ZipArchive, type ZipEntry } from './reader.js';
+
+/**
+ * Sequential access to one member's uncompressed bytes, with the CRC-32 and the size checked against the central
+ * directory. Every byte handed out is hashed first; the member's last bytes are released only after the whole
+ * member has verified, so a reader that reaches the end without an error has read exactly what was written.
+ */
+
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+/** Reads kept in flight ahead of the consumer, so hashing one slice overlaps reading the next. */
+const READ_AHEAD = 2;
+/** First compressed read of a deflated member: enough for an npy header, small enough to make peeking cheap. */
+const FIRST_COMPRESSED_READ = 16 * 1024;
+const CRC_PIECE = 1 << 30;
+
+export interface MemberReadOptions {
+  /** Verify the CRC-32 of every byte read against the central directory (default true). */
+  verifyCrc?: boolean;
+  /** Bytes per positional read and per inflated chunk (default 4 MiB). */
+  chunkSize?: number;
+}
+
+function truncated(entry: ZipEntry, offset: number, expected: number): NpzError {
+  return new NpzError('ERR_ZIP_TRUNCATED', `source ended at offset ${offset} inside member ${JSON.stringify(entry.name)}`, {
+    entry: entry.name,
+    offset,
+    expected,
+  });
+}
+
+/**
+ * Reads `[offset, offset + total)` in `sliceSize` pieces, keeping READ_AHEAD reads in flight, and yields them in
+ * order. With `dest` each piece lands directly in its place in `dest` (no intermediate copy).
+ */
+async function* orderedReads(
+  entry: ZipEntry,
+  source: RandomAccessSource,
+  offset: number,
+  total: number,
+  sliceSize: number,
+  dest?: Uint8Array,
+): AsyncGenerator<Uint8Array> {
+  const queue: Array<Promise<Uint8Array>> = [];
+  let issued = 0;
+  const issue = (): void => {
+    const at = issued;
+    const length = Math.min(sliceSize, total - at);
+    issued += length;
+    const into = dest?.subarray(at, at + length);
+    const pending = source.read(offset + at, length, into).then((bytes) => {
+      if (bytes.length < length) throw truncated(entry, offset + at + bytes.length, offset + at + length);
+      if (into === undefined) return bytes;
+      // A custom source may ignore `into`; the bytes still have to end up in place.
+      if (bytes.buffer !== into.buffer || bytes.byteOffset !== into.byteOffset) into.set(bytes);
+      return into;
+    });
+    // Rejections surface when awaited below; reads abandoned by an early exit must not become unhandled.
+    pending.catch(() => undefined);
+    queue.push(pending);
+  };
+  while (queue.length < READ_AHEAD && issued < total) issue();
+  while (queue.length > 0) {
+    const bytes = await (queue.shift() as Promise<Uint8Array>);
+    if (issued < total) issue();
+    yield bytes;
+  }
+}
+
+function inflateError(entry: ZipEntry, cause: unknown): NpzError {
+  if (cause instanceof NpzError) return cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new NpzError('ERR_ZIP_INFLATE', `member ${JSON.stringify(entry.name)}: corrupt deflate data (${message})`, {
+    entry: entry.name,
+    cause,
+  });
+}
+
+export class MemberReader {
+  readonly entry: ZipEntry;
+  readonly #archive: ZipArchive;
+  readonly #dataStart: number;
+  readonly #verify: boolean;
+  readonly #chunkSize: number;
+  #crc = 0;
+  /** Uncompressed bytes handed out so far. */
+  #position = 0;
+  #verified = false;
+  #closed = false;
+  // Deflate state: inflated bytes not yet handed out, and the inflater's output.
+  #inflated: AsyncIterator<Uint8Array> | undefined;
+  #inflatedTotal = 0;
+  #pending: Uint8Array = new Uint8Array(0);
+
+  private constructor(archive: ZipArchive, entry: ZipEntry, dataStart: number, options: MemberReadOptions) {
+    this.#archive = archive;
+    this.entry = entry;
+    this.#dataStart = dataStart;
+    this.#verify = options.verifyCrc ?? true;
+    this.#chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  }
+
+  /** Checks the member can be decoded and locates its data through the local header. */
+  static async open(archive: ZipArchive, entry: ZipEntry, options: MemberReadOptions = {}): Promise<MemberReader> {
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isSafeInteger(chunkSize) || chunkSize < 64) {
+      throw new NpzError('ERR_INVALID_ARGUMENT', `chunkSize must be an integer of at least 64 bytes, got ${chunkSize}`);
+    }
+    checkDecodable(entry);
+    return new MemberReader(archive, entry, await archive.dataStart(entry), options);
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  get remaining(): number {
+    return this.entry.uncompressedSize - this.#position;
+  }
+
+  get #stored(): boolean {
+    return this.entry.method === METHOD_STORED;
+  }
+
+  /** The next `min(length, remaining)` bytes. Small reads are cheap (served from a cached window). */
+  async read(length: number): Promise<Uint8Array> {
+    this.#checkOpen();
+    const wanted = Math.min(length, this.remaining);
+    if (this.#stored) {
+      const at = this.#dataStart + this.#position;
+      const bytes = await this.#archive.window.read(at, wanted);
+      if (bytes.length < wanted) throw truncated(this.entry, at + bytes.length, at + wanted);
+      await this.#accept(bytes);
+      return bytes;
+    }
+    const out = new Uint8Array(wanted);
+    await this.#fillFromInflater(out);
+    return out;
+  }
+
+  /** Fills `dest` with the next `dest.length` bytes: stored members are read straight into it. */
+  async readInto(dest: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    if (dest.length > this.remaining) {
+      throw new NpzError('ERR_ZIP_SIZE_MISMATCH', `member ${JSON.stringify(this.entry.name)} has ${this.remaining} bytes left, ${dest.length} requested`, {
+        entry: this.entry.name,
+        expected: dest.length,
+        actual: this.remaining,
+      });
+    }
+    if (!this.#stored) {
+      await this.#fillFromInflater(dest);
+      return;
+    }
+    if (dest.length <= this.#archive.window.windowSize / 2) {
+      dest.set(await this.read(dest.length));
+      return;
+    }
+    const start = this.#dataStart + this.#position;
+    for await (const slice of orderedReads(this.entry, this.#archive.source, start, dest.length, this.#chunkSize, dest)) {
+      await this.#accept(slice);
+    }
+  }
+
+  /**
+   * The remaining bytes in chunks of at most `chunkSize`. Each chunk is the consumer's to keep. The final chunk is
+   * yielded only after the member verified, so completing the loop means every byte was correct.
+   */
+  async *chunks(chunkSize: number = this.#chunkSize): AsyncGenerator<Uint8Array, void, undefined> {
+    this.#checkOpen();
+    try {
+      if (this.#stored) {
+        const start = this.#dataStart + this.#position;
+        for await (const chunk of orderedReads(this.entry, this.#archive.source, start, this.remaining, chunkSize)) {
+          await this.#accept(chunk);
+          yield chunk;
+        }
+      } else {
+        while (this.remaining > 0) {
+          const piece = this.#pending.length > 0 ? this.#pending : await this.#pull();
+          if (piece === undefined) throw this.#sizeMismatch();
+          const chunk = piece.subarray(0, Math.min(piece.length, chunkSize));
+          this.#pending = piece.subarray(chunk.length);
+          await this.#accept(chunk);
+          yield chunk;
+        }
+      }
+      await this.finish();
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Reads (and verifies) whatever is left; a no-op when the member was read to its end. */
+  async finish(): Promise<void> {
+    this.#checkOpen();
+    while (this.remaining > 0) await this.read(Math.min(this.remaining, this.#chunkSize));
+    if (!this.#verified) await this.#checkEnd();
+  }
+
+  /** Stops any inflation in progress. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const inflated = this.#inflated;
+    this.#inflated = undefined;
+    this.#pending = new Uint8Array(0);
+    void inflated?.return?.().catch(() => undefined);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new NpzError('ERR_NPZ_CLOSED', `member ${JSON.stringify(this.entry.name)} reader is closed`);
+  }
+
+  async #accept(bytes: Uint8Array): Promise<void> {
+    if (this.#verify) {
+      // Bounded pieces keep each native call within 32-bit lengths; an empty view would reset the running value.
+      for (let at = 0; at < bytes.length; at += CRC_PIECE) {
+        this.#crc = zlib.crc32(bytes.subarray(at, Math.min(at + CRC_PIECE, bytes.length)), this.#crc);
+      }
+    }
+    this.#position += bytes.length;
+    if (this.#position === this.entry.uncompressedSize && !this.#verified) await this.#checkEnd();
+  }
+
+  async #checkEnd(): Promise<void> {
+    // A deflate stream must end exactly at the declared size: #pull throws on any output past it.
+    if (!this.#stored) while ((await this.#pull()) !== undefined);
+    if (this.#verify && this.#crc !== this.entry.crc32) {
+      this.close();
+      throw new NpzError(
+        'ERR_ZIP_CRC_MISMATCH',
+        `member ${JSON.stringify(this.entry.name)} is corrupt: CRC-32 ${hex(this.#crc)} does not match ${hex(this.entry.crc32)} from the central directory`,
+        { entry: this.entry.name, expected: this.entry.crc32, actual: this.#crc },
+      );
+    }
+    this.#verified = true;
+  }
+
+  async #fillFromInflater(dest: Uint8Array): Promise<void> {
+    let filled = 0;
+    while (filled < dest.length) {
+      const piece = this.#pending.length > 0 ? this.#pending : await this.#pull();
+      if (piece === undefined) throw this.#sizeMismatch();
+      const take = piece.subarray(0, Math.min(piece.length, dest.length - filled));
+      this.#pending = piece.subarray(take.length);
+      dest.set(take, filled);
+      filled += take.length;
+    }
+    if (dest.length > 0) await this.#accept(dest);
+  }
+
+  /** Next inflated piece, or undefined at the end of the deflate stream. */
+  async #pull(): Promise<Uint8Array | undefined> {
+    this.#inflated ??= this.#startInflater();
+    let result: IteratorResult<Uint8Array>;
+    try {
+      result = await this.#inflated.next();
+    } catch (error) {
+      this.close();
+      throw inflateError(this.entry, error);
+    }
+    if (result.done === true) return undefined;
+    this.#inflatedTotal += result.value.length;
+    if (this.#inflatedTotal > this.entry.uncompressedSize) throw this.#bomb();
+    return result.value;
+  }
+
+  #startInflater(): AsyncIterator<Uint8Array> {
+    const { entry } = this;
+    const source = this.#archive.source;
+    const start = this.#dataStart;
+    const chunkSize = this.#chunkSize;
+    async function* compressed(): AsyncGenerator<Uint8Array> {
+      let offset = 0;
+      while (offset < entry.compressedSize) {
+        const length = Math.min(offset === 0 ? FIRST_COMPRESSED_READ : chunkSize, entry.compressedSize - offset);
+        const bytes = await source.read(start + offset, length);
+        if (bytes.length < length) throw truncated(entry, start + offset + bytes.length, start + offset + length);
+        offset += length;
+        yield bytes;
+      }
+    }
+    const inflater = zlib.createInflateRaw({ chunkSize: Math.min(chunkSize, 1024 * 1024) });
+    // Errors from either side reach the consumer through the inflater's iterator.
+    pipeline(Readable.from(compressed(), { objectMode: false }), inflater, () => undefined);
+    return inflater[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  }
+
+  #bomb(): NpzError {
+    this.close();
+    return new NpzError(
+      'ERR_ZIP_BOMB',
+      `member ${JSON.stringify(this.entry.name)} inflates past its declared ${this.entry.uncompressedSize} bytes`,
+      { entry: this.entry.name, expected: this.entry.uncompressedSize, actual: this.#inflatedTotal },
+    );
+  }
+
+  #sizeMismatch(): NpzError {
+    this.close();
+    return new NpzError(
+      'ERR_ZIP_SIZE_MISMATCH',
+      `member ${JSON.stringify(this.entry.name)} inflates to ${this.#inflatedTotal} bytes, the central directory says ${this.entry.uncompressedSize}`,
+      { entry: this.entry.name, expected: this.entry.uncompressedSize, actual: this.#inflatedTotal },
+    );
+  }
+}
+
+function hex(value: number): string {
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}

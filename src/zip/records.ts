@@ -1,0 +1,534 @@
+/**
+ * ZIP record codecs, byte-exact to what CPython's zipfile writes for `np.savez` (numpy forces zip64 on every
+ * member). Pure functions over Uint8Array: no I/O. Sizes and offsets are JS numbers up to 2^53; 64-bit
+ * fields are split into 32-bit halves, never truncated with bit operators.
+ */
+import { NpzError } from '../errors.js';
+
+export const SIG_LOCAL_HEADER = 0x04034b50;
+export const SIG_CENTRAL_DIRECTORY = 0x02014b50;
+export const SIG_DATA_DESCRIPTOR = 0x08074b50;
+export const SIG_ZIP64_END = 0x06064b50;
+export const SIG_ZIP64_LOCATOR = 0x07064b50;
+export const SIG_END = 0x06054b50;
+
+export const METHOD_STORED = 0;
+export const METHOD_DEFLATED = 8;
+export const FLAG_DATA_DESCRIPTOR = 0x0008;
+export const FLAG_UTF8_NAME = 0x0800;
+
+/** CPython's ZIP64_LIMIT: values above 2^31-1 (not 2^32-1) get zip64 fields. */
+export const ZIP64_LIMIT = 2 ** 31 - 1;
+/** CPython's ZIP_FILECOUNT_LIMIT: more entries than this need the zip64 end records. */
+export const ZIP_FILECOUNT_LIMIT = 0xffff;
+const U32_SENTINEL = 0xffffffff;
+const U16_SENTINEL = 0xffff;
+const ZIP64_EXTRA_ID = 0x0001;
+/** Version 4.5 (zip64), which numpy's forced zip64 puts in every header. */
+const VERSION_ZIP64 = 45;
+/** Made-by: version 4.5 on Unix (create_system 3), as CPython on POSIX writes it. */
+const VERSION_MADE_BY = (3 << 8) | VERSION_ZIP64;
+/** 0o600 << 16: zipfile's default permissions for members opened for writing. */
+const EXTERNAL_ATTRIBUTES = 0x01800000;
+/** ZipInfo's default timestamp 1980-01-01 00:00:00 in DOS form. */
+export const DOS_TIME = 0x0000;
+export const DOS_DATE = 0x0021;
+
+export const LOCAL_HEADER_FIXED = 30;
+export const LOCAL_ZIP64_EXTRA = 20;
+export const CENTRAL_DIRECTORY_FIXED = 46;
+export const DATA_DESCRIPTOR64_LENGTH = 24;
+export const ZIP64_END_LENGTH = 56;
+export const ZIP64_LOCATOR_LENGTH = 20;
+export const END_LENGTH = 22;
+
+const asciiOnly = /^[\x00-\x7f]*$/;
+const utf8 = new TextEncoder();
+
+/** Encodes a member name like zipfile: ASCII as is with no flag, anything else as UTF-8 with bit 11. */
+export function encodeEntryName(name: string): { bytes: Uint8Array; flags: number } {
+  const bytes = utf8.encode(name);
+  return { bytes, flags: asciiOnly.test(name) ? 0 : FLAG_UTF8_NAME };
+}
+
+function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, value % 2 ** 32, true);
+  view.setUint32(at + 4, Math.floor(value / 2 ** 32), true);
+}
+
+function getU64(view: DataView, at: number, what: string): number {
+  const value = view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32;
+  if (!Number.isSafeInteger(value)) {
+    throw new NpzError('ERR_ZIP_TOO_LARGE', `${what} does not fit in a safe integer`, { offset: at });
+  }
+  return value;
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function need(bytes: Uint8Array, offset: number, length: number, what: string): void {
+  if (offset < 0 || offset + length > bytes.byteLength) {
+    throw new NpzError('ERR_ZIP_TRUNCATED', `${what} is truncated`, {
+      offset,
+      expected: length,
+      actual: Math.max(0, bytes.byteLength - offset),
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Local file header
+
+export interface LocalHeaderFields {
+  name: Uint8Array;
+  flags: number;
+  method: number;
+  crc32: number;
+  compressedSize: number;
+  uncompressedSize: number;
+}
+
+export function localHeaderLength(nameLength: number): number {
+  return LOCAL_HEADER_FIXED + nameLength + LOCAL_ZIP64_EXTRA;
+}
+
+/**
+ * numpy's local header: version 45, 32-bit sizes 0xFFFFFFFF and a 20-byte zip64 extra holding the real
+ * sizes. With the data-descriptor flag, CRC and sizes are zero here, as zipfile writes them to a pipe.
+ */
+export function encodeLocalHeader(fields: LocalHeaderFields): Uint8Array {
+  const { name } = fields;
+  const out = new Uint8Array(localHeaderLength(name.byteLength));
+  const view = viewOf(out);
+  const deferred = (fields.flags & FLAG_DATA_DESCRIPTOR) !== 0;
+  view.setUint32(0, SIG_LOCAL_HEADER, true);
+  view.setUint16(4, VERSION_ZIP64, true);
+  view.setUint16(6, fields.flags, true);
+  view.setUint16(8, fields.method, true);
+  view.setUint16(10, DOS_TIME, true);
+  view.setUint16(12, DOS_DATE, true);
+  view.setUint32(14, deferred ? 0 : fields.crc32, true);
+  view.setUint32(18, U32_SENTINEL, true);
+  view.setUint32(22, U32_SENTINEL, true);
+  view.setUint16(26, name.byteLength, true);
+  view.setUint16(28, LOCAL_ZIP64_EXTRA, true);
+  out.set(name, LOCAL_HEADER_FIXED);
+  const extra = LOCAL_HEADER_FIXED + name.byteLength;
+  view.setUint16(extra, ZIP64_EXTRA_ID, true);
+  view.setUint16(extra + 2, 16, true);
+  setU64(view, extra + 4, deferred ? 0 : fields.uncompressedSize);
+  setU64(view, extra + 12, deferred ? 0 : fields.compressedSize);
+  return out;
+}
+
+export interface LocalHeader {
+  versionNeeded: number;
+  flags: number;
+  method: number;
+  dosTime: number;
+  dosDate: number;
+  crc32: number;
+  /** Sizes after applying the zip64 extra where the 32-bit fields hold the sentinel. */
+  compressedSize: number;
+  uncompressedSize: number;
+  name: Uint8Array;
+  extra: Uint8Array;
+  /** 30 + name + extra: where the member data starts, relative to the header. */
+  length: number;
+}
+
+export function decodeLocalHeader(bytes: Uint8Array, offset = 0): LocalHeader {
+  need(bytes, offset, LOCAL_HEADER_FIXED, 'local file header');
+  const view = viewOf(bytes);
+  if (view.getUint32(offset, true) !== SIG_LOCAL_HEADER) {
+    throw new NpzError('ERR_ZIP_LOCAL_HEADER', 'bad local file header signature', { offset });
+  }
+  const nameLength = view.getUint16(offset + 26, true);
+  const extraLength = view.getUint16(offset + 28, true);
+  const length = LOCAL_HEADER_FIXED + nameLength + extraLength;
+  need(bytes, offset, length, 'local file header');
+  const extra = bytes.subarray(offset + LOCAL_HEADER_FIXED + nameLength, offset + length);
+  const resolved = applyZip64Extra(extra, offset + LOCAL_HEADER_FIXED + nameLength, {
+    uncompressedSize: view.getUint32(offset + 22, true),
+    compressedSize: view.getUint32(offset + 18, true),
+  });
+  return {
+    versionNeeded: view.getUint16(offset + 4, true),
+    flags: view.getUint16(offset + 6, true),
+    method: view.getUint16(offset + 8, true),
+    dosTime: view.getUint16(offset + 10, true),
+    dosDate: view.getUint16(offset + 12, true),
+    crc32: view.getUint32(offset + 14, true),
+    compressedSize: resolved.compressedSize,
+    uncompressedSize: resolved.uncompressedSize,
+    name: bytes.subarray(offset + LOCAL_HEADER_FIXED, offset + LOCAL_HEADER_FIXED + nameLength),
+    extra,
+    length,
+  };
+}
+
+interface Zip64Fields {
+  uncompressedSize: number;
+  compressedSize: number;
+  localHeaderOffset?: number;
+}
+
+/** Replaces sentinel 32-bit fields by their zip64 values, in zipfile's order and presence rules. */
+function applyZip64Extra(extra: Uint8Array, extraOffset: number, raw: Zip64Fields): Zip64Fields {
+  const view = viewOf(extra);
+  const out: Zip64Fields = { ...raw };
+  for (let at = 0; at + 4 <= extra.byteLength; ) {
+    const id = view.getUint16(at, true);
+    const size = view.getUint16(at + 2, true);
+    if (at + 4 + size > extra.byteLength) {
+      throw new NpzError('ERR_ZIP_ZIP64', 'extra field overruns its record', { offset: extraOffset + at });
+    }
+    if (id === ZIP64_EXTRA_ID) {
+      let field = at + 4;
+      const end = field + size;
+      const take = (what: string): number => {
+        if (field + 8 > end) {
+          throw new NpzError('ERR_ZIP_ZIP64', `zip64 extra lacks the ${what}`, { offset: extraOffset + at });
+        }
+        const value = getU64(view, field, what);
+        field += 8;
+        return value;
+      };
+      if (raw.uncompressedSize === U32_SENTINEL) out.uncompressedSize = take('uncompressed size');
+      if (raw.compressedSize === U32_SENTINEL) out.compressedSize = take('compressed size');
+      if (raw.localHeaderOffset === U32_SENTINEL) out.localHeaderOffset = take('local header offset');
+      return out;
+    }
+    at += 4 + size;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Central directory
+
+export interface CentralDirectoryFields extends LocalHeaderFields {
+  localHeaderOffset: number;
+  /** Put every size and the offset in a zip64 extra even when small, to exercise readers. */
+  forceZip64?: boolean;
+}
+
+function centralZip64Needs(fields: Omit<CentralDirectoryFields, 'name' | 'flags' | 'method' | 'crc32'>): {
+  sizes: boolean;
+  offset: boolean;
+} {
+  const force = fields.forceZip64 === true;
+  return {
+    sizes: force || fields.uncompressedSize > ZIP64_LIMIT || fields.compressedSize > ZIP64_LIMIT,
+    offset: force || fields.localHeaderOffset > ZIP64_LIMIT,
+  };
+}
+
+export function centralDirectoryEntryLength(
+  fields: Omit<CentralDirectoryFields, 'name' | 'flags' | 'method' | 'crc32'> & { nameLength: number },
+): number {
+  const needs = centralZip64Needs(fields);
+  const values = (needs.sizes ? 2 : 0) + (needs.offset ? 1 : 0);
+  return CENTRAL_DIRECTORY_FIXED + fields.nameLength + (values === 0 ? 0 : 4 + 8 * values);
+}
+
+/** A central directory entry as zipfile's `_write_end_record` writes it (no extra unless needed). */
+export function encodeCentralDirectoryEntry(fields: CentralDirectoryFields): Uint8Array {
+  const { name } = fields;
+  const needs = centralZip64Needs(fields);
+  const values: number[] = [];
+  if (needs.sizes) values.push(fields.uncompressedSize, fields.compressedSize);
+  if (needs.offset) values.push(fields.localHeaderOffset);
+  const extraLength = values.length === 0 ? 0 : 4 + 8 * values.length;
+  const out = new Uint8Array(CENTRAL_DIRECTORY_FIXED + name.byteLength + extraLength);
+  const view = viewOf(out);
+  view.setUint32(0, SIG_CENTRAL_DIRECTORY, true);
+  view.setUint16(4, VERSION_MADE_BY, true);
+  view.setUint16(6, VERSION_ZIP64, true);
+  view.setUint16(8, fields.flags, true);
+  view.setUint16(10, fields.method, true);
+  view.setUint16(12, DOS_TIME, true);
+  view.setUint16(14, DOS_DATE, true);
+  view.setUint32(16, fields.crc32, true);
+  view.setUint32(20, needs.sizes ? U32_SENTINEL : fields.compressedSize, true);
+  view.setUint32(24, needs.sizes ? U32_SENTINEL : fields.uncompressedSize, true);
+  view.setUint16(28, name.byteLength, true);
+  view.setUint16(30, extraLength, true);
+  // comment length, disk number start, internal attributes: all zero
+  view.setUint32(38, EXTERNAL_ATTRIBUTES, true);
+  view.setUint32(42, needs.offset ? U32_SENTINEL : fields.localHeaderOffset, true);
+  out.set(name, CENTRAL_DIRECTORY_FIXED);
+  if (values.length > 0) {
+    const at = CENTRAL_DIRECTORY_FIXED + name.byteLength;
+    view.setUint16(at, ZIP64_EXTRA_ID, true);
+    view.setUint16(at + 2, 8 * values.length, true);
+    values.forEach((value, i) => setU64(view, at + 4 + 8 * i, value));
+  }
+  return out;
+}
+
+export interface CentralDirectoryEntry {
+  versionMadeBy: number;
+  versionNeeded: number;
+  flags: number;
+  method: number;
+  dosTime: number;
+  dosDate: number;
+  crc32: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  localHeaderOffset: number;
+  diskNumberStart: number;
+  internalAttributes: number;
+  externalAttributes: number;
+  name: Uint8Array;
+  extra: Uint8Array;
+  comment: Uint8Array;
+  /** Bytes this record occupies, to step to the next one. */
+  length: number;
+}
+
+export function decodeCentralDirectoryEntry(bytes: Uint8Array, offset = 0): CentralDirectoryEntry {
+  need(bytes, offset, CENTRAL_DIRECTORY_FIXED, 'central directory entry');
+  const view = viewOf(bytes);
+  if (view.getUint32(offset, true) !== SIG_CENTRAL_DIRECTORY) {
+    throw new NpzError('ERR_ZIP_CENTRAL_DIRECTORY', 'bad central directory entry signature', { offset });
+  }
+  const nameLength = view.getUint16(offset + 28, true);
+  const extraLength = view.getUint16(offset + 30, true);
+  const commentLength = view.getUint16(offset + 32, true);
+  const length = CENTRAL_DIRECTORY_FIXED + nameLength + extraLength + commentLength;
+  need(bytes, offset, length, 'central directory entry');
+  const nameStart = offset + CENTRAL_DIRECTORY_FIXED;
+  const extra = bytes.subarray(nameStart + nameLength, nameStart + nameLength + extraLength);
+  const resolved = applyZip64Extra(extra, nameStart + nameLength, {
+    compressedSize: view.getUint32(offset + 20, true),
+    uncompressedSize: view.getUint32(offset + 24, true),
+    localHeaderOffset: view.getUint32(offset + 42, true),
+  });
+  return {
+    versionMadeBy: view.getUint16(offset + 4, true),
+    versionNeeded: view.getUint16(offset + 6, true),
+    flags: view.getUint16(offset + 8, true),
+    method: view.getUint16(offset + 10, true),
+    dosTime: view.getUint16(offset + 12, true),
+    dosDate: view.getUint16(offset + 14, true),
+    crc32: view.getUint32(offset + 16, true),
+    compressedSize: resolved.compressedSize,
+    uncompressedSize: resolved.uncompressedSize,
+    localHeaderOffset: resolved.localHeaderOffset ?? 0,
+    diskNumberStart: view.getUint16(offset + 34, true),
+    internalAttributes: view.getUint16(offset + 36, true),
+    externalAttributes: view.getUint32(offset + 38, true),
+    name: bytes.subarray(nameStart, nameStart + nameLength),
+    extra,
+    comment: bytes.subarray(nameStart + nameLength + extraLength, offset + length),
+    length,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Data descriptor (zip64 form: numpy's members are always zip64)
+
+export function encodeDataDescriptor(crc: number, compressedSize: number, uncompressedSize: number): Uint8Array {
+  const out = new Uint8Array(DATA_DESCRIPTOR64_LENGTH);
+  const view = viewOf(out);
+  view.setUint32(0, SIG_DATA_DESCRIPTOR, true);
+  view.setUint32(4, crc, true);
+  setU64(view, 8, compressedSize);
+  setU64(view, 16, uncompressedSize);
+  return out;
+}
+
+export function decodeDataDescriptor(
+  bytes: Uint8Array,
+  offset = 0,
+): { crc32: number; compressedSize: number; uncompressedSize: number } {
+  need(bytes, offset, DATA_DESCRIPTOR64_LENGTH, 'data descriptor');
+  const view = viewOf(bytes);
+  if (view.getUint32(offset, true) !== SIG_DATA_DESCRIPTOR) {
+    throw new NpzError('ERR_ZIP_LOCAL_HEADER', 'bad data descriptor signature', { offset });
+  }
+  return {
+    crc32: view.getUint32(offset + 4, true),
+    compressedSize: getU64(view, offset + 8, 'compressed size'),
+    uncompressedSize: getU64(view, offset + 16, 'uncompressed size'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// End records
+
+export interface EndFields {
+  entries: number;
+  centralDirectoryOffset: number;
+  centralDirectorySize: number;
+  /**
+   * Always write the zip64 end records, with sentinels in every EOCD field they override, so tiny archives
+   * exercise the paths a reader takes for huge ones.
+   */
+  forceZip64?: boolean;
+}
+
+/** zipfile's rule: more than 65535 entries, or a CD offset or size above 2^31-1. */
+export function needsZip64End(fields: EndFields): boolean {
+  return (
+    fields.forceZip64 === true ||
+    fields.entries > ZIP_FILECOUNT_LIMIT ||
+    fields.centralDirectoryOffset > ZIP64_LIMIT ||
+    fields.centralDirectorySize > ZIP64_LIMIT
+  );
+}
+
+export function endRecordsLength(fields: EndFields): number {
+  return (needsZip64End(fields) ? ZIP64_END_LENGTH + ZIP64_LOCATOR_LENGTH : 0) + END_LENGTH;
+}
+
+/**
+ * [zip64 EOCD + locator] + EOCD. The zip64 records sit right after the central directory, which is what
+ * the locator points to and what both old and patched (CVE-2025-8291) CPython readers require.
+ */
+export function encodeEndRecords(fields: EndFields): Uint8Array {
+  const { entries, centralDirectoryOffset: cdOffset, centralDirectorySize: cdSize } = fields;
+  const zip64 = needsZip64End(fields);
+  const out = new Uint8Array(endRecordsLength(fields));
+  const view = viewOf(out);
+  let at = 0;
+  let count = entries;
+  let size = cdSize;
+  let offset = cdOffset;
+  if (zip64) {
+    view.setUint32(0, SIG_ZIP64_END, true);
+    setU64(view, 4, ZIP64_END_LENGTH - 12);
+    view.setUint16(12, VERSION_ZIP64, true);
+    view.setUint16(14, VERSION_ZIP64, true);
+    // disk numbers at 16 and 20 stay zero
+    setU64(view, 24, entries);
+    setU64(view, 32, entries);
+    setU64(view, 40, cdSize);
+    setU64(view, 48, cdOffset);
+    view.setUint32(56, SIG_ZIP64_LOCATOR, true);
+    view.setUint32(60, 0, true);
+    setU64(view, 64, cdOffset + cdSize);
+    view.setUint32(72, 1, true);
+    at = ZIP64_END_LENGTH + ZIP64_LOCATOR_LENGTH;
+    const force = fields.forceZip64 === true;
+    count = force ? U16_SENTINEL : Math.min(entries, U16_SENTINEL);
+    size = force ? U32_SENTINEL : Math.min(cdSize, U32_SENTINEL);
+    offset = force ? U32_SENTINEL : Math.min(cdOffset, U32_SENTINEL);
+  }
+  view.setUint32(at, SIG_END, true);
+  view.setUint16(at + 8, count, true);
+  view.setUint16(at + 10, count, true);
+  view.setUint32(at + 12, size, true);
+  view.setUint32(at + 16, offset, true);
+  return out;
+}
+
+export interface EndOfCentralDirectory {
+  diskNumber: number;
+  centralDirectoryDisk: number;
+  entriesOnDisk: number;
+  entries: number;
+  centralDirectorySize: number;
+  centralDirectoryOffset: number;
+  comment: Uint8Array;
+}
+
+export function decodeEndOfCentralDirectory(bytes: Uint8Array, offset: number): EndOfCentralDirectory {
+  need(bytes, offset, END_LENGTH, 'end of central directory');
+  const view = viewOf(bytes);
+  if (view.getUint32(offset, true) !== SIG_END) {
+    throw new NpzError('ERR_ZIP_EOCD', 'bad end of central directory signature', { offset });
+  }
+  const commentLength = view.getUint16(offset + 20, true);
+  need(bytes, offset, END_LENGTH + commentLength, 'end of central directory comment');
+  return {
+    diskNumber: view.getUint16(offset + 4, true),
+    centralDirectoryDisk: view.getUint16(offset + 6, true),
+    entriesOnDisk: view.getUint16(offset + 8, true),
+    entries: view.getUint16(offset + 10, true),
+    centralDirectorySize: view.getUint32(offset + 12, true),
+    centralDirectoryOffset: view.getUint32(offset + 16, true),
+    comment: bytes.subarray(offset + END_LENGTH, offset + END_LENGTH + commentLength),
+  };
+}
+
+export interface Zip64Locator {
+  zip64EndDisk: number;
+  zip64EndOffset: number;
+  totalDisks: number;
+}
+
+export function decodeZip64Locator(bytes: Uint8Array, offset: number): Zip64Locator {
+  need(bytes, offset, ZIP64_LOCATOR_LENGTH, 'zip64 end locator');
+  const view = viewOf(bytes);
+  if (view.getUint32(offset, true) !== SIG_ZIP64_LOCATOR) {
+    throw new NpzError('ERR_ZIP_ZIP64', 'bad zip64 end locator signature', { offset });
+  }
+  return {
+    zip64EndDisk: view.getUint32(offset + 4, true),
+    zip64EndOffset: getU64(view, offset + 8, 'zip64 end offset'),
+    totalDisks: view.getUint32(offset + 16, true),
+  };
+}
+
+export interface Zip64EndOfCentralDirectory {
+  recordSize: number;
+  versionMadeBy: number;
+  versionNeeded: number;
+  diskNumber: number;
+  centralDirectoryDisk: number;
+  entriesOnDisk: number;
+  entries: number;
+  centralDirectorySize: number;
+  centralDirectoryOffset: number;
+}
+
+export function decodeZip64EndOfCentralDirectory(bytes: Uint8Array, offset: number): Zip64EndOfCentralDirectory {
+  need(bytes, offset, ZIP64_END_LENGTH, 'zip64 end of central directory');
+  const view = viewOf(bytes);
+  if (view.getUint32(offset, true) !== SIG_ZIP64_END) {
+    throw new NpzError('ERR_ZIP_ZIP64', 'bad zip64 end of central directory signature', { offset });
+  }
+  return {
+    recordSize: getU64(view, offset + 4, 'zip64 end record size'),
+    versionMadeBy: view.getUint16(offset + 12, true),
+    versionNeeded: view.getUint16(offset + 14, true),
+    diskNumber: view.getUint32(offset + 16, true),
+    centralDirectoryDisk: view.getUint32(offset + 20, true),
+    entriesOnDisk: getU64(view, offset + 24, 'entries on disk'),
+    entries: getU64(view, offset + 32, 'entries'),
+    centralDirectorySize: getU64(view, offset + 40, 'central directory size'),
+    centralDirectoryOffset: getU64(view, offset + 48, 'central directory offset'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Whole-archive size, for progress totals known before writing
+
+export interface PlannedEntry {
+  nameLength: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  dataDescriptor: boolean;
+}
+
+/** Exact length of the archive the writer produces for these entries, in order. */
+export function plannedArchiveLength(entries: Iterable<PlannedEntry>, forceZip64 = false): number {
+  let offset = 0;
+  let centralDirectorySize = 0;
+  let count = 0;
+  for (const entry of entries) {
+    centralDirectorySize += centralDirectoryEntryLength({ ...entry, localHeaderOffset: offset, forceZip64 });
+    offset +=
+      localHeaderLength(entry.nameLength) +
+      entry.compressedSize +
+      (entry.dataDescriptor ? DATA_DESCRIPTOR64_LENGTH : 0);
+    count += 1;
+  }
+  const end = { entries: count, centralDirectoryOffset: offset, centralDirectorySize, forceZip64 };
+  return offset + centralDirectorySize + endRecordsLength(end);
+}

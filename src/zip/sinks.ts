@@ -1,0 +1,183 @@
+/**
+ * Destinations for ZipWriter. A sink appends batches of chunks; a seekable sink can also overwrite bytes it
+ * already wrote (to patch a local header after streaming the member, as zipfile does on real files).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { NpzError, isNpzError } from '../errors.js';
+
+export interface ZipSink {
+  /** Appends `chunks` in order. Resolves when the sink is ready for more (backpressure). */
+  write(chunks: readonly Uint8Array[]): Promise<void>;
+  /** Overwrites already-written bytes at `position`. Only seekable sinks have it. */
+  writeAt?(data: Uint8Array, position: number): Promise<void>;
+}
+
+export function ioError(message: string, cause: unknown, offset?: number): NpzError {
+  if (isNpzError(cause)) return cause;
+  const code = (cause as { code?: unknown } | null)?.code;
+  const detail = typeof code === 'string' ? ` (${code})` : '';
+  return new NpzError('ERR_IO', `${message}${detail}`, offset === undefined ? { cause } : { cause, offset });
+}
+
+function totalLength(chunks: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const chunk of chunks) total += chunk.byteLength;
+  return total;
+}
+
+/** The chunks left after the first `skip` bytes, as views (a short writev leaves a tail to retry). */
+function dropPrefix(chunks: readonly Uint8Array[], skip: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let remaining = skip;
+  for (const chunk of chunks) {
+    if (remaining >= chunk.byteLength) {
+      remaining -= chunk.byteLength;
+      continue;
+    }
+    rest.push(remaining > 0 ? chunk.subarray(remaining) : chunk);
+    remaining = 0;
+  }
+  return rest;
+}
+
+/**
+ * Positional writes on an open file: appends go through `writev` at a tracked position, so a header patch
+ * never moves the append position. Each call resolves once the bytes are in the kernel.
+ */
+export class FileHandleSink implements ZipSink {
+  private position: number;
+
+  constructor(
+    private readonly handle: FileHandle,
+    start = 0,
+  ) {
+    this.position = start;
+  }
+
+  async write(chunks: readonly Uint8Array[]): Promise<void> {
+    const total = totalLength(chunks);
+    let pending: readonly Uint8Array[] = chunks;
+    let done = 0;
+    while (done < total) {
+      let written: number;
+      try {
+        ({ bytesWritten: written } = await this.handle.writev(pending as Uint8Array[], this.position + done));
+      } catch (err) {
+        throw ioError('writing the archive failed', err, this.position + done);
+      }
+      if (written <= 0) {
+        throw new NpzError('ERR_IO', 'the file accepted no bytes', { offset: this.position + done });
+      }
+      done += written;
+      if (done < total) pending = dropPrefix(pending, written);
+    }
+    this.position += total;
+  }
+
+  async writeAt(data: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.byteLength) {
+      let written: number;
+      try {
+        ({ bytesWritten: written } = await this.handle.write(data, done, data.byteLength - done, position + done));
+      } catch (err) {
+        throw ioError('patching a local header failed', err, position + done);
+      }
+      if (written <= 0) throw new NpzError('ERR_IO', 'the file accepted no bytes', { offset: position + done });
+      done += written;
+    }
+  }
+}
+
+/**
+ * Any Node Writable (file stream, socket, HTTP body). Not seekable. A batch is written corked so streams with
+ * `_writev` (fs.WriteStream, sockets) get one vectored write; Uint8Arrays become Buffer views, not copies.
+ * The sink keeps an 'error' listener for the stream's lifetime so a failure never becomes an uncaught event.
+ */
+export class WritableSink implements ZipSink {
+  private failure: NpzError | undefined;
+  private lastWrite: Promise<void> = Promise.resolve();
+  private readonly onError = (err: unknown): void => {
+    this.failure ??= ioError('the destination stream failed', err);
+  };
+
+  constructor(private readonly stream: Writable) {
+    stream.on('error', this.onError);
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    const { stream } = this;
+    if (stream.errored) throw (this.failure = ioError('the destination stream failed', stream.errored));
+    if (stream.destroyed || stream.writableEnded) {
+      throw (this.failure = new NpzError('ERR_IO', 'the destination stream was closed before the archive was complete'));
+    }
+  }
+
+  async write(chunks: readonly Uint8Array[]): Promise<void> {
+    this.check();
+    const { stream } = this;
+    const last = chunks.length - 1;
+    let ok = true;
+    if (last > 0) stream.cork();
+    for (let i = 0; i < last; i++) ok = stream.write(chunks[i]);
+    if (last >= 0) {
+      this.lastWrite = new Promise<void>((resolve, reject) => {
+        ok = stream.write(chunks[last], (err) => (err ? reject(ioError('the destination stream failed', err)) : resolve()));
+      });
+      this.lastWrite.catch(() => undefined);
+    }
+    if (last > 0) stream.uncork();
+    if (!ok) await this.drained();
+    this.check();
+  }
+
+  private drained(): Promise<void> {
+    const { stream } = this;
+    return new Promise<void>((resolve, reject) => {
+      const settle = (): void => {
+        stream.off('drain', settle);
+        stream.off('close', settle);
+        stream.off('error', settle);
+        try {
+          this.check();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      };
+      stream.on('drain', settle);
+      stream.on('close', settle);
+      stream.on('error', settle);
+    });
+  }
+
+  /** Ends the stream and waits until it has finished (and closed, for streams that close). */
+  async end(): Promise<void> {
+    this.check();
+    this.stream.end();
+    try {
+      await finished(this.stream);
+    } catch (err) {
+      throw this.failure ?? ioError('the destination stream failed', err);
+    }
+    if (this.failure) throw this.failure;
+    this.stream.off('error', this.onError);
+  }
+
+  /** Leaves the stream open; waits until every byte written so far has been accepted. */
+  async release(): Promise<void> {
+    this.check();
+    await this.lastWrite;
+    this.check();
+    this.stream.off('error', this.onError);
+  }
+
+  /** Destroys the stream with `reason`; the sink's listener absorbs the resulting 'error' event. */
+  destroy(reason: Error): void {
+    this.failure ??= isNpzError(reason) ? reason : ioError('the archive was not completed', reason);
+    if (!this.stream.destroyed) this.stream.destroy(reason);
+  }
+}

@@ -1,0 +1,417 @@
+/**
+ * A streaming ZIP writer that lays members out exactly as CPython's zipfile does for `np.savez`:
+ * - sizes and CRC known up front (in-memory data): final local header, then the data;
+ * - seekable sink: placeholder header, data streamed with a running CRC, header patched in place;
+ * - anything else: flag bit 3, zeroed header fields, and a zip64 data descriptor after the data.
+ * Small writes are gathered into batches so a sink sees large vectored writes; data is never copied.
+ */
+import { createDeflateRaw } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { NpzError, isNpzError } from '../errors.js';
+import { Crc32, crc32 } from './crc32.js';
+import {
+  FLAG_DATA_DESCRIPTOR,
+  METHOD_DEFLATED,
+  METHOD_STORED,
+  encodeCentralDirectoryEntry,
+  encodeDataDescriptor,
+  encodeEndRecords,
+  encodeEntryName,
+  encodeLocalHeader,
+} from './records.js';
+import { ioError, type ZipSink } from './sinks.js';
+
+/** A batch is handed to the sink once it holds this many bytes (or iovecs). */
+const BATCH_BYTES = 1 << 20;
+const BATCH_CHUNKS = 1024;
+/** In-memory data is written in views of this size, so CRC of one slice overlaps the write of the last. */
+const SLICE_BYTES = 16 << 20;
+/** Deflate input views and output chunk size. */
+const DEFLATE_SLICE = 1 << 20;
+const DEFLATE_CHUNK = 64 << 10;
+
+export interface ZipWriterOptions {
+  /** Write zip64 extras and end records even for a tiny archive (testing readers). */
+  forceZip64?: boolean;
+  signal?: AbortSignal;
+  /** Deflate level for compressed members, 0-9; zipfile (and numpy) use 6. */
+  compressionLevel?: number;
+  /** Called after each batch the sink accepted, with the total bytes accepted so far. */
+  onWrite?: (bytesWritten: number) => void;
+}
+
+export interface ZipEntryInput {
+  /** Member name inside the archive. */
+  name: string;
+  compress?: boolean;
+  /** Bytes that start the member before `data` (an npy header). */
+  head?: Uint8Array;
+  /** The member's bytes: a view written as is, or chunks that become the writer's once yielded. */
+  data: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** Exact byte count `data` must produce (excluding `head`); a mismatch is ERR_SOURCE_LENGTH. */
+  size?: number;
+  /** Name to report in errors (defaults to `name`). */
+  label?: string;
+}
+
+export interface WrittenEntry {
+  name: Uint8Array;
+  flags: number;
+  method: number;
+  crc32: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  localHeaderOffset: number;
+}
+
+export interface ZipSummary {
+  entries: number;
+  bytes: number;
+}
+
+export function abortError(signal: AbortSignal): NpzError {
+  return new NpzError('ERR_ABORTED', 'the write was aborted', { cause: signal.reason });
+}
+
+/** Settles with `work`, or rejects as soon as `signal` aborts (leaving `work` to settle unobserved). */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function* slices(data: Uint8Array, size: number): Generator<Uint8Array> {
+  for (let start = 0; start < data.byteLength; start += size) {
+    yield data.subarray(start, Math.min(data.byteLength, start + size));
+  }
+}
+
+/**
+ * Pulls a caller's chunks, turning its failures into ERR_SOURCE, checking the byte count against `size`
+ * before an excess chunk is written, and letting an abort interrupt a source that never yields.
+ */
+async function* checkedSource(
+  data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  label: string,
+  size: number | undefined,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Uint8Array> {
+  const lengthError = (actual: number, more: boolean): NpzError =>
+    new NpzError(
+      'ERR_SOURCE_LENGTH',
+      `'${label}' yielded ${more ? 'more than' : 'only'} ${actual} bytes, expected ${size}`,
+      { entry: label, expected: size, actual },
+    );
+  let iterator: AsyncIterator<unknown> | Iterator<unknown>;
+  try {
+    iterator =
+      Symbol.asyncIterator in data
+        ? (data as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+        : (data as Iterable<unknown>)[Symbol.iterator]();
+  } catch (err) {
+    throw new NpzError('ERR_SOURCE', `the data source of '${label}' failed`, { entry: label, cause: err });
+  }
+  let total = 0;
+  let exhausted = false;
+  let hanging = false;
+  try {
+    for (;;) {
+      let step: IteratorResult<unknown>;
+      try {
+        step = await raceAbort(Promise.resolve(iterator.next()), signal);
+      } catch (err) {
+        if (isNpzError(err, 'ERR_ABORTED')) {
+          hanging = true;
+          throw err;
+        }
+        exhausted = true;
+        if (signal?.aborted) throw abortError(signal);
+        throw new NpzError('ERR_SOURCE', `the data source of '${label}' failed`, { entry: label, cause: err });
+      }
+      if (step.done) {
+        exhausted = true;
+        break;
+      }
+      const value = step.value;
+      if (!ArrayBuffer.isView(value)) {
+        throw new NpzError('ERR_SOURCE', `the data source of '${label}' yielded something other than bytes`, {
+          entry: label,
+          actual: typeof value,
+        });
+      }
+      const chunk =
+        value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      total += chunk.byteLength;
+      if (size !== undefined && total > size) throw lengthError(total, true);
+      if (chunk.byteLength > 0) yield chunk;
+    }
+    if (size !== undefined && total !== size) throw lengthError(total, false);
+  } finally {
+    if (!exhausted && typeof iterator.return === 'function') {
+      // A source stuck in next() cannot run return() until it resumes; do not wait for it.
+      const closing = Promise.resolve()
+        .then(() => iterator.return?.())
+        .catch(() => undefined);
+      if (!hanging) await closing;
+    }
+  }
+}
+
+export class ZipWriter {
+  private readonly entries: WrittenEntry[] = [];
+  private batch: Uint8Array[] = [];
+  private batchBytes = 0;
+  /** Bytes emitted so far, batched or not: the next local header offset. */
+  private offset = 0;
+  private accepted = 0;
+  private failure: unknown;
+  private busy = false;
+  private finished = false;
+
+  constructor(
+    private readonly sink: ZipSink,
+    private readonly options: ZipWriterOptions = {},
+  ) {}
+
+  get bytesWritten(): number {
+    return this.accepted;
+  }
+
+  get entryCount(): number {
+    return this.entries.length;
+  }
+
+  /** Writes one member. Calls must not overlap. */
+  add(entry: ZipEntryInput): Promise<WrittenEntry> {
+    return this.run(() => this.addEntry(entry));
+  }
+
+  /** Writes the central directory and end records, and hands every remaining byte to the sink. */
+  finish(): Promise<ZipSummary> {
+    return this.run(async () => {
+      const centralDirectoryOffset = this.offset;
+      const forceZip64 = this.options.forceZip64 === true;
+      for (const entry of this.entries) {
+        await this.emit(encodeCentralDirectoryEntry({ ...entry, forceZip64 }));
+      }
+      const centralDirectorySize = this.offset - centralDirectoryOffset;
+      await this.emit(
+        encodeEndRecords({ entries: this.entries.length, centralDirectoryOffset, centralDirectorySize, forceZip64 }),
+      );
+      await this.flush();
+      this.finished = true;
+      return { entries: this.entries.length, bytes: this.offset };
+    });
+  }
+
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.finished) throw new NpzError('ERR_INVALID_ARGUMENT', 'the archive is already finished');
+    if (this.busy) throw new NpzError('ERR_INVALID_ARGUMENT', 'ZipWriter calls must not overlap');
+    this.busy = true;
+    try {
+      this.checkAbort();
+      return await work();
+    } catch (err) {
+      this.failure = this.options.signal?.aborted && !isNpzError(err) ? abortError(this.options.signal) : err;
+      throw this.failure;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private checkAbort(): void {
+    const { signal } = this.options;
+    if (signal?.aborted) throw abortError(signal);
+  }
+
+  private async addEntry(input: ZipEntryInput): Promise<WrittenEntry> {
+    const label = input.label ?? input.name;
+    const { bytes: name, flags: nameFlags } = encodeEntryName(input.name);
+    if (name.byteLength > 0xffff || input.name.includes('\0')) {
+      throw new NpzError('ERR_INVALID_ARGUMENT', `member name '${label}' is too long or contains NUL`, {
+        entry: label,
+      });
+    }
+    const head = input.head ?? new Uint8Array(0);
+    const { data } = input;
+    const inMemory = data instanceof Uint8Array;
+    if (inMemory && input.size !== undefined && input.size !== data.byteLength) {
+      throw new NpzError('ERR_SOURCE_LENGTH', `'${label}' has ${data.byteLength} bytes, expected ${input.size}`, {
+        entry: label,
+        expected: input.size,
+        actual: data.byteLength,
+      });
+    }
+    const method = input.compress === true ? METHOD_DEFLATED : METHOD_STORED;
+    const localHeaderOffset = this.offset;
+
+    if (inMemory && method === METHOD_STORED && !this.sink.writeAt) {
+      // Non-seekable sink, sizes known: hash first so the header is final, as on a real file.
+      const crc = crc32(data, crc32(head));
+      const size = head.byteLength + data.byteLength;
+      const entry = this.record(name, nameFlags, method, crc, size, size, localHeaderOffset);
+      await this.emit(encodeLocalHeader(entry));
+      await this.emit(head);
+      for (const slice of slices(data, SLICE_BYTES)) {
+        this.checkAbort();
+        await this.emit(slice);
+      }
+      return entry;
+    }
+
+    const patch = this.sink.writeAt !== undefined;
+    const flags = nameFlags | (patch ? 0 : FLAG_DATA_DESCRIPTOR);
+    const header = encodeLocalHeader({
+      name,
+      flags,
+      method,
+      crc32: 0,
+      compressedSize: 0,
+      uncompressedSize: 0,
+    });
+    await this.emit(header);
+    const crc = new Crc32();
+    const source = inMemory
+      ? slices(data, method === METHOD_STORED ? SLICE_BYTES : DEFLATE_SLICE)
+      : checkedSource(data, label, input.size, this.options.signal);
+    const compressedSize =
+      method === METHOD_STORED
+        ? await this.writeStored(head, source, crc)
+        : await this.writeDeflated(head, source, crc, label);
+    const entry = this.record(name, flags, method, crc.value, compressedSize, crc.length, localHeaderOffset);
+    if (patch) await this.patchLocalHeader(header, entry);
+    else await this.emit(encodeDataDescriptor(entry.crc32, entry.compressedSize, entry.uncompressedSize));
+    return entry;
+  }
+
+  private record(
+    name: Uint8Array,
+    flags: number,
+    method: number,
+    crc: number,
+    compressedSize: number,
+    uncompressedSize: number,
+    localHeaderOffset: number,
+  ): WrittenEntry {
+    const entry = { name, flags, method, crc32: crc, compressedSize, uncompressedSize, localHeaderOffset };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  private async writeStored(
+    head: Uint8Array,
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    crc: Crc32,
+  ): Promise<number> {
+    const start = this.offset;
+    await this.emitHashed(head, crc);
+    if (Symbol.asyncIterator in source) {
+      for await (const chunk of source as AsyncIterable<Uint8Array>) await this.emitHashed(chunk, crc);
+    } else {
+      for (const chunk of source as Iterable<Uint8Array>) await this.emitHashed(chunk, crc);
+    }
+    return this.offset - start;
+  }
+
+  private async writeDeflated(
+    head: Uint8Array,
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    crc: Crc32,
+    label: string,
+  ): Promise<number> {
+    const start = this.offset;
+    const level = this.options.compressionLevel ?? 6;
+    const deflate = createDeflateRaw({ level, chunkSize: DEFLATE_CHUNK });
+    async function* uncompressed(): AsyncGenerator<Uint8Array> {
+      if (head.byteLength > 0) yield head;
+      yield* source;
+    }
+    const hashing = async function* (chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+      for await (const chunk of chunks) {
+        crc.update(chunk);
+        yield chunk;
+      }
+    };
+    try {
+      await pipeline(uncompressed, hashing, deflate, async (compressed: AsyncIterable<Uint8Array>) => {
+        for await (const chunk of compressed) {
+          this.checkAbort();
+          await this.emit(chunk);
+        }
+      });
+    } catch (err) {
+      if (isNpzError(err)) throw err;
+      this.checkAbort();
+      throw new NpzError('ERR_IO', `compressing '${label}' failed`, { entry: label, cause: err });
+    }
+    return this.offset - start;
+  }
+
+  /** Emits a chunk, hashing it while the batch it completed is being written. */
+  private async emitHashed(chunk: Uint8Array, crc: Crc32): Promise<void> {
+    const writing = this.enqueue(chunk);
+    crc.update(chunk);
+    if (writing) await writing;
+  }
+
+  private async emit(chunk: Uint8Array): Promise<void> {
+    const writing = this.enqueue(chunk);
+    if (writing) await writing;
+  }
+
+  private enqueue(chunk: Uint8Array): Promise<void> | undefined {
+    if (chunk.byteLength === 0) return undefined;
+    this.batch.push(chunk);
+    this.batchBytes += chunk.byteLength;
+    this.offset += chunk.byteLength;
+    if (this.batchBytes >= BATCH_BYTES || this.batch.length >= BATCH_CHUNKS) return this.flush();
+    return undefined;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batch.length === 0) return;
+    const chunks = this.batch;
+    const bytes = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    await this.guard(this.sink.write(chunks));
+    this.accepted += bytes;
+    this.options.onWrite?.(this.accepted);
+  }
+
+  private async guard(work: Promise<void>): Promise<void> {
+    try {
+      await raceAbort(work, this.options.signal);
+    } catch (err) {
+      throw isNpzError(err) ? err : ioError('writing the archive failed', err);
+    }
+  }
+
+  /** Rewrites the header with the real CRC and sizes: in the batch if still there, else on the sink. */
+  private async patchLocalHeader(header: Uint8Array, entry: WrittenEntry): Promise<void> {
+    const final = encodeLocalHeader(entry);
+    const stillBatched = entry.localHeaderOffset >= this.offset - this.batchBytes;
+    if (stillBatched) {
+      header.set(final);
+      return;
+    }
+    await this.guard(this.sink.writeAt!(final, entry.localHeaderOffset));
+  }
+}
