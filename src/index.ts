@@ -34,3 +34,16 @@ export { flattenWithNames, unflattenWithNames, compareCodePoints } from './tree/
 export type { Tree, FlatTree } from './tree/flatten.js';
 export { normalizeLeaf, isLeaf } from './tree/leaf.js';
 export type { Leaf, NpyArray, LazyArray, NormalizedLeaf } from './tree/leaf.js';
+
+export { saveNpz, saveNpzStream } from './npz/save.js';
+export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';
+export { openNpz } from './npz/open.js';
+export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, NpzChunksOptions } from './npz/open.js';
+export { readNpz, loadNpz } from './npz/read.js';
+export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
+export type { NpzArray, Compression } from './npz/members.js';
+export { fileSource, bufferSource } from './zip/source.js';
+export type { RandomAccessSource, NpzSource } from './zip/source.js';
+
+export { paligemmaSpec, isPaliGemmaTrainable } from './tree/paligemma.js';
+export type { PaliGemmaModel, PaliGemmaSpecOptions } from './tree/paligemma.js';
