@@ -36,8 +36,11 @@ export interface NormalizedLeaf {
   byteLength: number;
   /** Exactly what `np.save` writes before the data. */
   header: Uint8Array;
-  /** In-memory data, a view over the caller's buffer (no copy). */
-  bytes?: Uint8Array;
+  /**
+   * In-memory data: the caller's own view, never copied. Kept as given because a Uint8Array cannot span more
+   * than 4 GiB while, e.g., a Float32Array can.
+   */
+  bytes?: ArrayBufferView;
   /** Lazy data. */
   chunks?: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
@@ -112,15 +115,14 @@ function fromBytes(
   data: ArrayBufferView,
 ): NormalizedLeaf {
   const described = describe(name, dtype, descr, shape, fortranOrder);
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (bytes.byteLength !== described.byteLength) {
+  if (data.byteLength !== described.byteLength) {
     throw new NpzError(
       'ERR_NPY_SIZE_MISMATCH',
-      `leaf ${JSON.stringify(name)}: data has ${bytes.byteLength} bytes but shape (${described.shape.join(', ')}) needs ${described.byteLength}`,
-      { entry: name, expected: described.byteLength, actual: bytes.byteLength },
+      `leaf ${JSON.stringify(name)}: data has ${data.byteLength} bytes but shape (${described.shape.join(', ')}) needs ${described.byteLength}`,
+      { entry: name, expected: described.byteLength, actual: data.byteLength },
     );
   }
-  return { name, ...described, bytes };
+  return { name, ...described, bytes: data };
 }
 
 /** Checks a leaf and computes everything the writer needs before a single byte of it is written. */
