@@ -1,6 +1,7 @@
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { NpzError } from '../errors.js';
+import { crc32 } from './crc32.js';
 import type { RandomAccessSource } from './source.js';
 import { checkDecodable, METHOD_STORED, type ZipArchive, type ZipEntry } from './reader.js';
 
@@ -15,13 +16,14 @@ export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 const READ_AHEAD = 2;
 /** First compressed read of a deflated member: enough for an npy header, small enough to make peeking cheap. */
 const FIRST_COMPRESSED_READ = 16 * 1024;
-const CRC_PIECE = 1 << 30;
 
 export interface MemberReadOptions {
   /** Verify the CRC-32 of every byte read against the central directory (default true). */
   verifyCrc?: boolean;
   /** Bytes per positional read and per inflated chunk (default 4 MiB). */
   chunkSize?: number;
+  /** Checked between chunks: a long read stops with ERR_ABORTED. */
+  signal?: AbortSignal;
 }
 
 function truncated(entry: ZipEntry, offset: number, expected: number): NpzError {
@@ -85,6 +87,7 @@ export class MemberReader {
   readonly #dataStart: number;
   readonly #verify: boolean;
   readonly #chunkSize: number;
+  readonly #signal: AbortSignal | undefined;
   #crc = 0;
   /** Uncompressed bytes handed out so far. */
   #position = 0;
@@ -101,6 +104,7 @@ export class MemberReader {
     this.#dataStart = dataStart;
     this.#verify = options.verifyCrc ?? true;
     this.#chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    this.#signal = options.signal;
   }
 
   /** Checks the member can be decoded and locates its data through the local header. */
@@ -216,12 +220,14 @@ export class MemberReader {
   }
 
   async #accept(bytes: Uint8Array): Promise<void> {
-    if (this.#verify) {
-      // Bounded pieces keep each native call within 32-bit lengths; an empty view would reset the running value.
-      for (let at = 0; at < bytes.length; at += CRC_PIECE) {
-        this.#crc = zlib.crc32(bytes.subarray(at, Math.min(at + CRC_PIECE, bytes.length)), this.#crc);
-      }
+    if (this.#signal?.aborted === true) {
+      this.close();
+      throw new NpzError('ERR_ABORTED', `reading ${JSON.stringify(this.entry.name)} was aborted`, {
+        entry: this.entry.name,
+        cause: this.#signal.reason,
+      });
     }
+    if (this.#verify) this.#crc = crc32(bytes, this.#crc);
     this.#position += bytes.length;
     if (this.#position === this.entry.uncompressedSize && !this.#verified) await this.#checkEnd();
   }
@@ -249,8 +255,9 @@ export class MemberReader {
       this.#pending = piece.subarray(take.length);
       dest.set(take, filled);
       filled += take.length;
+      // Hash while the freshly inflated piece is still in cache.
+      await this.#accept(take);
     }
-    if (dest.length > 0) await this.#accept(dest);
   }
 
   /** Next inflated piece, or undefined at the end of the deflate stream. */

@@ -1,16 +1,15 @@
 /**
  * ZIP record codecs, byte-exact to what CPython's zipfile writes for `np.savez` (numpy forces zip64 on every
- * member). Pure functions over Uint8Array: no I/O. Sizes and offsets are JS numbers up to 2^53; 64-bit
+ * member): local headers, central directory entries, data descriptors. End records are in
+ * end-records.ts. Pure functions over Uint8Array: no I/O. Sizes and offsets are JS numbers up to 2^53; 64-bit
  * fields are split into 32-bit halves, never truncated with bit operators.
  */
 import { NpzError } from '../errors.js';
+import { getU64, need, setU64, viewOf } from './bytes.js';
 
 export const SIG_LOCAL_HEADER = 0x04034b50;
 export const SIG_CENTRAL_DIRECTORY = 0x02014b50;
 export const SIG_DATA_DESCRIPTOR = 0x08074b50;
-export const SIG_ZIP64_END = 0x06064b50;
-export const SIG_ZIP64_LOCATOR = 0x07064b50;
-export const SIG_END = 0x06054b50;
 
 export const METHOD_STORED = 0;
 export const METHOD_DEFLATED = 8;
@@ -19,13 +18,10 @@ export const FLAG_UTF8_NAME = 0x0800;
 
 /** CPython's ZIP64_LIMIT: values above 2^31-1 (not 2^32-1) get zip64 fields. */
 export const ZIP64_LIMIT = 2 ** 31 - 1;
-/** CPython's ZIP_FILECOUNT_LIMIT: more entries than this need the zip64 end records. */
-export const ZIP_FILECOUNT_LIMIT = 0xffff;
-const U32_SENTINEL = 0xffffffff;
-const U16_SENTINEL = 0xffff;
+export const U32_SENTINEL = 0xffffffff;
 const ZIP64_EXTRA_ID = 0x0001;
 /** Version 4.5 (zip64), which numpy's forced zip64 puts in every header. */
-const VERSION_ZIP64 = 45;
+export const VERSION_ZIP64 = 45;
 /** Made-by: version 4.5 on Unix (create_system 3), as CPython on POSIX writes it. */
 const VERSION_MADE_BY = (3 << 8) | VERSION_ZIP64;
 /** 0o600 << 16: zipfile's default permissions for members opened for writing. */
@@ -38,9 +34,6 @@ export const LOCAL_HEADER_FIXED = 30;
 export const LOCAL_ZIP64_EXTRA = 20;
 export const CENTRAL_DIRECTORY_FIXED = 46;
 export const DATA_DESCRIPTOR64_LENGTH = 24;
-export const ZIP64_END_LENGTH = 56;
-export const ZIP64_LOCATOR_LENGTH = 20;
-export const END_LENGTH = 22;
 
 const asciiOnly = /^[\x00-\x7f]*$/;
 const utf8 = new TextEncoder();
@@ -49,33 +42,6 @@ const utf8 = new TextEncoder();
 export function encodeEntryName(name: string): { bytes: Uint8Array; flags: number } {
   const bytes = utf8.encode(name);
   return { bytes, flags: asciiOnly.test(name) ? 0 : FLAG_UTF8_NAME };
-}
-
-function setU64(view: DataView, at: number, value: number): void {
-  view.setUint32(at, value % 2 ** 32, true);
-  view.setUint32(at + 4, Math.floor(value / 2 ** 32), true);
-}
-
-function getU64(view: DataView, at: number, what: string): number {
-  const value = view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32;
-  if (!Number.isSafeInteger(value)) {
-    throw new NpzError('ERR_ZIP_TOO_LARGE', `${what} does not fit in a safe integer`, { offset: at });
-  }
-  return value;
-}
-
-function viewOf(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function need(bytes: Uint8Array, offset: number, length: number, what: string): void {
-  if (offset < 0 || offset + length > bytes.byteLength) {
-    throw new NpzError('ERR_ZIP_TRUNCATED', `${what} is truncated`, {
-      offset,
-      expected: length,
-      actual: Math.max(0, bytes.byteLength - offset),
-    });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -356,179 +322,4 @@ export function decodeDataDescriptor(
     compressedSize: getU64(view, offset + 8, 'compressed size'),
     uncompressedSize: getU64(view, offset + 16, 'uncompressed size'),
   };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// End records
-
-export interface EndFields {
-  entries: number;
-  centralDirectoryOffset: number;
-  centralDirectorySize: number;
-  /**
-   * Always write the zip64 end records, with sentinels in every EOCD field they override, so tiny archives
-   * exercise the paths a reader takes for huge ones.
-   */
-  forceZip64?: boolean;
-}
-
-/** zipfile's rule: more than 65535 entries, or a CD offset or size above 2^31-1. */
-export function needsZip64End(fields: EndFields): boolean {
-  return (
-    fields.forceZip64 === true ||
-    fields.entries > ZIP_FILECOUNT_LIMIT ||
-    fields.centralDirectoryOffset > ZIP64_LIMIT ||
-    fields.centralDirectorySize > ZIP64_LIMIT
-  );
-}
-
-export function endRecordsLength(fields: EndFields): number {
-  return (needsZip64End(fields) ? ZIP64_END_LENGTH + ZIP64_LOCATOR_LENGTH : 0) + END_LENGTH;
-}
-
-/**
- * [zip64 EOCD + locator] + EOCD. The zip64 records sit right after the central directory, which is what
- * the locator points to and what both old and patched (CVE-2025-8291) CPython readers require.
- */
-export function encodeEndRecords(fields: EndFields): Uint8Array {
-  const { entries, centralDirectoryOffset: cdOffset, centralDirectorySize: cdSize } = fields;
-  const zip64 = needsZip64End(fields);
-  const out = new Uint8Array(endRecordsLength(fields));
-  const view = viewOf(out);
-  let at = 0;
-  let count = entries;
-  let size = cdSize;
-  let offset = cdOffset;
-  if (zip64) {
-    view.setUint32(0, SIG_ZIP64_END, true);
-    setU64(view, 4, ZIP64_END_LENGTH - 12);
-    view.setUint16(12, VERSION_ZIP64, true);
-    view.setUint16(14, VERSION_ZIP64, true);
-    // disk numbers at 16 and 20 stay zero
-    setU64(view, 24, entries);
-    setU64(view, 32, entries);
-    setU64(view, 40, cdSize);
-    setU64(view, 48, cdOffset);
-    view.setUint32(56, SIG_ZIP64_LOCATOR, true);
-    view.setUint32(60, 0, true);
-    setU64(view, 64, cdOffset + cdSize);
-    view.setUint32(72, 1, true);
-    at = ZIP64_END_LENGTH + ZIP64_LOCATOR_LENGTH;
-    const force = fields.forceZip64 === true;
-    count = force ? U16_SENTINEL : Math.min(entries, U16_SENTINEL);
-    size = force ? U32_SENTINEL : Math.min(cdSize, U32_SENTINEL);
-    offset = force ? U32_SENTINEL : Math.min(cdOffset, U32_SENTINEL);
-  }
-  view.setUint32(at, SIG_END, true);
-  view.setUint16(at + 8, count, true);
-  view.setUint16(at + 10, count, true);
-  view.setUint32(at + 12, size, true);
-  view.setUint32(at + 16, offset, true);
-  return out;
-}
-
-export interface EndOfCentralDirectory {
-  diskNumber: number;
-  centralDirectoryDisk: number;
-  entriesOnDisk: number;
-  entries: number;
-  centralDirectorySize: number;
-  centralDirectoryOffset: number;
-  comment: Uint8Array;
-}
-
-export function decodeEndOfCentralDirectory(bytes: Uint8Array, offset: number): EndOfCentralDirectory {
-  need(bytes, offset, END_LENGTH, 'end of central directory');
-  const view = viewOf(bytes);
-  if (view.getUint32(offset, true) !== SIG_END) {
-    throw new NpzError('ERR_ZIP_EOCD', 'bad end of central directory signature', { offset });
-  }
-  const commentLength = view.getUint16(offset + 20, true);
-  need(bytes, offset, END_LENGTH + commentLength, 'end of central directory comment');
-  return {
-    diskNumber: view.getUint16(offset + 4, true),
-    centralDirectoryDisk: view.getUint16(offset + 6, true),
-    entriesOnDisk: view.getUint16(offset + 8, true),
-    entries: view.getUint16(offset + 10, true),
-    centralDirectorySize: view.getUint32(offset + 12, true),
-    centralDirectoryOffset: view.getUint32(offset + 16, true),
-    comment: bytes.subarray(offset + END_LENGTH, offset + END_LENGTH + commentLength),
-  };
-}
-
-export interface Zip64Locator {
-  zip64EndDisk: number;
-  zip64EndOffset: number;
-  totalDisks: number;
-}
-
-export function decodeZip64Locator(bytes: Uint8Array, offset: number): Zip64Locator {
-  need(bytes, offset, ZIP64_LOCATOR_LENGTH, 'zip64 end locator');
-  const view = viewOf(bytes);
-  if (view.getUint32(offset, true) !== SIG_ZIP64_LOCATOR) {
-    throw new NpzError('ERR_ZIP_ZIP64', 'bad zip64 end locator signature', { offset });
-  }
-  return {
-    zip64EndDisk: view.getUint32(offset + 4, true),
-    zip64EndOffset: getU64(view, offset + 8, 'zip64 end offset'),
-    totalDisks: view.getUint32(offset + 16, true),
-  };
-}
-
-export interface Zip64EndOfCentralDirectory {
-  recordSize: number;
-  versionMadeBy: number;
-  versionNeeded: number;
-  diskNumber: number;
-  centralDirectoryDisk: number;
-  entriesOnDisk: number;
-  entries: number;
-  centralDirectorySize: number;
-  centralDirectoryOffset: number;
-}
-
-export function decodeZip64EndOfCentralDirectory(bytes: Uint8Array, offset: number): Zip64EndOfCentralDirectory {
-  need(bytes, offset, ZIP64_END_LENGTH, 'zip64 end of central directory');
-  const view = viewOf(bytes);
-  if (view.getUint32(offset, true) !== SIG_ZIP64_END) {
-    throw new NpzError('ERR_ZIP_ZIP64', 'bad zip64 end of central directory signature', { offset });
-  }
-  return {
-    recordSize: getU64(view, offset + 4, 'zip64 end record size'),
-    versionMadeBy: view.getUint16(offset + 12, true),
-    versionNeeded: view.getUint16(offset + 14, true),
-    diskNumber: view.getUint32(offset + 16, true),
-    centralDirectoryDisk: view.getUint32(offset + 20, true),
-    entriesOnDisk: getU64(view, offset + 24, 'entries on disk'),
-    entries: getU64(view, offset + 32, 'entries'),
-    centralDirectorySize: getU64(view, offset + 40, 'central directory size'),
-    centralDirectoryOffset: getU64(view, offset + 48, 'central directory offset'),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Whole-archive size, for progress totals known before writing
-
-export interface PlannedEntry {
-  nameLength: number;
-  compressedSize: number;
-  uncompressedSize: number;
-  dataDescriptor: boolean;
-}
-
-/** Exact length of the archive the writer produces for these entries, in order. */
-export function plannedArchiveLength(entries: Iterable<PlannedEntry>, forceZip64 = false): number {
-  let offset = 0;
-  let centralDirectorySize = 0;
-  let count = 0;
-  for (const entry of entries) {
-    centralDirectorySize += centralDirectoryEntryLength({ ...entry, localHeaderOffset: offset, forceZip64 });
-    offset +=
-      localHeaderLength(entry.nameLength) +
-      entry.compressedSize +
-      (entry.dataDescriptor ? DATA_DESCRIPTOR64_LENGTH : 0);
-    count += 1;
-  }
-  const end = { entries: count, centralDirectoryOffset: offset, centralDirectorySize, forceZip64 };
-  return offset + centralDirectorySize + endRecordsLength(end);
 }

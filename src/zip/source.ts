@@ -91,7 +91,8 @@ class FileSource implements RandomAccessSource {
     const handle = this.#handle;
     if (handle === undefined) throw new NpzError('ERR_NPZ_CLOSED', `read from ${this.#path} after close`);
     const wanted = Math.max(0, Math.min(length, this.size - offset));
-    const target = into ?? new Uint8Array(wanted);
+    // Unzeroed memory is safe here: only the bytes actually read are ever exposed.
+    const target = into ?? Buffer.allocUnsafe(wanted);
     let done = 0;
     // A positional read may return less than asked (signals, pipes, network filesystems); loop until EOF.
     while (done < wanted) {

@@ -8,14 +8,15 @@
 import { createDeflateRaw } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { NpzError, isNpzError } from '../errors.js';
+import { abortError, checkedSource, raceAbort, slices } from './chunks.js';
 import { Crc32, crc32 } from './crc32.js';
+import { encodeEndRecords } from './end-records.js';
 import {
   FLAG_DATA_DESCRIPTOR,
   METHOD_DEFLATED,
   METHOD_STORED,
   encodeCentralDirectoryEntry,
   encodeDataDescriptor,
-  encodeEndRecords,
   encodeEntryName,
   encodeLocalHeader,
 } from './records.js';
@@ -26,6 +27,7 @@ const BATCH_BYTES = 1 << 20;
 const BATCH_CHUNKS = 1024;
 /** In-memory data is written in views of this size, so CRC of one slice overlaps the write of the last. */
 const SLICE_BYTES = 16 << 20;
+const YIELD_EVERY = 16 * SLICE_BYTES;
 /** Deflate input views and output chunk size. */
 const DEFLATE_SLICE = 1 << 20;
 const DEFLATE_CHUNK = 64 << 10;
@@ -46,8 +48,11 @@ export interface ZipEntryInput {
   compress?: boolean;
   /** Bytes that start the member before `data` (an npy header). */
   head?: Uint8Array;
-  /** The member's bytes: a view written as is, or chunks that become the writer's once yielded. */
-  data: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /**
+   * The member's bytes: any view (even over 4 GiB, e.g. a large Float32Array) written as is, without a copy,
+   * or chunks that become the writer's once yielded.
+   */
+  data: ArrayBufferView | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Exact byte count `data` must produce (excluding `head`); a mismatch is ERR_SOURCE_LENGTH. */
   size?: number;
   /** Name to report in errors (defaults to `name`). */
@@ -69,110 +74,6 @@ export interface ZipSummary {
   bytes: number;
 }
 
-export function abortError(signal: AbortSignal): NpzError {
-  return new NpzError('ERR_ABORTED', 'the write was aborted', { cause: signal.reason });
-}
-
-/** Settles with `work`, or rejects as soon as `signal` aborts (leaving `work` to settle unobserved). */
-export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(abortError(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function* slices(data: Uint8Array, size: number): Generator<Uint8Array> {
-  for (let start = 0; start < data.byteLength; start += size) {
-    yield data.subarray(start, Math.min(data.byteLength, start + size));
-  }
-}
-
-/**
- * Pulls a caller's chunks, turning its failures into ERR_SOURCE, checking the byte count against `size`
- * before an excess chunk is written, and letting an abort interrupt a source that never yields.
- */
-async function* checkedSource(
-  data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  label: string,
-  size: number | undefined,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<Uint8Array> {
-  const lengthError = (actual: number, more: boolean): NpzError =>
-    new NpzError(
-      'ERR_SOURCE_LENGTH',
-      `'${label}' yielded ${more ? 'more than' : 'only'} ${actual} bytes, expected ${size}`,
-      { entry: label, expected: size, actual },
-    );
-  let iterator: AsyncIterator<unknown> | Iterator<unknown>;
-  try {
-    iterator =
-      Symbol.asyncIterator in data
-        ? (data as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-        : (data as Iterable<unknown>)[Symbol.iterator]();
-  } catch (err) {
-    throw new NpzError('ERR_SOURCE', `the data source of '${label}' failed`, { entry: label, cause: err });
-  }
-  let total = 0;
-  let exhausted = false;
-  let hanging = false;
-  try {
-    for (;;) {
-      let step: IteratorResult<unknown>;
-      try {
-        step = await raceAbort(Promise.resolve(iterator.next()), signal);
-      } catch (err) {
-        if (isNpzError(err, 'ERR_ABORTED')) {
-          hanging = true;
-          throw err;
-        }
-        exhausted = true;
-        if (signal?.aborted) throw abortError(signal);
-        throw new NpzError('ERR_SOURCE', `the data source of '${label}' failed`, { entry: label, cause: err });
-      }
-      if (step.done) {
-        exhausted = true;
-        break;
-      }
-      const value = step.value;
-      if (!ArrayBuffer.isView(value)) {
-        throw new NpzError('ERR_SOURCE', `the data source of '${label}' yielded something other than bytes`, {
-          entry: label,
-          actual: typeof value,
-        });
-      }
-      const chunk =
-        value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-      total += chunk.byteLength;
-      if (size !== undefined && total > size) throw lengthError(total, true);
-      if (chunk.byteLength > 0) yield chunk;
-    }
-    if (size !== undefined && total !== size) throw lengthError(total, false);
-  } finally {
-    if (!exhausted && typeof iterator.return === 'function') {
-      // A source stuck in next() cannot run return() until it resumes; do not wait for it.
-      const closing = Promise.resolve()
-        .then(() => iterator.return?.())
-        .catch(() => undefined);
-      if (!hanging) await closing;
-    }
-  }
-}
-
 export class ZipWriter {
   private readonly entries: WrittenEntry[] = [];
   private batch: Uint8Array[] = [];
@@ -188,14 +89,6 @@ export class ZipWriter {
     private readonly sink: ZipSink,
     private readonly options: ZipWriterOptions = {},
   ) {}
-
-  get bytesWritten(): number {
-    return this.accepted;
-  }
-
-  get entryCount(): number {
-    return this.entries.length;
-  }
 
   /** Writes one member. Calls must not overlap. */
   add(entry: ZipEntryInput): Promise<WrittenEntry> {
@@ -251,7 +144,7 @@ export class ZipWriter {
     }
     const head = input.head ?? new Uint8Array(0);
     const { data } = input;
-    const inMemory = data instanceof Uint8Array;
+    const inMemory = ArrayBuffer.isView(data);
     if (inMemory && input.size !== undefined && input.size !== data.byteLength) {
       throw new NpzError('ERR_SOURCE_LENGTH', `'${label}' has ${data.byteLength} bytes, expected ${input.size}`, {
         entry: label,
@@ -264,7 +157,17 @@ export class ZipWriter {
 
     if (inMemory && method === METHOD_STORED && !this.sink.writeAt) {
       // Non-seekable sink, sizes known: hash first so the header is final, as on a real file.
-      const crc = crc32(data, crc32(head));
+      let crc = crc32(head);
+      let hashed = 0;
+      for (const slice of slices(data, SLICE_BYTES)) {
+        crc = crc32(slice, crc);
+        hashed += slice.byteLength;
+        // Hashing gigabytes is synchronous; let timers and an abort in between.
+        if (hashed % YIELD_EVERY === 0) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          this.checkAbort();
+        }
+      }
       const size = head.byteLength + data.byteLength;
       const entry = this.record(name, nameFlags, method, crc, size, size, localHeaderOffset);
       await this.emit(encodeLocalHeader(entry));

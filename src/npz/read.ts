@@ -1,0 +1,74 @@
+import { NpzError } from '../errors.js';
+import { unflattenWithNames } from '../tree/flatten.js';
+import { ZipArchive } from '../zip/reader.js';
+import { resolveSource, type NpzSource } from '../zip/source.js';
+import { checkAborted, indexByKey, isArrayMember, keyOfMember, readArray, type NpzArray } from './members.js';
+import type { OpenNpzOptions } from './open.js';
+
+export type ReadNpzOptions = OpenNpzOptions;
+
+export interface LoadNpzOptions extends ReadNpzOptions {
+  /**
+   * Unwrap the checkpoint the way big_vision's `load_params` does: the `params` subtree if there is one, else
+   * `opt/target` if there is an `opt`, else the whole tree.
+   */
+  unwrapParams?: boolean;
+}
+
+/**
+ * Every array of an npz, one at a time, in central directory order: `[key, array]` with the key's `.npy`
+ * removed. Members that are not `.npy` are skipped. Each array is read into its own buffer and verified before
+ * it is yielded; the file is closed when the loop ends, throws, or is left early.
+ */
+export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpzArray], void, undefined> {
+  const { source, owned } = await resolveSource(input);
+  try {
+    const archive = await ZipArchive.open(source, { duplicates: options.duplicates ?? 'error' });
+    const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');
+    for (const entry of kept.filter(isArrayMember)) {
+      checkAborted(options.signal);
+      yield [keyOfMember(entry.name), await readArray(archive, entry, options)];
+    }
+  } finally {
+    if (owned) await source.close();
+  }
+}
+
+/** Nested arrays as loadNpz returns them: plain objects keyed by name segment, arrays at the leaves. */
+export interface NpzTree {
+  [key: string]: NpzTree | NpzArray;
+}
+
+function isSubtree(value: NpzTree | NpzArray | undefined): value is NpzTree {
+  // Leaves are the reader's own NpzArray objects, which always carry a typed array in `data`.
+  return value !== undefined && !ArrayBuffer.isView((value as Partial<NpzArray>).data);
+}
+
+/**
+ * big_vision `load_params`: the `params` subtree if present, else `opt/target` when there is an `opt`, else the
+ * whole tree. A leaf called `params` is not a checkpoint wrapper, so it is left alone.
+ */
+function unwrapCheckpoint(tree: NpzTree): NpzTree {
+  const params = tree['params'];
+  if (isSubtree(params)) return params;
+  const opt = tree['opt'];
+  if (isSubtree(opt)) {
+    const target = opt['target'];
+    if (!isSubtree(target)) {
+      throw new NpzError('ERR_NPZ_NOT_FOUND', `checkpoint has "opt" but no "opt/target" subtree to unwrap`, { entry: 'opt/target' });
+    }
+    return target;
+  }
+  return tree;
+}
+
+/**
+ * The whole npz as a nested tree of arrays, rebuilt with big_vision's `recover_tree` semantics (names split on
+ * '/'). Holds every array in memory; use `readNpz` or `openNpz` to stay within bounded memory.
+ */
+export async function loadNpz(input: NpzSource, options: LoadNpzOptions = {}): Promise<NpzTree> {
+  const pairs: Array<[string, NpzArray]> = [];
+  for await (const pair of readNpz(input, options)) pairs.push(pair);
+  const tree = unflattenWithNames(pairs) as NpzTree;
+  return options.unwrapParams === true ? unwrapCheckpoint(tree) : tree;
+}

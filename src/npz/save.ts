@@ -1,0 +1,268 @@
+/**
+ * Writing `.npz` archives: `saveNpzStream` into any Writable, `saveNpz` atomically to a path. Members are
+ * `<name>.npy` in flatten order, laid out byte for byte as `np.savez` lays them out (see src/zip/writer.ts
+ * for the three member layouts and when each is used).
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
+import { NpzError, isNpzError } from '../errors.js';
+import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
+import { normalizeLeaf, type NormalizedLeaf } from '../tree/leaf.js';
+import { abortError, raceAbort } from '../zip/chunks.js';
+import { plannedArchiveLength } from '../zip/end-records.js';
+import { encodeEntryName } from '../zip/records.js';
+import { FileHandleSink, WritableSink, ioError, type ZipSink } from '../zip/sinks.js';
+import { ZipWriter } from '../zip/writer.js';
+
+export interface SaveProgress {
+  entriesDone: number;
+  /** Known when the tree is a nested object (all leaves are visible up front), not for a flat iterable. */
+  entriesTotal?: number;
+  /** Archive bytes accepted by the destination so far. */
+  bytesDone: number;
+  /** Exact archive size, when `entriesTotal` is known and members are stored (not compressed). */
+  bytesTotal?: number;
+  /** The leaf being written, or last written. */
+  entry?: string;
+}
+
+export interface SaveOptions {
+  /** Deflate members, like `np.savez_compressed`. Default false (stored, like `np.savez`). */
+  compress?: boolean;
+  /** Deflate level 0-9 when compressing; zipfile and numpy use 6. */
+  compressionLevel?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: SaveProgress) => void;
+  /** Prepended to every member name, e.g. 'params/' gives 'params/img/embedding/kernel.npy'. */
+  prefix?: string;
+  /** Write zip64 records even for a small archive (to test readers). The data is unchanged. */
+  forceZip64?: boolean;
+  /** saveNpzStream: end the destination when done (default true); false leaves it open, e.g. for a socket. */
+  end?: boolean;
+  /** saveNpz: permissions of the new file (default 0o666, minus the umask, as numpy's `open` gives). */
+  mode?: number;
+  /** saveNpz: fsync the file and its directory so the rename survives a crash (default true). */
+  fsync?: boolean;
+}
+
+export interface SaveSummary {
+  /** Number of members written. */
+  entries: number;
+  /** Total archive size in bytes. */
+  bytesWritten: number;
+  /** Keys as `np.load(...).files` lists them (member names without '.npy'), in archive order. */
+  names: string[];
+}
+
+function isFlatIterable(tree: unknown): boolean {
+  if (typeof tree !== 'object' || tree === null) return false;
+  if (Array.isArray(tree) || tree instanceof Map || ArrayBuffer.isView(tree)) return false;
+  return Symbol.asyncIterator in tree || Symbol.iterator in tree;
+}
+
+function checkOptions(options: SaveOptions): void {
+  const { prefix, compressionLevel } = options;
+  if (prefix !== undefined && typeof prefix !== 'string') {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'prefix must be a string', { actual: typeof prefix });
+  }
+  if (compressionLevel !== undefined && !(Number.isInteger(compressionLevel) && compressionLevel >= 0 && compressionLevel <= 9)) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'compressionLevel must be an integer from 0 to 9', { actual: compressionLevel });
+  }
+  if (options.signal?.aborted) throw abortError(options.signal);
+}
+
+/** Leaves one at a time; failures of a caller's flat iterable become ERR_SOURCE, an abort interrupts a wait. */
+async function* normalizedLeaves(tree: Tree | FlatTree, signal: AbortSignal | undefined): AsyncGenerator<NormalizedLeaf> {
+  const pairs = flattenWithNames(tree);
+  for (;;) {
+    let step: IteratorResult<[string, unknown]>;
+    try {
+      step = await raceAbort(pairs.next(), signal);
+    } catch (err) {
+      if (isNpzError(err)) throw err;
+      throw new NpzError('ERR_SOURCE', 'the tree iterable failed', { cause: err });
+    }
+    if (step.done) return;
+    const [name, leaf] = step.value;
+    let normalized: NormalizedLeaf;
+    try {
+      normalized = normalizeLeaf(name, leaf as Parameters<typeof normalizeLeaf>[1]);
+    } catch (err) {
+      if (isNpzError(err)) throw err;
+      throw new NpzError('ERR_TREE_LEAF', `leaf ${JSON.stringify(name)} cannot be written: ${String(err)}`, { entry: name, cause: err });
+    }
+    yield normalized;
+  }
+}
+
+async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveOptions): Promise<SaveSummary> {
+  const { signal, onProgress } = options;
+  const prefix = options.prefix ?? '';
+  const compress = options.compress === true;
+  const forceZip64 = options.forceZip64 === true;
+
+  // A nested tree already holds every leaf, so checking them all first costs nothing and means a bad leaf
+  // fails before the first byte; a flat iterable may produce its leaves on demand, so it is streamed.
+  let leaves: AsyncIterable<NormalizedLeaf> | NormalizedLeaf[] = normalizedLeaves(tree, signal);
+  const progress: SaveProgress = { entriesDone: 0, bytesDone: 0 };
+  if (!isFlatIterable(tree)) {
+    const all: NormalizedLeaf[] = [];
+    for await (const leaf of leaves) all.push(leaf);
+    leaves = all;
+    progress.entriesTotal = all.length;
+    if (!compress) {
+      const seekable = sink.writeAt !== undefined;
+      progress.bytesTotal = plannedArchiveLength(
+        all.map((leaf) => {
+          const size = leaf.header.byteLength + leaf.byteLength;
+          return {
+            nameLength: encodeEntryName(`${prefix}${leaf.name}.npy`).bytes.byteLength,
+            compressedSize: size,
+            uncompressedSize: size,
+            dataDescriptor: leaf.bytes === undefined && !seekable,
+          };
+        }),
+        forceZip64,
+      );
+    }
+  }
+
+  const report = (): void => {
+    if (!onProgress) return;
+    try {
+      onProgress({ ...progress });
+    } catch (err) {
+      throw new NpzError('ERR_INVALID_ARGUMENT', 'the onProgress callback threw', { cause: err });
+    }
+  };
+  const writerOptions: ConstructorParameters<typeof ZipWriter>[1] = {
+    forceZip64,
+    onWrite: (bytes) => {
+      progress.bytesDone = bytes;
+      report();
+    },
+  };
+  if (signal) writerOptions.signal = signal;
+  if (options.compressionLevel !== undefined) writerOptions.compressionLevel = options.compressionLevel;
+  const writer = new ZipWriter(sink, writerOptions);
+
+  const names: string[] = [];
+  for await (const leaf of leaves) {
+    let data: ArrayBufferView | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+    if (leaf.bytes !== undefined) {
+      data = leaf.bytes;
+    } else {
+      try {
+        data = leaf.chunks!();
+      } catch (err) {
+        throw new NpzError('ERR_SOURCE', `the chunks() of '${leaf.name}' threw`, { entry: leaf.name, cause: err });
+      }
+    }
+    progress.entry = leaf.name;
+    await writer.add({
+      name: `${prefix}${leaf.name}.npy`,
+      label: leaf.name,
+      head: leaf.header,
+      data,
+      size: leaf.byteLength,
+      compress,
+    });
+    names.push(`${prefix}${leaf.name}`);
+    progress.entriesDone += 1;
+    report();
+  }
+  const summary = await writer.finish();
+  progress.bytesDone = summary.bytes;
+  return { entries: summary.entries, bytesWritten: summary.bytes, names };
+}
+
+function failure(err: unknown, signal: AbortSignal | undefined, what: string): NpzError {
+  if (isNpzError(err)) return err;
+  if (signal?.aborted) return abortError(signal);
+  return ioError(what, err);
+}
+
+function isWritable(value: unknown): value is Writable {
+  const candidate = value as Partial<Writable> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.write === 'function' &&
+    typeof candidate.end === 'function' &&
+    typeof candidate.on === 'function'
+  );
+}
+
+/**
+ * Writes `tree` as an `.npz` into `destination` (a file stream, socket, HTTP body...), honouring backpressure,
+ * and resolves once the destination has finished. In-memory leaves give exactly `np.savez`'s bytes; lazy or
+ * compressed leaves use data descriptors, as `np.savez` does when writing to a pipe. Chunks a lazy leaf yields
+ * belong to the writer from then on. On failure the destination is destroyed and the promise rejects with an
+ * NpzError.
+ */
+export async function saveNpzStream(
+  tree: Tree | FlatTree,
+  destination: Writable,
+  options: SaveOptions = {},
+): Promise<SaveSummary> {
+  if (!isWritable(destination)) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpzStream needs a Node Writable destination');
+  }
+  const sink = new WritableSink(destination);
+  try {
+    checkOptions(options);
+    const summary = await writeArchive(tree, sink, options);
+    if (options.end === false) await sink.release();
+    else await sink.end();
+    return summary;
+  } catch (err) {
+    const error = failure(err, options.signal, 'writing the archive failed');
+    sink.destroy(error);
+    throw error;
+  }
+}
+
+/**
+ * Writes `tree` to `path` atomically: into a temp file beside it, fsync'd, then renamed over `path`. Lazy
+ * leaves are streamed and their local headers patched in place, so the file equals `np.savez`'s byte for byte.
+ * On any failure `path` is untouched and the temp file is removed. Unlike numpy, no '.npz' is appended.
+ */
+export async function saveNpz(path: string, tree: Tree | FlatTree, options: SaveOptions = {}): Promise<SaveSummary> {
+  if (typeof path !== 'string' || path === '') {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpz needs a file path', { actual: path });
+  }
+  checkOptions(options);
+  const target = resolve(path);
+  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temp, 'wx', options.mode ?? 0o666);
+    const summary = await writeArchive(tree, new FileHandleSink(handle), options);
+    if (options.fsync !== false) await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, target);
+    if (options.fsync !== false) await syncDirectory(dirname(target));
+    return summary;
+  } catch (err) {
+    // close() waits for any write still in flight (an abort does not wait for it), so the unlink is final.
+    await handle?.close().catch(() => undefined);
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw failure(err, options.signal, `saving ${target} failed`);
+  }
+}
+
+/** Makes a rename durable. Some platforms cannot open or sync a directory; that only weakens durability. */
+async function syncDirectory(directory: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(directory, 'r');
+    await handle.sync();
+  } catch {
+    // best effort
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
