@@ -8,7 +8,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { NpzError, isNpzError } from '../errors.js';
-import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
+import { flattenWithNames, isFlatTree, type FlatTree, type Tree } from '../tree/flatten.js';
 import { normalizeLeaf, type NormalizedLeaf } from '../tree/leaf.js';
 import { abortError, raceAbort } from '../zip/chunks.js';
 import { plannedArchiveLength } from '../zip/end-records.js';
@@ -56,12 +56,6 @@ export interface SaveSummary {
   names: string[];
 }
 
-function isFlatIterable(tree: unknown): boolean {
-  if (typeof tree !== 'object' || tree === null) return false;
-  if (Array.isArray(tree) || tree instanceof Map || ArrayBuffer.isView(tree)) return false;
-  return Symbol.asyncIterator in tree || Symbol.iterator in tree;
-}
-
 function checkOptions(options: SaveOptions): void {
   const { prefix, compressionLevel } = options;
   if (prefix !== undefined && typeof prefix !== 'string') {
@@ -107,7 +101,7 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   // fails before the first byte; a flat iterable may produce its leaves on demand, so it is streamed.
   let leaves: AsyncIterable<NormalizedLeaf> | NormalizedLeaf[] = normalizedLeaves(tree, signal);
   const progress: SaveProgress = { entriesDone: 0, bytesDone: 0 };
-  if (!isFlatIterable(tree)) {
+  if (!isFlatTree(tree)) {
     const all: NormalizedLeaf[] = [];
     for await (const leaf of leaves) all.push(leaf);
     leaves = all;

@@ -35,7 +35,8 @@ function isPlainObject(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-function isFlatTree(tree: unknown): tree is FlatTree {
+/** True for a sync or async iterable of pairs (an already-flat tree), as opposed to a list, Map or typed array. */
+export function isFlatTree(tree: unknown): tree is FlatTree {
   if (typeof tree !== 'object' || tree === null) return false;
   if (Array.isArray(tree) || tree instanceof Map || ArrayBuffer.isView(tree)) return false;
   return Symbol.asyncIterator in tree || Symbol.iterator in tree;
