@@ -34,6 +34,10 @@ interface EntryBase {
   compressedSize: number;
   /** Uncompressed member size (npy header plus data for arrays). */
   memberSize: number;
+  /** File offset of the member's local header. */
+  localHeaderOffset: number;
+  /** CRC-32 of the uncompressed member, from the central directory. */
+  crc32: number;
 }
 
 export interface NpzArrayEntry extends EntryBase {
@@ -45,6 +49,11 @@ export interface NpzArrayEntry extends EntryBase {
   /** Data bytes after the npy header: prod(shape) × itemsize. */
   byteLength: number;
   npyVersion: 1 | 2 | 3;
+  /**
+   * File offset of the first data byte, for stored members: the array is the `byteLength` bytes from here, so
+   * ranges of it can be read directly. Absent for compressed members.
+   */
+  dataOffset?: number;
 }
 
 /** A member whose name does not end in `.npy`: listed, never read as an array. */
@@ -138,8 +147,15 @@ async function describe(archive: ZipArchive, entry: ZipEntry, options: OpenNpzOp
     compression: compressionOf(entry),
     compressedSize: entry.compressedSize,
     memberSize: entry.uncompressedSize,
+    localHeaderOffset: entry.localHeaderOffset,
+    crc32: entry.crc32,
   };
-  if (!isArrayMember(entry)) return { ...base, isArray: false };
+  if (!isArrayMember(entry)) {
+    // Its local header is checked even though it is never read: a damaged central directory name could otherwise
+    // turn an array member ('w.npy' -> 'w.npx') into a non-array one that is silently left out.
+    await archive.dataStart(entry);
+    return { ...base, isArray: false };
+  }
   checkAborted(options.signal);
   const header = await peekArrayHeader(archive, entry, options);
   return {
@@ -151,6 +167,7 @@ async function describe(archive: ZipArchive, entry: ZipEntry, options: OpenNpzOp
     fortranOrder: header.fortranOrder,
     byteLength: header.byteLength,
     npyVersion: header.version,
+    ...(base.compression === 'stored' ? { dataOffset: (await archive.dataStart(entry)) + header.headerLength } : {}),
   };
 }
 

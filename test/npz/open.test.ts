@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpyHeader } from '../../src/npy/header.js';
 import { openNpz, type NpzFile } from '../../src/npz/open.js';
@@ -246,5 +247,41 @@ describe('a member past 4 GiB (virtual archive, nothing written to disk)', () =>
       for await (const _ of readNpz(source)) break;
     }, 'ERR_NPY_TOO_LARGE');
     await file.close();
+  });
+});
+
+describe.skipIf(!hasNumpy())('openNpz entry offsets', () => {
+  it('reports local header and data offsets that match CPython zipfile', async () => {
+    const path = new URL('../fixtures/good/all-dtypes.npz', import.meta.url);
+    const expected = JSON.parse(
+      runPython(
+        String.raw`
+import json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+out = {}
+with open(sys.argv[1], 'rb') as f:
+    for i in z.infolist():
+        f.seek(i.header_offset + 26)
+        n, m = int.from_bytes(f.read(2), 'little'), int.from_bytes(f.read(2), 'little')
+        out[i.filename] = [i.header_offset, i.header_offset + 30 + n + m, i.CRC]
+print(json.dumps(out))
+`,
+        [fileURLToPath(path)],
+      ),
+    ) as Record<string, [number, number, number]>;
+    const file = await openNpz(path);
+    try {
+      for (const entry of file.entries) {
+        const [headerOffset, memberStart, crc] = expected[entry.memberName]!;
+        expect(entry.localHeaderOffset).toBe(headerOffset);
+        expect(entry.crc32).toBe(crc);
+        if (entry.isArray) {
+          const npyHeaderLength = entry.memberSize - entry.byteLength;
+          expect(entry.dataOffset).toBe(memberStart + npyHeaderLength);
+        }
+      }
+    } finally {
+      await file.close();
+    }
   });
 });

@@ -1,0 +1,111 @@
+import { parseArgs } from 'node:util';
+import { NpzError } from '../index.js';
+
+/** Command-line parsing on node:util's parseArgs, with the options every command shares. */
+
+export interface OptionSpec {
+  type: 'boolean' | 'string';
+  short?: string;
+  multiple?: boolean;
+  /** Placeholder shown in help, e.g. 'DIR'. */
+  value?: string;
+  description: string;
+}
+
+export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  help: { type: 'boolean', short: 'h', description: 'show help' },
+  json: { type: 'boolean', description: 'print machine-readable JSON on stdout' },
+  quiet: { type: 'boolean', short: 'q', description: 'no progress bars or notes on stderr' },
+  'max-header-size': { type: 'string', value: 'N', description: 'accept npy headers up to N characters (default 10000, as np.load)' },
+  duplicates: { type: 'string', value: 'error|last', description: "repeated member names: refuse (default) or keep the last, as np.load" },
+};
+
+export interface ParsedCommandLine {
+  positionals: string[];
+  values: Record<string, string | boolean | string[] | undefined>;
+}
+
+export function usageError(message: string): NpzError {
+  return new NpzError('ERR_INVALID_ARGUMENT', message);
+}
+
+/** Parses `argv` (after the command name) against the command's options plus the global ones. */
+export function parseCommandLine(argv: readonly string[], options: Readonly<Record<string, OptionSpec>>): ParsedCommandLine {
+  const config: Record<string, { type: 'boolean' | 'string'; short?: string; multiple?: boolean }> = {};
+  for (const [name, spec] of Object.entries({ ...GLOBAL_OPTIONS, ...options })) {
+    config[name] = {
+      type: spec.type,
+      ...(spec.short === undefined ? {} : { short: spec.short }),
+      ...(spec.multiple === true ? { multiple: true } : {}),
+    };
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options: config, allowPositionals: true, strict: true });
+    return { values: values as ParsedCommandLine['values'], positionals };
+  } catch (error) {
+    // parseArgs explains itself well ("Unknown option '--x'"); keep its words, drop its hint about '--'.
+    const message = (error as Error).message.split('. To specify')[0] ?? String(error);
+    throw usageError(message.replace(/\.$/, ''));
+  }
+}
+
+export function stringOption(parsed: ParsedCommandLine, name: string): string | undefined {
+  const value = parsed.values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function listOption(parsed: ParsedCommandLine, name: string): string[] {
+  const value = parsed.values[name];
+  if (Array.isArray(value)) return value;
+  return typeof value === 'string' ? [value] : [];
+}
+
+export function flag(parsed: ParsedCommandLine, name: string): boolean {
+  return parsed.values[name] === true;
+}
+
+export interface ReadOptions {
+  maxHeaderSize?: number;
+  duplicates?: 'error' | 'last';
+}
+
+/** The global options that change how input files are read. */
+export function readOptions(parsed: ParsedCommandLine): ReadOptions {
+  const options: ReadOptions = {};
+  const size = stringOption(parsed, 'max-header-size');
+  if (size !== undefined) {
+    const value = Number(size);
+    if (!Number.isSafeInteger(value) || value <= 0) throw usageError(`--max-header-size needs a positive integer, got ${JSON.stringify(size)}`);
+    options.maxHeaderSize = value;
+  }
+  const duplicates = stringOption(parsed, 'duplicates');
+  if (duplicates !== undefined) {
+    if (duplicates !== 'error' && duplicates !== 'last') throw usageError(`--duplicates takes 'error' or 'last', got ${JSON.stringify(duplicates)}`);
+    options.duplicates = duplicates;
+  }
+  return options;
+}
+
+/** Option help lines, the option column padded to one width. */
+export function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
+  const rows = Object.entries(options).map(([name, spec]) => {
+    const short = spec.short === undefined ? '    ' : `-${spec.short}, `;
+    const value = spec.value === undefined ? '' : ` ${spec.value}`;
+    return [`  ${short}--${name}${value}`, spec.description] as const;
+  });
+  const width = Math.max(...rows.map(([left]) => left.length));
+  return rows.map(([left, right]) => `${left.padEnd(width)}  ${right}`);
+}
+
+export function helpText(synopsis: string, summary: string, options: Readonly<Record<string, OptionSpec>>, details = ''): string {
+  return [
+    `usage: npz-stream ${synopsis}`,
+    '',
+    summary,
+    ...(details === '' ? [] : ['', details]),
+    '',
+    'options:',
+    ...optionLines({ ...options, ...GLOBAL_OPTIONS }),
+    '',
+  ].join('\n');
+}

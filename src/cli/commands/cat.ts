@@ -1,0 +1,132 @@
+import { once } from 'node:events';
+import { bfloat16BitsToNumber, float16BitsToNumber, type DType, type NpzArrayEntry, type NpzFile } from '../../index.js';
+import { flag, usageError, type ParsedCommandLine } from '../args.js';
+import { EXIT_OK, type CliContext, type Command } from '../context.js';
+import { itemChunks } from '../elements.js';
+import { entryItemsize, selectArrays, withNpz } from '../npz-input.js';
+import { arrayText, isSummarised, shownIndices, type Element } from '../print/array-print.js';
+
+function elementAt(dtype: DType, view: DataView, offset: number): Element {
+  switch (dtype) {
+    case 'bool':
+      return view.getUint8(offset) !== 0;
+    case 'int8':
+      return view.getInt8(offset);
+    case 'uint8':
+      return view.getUint8(offset);
+    case 'int16':
+      return view.getInt16(offset, true);
+    case 'uint16':
+      return view.getUint16(offset, true);
+    case 'int32':
+      return view.getInt32(offset, true);
+    case 'uint32':
+      return view.getUint32(offset, true);
+    case 'int64':
+      return view.getBigInt64(offset, true);
+    case 'uint64':
+      return view.getBigUint64(offset, true);
+    case 'float16':
+      return float16BitsToNumber(view.getUint16(offset, true));
+    case 'bfloat16':
+      return bfloat16BitsToNumber(view.getUint16(offset, true));
+    case 'float32':
+      return view.getFloat32(offset, true);
+    case 'float64':
+      return view.getFloat64(offset, true);
+    case 'complex64':
+      return [view.getFloat32(offset, true), view.getFloat32(offset + 4, true)];
+    case 'complex128':
+      return [view.getFloat64(offset, true), view.getFloat64(offset + 8, true)];
+  }
+}
+
+/**
+ * Collects only the elements numpy would show, while the data streams past: at most 6 per axis once the array
+ * is summarised, so printing a multi-GB tensor holds a few hundred numbers.
+ */
+export async function shownElements(file: NpzFile, entry: NpzArrayEntry, dtype: DType, signal?: AbortSignal): Promise<Element[]> {
+  const { shape } = entry;
+  const shown = shownIndices(shape);
+  const storageStrides = shape.map((_, axis) =>
+    entry.fortranOrder ? shape.slice(0, axis).reduce((p, d) => p * d, 1) : shape.slice(axis + 1).reduce((p, d) => p * d, 1),
+  );
+  const wanted: { storage: number; position: number }[] = [];
+  const counter = shown.map(() => 0);
+  const total = shown.reduce((product, indices) => product * indices.length, 1);
+  for (let position = 0; position < total; position++) {
+    wanted.push({ storage: counter.reduce((sum, at, axis) => sum + shown[axis]![at]! * storageStrides[axis]!, 0), position });
+    for (let axis = counter.length - 1; axis >= 0; axis--) {
+      if (++counter[axis]! < shown[axis]!.length) break;
+      counter[axis] = 0;
+    }
+  }
+  wanted.sort((a, b) => a.storage - b.storage);
+
+  const itemsize = entryItemsize(entry);
+  const values: Element[] = new Array<Element>(total);
+  let next = 0;
+  let base = 0;
+  for await (const chunk of itemChunks(file.chunks(entry.name, signal === undefined ? {} : { signal }), itemsize, entry.name)) {
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const end = base + chunk.length / itemsize;
+    while (next < wanted.length && wanted[next]!.storage < end) {
+      values[wanted[next]!.position] = elementAt(dtype, view, (wanted[next]!.storage - base) * itemsize);
+      next++;
+    }
+    base = end;
+    if (next === wanted.length) break;
+  }
+  return values;
+}
+
+async function writeRaw(file: NpzFile, entry: NpzArrayEntry, context: CliContext): Promise<void> {
+  const { stdout } = context;
+  for await (const chunk of file.chunks(entry.name, { signal: context.signal })) {
+    if (!stdout.write(chunk)) await once(stdout, 'drain', { signal: context.signal });
+  }
+}
+
+async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  const [path, name, ...extra] = parsed.positionals;
+  if (path === undefined || name === undefined || extra.length > 0) throw usageError('cat takes a FILE and one array NAME');
+  return withNpz(path, context, async (file) => {
+    const [entry] = selectArrays(file, [name]);
+    if (entry === undefined) throw usageError(`no array named ${JSON.stringify(name)}`);
+    if (flag(parsed, 'raw')) {
+      await writeRaw(file, entry, context);
+      return EXIT_OK;
+    }
+    const { dtype } = entry;
+    if (dtype === 'raw') {
+      throw usageError(`${JSON.stringify(name)} has descr ${JSON.stringify(entry.descr)}, which is not printed as numbers; use --raw for its bytes`);
+    }
+    const text = arrayText({ dtype, shape: entry.shape, values: await shownElements(file, entry, dtype, context.signal) });
+    if (context.json) {
+      context.printJson({
+        name: entry.name,
+        dtype,
+        descr: entry.descr,
+        shape: entry.shape,
+        fortranOrder: entry.fortranOrder,
+        summarised: isSummarised(entry.shape),
+        text,
+      });
+    } else {
+      context.print(text);
+    }
+    return EXIT_OK;
+  });
+}
+
+export const catCommand: Command = {
+  name: 'cat',
+  synopsis: 'cat FILE NAME',
+  summary: 'print one array the way numpy prints it, or its raw bytes',
+  details:
+    "Arrays with more than 1000 elements are summarised with '...' (3 items at each end of every long axis); only the\n" +
+    'shown elements are kept while the data streams. bfloat16 prints as ml_dtypes does. --raw writes the data bytes\n' +
+    '(little-endian, in storage order) to stdout.',
+  options: { raw: { type: 'boolean', description: 'write the raw data bytes to stdout' } },
+  run,
+};

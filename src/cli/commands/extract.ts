@@ -1,0 +1,78 @@
+import { mkdir } from 'node:fs/promises';
+import { encodeNpyHeader, isNpzError, type NpzArrayEntry, type NpzFile } from '../../index.js';
+import { stringOption, usageError, type ParsedCommandLine } from '../args.js';
+import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
+import { selectArrays, withNpz } from '../npz-input.js';
+import type { Progress } from '../progress.js';
+import { safeTarget, writeAtomically } from '../safe-path.js';
+import { formatBytes } from '../table.js';
+
+/**
+ * Writes arrays as standalone `.npy` files numpy can load. The reader hands out little-endian data and reports
+ * the descr accordingly, so the header is re-encoded from the entry (exactly as np.save would write it).
+ */
+async function extractOne(file: NpzFile, entry: NpzArrayEntry, root: string, progress: Progress, context: CliContext): Promise<string> {
+  const target = await safeTarget(root, entry.name, '.npy');
+  const header = encodeNpyHeader({ descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder });
+  await writeAtomically(target, async (handle) => {
+    await handle.write(header);
+    for await (const chunk of file.chunks(entry.name, { signal: context.signal })) {
+      await handle.write(chunk);
+      progress.add(chunk.length, entry.name);
+    }
+  });
+  return target;
+}
+
+async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  const [path, ...names] = parsed.positionals;
+  const root = stringOption(parsed, 'output');
+  if (path === undefined) throw usageError('extract takes a FILE, optional array NAMEs and -o DIR');
+  if (root === undefined) throw usageError('extract needs an output directory: -o DIR');
+  await mkdir(root, { recursive: true });
+
+  const outcome = await withNpz(path, context, async (file) => {
+    const entries = selectArrays(file, names);
+    const progress = context.progress('extract', entries.reduce((sum, entry) => sum + entry.byteLength, 0));
+    const written: { name: string; path: string; bytes: number }[] = [];
+    const refused: { name: string; code: string; message: string }[] = [];
+    try {
+      for (const entry of entries) {
+        try {
+          const target = await extractOne(file, entry, root, progress, context);
+          written.push({ name: entry.name, path: target, bytes: entry.byteLength });
+        } catch (error) {
+          // A hostile name costs that one array, not the rest of the archive.
+          if (!isNpzError(error, 'ERR_TREE_KEY')) throw error;
+          refused.push({ name: entry.name, code: error.code, message: error.message });
+          progress.add(entry.byteLength);
+        }
+      }
+    } finally {
+      progress.finish();
+    }
+    return { written, refused };
+  });
+
+  const { written, refused } = outcome;
+  if (context.json) {
+    context.printJson({ file: path, directory: root, written, refused });
+  } else {
+    for (const failure of refused) context.print(`FAIL  ${failure.name}: ${failure.message} [${failure.code}]`);
+    const bytes = written.reduce((sum, item) => sum + item.bytes, 0);
+    context.print(`extracted ${written.length} array${written.length === 1 ? '' : 's'} (${formatBytes(bytes)} of data) to ${root}`);
+  }
+  return refused.length === 0 ? EXIT_OK : EXIT_BAD_DATA;
+}
+
+export const extractCommand: Command = {
+  name: 'extract',
+  synopsis: 'extract FILE [NAME...] -o DIR',
+  summary: 'write arrays as .npy files numpy can load',
+  details:
+    "Each array NAME becomes DIR/NAME.npy ('/' in names makes subdirectories). Names that are absolute or hold\n" +
+    "'..', '.', empty segments, backslashes or NUL are refused (exit code 1); nothing is written outside DIR.\n" +
+    'Each file is written to a temp file and renamed into place.',
+  options: { output: { type: 'string', short: 'o', value: 'DIR', description: 'output directory (created if missing)' } },
+  run,
+};

@@ -1,0 +1,84 @@
+import { stat } from 'node:fs/promises';
+import type { NpzArrayEntry } from '../../index.js';
+import { usageError, type ParsedCommandLine } from '../args.js';
+import { EXIT_OK, type CliContext, type Command } from '../context.js';
+import { entryOffsets, isArrayEntry, withNpz } from '../npz-input.js';
+import { formatBytes, formatShape, renderTable } from '../table.js';
+
+/** The dtype, or the descr of a raw array; a structured descr can be kilobytes long, so only its size is shown. */
+function typeLabel(entry: NpzArrayEntry): string {
+  if (entry.dtype !== 'raw') return entry.dtype;
+  return typeof entry.descr === 'string' ? entry.descr : `struct(${entry.descr.length} fields)`;
+}
+
+async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  const [path, ...extra] = parsed.positionals;
+  if (path === undefined || extra.length > 0) throw usageError('ls takes exactly one FILE');
+  const fileSize = (await stat(path).catch(() => undefined))?.size;
+  // openNpz reads only the central directory and each npy header, so this is instant on any file size.
+  const entries = await withNpz(path, context, async (file) => file.entries);
+  const arrays = entries.filter(isArrayEntry);
+  const dataBytes = arrays.reduce((sum, entry) => sum + entry.byteLength, 0);
+  const storedBytes = entries.reduce((sum, entry) => sum + entry.compressedSize, 0);
+
+  if (context.json) {
+    context.printJson({
+      file: path,
+      fileSize,
+      entries: entries.map((entry) => ({
+        name: entry.name,
+        member: entry.memberName,
+        isArray: entry.isArray,
+        ...(isArrayEntry(entry)
+          ? { dtype: entry.dtype, descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder, byteLength: entry.byteLength, npyVersion: entry.npyVersion }
+          : {}),
+        compression: entry.compression,
+        memberSize: entry.memberSize,
+        compressedSize: entry.compressedSize,
+        ...entryOffsets(entry),
+      })),
+      totals: { arrays: arrays.length, members: entries.length, dataBytes, compressedBytes: storedBytes },
+    });
+    return EXIT_OK;
+  }
+
+  const rows = entries.map((entry) => {
+    const offset = entryOffsets(entry).offset;
+    const common = [entry.compression, offset === undefined ? '-' : String(offset)];
+    if (!isArrayEntry(entry)) return [entry.name, '(file)', '-', formatBytes(entry.memberSize), ...common];
+    const order = entry.fortranOrder ? ' F' : '';
+    return [entry.name, typeLabel(entry), `${formatShape(entry.shape)}${order}`, formatBytes(entry.byteLength), ...common];
+  });
+  context.print(
+    renderTable(
+      [
+        { header: 'NAME' },
+        { header: 'DTYPE' },
+        { header: 'SHAPE' },
+        { header: 'SIZE', align: 'right' },
+        { header: 'COMPRESSION' },
+        { header: 'OFFSET', align: 'right' },
+      ],
+      rows,
+    ),
+  );
+  const others = entries.length - arrays.length;
+  const summary = [
+    `${arrays.length} array${arrays.length === 1 ? '' : 's'}`,
+    ...(others > 0 ? [`${others} other member${others === 1 ? '' : 's'}`] : []),
+    `${formatBytes(dataBytes)} of data`,
+    `${formatBytes(storedBytes)} stored`,
+    ...(fileSize === undefined ? [] : [`file ${formatBytes(fileSize)}`]),
+  ];
+  context.print(summary.join(', '));
+  return EXIT_OK;
+}
+
+export const lsCommand: Command = {
+  name: 'ls',
+  synopsis: 'ls FILE',
+  summary: 'list arrays: name, dtype, shape, size, compression, offset',
+  details: 'Reads only the central directory and the npy headers. OFFSET is where the member starts in the file.',
+  options: {},
+  run,
+};

@@ -1,0 +1,158 @@
+import type { NpzArrayEntry, NpzFile } from '../../index.js';
+import { usageError, type ParsedCommandLine } from '../args.js';
+import { EXIT_OK, type CliContext, type Command } from '../context.js';
+import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
+import { entryItemsize, selectArrays, withNpz } from '../npz-input.js';
+import type { Progress } from '../progress.js';
+import { formatNumber, formatShape, renderTable } from '../table.js';
+
+/**
+ * Streamed statistics in float64: each chunk is summarised exactly enough with a two-pass mean and sum of squared
+ * deviations, and chunks are merged with Chan et al.'s parallel update, so the result does not drift on
+ * billions of elements the way a running sum of squares would.
+ */
+
+export interface Summary {
+  /** Finite values seen. */
+  count: number;
+  mean: number;
+  /** Sum of squared deviations from the mean. */
+  m2: number;
+  min: number;
+  max: number;
+  nan: number;
+  posInf: number;
+  negInf: number;
+}
+
+export function emptySummary(): Summary {
+  return { count: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity, nan: 0, posInf: 0, negInf: 0 };
+}
+
+export function addValues(summary: Summary, values: ArrayLike<number>): void {
+  let count = 0;
+  let sum = 0;
+  let { min, max } = summary;
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    if (x - x !== 0) {
+      // Only NaN and ±Infinity fail x - x === 0.
+      if (x === Infinity) summary.posInf++;
+      else if (x === -Infinity) summary.negInf++;
+      else summary.nan++;
+      continue;
+    }
+    count++;
+    sum += x;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  summary.min = min;
+  summary.max = max;
+  if (count === 0) return;
+  const chunkMean = sum / count;
+  let chunkM2 = 0;
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    if (x - x === 0) chunkM2 += (x - chunkMean) * (x - chunkMean);
+  }
+  const total = summary.count + count;
+  const delta = chunkMean - summary.mean;
+  summary.mean += (delta * count) / total;
+  summary.m2 += chunkM2 + (delta * delta * summary.count * count) / total;
+  summary.count = total;
+}
+
+interface TensorStats {
+  entry: NpzArrayEntry;
+  summary?: Summary;
+  note?: string;
+}
+
+async function tensorStats(file: NpzFile, entry: NpzArrayEntry, progress: Progress, context: CliContext): Promise<TensorStats> {
+  const { dtype } = entry;
+  if (dtype === 'raw') {
+    progress.add(entry.byteLength);
+    return { entry, note: `descr ${JSON.stringify(entry.descr)} is not numeric` };
+  }
+  if (partsPerItem(dtype) > 1) {
+    progress.add(entry.byteLength);
+    return { entry, note: 'complex values have no order; not summarised' };
+  }
+  const summary = emptySummary();
+  for await (const chunk of itemChunks(file.chunks(entry.name, { signal: context.signal }), entryItemsize(entry), entry.name)) {
+    addValues(summary, numbersOf(dtype, chunk));
+    progress.add(chunk.length, entry.name);
+  }
+  return { entry, summary };
+}
+
+function statsJson({ entry, summary, note }: TensorStats): Record<string, unknown> {
+  const base = { name: entry.name, dtype: entry.dtype, shape: entry.shape };
+  if (summary === undefined) return { ...base, note };
+  const { count, mean, m2, min, max, nan, posInf, negInf } = summary;
+  return count === 0
+    ? { ...base, count, nan, posInf, negInf }
+    : { ...base, count, min, max, mean, std: Math.sqrt(m2 / count), nan, posInf, negInf };
+}
+
+async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  const [path, ...names] = parsed.positionals;
+  if (path === undefined) throw usageError('stats takes a FILE and optional array NAMEs');
+  const results = await withNpz(path, context, async (file) => {
+    const entries = selectArrays(file, names);
+    const progress = context.progress('stats', entries.reduce((sum, entry) => sum + entry.byteLength, 0));
+    try {
+      const out: TensorStats[] = [];
+      for (const entry of entries) out.push(await tensorStats(file, entry, progress, context));
+      return out;
+    } finally {
+      progress.finish();
+    }
+  });
+
+  if (context.json) {
+    context.printJson({ file: path, arrays: results.map(statsJson) });
+    return EXIT_OK;
+  }
+  const rows = results.map(({ entry, summary, note }) => {
+    const head = [entry.name, entry.dtype, formatShape(entry.shape)];
+    if (summary === undefined) return [...head, `(${note ?? ''})`];
+    const known = summary.count > 0;
+    return [
+      ...head,
+      known ? formatNumber(summary.min) : '-',
+      known ? formatNumber(summary.max) : '-',
+      known ? formatNumber(summary.mean) : '-',
+      known ? formatNumber(Math.sqrt(summary.m2 / summary.count)) : '-',
+      String(summary.nan),
+      String(summary.posInf + summary.negInf),
+    ];
+  });
+  context.print(
+    renderTable(
+      [
+        { header: 'NAME' },
+        { header: 'DTYPE' },
+        { header: 'SHAPE' },
+        { header: 'MIN', align: 'right' },
+        { header: 'MAX', align: 'right' },
+        { header: 'MEAN', align: 'right' },
+        { header: 'STD', align: 'right' },
+        { header: 'NAN', align: 'right' },
+        { header: 'INF', align: 'right' },
+      ],
+      rows,
+    ),
+  );
+  return EXIT_OK;
+}
+
+export const statsCommand: Command = {
+  name: 'stats',
+  synopsis: 'stats FILE [NAME...]',
+  summary: 'per array min, max, mean, std and NaN/Inf counts, streamed',
+  details: 'min/max/mean/std cover the finite values (std with ddof=0, as np.std); NaN and ±Inf are counted apart.',
+  options: {},
+  run,
+};

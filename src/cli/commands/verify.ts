@@ -1,0 +1,92 @@
+import { openNpz, type NpzFile } from '../../index.js';
+import { usageError, type ParsedCommandLine } from '../args.js';
+import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
+import { isArrayEntry } from '../npz-input.js';
+import { formatBytes } from '../table.js';
+
+interface Failure {
+  name: string;
+  code: string;
+  message: string;
+}
+
+/** Reads every array to the end: the reader checks header, sizes, bounds, and the CRC-32 once a member is read. */
+async function checkArrays(file: NpzFile, context: CliContext): Promise<{ failures: Failure[]; checked: number; bytes: number }> {
+  const arrays = file.entries.filter(isArrayEntry);
+  const total = arrays.reduce((sum, entry) => sum + entry.byteLength, 0);
+  const progress = context.progress('verify', total);
+  const failures: Failure[] = [];
+  let bytes = 0;
+  try {
+    for (const entry of arrays) {
+      let seen = 0;
+      try {
+        for await (const chunk of file.chunks(entry.name, { signal: context.signal })) {
+          seen += chunk.length;
+          progress.add(chunk.length, entry.name);
+        }
+        bytes += seen;
+      } catch (caught) {
+        const error = rootError(caught);
+        if (error.code === 'ERR_ABORTED') throw error;
+        failures.push({ name: entry.name, code: error.code, message: error.message });
+        // Keep the bar honest after a member that stopped early.
+        progress.add(entry.byteLength - seen);
+      }
+    }
+  } finally {
+    progress.finish();
+  }
+  return { failures, checked: arrays.length, bytes };
+}
+
+async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  const [path, ...extra] = parsed.positionals;
+  if (path === undefined || extra.length > 0) throw usageError('verify takes exactly one FILE');
+
+  let file: NpzFile;
+  try {
+    file = await openNpz(path, { ...context.read, signal: context.signal });
+  } catch (caught) {
+    // A broken directory or header means no array can be trusted: that is a verdict, not a usage error.
+    const error = rootError(caught);
+    if (exitCodeFor(error) !== EXIT_BAD_DATA) throw error;
+    return report(context, path, { failures: [{ name: error.entry ?? path, code: error.code, message: error.message }], checked: 0, bytes: 0, skipped: [] });
+  }
+  try {
+    const skipped = file.entries.filter((entry) => !isArrayEntry(entry)).map((entry) => entry.memberName);
+    return report(context, path, { ...(await checkArrays(file, context)), skipped });
+  } finally {
+    await file.close();
+  }
+}
+
+function report(
+  context: CliContext,
+  path: string,
+  result: { failures: Failure[]; checked: number; bytes: number; skipped: string[] },
+): number {
+  const { failures, checked, bytes, skipped } = result;
+  const ok = failures.length === 0;
+  if (context.json) {
+    context.printJson({ file: path, ok, arrays: checked, bytesVerified: bytes, failures, skipped });
+    return ok ? EXIT_OK : EXIT_BAD_DATA;
+  }
+  for (const failure of failures) context.print(`FAIL  ${failure.name}: ${failure.message} [${failure.code}]`);
+  for (const name of skipped) context.note(`skip  ${name}: not an .npy member, its contents are not checked`);
+  if (ok) context.print(`OK    ${checked} array${checked === 1 ? '' : 's'}, ${formatBytes(bytes)} verified`);
+  else {
+    const of = Math.max(checked, failures.length);
+    context.print(`FAILED  ${failures.length} of ${of} array${of === 1 ? '' : 's'} failed`);
+  }
+  return ok ? EXIT_OK : EXIT_BAD_DATA;
+}
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  synopsis: 'verify FILE',
+  summary: "check every array's CRC-32, header, size and bounds",
+  details: 'Exit code 0 when the file is sound, 1 with the failing entries listed otherwise.',
+  options: {},
+  run,
+};

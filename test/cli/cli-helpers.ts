@@ -1,0 +1,86 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Runs the built CLI as a subprocess, the way a user does. `ensureBuilt` rebuilds dist/ only when a source file
+ * is newer than the bin, under a lock so parallel test files do not run tsc at the same time.
+ */
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+export const GOOD = join(ROOT, 'test', 'fixtures', 'good');
+export const PALIGEMMA = join(GOOD, 'paligemma-tiny.npz');
+
+function newestMtime(directory: string): number {
+  let newest = 0;
+  for (const dirent of readdirSync(directory, { withFileTypes: true })) {
+    const path = join(directory, dirent.name);
+    newest = Math.max(newest, dirent.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function isStale(): boolean {
+  try {
+    return statSync(BIN).mtimeMs < newestMtime(join(ROOT, 'src'));
+  } catch {
+    return true;
+  }
+}
+
+export function ensureBuilt(): void {
+  if (!isStale()) return;
+  const lock = join(tmpdir(), 'npz-stream-cli-build.lock');
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`could not take the build lock ${lock}`);
+      spawnSync('sleep', ['0.2']);
+    }
+  }
+  try {
+    if (!isStale()) return;
+    const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
+    // tsc emits even when another module has a type error; the CLI tests only need the emitted files.
+    if (isStale()) throw new Error(`npm run build did not refresh ${BIN}:\n${build.stdout}\n${build.stderr}`);
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): CliResult {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ...options.env },
+    maxBuffer: 1 << 28,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function runCliBytes(args: readonly string[]): { status: number | null; stdout: Buffer; stderr: string } {
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 1 << 28 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr.toString('utf8') };
+}
+
+/** Starts the CLI without waiting, for tests that signal it mid-run. */
+export function startCli(args: readonly string[]) {
+  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function makeTempDir(label: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `npz-cli-${label}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}

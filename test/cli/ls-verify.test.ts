@@ -1,0 +1,170 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasNumpy, runPython } from '../helpers/python.js';
+import { GOOD, PALIGEMMA, ensureBuilt, makeTempDir, runCli } from './cli-helpers.js';
+
+interface ManifestMember {
+  key: string;
+  member: string;
+  npy: boolean;
+  dtype?: string;
+  shape?: number[];
+  byte_length?: number;
+  data_offset?: number;
+  zip: { method: number; compressed_size: number; uncompressed_size: number };
+}
+
+function manifest(name: string): ManifestMember[] {
+  return (JSON.parse(readFileSync(join(GOOD, `${name}.expected.json`), 'utf8')) as { members: ManifestMember[] }).members;
+}
+
+const temp = makeTempDir('ls-verify');
+beforeAll(() => ensureBuilt());
+afterAll(() => temp.cleanup());
+
+/** File offset where a member's bytes (its npy header) start, from python's zipfile. */
+function memberStart(path: string, member: string): number {
+  const script = String.raw`
+import struct, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z: info = z.getinfo(sys.argv[2])
+raw = open(sys.argv[1], 'rb').read()
+n, m = struct.unpack('<HH', raw[info.header_offset + 26:info.header_offset + 30])
+print(info.header_offset + 30 + n + m)
+`;
+  return Number(runPython(script, [path, member]).trim());
+}
+
+function damaged(name: string, mutate: (bytes: Buffer) => Buffer): string {
+  const path = join(temp.dir, name);
+  writeFileSync(path, mutate(readFileSync(PALIGEMMA)));
+  return path;
+}
+
+describe('ls', () => {
+  it('--json lists every member with the dtype, shape and sizes numpy wrote', () => {
+    const result = runCli(['ls', '--json', PALIGEMMA]);
+    expect(result.status).toBe(0);
+    const listing = JSON.parse(result.stdout) as { entries: Record<string, unknown>[]; totals: Record<string, number> };
+    const expected = manifest('paligemma-tiny');
+    expect(listing.entries.map((entry) => entry['name'])).toEqual(expected.map((member) => member.key));
+    listing.entries.forEach((entry, index) => {
+      const member = expected[index]!;
+      expect(entry).toMatchObject({
+        dtype: member.dtype,
+        shape: member.shape,
+        byteLength: member.byte_length,
+        compression: member.zip.method === 0 ? 'stored' : 'deflate',
+        compressedSize: member.zip.compressed_size,
+        memberSize: member.zip.uncompressed_size,
+      });
+    });
+    // numpy's layout: 30-byte local header, the name, a 20-byte zip64 extra, then the npy header.
+    for (const [index, entry] of listing.entries.entries()) {
+      const member = expected[index]!;
+      const offset = entry['offset'] as number;
+      expect(entry['dataOffset']).toBe(offset + 30 + Buffer.byteLength(member.member) + 20 + member.data_offset!);
+      if (index > 0) expect(offset).toBeGreaterThan(listing.entries[index - 1]!['offset'] as number);
+    }
+    expect(listing.totals).toMatchObject({ arrays: 32, dataBytes: expected.reduce((sum, member) => sum + member.byte_length!, 0) });
+  });
+
+  it('prints an aligned table with totals; global flags may come before the command', () => {
+    const result = runCli(['ls', PALIGEMMA]);
+    expect(result.status).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
+    const header = lines[0]!;
+    expect(header).toMatch(/^NAME +DTYPE +SHAPE +SIZE +COMPRESSION +OFFSET$/);
+    const rows = lines.slice(1, -1);
+    expect(rows).toHaveLength(32);
+    const dtypeColumn = header.indexOf('DTYPE');
+    const compressionColumn = header.indexOf('COMPRESSION');
+    for (const row of rows) {
+      expect(row.slice(dtypeColumn)).toMatch(/^(float16|float32|bfloat16) /);
+      expect(row.slice(compressionColumn)).toMatch(/^stored /);
+      // SIZE is right-aligned: it ends where its header ends.
+      expect(row.slice(0, header.indexOf('SIZE') + 4)).toMatch(/ B$/);
+    }
+    expect(lines.at(-1)).toMatch(/^32 arrays, 4\.47 KiB of data, .* stored, file 14\.4 KiB$/);
+    expect(JSON.parse(runCli(['--json', 'ls', PALIGEMMA]).stdout).totals.arrays).toBe(32);
+  });
+
+  it('lists non-array members and compressed members', () => {
+    const notes = JSON.parse(runCli(['ls', '--json', join(GOOD, 'with-notes.npz')]).stdout) as { entries: { name: string; isArray: boolean }[] };
+    expect(notes.entries.filter((entry) => !entry.isArray).map((entry) => entry.name)).toEqual(
+      manifest('with-notes').filter((member) => !member.npy).map((member) => member.key),
+    );
+    const compressed = runCli(['ls', join(GOOD, 'compressed.npz')]);
+    expect(compressed.status).toBe(0);
+    expect(compressed.stdout).toMatch(/ deflate /);
+  });
+});
+
+describe('reading what np.load reads', () => {
+  it('--max-header-size admits long npy headers; --duplicates last keeps the last repeated member', () => {
+    const wide = join(GOOD, 'npy-v2.npz');
+    const refused = runCli(['ls', wide]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/\[ERR_NPY_HEADER_TOO_LARGE\]/);
+    const listed = runCli(['ls', '--json', '--max-header-size', '100000', wide]);
+    expect(listed.status).toBe(0);
+    expect((JSON.parse(listed.stdout) as { entries: { name: string }[] }).entries.map((entry) => entry.name)).toEqual(
+      manifest('npy-v2').map((member) => member.key),
+    );
+
+    const repeated = join(GOOD, 'dup-names.npz');
+    const strict = runCli(['verify', repeated]);
+    expect(strict.status).toBe(1);
+    expect(strict.stdout).toMatch(/^FAIL  x\.npy: .+ \[ERR_NPZ_DUPLICATE_NAME\]$/m);
+    const lenient = runCli(['--duplicates', 'last', 'verify', repeated]);
+    expect(lenient.status).toBe(0);
+    expect(lenient.stdout).toMatch(/^OK {4}2 arrays, /m);
+  });
+});
+
+describe('verify', () => {
+  it('passes numpy-written fixtures: every dtype, stored and deflated, data descriptors, npy v3, extra members, empty', () => {
+    for (const name of ['all-dtypes', 'deflate-and-stored', 'pipe-compressed', 'npy-v3', 'with-notes', 'empty']) {
+      const result = runCli(['verify', join(GOOD, `${name}.npz`)]);
+      expect(result.status, `${name}: ${result.stdout}${result.stderr}`).toBe(0);
+      expect(result.stdout).toMatch(/^OK {4}\d+ arrays?, /m);
+    }
+  });
+
+  it.skipIf(!hasNumpy())('fails with exit 1 and names the entry when one data byte is flipped', () => {
+    const target = 'llm/layers/attn/q_einsum/w';
+    const start = memberStart(PALIGEMMA, `${target}.npy`);
+    const path = damaged('flipped-data.npz', (bytes) => {
+      bytes[start + 128 + 5]! ^= 0x01;
+      return bytes;
+    });
+    const result = runCli(['verify', path]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain(`FAIL  ${target}: `);
+    expect(result.stdout).toMatch(/\[ERR_ZIP_CRC_MISMATCH\]/);
+    expect(result.stdout).toMatch(/^FAILED {2}1 of 32 arrays failed$/m);
+    const json = JSON.parse(runCli(['verify', '--json', path]).stdout) as { ok: boolean; failures: { name: string; code: string }[] };
+    expect(json.ok).toBe(false);
+    expect(json.failures).toEqual([expect.objectContaining({ name: target, code: 'ERR_ZIP_CRC_MISMATCH' })]);
+  });
+
+  it.skipIf(!hasNumpy())('fails on a damaged npy header, naming the member', () => {
+    const target = 'img/head/bias';
+    const start = memberStart(PALIGEMMA, `${target}.npy`);
+    const path = damaged('flipped-header.npz', (bytes) => {
+      const text = bytes.subarray(start, start + 128).toString('latin1');
+      bytes[start + text.indexOf("'descr'") + 1] = 'x'.charCodeAt(0);
+      return bytes;
+    });
+    const result = runCli(['verify', path]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`^FAIL  ${target}(\\.npy)?: .+ \\[ERR_NPY_[A-Z_]+\\]$`, 'm'));
+  });
+
+  it('fails on a truncated file', () => {
+    const path = damaged('truncated.npz', (bytes) => bytes.subarray(0, bytes.length - 40));
+    const result = runCli(['verify', path]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^FAIL  .+ \[ERR_ZIP_[A-Z_]+\]$/m);
+  });
+});

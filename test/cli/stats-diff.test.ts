@@ -1,0 +1,142 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasNumpy, runPython } from '../helpers/python.js';
+import { PALIGEMMA, ensureBuilt, makeTempDir, runCli } from './cli-helpers.js';
+
+const temp = makeTempDir('stats-diff');
+beforeAll(() => ensureBuilt());
+afterAll(() => temp.cleanup());
+
+interface NumpyStats {
+  count: number;
+  min?: number;
+  max?: number;
+  mean?: number;
+  std?: number;
+  nan: number;
+  posInf: number;
+  negInf: number;
+}
+
+// 3M float32 values span several 4 MiB read chunks, so the chunk merge is exercised, not just one pass.
+const MAKE_STATS = String.raw`
+import json, sys
+import numpy as np, ml_dtypes
+rng = np.random.default_rng(11)
+a = {
+  'big/f32': (rng.standard_normal(3_000_000) * 3 + 1000).astype(np.float32),
+  'f16_specials': np.array([1.5, np.nan, np.inf, -np.inf, -2.25, np.nan, 0.0], dtype=np.float16),
+  'bf16': np.array(rng.standard_normal((7, 9)), dtype=ml_dtypes.bfloat16),
+  'i64': np.array([-(2**40), 3, 2**41, 17], dtype=np.int64),
+  'u8': rng.integers(0, 256, (5, 5), dtype=np.uint8),
+  'bool': np.array([True, False, True, True]),
+  'all_nan': np.array([np.nan, np.nan], dtype=np.float32),
+}
+np.savez(sys.argv[1], **a)
+out = {}
+for name, v in a.items():
+    x = v.astype(np.float64).ravel()
+    finite = x[np.isfinite(x)]
+    s = {'count': int(finite.size), 'nan': int(np.isnan(x).sum()), 'posInf': int((x == np.inf).sum()), 'negInf': int((x == -np.inf).sum())}
+    if finite.size:
+        s.update(min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean()), std=float(finite.std()))
+    out[name] = s
+print(json.dumps(out))
+`;
+
+describe.skipIf(!hasNumpy())('stats', () => {
+  it('matches numpy float64 statistics over the finite values, with NaN/Inf counted apart', () => {
+    const path = join(temp.dir, 'stats.npz');
+    const expected = JSON.parse(runPython(MAKE_STATS, [path])) as Record<string, NumpyStats>;
+    const result = runCli(['stats', '--json', path]);
+    expect(result.status).toBe(0);
+    const arrays = (JSON.parse(result.stdout) as { arrays: (NumpyStats & { name: string })[] }).arrays;
+    expect(arrays.map((entry) => entry.name)).toEqual(Object.keys(expected));
+    for (const entry of arrays) {
+      const want = expected[entry.name]!;
+      expect({ count: entry.count, nan: entry.nan, posInf: entry.posInf, negInf: entry.negInf }, entry.name).toEqual({
+        count: want.count,
+        nan: want.nan,
+        posInf: want.posInf,
+        negInf: want.negInf,
+      });
+      if (want.count === 0) {
+        expect(entry.mean, entry.name).toBeUndefined();
+        continue;
+      }
+      expect(entry.min).toBe(want.min);
+      expect(entry.max).toBe(want.max);
+      for (const key of ['mean', 'std'] as const) {
+        const relative = Math.abs(entry[key]! - want[key]!) / Math.max(1e-300, Math.abs(want[key]!));
+        expect(relative, `${entry.name} ${key}: ${entry[key]} vs numpy ${want[key]}`).toBeLessThan(1e-12);
+      }
+    }
+  });
+
+  it('prints a table for the named arrays only', () => {
+    const result = runCli(['stats', PALIGEMMA, 'img/head/bias', 'llm/embedder/input_embedding']);
+    expect(result.status).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^NAME +DTYPE +SHAPE +MIN +MAX +MEAN +STD +NAN +INF$/);
+    expect(lines.slice(1).map((line) => line.split(/ +/)[0])).toEqual(['img/head/bias', 'llm/embedder/input_embedding']);
+  });
+});
+
+// Variants of the PaliGemma fixture: one value changed; a dtype changed, an array dropped and one added.
+const MAKE_VARIANTS = String.raw`
+import json, sys
+import numpy as np
+z = np.load(sys.argv[1])
+arrays = {k: z[k] for k in z.files}
+changed = dict(arrays)
+w = arrays['llm/layers/attn/q_einsum/w'].copy()
+before = float(w[1, 0, 3, 2])
+w[1, 0, 3, 2] = 2.5
+changed['llm/layers/attn/q_einsum/w'] = w
+np.savez(sys.argv[2], **changed)
+other = dict(arrays)
+other['img/head/bias'] = arrays['img/head/bias'].astype(np.float32)
+del other['llm/final_norm/scale']
+other['extra/new'] = np.zeros(3, dtype=np.int8)
+np.savez(sys.argv[3], **other)
+print(json.dumps({'before': str(np.float32(before)), 'after': str(w[1, 0, 3, 2]), 'abs': abs(2.5 - before), 'rel': abs(2.5 - before) / abs(before)}))
+`;
+
+describe.skipIf(!hasNumpy())('diff', () => {
+  const changed = join(temp.dir, 'changed.npz');
+  const restructured = join(temp.dir, 'restructured.npz');
+  let values: { before: string; after: string; abs: number; rel: number };
+  beforeAll(() => {
+    values = JSON.parse(runPython(MAKE_VARIANTS, [PALIGEMMA, changed, restructured])) as typeof values;
+  });
+
+  it('a file against itself: identical, exit 0', () => {
+    const result = runCli(['diff', PALIGEMMA, PALIGEMMA]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^identical: 32 arrays/);
+  });
+
+  it('reports a changed value with its index, both values and the max abs/rel difference; exit 1', () => {
+    const result = runCli(['diff', PALIGEMMA, changed]);
+    expect(result.status).toBe(1);
+    const line = result.stdout.split('\n').find((text) => text.startsWith('~ llm/layers/attn/q_einsum/w: '));
+    expect(line).toMatch(/^~ \S+: 1 of 128 values differ, max abs diff \S+ at \[1, 0, 3, 2\] \((\S+) vs (\S+)\), max rel diff \S+$/);
+    expect(line).toContain(`(${values.before} vs ${values.after})`);
+    const json = JSON.parse(runCli(['diff', '--json', PALIGEMMA, changed]).stdout) as { identical: boolean; arrays: Record<string, unknown>[] };
+    expect(json.identical).toBe(false);
+    const diff = json.arrays.find((entry) => entry['kind'] === 'values');
+    expect(diff).toMatchObject({ name: 'llm/layers/attn/q_einsum/w', differing: 1, items: 128, maxAbs: values.abs, at: { index: [1, 0, 3, 2], b: 2.5 } });
+    expect(diff!['maxRel']).toBeCloseTo(values.rel, 12);
+    expect(json.arrays.filter((entry) => entry['kind'] === 'equal')).toHaveLength(31);
+  });
+
+  it('reports dtype changes and names only in one file', () => {
+    const result = runCli(['diff', PALIGEMMA, restructured]);
+    expect(result.status).toBe(1);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines).toContain('~ img/head/bias: dtype float16 -> float32');
+    expect(lines).toContain('- llm/final_norm/scale: only in A (float16 (8,))');
+    expect(lines).toContain('+ extra/new: only in B (int8 (3,))');
+    expect(lines.at(-1)).toBe('3 differences; 30 arrays compared value by value');
+  });
+});
