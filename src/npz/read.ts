@@ -25,9 +25,12 @@ export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): 
   try {
     const archive = await ZipArchive.open(source, { duplicates: options.duplicates ?? 'error' });
     const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');
-    for (const entry of kept.filter(isArrayMember)) {
+    for (const entry of kept) {
       checkAborted(options.signal);
-      yield [keyOfMember(entry.name), await readArray(archive, entry, options)];
+      // A non-array member is skipped, but only once its local header agrees with the central directory, so a
+      // damaged name cannot make an array disappear from the output silently.
+      if (!isArrayMember(entry)) await archive.dataStart(entry);
+      else yield [keyOfMember(entry.name), await readArray(archive, entry, options)];
     }
   } finally {
     if (owned) await source.close();

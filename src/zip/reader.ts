@@ -255,6 +255,9 @@ async function checkDirectoryEnd(window: ReadWindow, directoryEnd: number): Prom
   });
 }
 
+const ZIP64_SENTINEL = 0xffffffff;
+const EXTRA_ZIP64 = 0x0001;
+
 function toZipEntry(entry: yauzl.Entry, index: number): ZipEntry {
   const flags = entry.generalPurposeBitFlag;
   const rawName = new Uint8Array(entry.fileNameRaw);
@@ -264,6 +267,14 @@ function toZipEntry(entry: yauzl.Entry, index: number): ZipEntry {
   } catch (error) {
     throw new NpzError('ERR_ZIP_CENTRAL_DIRECTORY', `central directory entry ${index}: ${(error as Error).message}`, {
       cause: error,
+    });
+  }
+  // yauzl replaces sentinels only from a zip64 extra; without one a sentinel would be taken as a real 4 GiB size
+  // or offset, and the damage reported as a bounds or overlap error far from its cause.
+  const sentinels = [entry.compressedSize, entry.uncompressedSize, entry.relativeOffsetOfLocalHeader];
+  if (sentinels.includes(ZIP64_SENTINEL) && !entry.extraFields.some((field) => field.id === EXTRA_ZIP64)) {
+    throw new NpzError('ERR_ZIP_ZIP64', `member ${JSON.stringify(name)}: zip64 sentinel 0xFFFFFFFF in the central directory but no zip64 extra field`, {
+      entry: name,
     });
   }
   return {

@@ -1,0 +1,183 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors.js';
+import { openNpz } from '../../src/npz/open.js';
+import { loadNpz, readNpz } from '../../src/npz/read.js';
+import { bufferSource, type RandomAccessSource } from '../../src/zip/source.js';
+import { hasNumpy, runPython } from '../helpers/python.js';
+import { openFdCount } from './fuzz-core.js';
+
+// test/fixtures/bad/<CODE>--<what>.npz: every read path must refuse each file with exactly <CODE>.
+// Regenerate with `python3 test/fixtures/gen/make_bad_fixtures.py` (add --numpy to see what np.load does).
+
+const BAD_DIR = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
+const GENERATOR = fileURLToPath(new URL('../fixtures/gen/make_bad_fixtures.py', import.meta.url));
+const fixtures = readdirSync(BAD_DIR)
+  .filter((name) => name.endsWith('.npz'))
+  .sort();
+
+function expectedCode(name: string): NpzErrorCode {
+  const code = name.split('--')[0] as NpzErrorCode;
+  if (!NPZ_ERROR_CODES.includes(code)) throw new Error(`${name}: '${code}' is not an NpzError code`);
+  return code;
+}
+
+/** The code a read path rejected with, or a description of what went wrong instead. */
+async function rejection(work: () => Promise<unknown>): Promise<string> {
+  try {
+    await work();
+    return 'resolved';
+  } catch (error) {
+    return isNpzError(error) ? error.code : `non-NpzError ${(error as Error)?.stack ?? String(error)}`;
+  }
+}
+
+/** openNpz, then every array through get() and through chunks(): the file is always closed. */
+async function openAndReadAll(input: string | Uint8Array | RandomAccessSource): Promise<void> {
+  const file = await openNpz(input);
+  try {
+    for (const entry of file.entries) {
+      if (!entry.isArray) continue;
+      const fromGet = await rejection(() => file.get(entry.name));
+      const fromChunks = await rejection(async () => {
+        for await (const _ of file.chunks(entry.name, { chunkSize: 64 }));
+      });
+      // Both per-array paths must agree; a resolved read of a damaged member is not possible here because
+      // each fixture's defect sits in its arrays or its container.
+      if (fromGet !== fromChunks) throw new Error(`get() gave ${fromGet} but chunks() gave ${fromChunks}`);
+      if (fromGet !== 'resolved') await file.get(entry.name);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+async function drain(input: string | Uint8Array): Promise<void> {
+  for await (const _ of readNpz(input));
+}
+
+describe('failure fixtures: the file name is the error code', () => {
+  it('cover every case the reliability issue lists', () => {
+    const required = [
+      'ERR_NPY_MAGIC--',
+      'ERR_NPY_VERSION--',
+      'ERR_NPY_HEADER_TOO_LARGE--numpy-wrote',
+      'ERR_NPY_HEADER_TOO_LARGE--v2-declares-4GiB',
+      'ERR_NPY_HEADER_SYNTAX--',
+      'ERR_NPY_HEADER_KEYS--',
+      'ERR_NPY_HEADER_VALUE--',
+      'ERR_NPY_SHAPE--negative-dim',
+      'ERR_NPY_TOO_LARGE--',
+      'ERR_NPY_SIZE_MISMATCH--',
+      'ERR_NPY_PICKLE--',
+      'ERR_NPY_TRUNCATED--',
+      'ERR_ZIP_TRUNCATED--cut-in-first-data',
+      'ERR_ZIP_TRUNCATED--cut-in-central-directory',
+      'ERR_ZIP_TRUNCATED--cut-in-end-record',
+      'ERR_ZIP_CRC_MISMATCH--flipped-data-byte',
+      'ERR_ZIP_BOUNDS--cd-offset-past-end',
+      'ERR_ZIP_OVERLAP--',
+      'ERR_ZIP_ZIP64--size-sentinels-without-extra',
+      'ERR_ZIP_BOMB--',
+      'ERR_ZIP_ENCRYPTED--zipcrypto-stored',
+      'ERR_ZIP_UNSUPPORTED_METHOD--',
+      'ERR_ZIP_NAME_MISMATCH--',
+      'ERR_NPZ_DUPLICATE_NAME--',
+      'ERR_ZIP_NOT_ZIP--empty-file',
+      'ERR_ZIP_NOT_ZIP--npy-file',
+    ];
+    const missing = required.filter((prefix) => !fixtures.some((name) => name.startsWith(prefix)));
+    expect(missing).toEqual([]);
+    expect(fixtures.length).toBeGreaterThanOrEqual(60);
+  });
+
+  describe.each(fixtures)('%s', (name) => {
+    const path = join(BAD_DIR, name);
+    const code = expectedCode(name);
+
+    it('openNpz + get/chunks of every array, readNpz and loadNpz reject with that code; no fd is left open', async () => {
+      const before = openFdCount();
+      expect(await rejection(() => openAndReadAll(path))).toBe(code);
+      expect(await rejection(() => drain(path))).toBe(code);
+      expect(await rejection(() => loadNpz(path))).toBe(code);
+      expect(openFdCount()).toBe(before);
+    });
+
+    it('the same from the bytes in memory', async () => {
+      const bytes = new Uint8Array(readFileSync(path));
+      expect(await rejection(() => openAndReadAll(bytes))).toBe(code);
+      expect(await rejection(() => drain(bytes))).toBe(code);
+    });
+  });
+});
+
+describe('a v2 npy header that declares 4 GiB', () => {
+  const name = 'ERR_NPY_HEADER_TOO_LARGE--v2-declares-4GiB.npz';
+
+  it('is refused from its 12-byte prefix: no read, buffer or RSS growth anywhere near its size', async () => {
+    const bytes = new Uint8Array(readFileSync(join(BAD_DIR, name)));
+    const inner = bufferSource(bytes);
+    let largestRead = 0;
+    const spy: RandomAccessSource = {
+      size: inner.size,
+      read(offset, length, into) {
+        largestRead = Math.max(largestRead, length, into?.length ?? 0);
+        return inner.read(offset, length, into);
+      },
+      close: () => inner.close(),
+    };
+    // An allocation sized from the header would go through one of these. Zeroed memory is committed lazily, so
+    // RSS alone could miss a 4 GiB buffer that is never touched: the spies are the real check.
+    const allocations: number[] = [];
+    const NativeArrayBuffer = globalThis.ArrayBuffer;
+    const NativeUint8Array = globalThis.Uint8Array;
+    const allocUnsafe = Buffer.allocUnsafe;
+    const alloc = Buffer.alloc;
+    const sized = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        construct(native, args: unknown[]) {
+          if (typeof args[0] === 'number') allocations.push(args[0]);
+          return Reflect.construct(native as never, args) as object;
+        },
+      });
+    globalThis.ArrayBuffer = sized(NativeArrayBuffer);
+    globalThis.Uint8Array = sized(NativeUint8Array);
+    Buffer.allocUnsafe = (size: number) => (allocations.push(size), allocUnsafe(size));
+    Buffer.alloc = ((size: number, ...rest: unknown[]) => (allocations.push(size), alloc(size, ...(rest as [])))) as typeof Buffer.alloc;
+    const rssBefore = process.memoryUsage().rss;
+    let code: string;
+    try {
+      code = await rejection(() => openAndReadAll(spy));
+    } finally {
+      globalThis.ArrayBuffer = NativeArrayBuffer;
+      globalThis.Uint8Array = NativeUint8Array;
+      Buffer.allocUnsafe = allocUnsafe;
+      Buffer.alloc = alloc;
+    }
+    expect(allocations.length).toBeGreaterThan(0); // the spies saw the reader's own small buffers
+    const rssGrowth = process.memoryUsage().rss - rssBefore;
+    expect(code).toBe('ERR_NPY_HEADER_TOO_LARGE');
+    expect(largestRead).toBeLessThanOrEqual(64 * 1024);
+    expect(Math.max(0, ...allocations)).toBeLessThan(1 << 20);
+    expect(rssGrowth).toBeLessThan(256 << 20);
+  });
+});
+
+describe.skipIf(!hasNumpy())('the committed failure fixtures are what the generator writes', () => {
+  const out = mkdtempSync(join(tmpdir(), 'npz-bad-fixtures-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('same names, and the same bytes where the zlib build matches the one that wrote them', () => {
+    runPython(`import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')`, [GENERATOR, '--out', out]);
+    const generated = readdirSync(out).sort();
+    expect(generated).toEqual(fixtures);
+    // Deflate, bzip2 and lzma output can change with the library build; stored bytes cannot.
+    const sameZlib = runPython('import zlib; print(zlib.ZLIB_VERSION)').trim() === '1.2.13';
+    const differing = generated.filter((name) => !readFileSync(join(out, name)).equals(readFileSync(join(BAD_DIR, name))));
+    if (sameZlib) expect(differing).toEqual([]);
+    else expect(differing.every((name) => /BOMB|INFLATE|UNSUPPORTED_METHOD|ENCRYPTED--(flag|strong)|deflate|deflated/.test(name))).toBe(true);
+  });
+});

@@ -1,0 +1,128 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors.js';
+import { openNpz } from '../../src/npz/open.js';
+import { readNpz } from '../../src/npz/read.js';
+import { saveNpzStream } from '../../src/npz/save.js';
+import { decodeZip64EndOfCentralDirectory } from '../../src/zip/end-records.js';
+import type { Leaf } from '../../src/tree/leaf.js';
+import { GOOD_DIR } from '../zip/reader-helpers.js';
+
+// docs/ERRORS.md is the catalogue of every NpzError code. This keeps it honest: each code in NPZ_ERROR_CODES
+// has a heading there, and is actually raised, either by a failure fixture (test/fixtures/bad/<CODE>--*.npz,
+// checked in bad-fixtures.test.ts) or by one of the triggers below.
+
+const DOC = readFileSync(fileURLToPath(new URL('../../docs/ERRORS.md', import.meta.url)), 'utf8');
+const BAD_DIR = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
+const fixtureCodes = new Set(readdirSync(BAD_DIR).map((name) => name.split('--')[0]));
+
+async function codeOf(work: () => unknown): Promise<string> {
+  try {
+    await work();
+    return 'no error';
+  } catch (error) {
+    return isNpzError(error) ? error.code : `non-NpzError: ${String(error)}`;
+  }
+}
+
+function save(tree: unknown): Promise<unknown> {
+  const out = new PassThrough();
+  out.resume();
+  return saveNpzStream(tree as Record<string, Leaf>, out);
+}
+
+const withNotes = join(GOOD_DIR, 'with-notes.npz');
+
+/** Codes no failure fixture can show: API misuse, the writer's inputs, the outside world. */
+const TRIGGERS: Partial<Record<NpzErrorCode, () => unknown>> = {
+  ERR_NPZ_NOT_FOUND: async () => {
+    const file = await openNpz(withNotes);
+    try {
+      await file.get('no/such/array');
+    } finally {
+      await file.close();
+    }
+  },
+  ERR_NPZ_NOT_ARRAY: async () => {
+    const file = await openNpz(withNotes);
+    try {
+      await file.get('notes.txt');
+    } finally {
+      await file.close();
+    }
+  },
+  ERR_NPZ_CLOSED: async () => {
+    const file = await openNpz(withNotes);
+    await file.close();
+    await file.get(file.entries.find((entry) => entry.isArray)!.name);
+  },
+  ERR_TREE_KEY: () => save({ 'a/b': Int8Array.of(1) }),
+  ERR_TREE_LEAF: () => save({ a: 'not an array' }),
+  ERR_TREE_DUPLICATE_NAME: () => save(new Set([['a', Int8Array.of(1)], ['a', Int8Array.of(2)]])),
+  ERR_SOURCE: () =>
+    save({
+      a: {
+        dtype: 'uint8',
+        shape: [4],
+        async *chunks() {
+          yield new Uint8Array(2);
+          throw new Error('upstream failed');
+        },
+      },
+    }),
+  ERR_SOURCE_LENGTH: () => save({ a: { dtype: 'uint8', shape: [4], chunks: () => [new Uint8Array(3)] } }),
+  ERR_IO: () => openNpz(join(GOOD_DIR, 'does-not-exist.npz')),
+  ERR_ABORTED: async () => {
+    for await (const _ of readNpz(withNotes, { signal: AbortSignal.abort() }));
+  },
+  ERR_INVALID_ARGUMENT: () => openNpz(42 as unknown as string),
+  // Only the standalone record decoders meet a 64-bit value past 2^53; the readers see it as an offset or size
+  // past the end of the file (ERR_ZIP_BOUNDS, below).
+  ERR_ZIP_TOO_LARGE: () => {
+    const record = new Uint8Array(56);
+    const view = new DataView(record.buffer);
+    view.setUint32(0, 0x06064b50, true);
+    view.setBigUint64(48, 2n ** 60n, true);
+    return decodeZip64EndOfCentralDirectory(record, 0);
+  },
+};
+
+describe('the error catalogue (docs/ERRORS.md)', () => {
+  it('documents every NpzError code exactly once, and nothing else', () => {
+    const headings = [...DOC.matchAll(/^### (ERR_[A-Z0-9_]+)\s*$/gm)].map((match) => match[1]);
+    expect([...headings].sort()).toEqual([...NPZ_ERROR_CODES].sort());
+  });
+
+  it('every code is raised: by a failure fixture or by a trigger here', async () => {
+    const unraised: string[] = [];
+    for (const code of NPZ_ERROR_CODES) {
+      const trigger = TRIGGERS[code];
+      if (trigger !== undefined) expect(await codeOf(trigger), code).toBe(code);
+      else if (!fixtureCodes.has(code)) unraised.push(code);
+    }
+    expect(unraised).toEqual([]);
+  });
+
+  it('a zip64 extra declaring a 2^60-byte member is a bounds error, not a huge read', async () => {
+    const out = new PassThrough();
+    const pieces: Buffer[] = [];
+    out.on('data', (chunk: Buffer) => pieces.push(chunk));
+    await saveNpzStream({ a: Float32Array.of(1, 2, 3) }, out, { forceZip64: true });
+    const bytes = new Uint8Array(Buffer.concat(pieces));
+    // The end record holds sentinels here, so find the central directory entry by its signature.
+    const at = Buffer.from(bytes).indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    // Its zip64 extra: header id and size, then the uncompressed and compressed sizes.
+    const extra = at + 46 + view.getUint16(at + 28, true);
+    expect(view.getUint16(extra, true)).toBe(1);
+    view.setBigUint64(extra + 4, 2n ** 60n, true);
+    view.setBigUint64(extra + 12, 2n ** 60n, true);
+    expect(await codeOf(() => openNpz(bytes))).toBe('ERR_ZIP_BOUNDS');
+    expect(await codeOf(async () => {
+      for await (const _ of readNpz(bytes));
+    })).toBe('ERR_ZIP_BOUNDS');
+  });
+});
