@@ -9,7 +9,14 @@ import { METHOD_DEFLATED, METHOD_STORED, type DuplicateNamePolicy, type ZipArchi
  * Shared by openNpz (random access) and readNpz (one pass).
  */
 
-export type NpzReadOptions = DecodeNpyHeaderOptions & MemberReadOptions;
+export type NpzReadOptions = DecodeNpyHeaderOptions &
+  MemberReadOptions & {
+    /**
+     * Refuse (ERR_NPY_TOO_LARGE) to load an array whose data exceeds this many bytes, before allocating it: a
+     * guard for files from strangers, whose headers can declare any size. `chunks()` is not limited. Default: none.
+     */
+    maxArrayBytes?: number;
+  };
 
 /** An array as read from an npz: data is little-endian, in the order the header says (C or Fortran). */
 export interface NpzArray {
@@ -126,7 +133,14 @@ function tooLarge(entry: ZipEntry, byteLength: number, cause: unknown): NpzError
 }
 
 /** A typed array over a fresh buffer of its own (aligned for any element type), or ERR_NPY_TOO_LARGE. */
-function allocate(entry: ZipEntry, header: NpyHeader): NpyTypedArray {
+function allocate(entry: ZipEntry, header: NpyHeader, maxArrayBytes: number): NpyTypedArray {
+  if (header.byteLength > maxArrayBytes) {
+    throw new NpzError(
+      'ERR_NPY_TOO_LARGE',
+      `member ${JSON.stringify(entry.name)}: ${header.byteLength} bytes exceed the maxArrayBytes limit of ${maxArrayBytes}; stream it with chunks() or raise the limit`,
+      { entry: entry.name, expected: maxArrayBytes, actual: header.byteLength },
+    );
+  }
   try {
     return typedArrayFor(header.dtype, new ArrayBuffer(header.byteLength), 0, header.byteLength);
   } catch (cause) {
@@ -144,7 +158,7 @@ export async function readArray(archive: ZipArchive, entry: ZipEntry, options: N
   const member = await MemberReader.open(archive, entry, options);
   try {
     const header = await readArrayHeader(member, options);
-    const data = allocate(entry, header);
+    const data = allocate(entry, header, options.maxArrayBytes ?? Number.POSITIVE_INFINITY);
     // SEGMENT_BYTES is a multiple of every swap unit, so each segment swaps whole items.
     for (let at = 0; at < header.byteLength; at += SEGMENT_BYTES) {
       const segment = new Uint8Array(data.buffer, at, Math.min(SEGMENT_BYTES, header.byteLength - at));

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NpzArray } from '../../src/npz/members.js';
 import { loadNpz, readNpz, type NpzTree } from '../../src/npz/read.js';
+import { openNpz } from '../../src/npz/open.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import {
   GOOD_DIR,
@@ -77,6 +78,24 @@ describe('readNpz on the committed numpy fixtures', () => {
     expect(bf16.dtype).toBe('raw');
     expect(bf16.data).toBeInstanceOf(Uint8Array);
     expect(bf16.data.byteLength).toBe(16);
+  });
+
+  it('refuses arrays over maxArrayBytes before allocating them; chunks() stays unlimited', async () => {
+    const path = join(GOOD_DIR, 'paligemma-tiny.npz');
+    const sizes = (await collect(path)).map(([, array]) => array.data.byteLength);
+    const limit = Math.max(...sizes) - 1;
+    await expectCode(collect(path, { maxArrayBytes: limit }), 'ERR_NPY_TOO_LARGE');
+    expect(await collect(path, { maxArrayBytes: limit + 1 })).toHaveLength(sizes.length);
+    const file = await openNpz(path, { maxArrayBytes: 1 });
+    try {
+      const biggest = file.entries.find((entry) => entry.isArray && entry.byteLength === limit + 1)!;
+      await expect(file.get(biggest.name)).rejects.toMatchObject({ code: 'ERR_NPY_TOO_LARGE', actual: limit + 1 });
+      let streamed = 0;
+      for await (const chunk of file.chunks(biggest.name)) streamed += chunk.byteLength;
+      expect(streamed).toBe(limit + 1);
+    } finally {
+      await file.close();
+    }
   });
 
   it('yields nothing for an empty archive', async () => {
