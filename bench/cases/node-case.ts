@@ -1,0 +1,359 @@
+/**
+ * One benchmark case in a process of its own (spawned by bench/run.ts): setup, warm-up, timed repetitions, then
+ * the result as JSON in `args.resultFile`. Uses the built package, exactly what users import.
+ */
+import { randomFillSync } from 'node:crypto';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { open, rm, stat, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { crc32 as zlibCrc32 } from 'node:zlib';
+import { finished } from 'node:stream/promises';
+import yauzl from 'yauzl';
+import yazl from 'yazl';
+import { encodeNpyHeader, openNpz, readNpz, saveNpz, type LazyArray, type NpzArray } from '../../dist/index.js';
+// Type-only: bench/run.ts transpiles this file alone and runs it without tsx, whose loader thread would add
+// ~40 MB to every peak RSS measured here.
+import type { ChildArgs, ChildResult } from '../lib/cases.js';
+
+const POOL_BYTES = 64 << 20;
+const LAZY_CHUNK_BYTES = 4 << 20;
+const RAW_CHUNK_BYTES = 16 << 20;
+
+interface Repetition {
+  /** Runs the timed work once; resolves with the bytes it wrote or read. */
+  run(): Promise<void>;
+  /** Untimed work before each repetition (deleting the previous output). */
+  before?(): Promise<void>;
+  /** Bytes the case moves per repetition (measured after the first repetition for writes). */
+  bytes(): Promise<number>;
+  cleanup?(): Promise<void>;
+  largestArrayBytes?: number;
+}
+
+interface ArraySpec {
+  name: string;
+  dtype: LazyArray['dtype'];
+  descr: NonNullable<LazyArray['descr']>;
+  shape: number[];
+  byteLength: number;
+}
+
+function randomPool(bytes: number): Buffer {
+  const pool = Buffer.allocUnsafeSlow(bytes);
+  // randomFillSync is capped at 2^31-1 bytes per call; the pool is far smaller.
+  randomFillSync(pool);
+  return pool;
+}
+
+/** `byteLength` bytes as views of the pool, cycling through it: the source costs (almost) nothing. */
+function* poolChunks(pool: Buffer, byteLength: number): Generator<Buffer> {
+  let offset = 0;
+  for (let done = 0; done < byteLength; ) {
+    const size = Math.min(LAZY_CHUNK_BYTES, byteLength - done, pool.length - offset);
+    yield pool.subarray(offset, offset + size);
+    done += size;
+    offset = (offset + size) % pool.length;
+  }
+}
+
+async function fixtureSpecs(fixture: string): Promise<ArraySpec[]> {
+  const npz = await openNpz(fixture);
+  try {
+    return npz.entries.flatMap((entry) =>
+      entry.isArray ? [{ name: entry.name, dtype: entry.dtype, descr: entry.descr, shape: entry.shape, byteLength: entry.byteLength }] : [],
+    );
+  } finally {
+    await npz.close();
+  }
+}
+
+async function fileSize(path: string): Promise<number> {
+  return (await stat(path)).size;
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function writeCase(out: string, run: () => Promise<void>): Repetition {
+  return {
+    run,
+    before: () => rm(out, { force: true }),
+    bytes: () => fileSize(out),
+    cleanup: () => rm(out, { force: true }),
+  };
+}
+
+async function saveMemory(args: ChildArgs, out: string): Promise<Repetition> {
+  const pairs: [string, NpzArray][] = [];
+  let largest = 0;
+  for await (const pair of readNpz(args.fixture)) {
+    pairs.push(pair);
+    largest = Math.max(largest, pair[1].data.byteLength);
+  }
+  // values() is an iterator, not an Array, so saveNpz takes it as flat [name, leaf] pairs in this order.
+  const rep = writeCase(out, async () => void (await saveNpz(out, pairs.values(), { fsync: args.fsync })));
+  rep.largestArrayBytes = largest;
+  return rep;
+}
+
+async function saveLazy(args: ChildArgs, out: string): Promise<Repetition> {
+  const specs = await fixtureSpecs(args.fixture);
+  const pool = randomPool(POOL_BYTES);
+  const leaves = (): Iterable<[string, LazyArray]> =>
+    specs
+      .map((spec): [string, LazyArray] => [
+        spec.name,
+        {
+          dtype: spec.dtype,
+          descr: spec.descr,
+          shape: spec.shape,
+          async *chunks() {
+            yield* poolChunks(pool, spec.byteLength);
+          },
+        },
+      ])
+      .values();
+  return writeCase(out, async () => void (await saveNpz(out, leaves(), { fsync: args.fsync })));
+}
+
+async function stockYazl(args: ChildArgs, out: string): Promise<Repetition> {
+  const specs = await fixtureSpecs(args.fixture);
+  const pool = randomPool(POOL_BYTES);
+  return writeCase(out, async () => {
+    const zip = new yazl.ZipFile();
+    const failed = new Promise<never>((_, reject) => zip.on('error', reject));
+    for (const spec of specs) {
+      const header = Buffer.from(encodeNpyHeader({ descr: spec.descr, shape: spec.shape }));
+      zip.addReadStreamLazy(`${spec.name}.npy`, { compress: false, size: header.length + spec.byteLength }, (callback) => {
+        callback(null, Readable.from([header, ...poolChunks(pool, spec.byteLength)]));
+      });
+    }
+    const sink = createWriteStream(out);
+    zip.outputStream.pipe(sink);
+    zip.end();
+    await Promise.race([finished(sink), failed]);
+    if (args.fsync) await fsyncPath(out);
+  });
+}
+
+async function rawWrite(args: ChildArgs, out: string, withCrc: boolean): Promise<Repetition> {
+  const total = await fileSize(args.fixture);
+  const pool = randomPool(RAW_CHUNK_BYTES);
+  return writeCase(out, async () => {
+    const handle = await open(out, 'w');
+    let crc = 0;
+    try {
+      for (let done = 0; done < total; ) {
+        const length = Math.min(pool.length, total - done);
+        const writing = handle.write(pool, 0, length, done);
+        if (withCrc) crc = zlibCrc32(pool.subarray(0, length), crc);
+        done += (await writing).bytesWritten;
+      }
+      if (args.fsync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (withCrc && crc === 0) throw new Error('CRC of random data came out 0');
+  });
+}
+
+function readCase(args: ChildArgs, run: () => Promise<void>): Repetition {
+  return { run, bytes: () => fileSize(args.fixture) };
+}
+
+async function readAll(args: ChildArgs): Promise<Repetition> {
+  const rep = readCase(args, async () => {
+    let largest = 0;
+    for await (const [, array] of readNpz(args.fixture)) largest = Math.max(largest, array.data.byteLength);
+    rep.largestArrayBytes = largest;
+  });
+  return rep;
+}
+
+async function readChunks(args: ChildArgs): Promise<Repetition> {
+  return readCase(args, async () => {
+    const npz = await openNpz(args.fixture);
+    try {
+      for (const entry of npz.entries) {
+        if (!entry.isArray) continue;
+        let seen = 0;
+        for await (const chunk of npz.chunks(entry.name)) seen += chunk.byteLength;
+        if (seen !== entry.byteLength) throw new Error(`${entry.name}: streamed ${seen} bytes, expected ${entry.byteLength}`);
+      }
+    } finally {
+      await npz.close();
+    }
+  });
+}
+
+function openZip(path: string): Promise<yauzl.ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(path, { lazyEntries: true }, (error, zip) => (error ? reject(error) : resolve(zip)));
+  });
+}
+
+function entryStream(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Readable> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (error, stream) => (error ? reject(error) : resolve(stream)));
+  });
+}
+
+async function stockYauzl(args: ChildArgs): Promise<Repetition> {
+  return readCase(args, async () => {
+    const zip = await openZip(args.fixture);
+    await new Promise<void>((resolve, reject) => {
+      zip.on('error', reject);
+      zip.on('end', resolve);
+      zip.on('entry', (entry: yauzl.Entry) => {
+        entryStream(zip, entry)
+          .then(async (stream) => {
+            let seen = 0;
+            for await (const chunk of stream) seen += (chunk as Buffer).length;
+            if (seen !== entry.uncompressedSize) throw new Error(`${entry.fileName}: ${seen} bytes, expected ${entry.uncompressedSize}`);
+            zip.readEntry();
+          })
+          .catch(reject);
+      });
+      zip.readEntry();
+    });
+  });
+}
+
+async function rawRead(args: ChildArgs, withCrc: boolean): Promise<Repetition> {
+  const buffers = [Buffer.allocUnsafeSlow(RAW_CHUNK_BYTES), Buffer.allocUnsafeSlow(RAW_CHUNK_BYTES)];
+  return readCase(args, async () => {
+    const handle = await open(args.fixture, 'r');
+    try {
+      if (!withCrc) {
+        for (let position = 0; ; ) {
+          const { bytesRead } = await handle.read(buffers[0]!, 0, RAW_CHUNK_BYTES, position);
+          if (bytesRead === 0) break;
+          position += bytesRead;
+        }
+        return;
+      }
+      // Hash one buffer while the next read fills the other.
+      const size = (await handle.stat()).size;
+      let crc = 0;
+      let pending = handle.read(buffers[0]!, 0, RAW_CHUNK_BYTES, 0);
+      for (let position = 0, turn = 0; position < size; turn ^= 1) {
+        const { bytesRead, buffer } = await pending;
+        if (bytesRead === 0) throw new Error(`${args.fixture} ended early`);
+        position += bytesRead;
+        if (position < size) pending = handle.read(buffers[turn ^ 1]!, 0, RAW_CHUNK_BYTES, position);
+        crc = zlibCrc32(buffer.subarray(0, bytesRead), crc);
+      }
+    } finally {
+      await handle.close();
+    }
+  });
+}
+
+/**
+ * Peak RSS of this process. Linux carries ru_maxrss (resourceUsage().maxRSS) over from the parent across
+ * fork + exec, so a child spawned by a 100 MB parent reports at least 100 MB; VmHWM belongs to this process's
+ * own address space.
+ */
+function peakRssBytes(): number {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]) * 1024;
+  } catch {
+    // no procfs: fall back to getrusage
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+async function prepare(args: ChildArgs): Promise<Repetition> {
+  const out = join(args.outDir, `${args.case}.npz`);
+  switch (args.case) {
+    case 'save-memory':
+      return saveMemory(args, out);
+    case 'save-lazy':
+      return saveLazy(args, out);
+    case 'yazl':
+      return stockYazl(args, out);
+    case 'raw-write':
+      return rawWrite(args, out, false);
+    case 'raw-write-crc':
+      return rawWrite(args, out, true);
+    case 'read-npz':
+      return readAll(args);
+    case 'chunks':
+      return readChunks(args);
+    case 'yauzl':
+      return stockYauzl(args);
+    case 'raw-read':
+      return rawRead(args, false);
+    case 'raw-read-crc':
+      return rawRead(args, true);
+    default:
+      throw new Error(`case ${args.case} does not run in node`);
+  }
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? '') as ChildArgs;
+  const setupStart = performance.now();
+  const rep = await prepare(args);
+  const setupSeconds = (performance.now() - setupStart) / 1000;
+  // Profiling starts after setup, so a profile shows the repetitions only (not loading the fixture, say).
+  const session = args.cpuProfileFile === undefined ? undefined : new Session();
+  if (session !== undefined) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  const warmupSeconds: number[] = [];
+  const seconds: number[] = [];
+  const cpuSeconds: number[] = [];
+  let bytes = 0;
+  try {
+    for (let i = 0; i < args.warmup + args.repeats; i++) {
+      await rep.before?.();
+      const cpu = process.cpuUsage();
+      const start = performance.now();
+      await rep.run();
+      const wall = (performance.now() - start) / 1000;
+      const used = process.cpuUsage(cpu);
+      bytes = await rep.bytes();
+      if (i < args.warmup) {
+        warmupSeconds.push(wall);
+      } else {
+        seconds.push(wall);
+        cpuSeconds.push((used.user + used.system) / 1e6);
+      }
+    }
+  } finally {
+    await rep.cleanup?.();
+  }
+  if (session !== undefined && args.cpuProfileFile !== undefined) {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(args.cpuProfileFile, JSON.stringify(profile));
+    session.disconnect();
+  }
+  const result: ChildResult = {
+    case: args.case,
+    bytes,
+    warmupSeconds,
+    seconds,
+    cpuSeconds,
+    maxRssBytes: peakRssBytes(),
+    setupSeconds,
+    ...(rep.largestArrayBytes === undefined ? {} : { largestArrayBytes: rep.largestArrayBytes }),
+  };
+  await writeFile(args.resultFile, JSON.stringify(result));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

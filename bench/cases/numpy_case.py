@@ -1,0 +1,126 @@
+"""One numpy benchmark case in a process of its own (spawned by bench/run.ts).
+
+argv[1] is the same JSON the node child gets; the result goes to its resultFile, as the node child's does.
+np.load's members are read through zipfile, which checks each member's CRC-32 when it reaches the end.
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_bytes():
+    """VmHWM: Linux carries ru_maxrss over from the parent across fork + exec, VmHWM is this process's own."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    # ru_maxrss is in kibibytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def load_every_key(path):
+    with np.load(path) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def fsync_path(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def main():
+    args = json.loads(sys.argv[1])
+    case = args["case"]
+    fixture = args["fixture"]
+    setup_start = time.perf_counter()
+    largest = None
+    if case == "np-savez":
+        arrays = load_every_key(fixture)
+        largest = max(a.nbytes for a in arrays.values())
+        # np.savez appends '.npz' unless the name already ends with it.
+        out = os.path.join(args["outDir"], case + ".npz")
+
+        def run():
+            np.savez(out, **arrays)
+            if args["fsync"]:
+                fsync_path(out)
+
+        def before():
+            if os.path.exists(out):
+                os.remove(out)
+
+        def size():
+            return os.path.getsize(out)
+
+    elif case == "np-load":
+
+        def run():
+            total = 0
+            with np.load(fixture) as npz:
+                for key in npz.files:
+                    total += npz[key].nbytes
+            return total
+
+        def before():
+            pass
+
+        def size():
+            return os.path.getsize(fixture)
+
+        out = None
+    else:
+        raise SystemExit("case %s does not run in python" % case)
+    setup_seconds = time.perf_counter() - setup_start
+
+    warmup, seconds, cpu = [], [], []
+    size_bytes = 0
+    try:
+        for i in range(args["warmup"] + args["repeats"]):
+            before()
+            cpu_start = cpu_seconds()
+            start = time.perf_counter()
+            run()
+            wall = time.perf_counter() - start
+            used = cpu_seconds() - cpu_start
+            size_bytes = size()
+            if i < args["warmup"]:
+                warmup.append(wall)
+            else:
+                seconds.append(wall)
+                cpu.append(used)
+    finally:
+        if out is not None and os.path.exists(out):
+            os.remove(out)
+
+    result = {
+        "case": case,
+        "bytes": size_bytes,
+        "warmupSeconds": warmup,
+        "seconds": seconds,
+        "cpuSeconds": cpu,
+        "maxRssBytes": peak_rss_bytes(),
+        "setupSeconds": setup_seconds,
+    }
+    if largest is not None:
+        result["largestArrayBytes"] = largest
+    with open(args["resultFile"], "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()

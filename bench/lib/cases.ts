@@ -1,0 +1,160 @@
+/**
+ * The benchmark cases, shared by the orchestrator (bench/run.ts) and the node child (bench/cases/node-case.ts).
+ * Every case runs in a child process of its own so its peak RSS is its own.
+ */
+
+export type CaseKind = 'write' | 'read';
+export type CaseRuntime = 'node' | 'python';
+
+export interface CaseInfo {
+  id: CaseId;
+  kind: CaseKind;
+  runtime: CaseRuntime;
+  /** Row label in tables and the chart. */
+  label: string;
+  /** What exactly is timed, for the methodology table. */
+  detail: string;
+}
+
+export const CASE_IDS = [
+  'save-memory',
+  'save-lazy',
+  'np-savez',
+  'yazl',
+  'raw-write',
+  'raw-write-crc',
+  'read-npz',
+  'chunks',
+  'np-load',
+  'yauzl',
+  'raw-read',
+  'raw-read-crc',
+] as const;
+
+export type CaseId = (typeof CASE_IDS)[number];
+
+export const CASES: Record<CaseId, CaseInfo> = {
+  'save-memory': {
+    id: 'save-memory',
+    kind: 'write',
+    runtime: 'node',
+    label: 'saveNpz, in-memory leaves',
+    detail: 'fixture loaded with readNpz before timing; saveNpz(path, pairs) of the typed arrays',
+  },
+  'save-lazy': {
+    id: 'save-lazy',
+    kind: 'write',
+    runtime: 'node',
+    label: 'saveNpz, lazy leaves',
+    detail: "same names/shapes/dtypes as the fixture; each leaf's chunks() yields 4 MiB views of a 64 MiB random pool",
+  },
+  'np-savez': {
+    id: 'np-savez',
+    kind: 'write',
+    runtime: 'python',
+    label: 'np.savez',
+    detail: 'fixture loaded with np.load (every key) before timing; np.savez(path, **arrays)',
+  },
+  yazl: {
+    id: 'yazl',
+    kind: 'write',
+    runtime: 'node',
+    label: 'yazl 3.3.1 (stock, stored)',
+    detail: 'addReadStreamLazy per tensor (npy header + the same pool chunks), compress:false, size given; piped to fs.createWriteStream',
+  },
+  'raw-write': {
+    id: 'raw-write',
+    kind: 'write',
+    runtime: 'node',
+    label: 'raw write limit',
+    detail: 'the fixture byte count written with FileHandle.write in 16 MiB chunks into a new file',
+  },
+  'raw-write-crc': {
+    id: 'raw-write-crc',
+    kind: 'write',
+    runtime: 'node',
+    label: 'raw write + zlib.crc32',
+    detail: 'as raw-write, with zlib.crc32 over each chunk while its write is in flight: the ceiling for any ZIP writer in Node',
+  },
+  'read-npz': {
+    id: 'read-npz',
+    kind: 'read',
+    runtime: 'node',
+    label: 'readNpz (CRC checked)',
+    detail: 'for await of readNpz(path): every array into its own buffer, CRC-32 verified (the default)',
+  },
+  chunks: {
+    id: 'chunks',
+    kind: 'read',
+    runtime: 'node',
+    label: 'openNpz().chunks() (CRC checked)',
+    detail: 'openNpz(path), then every array streamed with chunks() (4 MiB default), CRC-32 verified',
+  },
+  'np-load': {
+    id: 'np-load',
+    kind: 'read',
+    runtime: 'python',
+    label: 'np.load, every key (CRC checked)',
+    detail: 'with np.load(path) as z: z[k] for every key (zipfile checks each CRC-32 at the end of a member)',
+  },
+  yauzl: {
+    id: 'yauzl',
+    kind: 'read',
+    runtime: 'node',
+    label: 'yauzl 3.4.0 openReadStream (no CRC)',
+    detail: 'yauzl.open + openReadStream per entry, stock options (16 KiB reads); yauzl never checks CRC-32',
+  },
+  'raw-read': {
+    id: 'raw-read',
+    kind: 'read',
+    runtime: 'node',
+    label: 'raw sequential read limit',
+    detail: 'the fixture read start to end with FileHandle.read into one 16 MiB buffer',
+  },
+  'raw-read-crc': {
+    id: 'raw-read-crc',
+    kind: 'read',
+    runtime: 'node',
+    label: 'raw read + zlib.crc32',
+    detail: 'as raw-read, with two 16 MiB buffers: zlib.crc32 over one while the next read is in flight (the ceiling for a CRC-checking reader)',
+  },
+};
+
+export function isCaseId(value: string): value is CaseId {
+  return (CASE_IDS as readonly string[]).includes(value);
+}
+
+/** What a child writes to `resultFile` when its case is done. */
+export interface ChildResult {
+  case: CaseId;
+  /** Bytes written or read per repetition (the archive size, or the same byte count for the raw limits). */
+  bytes: number;
+  /** Wall seconds of the untimed warm-up repetitions. */
+  warmupSeconds: number[];
+  /** Wall seconds of each timed repetition. */
+  seconds: number[];
+  /** CPU seconds (user + system) of each timed repetition. */
+  cpuSeconds: number[];
+  /** Peak resident set size of the whole child process, setup included, in bytes. */
+  maxRssBytes: number;
+  /** Seconds spent before the first repetition (loading arrays, opening files). */
+  setupSeconds: number;
+  /** Largest array in bytes, where the case knows it. */
+  largestArrayBytes?: number;
+}
+
+/** Arguments the orchestrator passes to every child, as one JSON string. */
+export interface ChildArgs {
+  case: CaseId;
+  fixture: string;
+  /** Where write cases put their output (the same directory for every write case). */
+  outDir: string;
+  warmup: number;
+  repeats: number;
+  /** fsync the written file before the timer stops (every write case alike). */
+  fsync: boolean;
+  /** Where the child writes its ChildResult as JSON. */
+  resultFile: string;
+  /** Node cases: write a V8 CPU profile of the repetitions (setup excluded) here. */
+  cpuProfileFile?: string;
+}

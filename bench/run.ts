@@ -1,0 +1,293 @@
+/**
+ * `npm run bench [-- options]`: every case on the same fixture, each in a process of its own, warm-up plus
+ * repeated runs, medians and peak RSS; writes results.json, bench/RESULTS.md and bench/throughput.svg.
+ *
+ *   --full                 the real PaliGemma 3B (scale 1, 5.85 GB in bf16); default is quick (scale 0.25, ~1.6 GB)
+ *   --scale S              any scale in (0, 1] (profile "custom")
+ *   --model M              paligemma-3b (default) | paligemma2-3b
+ *   --precision P          bf16 (default) | f16 | f32 | mixed
+ *   --repeats N            timed repetitions per case (default 3); --warmup N untimed ones first (default 1)
+ *   --rounds N             run the whole case list N times (fresh processes each time) and pool the timed runs
+ *   --cases a,b            a subset of the cases (see bench/lib/cases.ts)
+ *   --fsync                fsync every written file before the timer stops (default: no fsync, for every case)
+ *   --fixture FILE         benchmark an existing npz instead of generating one (it is left in place)
+ *   --work-dir DIR         where the fixture and written files go (default: a fresh dir under the OS temp dir)
+ *   --out-dir DIR          where results.json goes (default bench/out)
+ *   --report-dir DIR       where RESULTS.md and throughput.svg go (default bench); --no-report skips them
+ *   --cpu-prof             node children write a V8 CPU profile of their repetitions to <out-dir>/profiles/
+ *                          (summarise one with `node --import tsx bench/profile-summary.ts FILE`)
+ *   --keep                 keep the generated fixture and work dir
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CASE_IDS, CASES, isCaseId, type CaseId, type ChildArgs, type ChildResult } from './lib/cases.js';
+import { childImportMap, transpileChild } from './lib/child.js';
+import { parseModel, parsePrecision, parseScale, writeFixture } from './lib/fixture.js';
+import { baselineRss, machineInfo, versions } from './lib/machine.js';
+import { writeReport } from './lib/report.js';
+import { addRatios, checkTargets, GB, MB, mergeRounds, summarize, type BenchResults, type CaseSummary, type FixtureInfo } from './lib/results.js';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const QUICK_SCALE = 0.25;
+// Reads first: they need the fixture in the page cache, and the write cases' outputs compete for it.
+const RUN_ORDER: readonly CaseId[] = [
+  'raw-read',
+  'raw-read-crc',
+  'read-npz',
+  'chunks',
+  'np-load',
+  'yauzl',
+  'raw-write',
+  'raw-write-crc',
+  'save-memory',
+  'save-lazy',
+  'np-savez',
+  'yazl',
+];
+
+function parseCount(text: string, name: string, minimum: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < minimum) throw new Error(`--${name} must be an integer ≥ ${minimum}; got ${text}`);
+  return value;
+}
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      full: { type: 'boolean', default: false },
+      scale: { type: 'string' },
+      model: { type: 'string', default: 'paligemma-3b' },
+      precision: { type: 'string', default: 'bf16' },
+      repeats: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '1' },
+      warmup: { type: 'string', default: '1' },
+      cases: { type: 'string' },
+      fsync: { type: 'boolean', default: false },
+      fixture: { type: 'string' },
+      'work-dir': { type: 'string', default: tmpdir() },
+      'out-dir': { type: 'string', default: join(REPO_ROOT, 'bench/out') },
+      'report-dir': { type: 'string', default: join(REPO_ROOT, 'bench') },
+      'no-report': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.full && values.scale !== undefined) throw new Error('--full and --scale exclude each other');
+  const scale = values.full ? 1 : values.scale === undefined ? QUICK_SCALE : parseScale(values.scale);
+  const model = parseModel(values.model);
+  const precision = parsePrecision(values.precision);
+  const isDefaultShape = model === 'paligemma-3b' && precision === 'bfloat16' && values.fixture === undefined;
+  const size = values.full && isDefaultShape ? 'full' : !values.full && values.scale === undefined && isDefaultShape ? 'quick' : 'custom';
+  const profile = values.fsync ? `${size}-fsync` : size;
+  const requested = values.cases === undefined ? [...CASE_IDS] : values.cases.split(',').map((s) => s.trim());
+  const unknown = requested.filter((id) => !isCaseId(id));
+  if (unknown.length > 0) throw new Error(`unknown case(s) ${unknown.join(', ')}; known: ${CASE_IDS.join(', ')}`);
+  return {
+    profile,
+    scale,
+    model,
+    precision,
+    repeats: parseCount(values.repeats, 'repeats', 1),
+    rounds: parseCount(values.rounds, 'rounds', 1),
+    warmup: parseCount(values.warmup, 'warmup', 0),
+    cases: RUN_ORDER.filter((id) => requested.includes(id)),
+    fsync: values.fsync,
+    fixture: values.fixture,
+    workDir: resolve(values['work-dir']),
+    outDir: resolve(values['out-dir']),
+    reportDir: values['no-report'] ? undefined : resolve(values['report-dir']),
+    cpuProfile: values['cpu-prof'],
+    keep: values.keep,
+  };
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function spawnChild(command: string, args: string[]): Promise<void> {
+  return new Promise((resolveExit, reject) => {
+    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code, signal) =>
+      code === 0 ? resolveExit() : reject(new Error(`${args[args.length - 2] ?? command} exited with ${signal ?? code}`)),
+    );
+  });
+}
+
+async function runCase(id: CaseId, childArgs: ChildArgs, nodeChild: string): Promise<ChildResult> {
+  const json = JSON.stringify(childArgs);
+  if (CASES[id].runtime === 'python') {
+    await spawnChild('python3', [join(REPO_ROOT, 'bench/cases/numpy_case.py'), json]);
+  } else {
+    await spawnChild(process.execPath, [nodeChild, json]);
+  }
+  const result = JSON.parse(await readFile(childArgs.resultFile, 'utf8')) as ChildResult;
+  if (result.case !== id || !(result.bytes > 0) || result.seconds.length !== childArgs.repeats) {
+    throw new Error(`case ${id} returned an incomplete result: ${JSON.stringify(result)}`);
+  }
+  return result;
+}
+
+function hasNumpy(): Promise<boolean> {
+  return spawnChild('python3', ['-c', 'import numpy']).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function fixtureInfoOf(path: string): Promise<FixtureInfo> {
+  // An existing fixture: describe it from its own entries (through the built package, like everything else).
+  const { openNpz } = (await import(join(REPO_ROOT, 'dist/index.js'))) as typeof import('../dist/index.js');
+  const npz = await openNpz(path);
+  try {
+    const arrays = npz.entries.filter((e) => e.isArray);
+    const dtypes = [...new Set(arrays.map((e) => (e.isArray ? e.dtype : '')))];
+    return {
+      model: 'given file',
+      precision: dtypes.join('+'),
+      scale: Number.NaN,
+      seed: Number.NaN,
+      entries: npz.entries.length,
+      dataBytes: arrays.reduce((sum, e) => sum + (e.isArray ? e.byteLength : 0), 0),
+      fileBytes: (await stat(path)).size,
+      largestArrayBytes: Math.max(...arrays.map((e) => (e.isArray ? e.byteLength : 0))),
+    };
+  } finally {
+    await npz.close();
+  }
+}
+
+function describeCase(c: CaseSummary): string {
+  const ratios = [
+    c.vsNumpy === undefined ? '' : `${c.vsNumpy.toFixed(2)}× numpy`,
+    c.vsRaw === undefined ? '' : `${(c.vsRaw * 100).toFixed(0)} % of raw`,
+  ].filter(Boolean);
+  const load = c.loadAverage === undefined ? '' : `, load ${c.loadAverage.map((l) => l.toFixed(1)).join('→')}`;
+  return `${c.id}: median ${c.medianSeconds.toFixed(3)} s, ${c.gbps.toFixed(2)} GB/s, peak RSS ${(c.maxRssBytes / MB).toFixed(0)} MB${ratios.length ? `, ${ratios.join(', ')}` : ''}${load}`;
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (!existsSync(join(REPO_ROOT, 'dist/index.js')) || !existsSync(join(REPO_ROOT, 'dist/cli/synthetic.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
+  }
+  await mkdir(opts.workDir, { recursive: true });
+  const work = await mkdtemp(join(opts.workDir, 'npz-bench-'));
+  const writeDir = join(work, 'written');
+  await mkdir(writeDir);
+  await mkdir(opts.outDir, { recursive: true });
+  const profileDir = opts.cpuProfile ? join(opts.outDir, 'profiles') : undefined;
+  if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+  const failed: BenchResults['failed'] = [];
+  try {
+    const nodeChild = await transpileChild(REPO_ROOT, work);
+    let fixturePath: string;
+    let fixture: FixtureInfo;
+    if (opts.fixture !== undefined) {
+      fixturePath = resolve(opts.fixture);
+      fixture = await fixtureInfoOf(fixturePath);
+    } else {
+      fixturePath = join(work, 'fixture.npz');
+      log(`writing the ${opts.model} ${opts.precision} fixture at scale ${opts.scale} to ${fixturePath} ...`);
+      const { path: _path, ...summary } = await writeFixture({
+        out: fixturePath,
+        model: opts.model,
+        precision: opts.precision,
+        scale: opts.scale,
+        seed: 0,
+      });
+      fixture = summary;
+      log(`  ${(fixture.fileBytes / GB).toFixed(3)} GB, ${fixture.entries} arrays, in ${summary.seconds.toFixed(1)} s`);
+    }
+
+    const numpy = await hasNumpy();
+    const skipped: BenchResults['skipped'] = [];
+    // Rounds interleave the cases, so load from other work on the machine hits every case alike.
+    const runs = new Map<CaseId, { results: ChildResult[]; loads: number[] }>();
+    for (let round = 1; round <= opts.rounds; round++) {
+      if (opts.rounds > 1) log(`round ${round} of ${opts.rounds}`);
+      for (const id of opts.cases) {
+        if (CASES[id].runtime === 'python' && !numpy) {
+          if (round === 1) {
+            skipped.push({ id, reason: 'python3 with numpy is not available' });
+            log(`${id}: skipped (no python3 + numpy)`);
+          }
+          continue;
+        }
+        if (failed.some((f) => f.id === id)) continue;
+        const childArgs: ChildArgs = {
+          case: id,
+          fixture: fixturePath,
+          outDir: writeDir,
+          warmup: opts.warmup,
+          repeats: opts.repeats,
+          fsync: opts.fsync,
+          resultFile: join(work, `${id}.result.json`),
+          ...(profileDir === undefined || CASES[id].runtime !== 'node' ? {} : { cpuProfileFile: join(profileDir, `${id}.cpuprofile`) }),
+        };
+        try {
+          const loadBefore = loadavg()[0]!;
+          const result = await runCase(id, childArgs, nodeChild);
+          const entry = runs.get(id) ?? { results: [], loads: [] };
+          entry.results.push(result);
+          entry.loads.push(loadBefore, loadavg()[0]!);
+          runs.set(id, entry);
+          log(describeCase(summarize(result)));
+        } catch (error) {
+          failed.push({ id, error: error instanceof Error ? error.message : String(error) });
+          log(`${id}: FAILED ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+    }
+    const cases: CaseSummary[] = [];
+    for (const [id, { results: rounds, loads }] of runs) {
+      if (failed.some((f) => f.id === id)) continue;
+      const summary = summarize(mergeRounds(rounds));
+      summary.loadAverage = [Math.min(...loads), Math.max(...loads)];
+      cases.push(summary);
+    }
+    addRatios(cases);
+    const results: BenchResults = {
+      profile: opts.profile,
+      command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+      date: new Date().toISOString(),
+      machine: machineInfo(work),
+      versions: versions(),
+      settings: { rounds: opts.rounds, warmup: opts.warmup, repeats: opts.repeats, fsync: opts.fsync, cpuProfile: opts.cpuProfile },
+      pageCache:
+        'warm: the fixture was just written and fits in RAM, so reads come from the page cache (no cache drop between runs); ' +
+        (opts.fsync ? 'writes are fsynced before the timer stops.' : 'writes end when the file is closed, not fsynced, so they measure the path into the page cache.'),
+      fixture,
+      baselineRssBytes: baselineRss(Object.values(childImportMap(REPO_ROOT))),
+      cases: CASE_IDS.flatMap((id) => cases.filter((c) => c.id === id)),
+      skipped,
+      failed,
+      targets: checkTargets(cases),
+    };
+    const json = `${JSON.stringify(results, null, 2)}\n`;
+    await writeFile(join(opts.outDir, 'results.json'), json);
+    await writeFile(join(opts.outDir, `results-${opts.profile}.json`), json);
+    log(`results: ${join(opts.outDir, 'results.json')}`);
+    for (const t of results.targets) log(`  ${t.met === undefined ? '-' : t.met ? 'met ' : 'MISS'} ${t.target} [${t.caseId}]: ${t.measured}`);
+    if (opts.reportDir !== undefined) {
+      const written = await writeReport(opts.reportDir, results);
+      log(`report: ${written.join(', ')}`);
+    }
+  } finally {
+    if (opts.keep) log(`kept ${work}`);
+    else await rm(work, { recursive: true, force: true });
+  }
+  if (failed.length > 0) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exitCode = 1;
+});
