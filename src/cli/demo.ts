@@ -132,7 +132,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       try {
         for (const entry of file.entries) {
           if (!entry.isArray) continue;
-          for await (const chunk of file.chunks(entry.name)) total += chunk.byteLength;
+          for await (const chunk of file.chunks(entry.name, { reuseBuffers: true })) total += chunk.byteLength;
         }
       } finally {
         await file.close();

@@ -200,6 +200,7 @@ export async function* arrayChunks(
   entry: ZipEntry,
   options: NpzReadOptions,
   chunkSize: number,
+  recycle = false,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   checkAborted(options.signal);
   const member = await MemberReader.open(archive, entry, options);
@@ -208,7 +209,7 @@ export async function* arrayChunks(
     const unit = header.swapUnit;
     const pieceSize = unit > 1 ? Math.max(unit, chunkSize - (chunkSize % unit)) : chunkSize;
     let carry = new Uint8Array(0);
-    for await (const piece of member.chunks(pieceSize)) {
+    for await (const piece of member.chunks(pieceSize, recycle)) {
       checkAborted(options.signal);
       if (unit <= 1) {
         yield piece;

@@ -63,10 +63,22 @@ export interface NpzOtherEntry extends EntryBase {
 
 export type NpzEntry = NpzArrayEntry | NpzOtherEntry;
 
+/**
+ * Recycled chunks default smaller: a 1 MiB chunk is still in cache when the CRC pass reads it right after the
+ * copy, which measured ~3.0 GB/s against ~2.6 GB/s with 4 MiB chunks (1.58 GB file, page cache warm).
+ */
+const RECYCLED_CHUNK_SIZE = 1 << 20;
+
 export interface NpzChunksOptions {
-  /** Largest chunk in bytes (default 4 MiB). */
+  /** Largest chunk in bytes (default 4 MiB, or 1 MiB with `reuseBuffers`). */
   chunkSize?: number;
   signal?: AbortSignal;
+  /**
+   * Read stored members into a small ring of reused buffers instead of a fresh buffer per chunk. A chunk is then
+   * valid only until the next one is requested: copy what you keep. Faster where fresh memory is expensive
+   * (page faults on VMs), and no garbage per chunk. Default false.
+   */
+  reuseBuffers?: boolean;
 }
 
 export interface NpzFile {
@@ -112,10 +124,11 @@ class OpenedNpz implements NpzFile {
 
   chunks(name: string, options: NpzChunksOptions = {}): AsyncIterable<Uint8Array> {
     const entry = this.#arrayEntry(name);
-    const chunkSize = options.chunkSize ?? this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    const reuse = options.reuseBuffers === true;
+    const chunkSize = options.chunkSize ?? this.#options.chunkSize ?? (reuse ? RECYCLED_CHUNK_SIZE : DEFAULT_CHUNK_SIZE);
     const signal = options.signal ?? this.#options.signal;
     const readOptions: NpzReadOptions = { ...this.#options, chunkSize, ...(signal === undefined ? {} : { signal }) };
-    return arrayChunks(this.#archive, entry, readOptions, chunkSize);
+    return arrayChunks(this.#archive, entry, readOptions, chunkSize, reuse);
   }
 
   async close(): Promise<void> {

@@ -36,7 +36,9 @@ function truncated(entry: ZipEntry, offset: number, expected: number): NpzError 
 
 /**
  * Reads `[offset, offset + total)` in `sliceSize` pieces, keeping READ_AHEAD reads in flight, and yields them in
- * order. With `dest` each piece lands directly in its place in `dest` (no intermediate copy).
+ * order. With `dest` each piece lands directly in its place in `dest` (no intermediate copy). With `recycle`,
+ * pieces land in a ring of READ_AHEAD + 1 buffers: enough that a buffer is reused only after the piece it held
+ * was yielded and the consumer asked for the next one.
  */
 async function* orderedReads(
   entry: ZipEntry,
@@ -45,14 +47,23 @@ async function* orderedReads(
   total: number,
   sliceSize: number,
   dest?: Uint8Array,
+  recycle = false,
 ): AsyncGenerator<Uint8Array> {
   const queue: Array<Promise<Uint8Array>> = [];
+  const ring: Uint8Array[] = [];
   let issued = 0;
+  let reads = 0;
   const issue = (): void => {
     const at = issued;
     const length = Math.min(sliceSize, total - at);
     issued += length;
-    const into = dest?.subarray(at, at + length);
+    let into = dest?.subarray(at, at + length);
+    if (into === undefined && recycle) {
+      const slot = reads % (READ_AHEAD + 1);
+      ring[slot] ??= new Uint8Array(Math.min(sliceSize, total));
+      into = (ring[slot] as Uint8Array).subarray(0, length);
+    }
+    reads++;
     const pending = source.read(offset + at, length, into).then((bytes) => {
       if (bytes.length < length) throw truncated(entry, offset + at + bytes.length, offset + at + length);
       if (into === undefined) return bytes;
@@ -170,15 +181,17 @@ export class MemberReader {
   }
 
   /**
-   * The remaining bytes in chunks of at most `chunkSize`. Each chunk is the consumer's to keep. The final chunk is
-   * yielded only after the member verified, so completing the loop means every byte was correct.
+   * The remaining bytes in chunks of at most `chunkSize`. Each chunk is the consumer's to keep, unless `recycle`
+   * is set: then stored members are read into a few reused buffers, and a chunk is valid only until the next one
+   * is requested (no fresh memory per chunk, which is what page faults make slow). Completing the loop means
+   * every byte was verified.
    */
-  async *chunks(chunkSize: number = this.#chunkSize): AsyncGenerator<Uint8Array, void, undefined> {
+  async *chunks(chunkSize: number = this.#chunkSize, recycle = false): AsyncGenerator<Uint8Array, void, undefined> {
     this.#checkOpen();
     try {
       if (this.#stored) {
         const start = this.#dataStart + this.#position;
-        for await (const chunk of orderedReads(this.entry, this.#archive.source, start, this.remaining, chunkSize)) {
+        for await (const chunk of orderedReads(this.entry, this.#archive.source, start, this.remaining, chunkSize, undefined, recycle)) {
           await this.#accept(chunk);
           yield chunk;
         }

@@ -16,7 +16,7 @@ async function extractOne(file: NpzFile, entry: NpzArrayEntry, root: string, pro
   const header = encodeNpyHeader({ descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder });
   await writeAtomically(target, async (handle) => {
     await handle.write(header);
-    for await (const chunk of file.chunks(entry.name, { signal: context.signal })) {
+    for await (const chunk of file.chunks(entry.name, { signal: context.signal, reuseBuffers: true })) {
       await handle.write(chunk);
       progress.add(chunk.length, entry.name);
     }

@@ -21,7 +21,7 @@ async function checkArrays(file: NpzFile, context: CliContext): Promise<{ failur
     for (const entry of arrays) {
       let seen = 0;
       try {
-        for await (const chunk of file.chunks(entry.name, { signal: context.signal })) {
+        for await (const chunk of file.chunks(entry.name, { signal: context.signal, reuseBuffers: true })) {
           seen += chunk.length;
           progress.add(chunk.length, entry.name);
         }
