@@ -112,25 +112,40 @@ function defineKey(target: Record<string, unknown>, key: string, value: unknown)
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+interface PathNode<T> {
+  leaves: [string, T][];
+  children: Map<string, PathNode<T>>;
+}
+
 /**
  * Rebuilds nested plain objects from `[name, value]` pairs with big_vision's `recover_tree` semantics: split on
- * the first '/', leaves of a level before its subtrees, and a subtree replaces a leaf of the same name.
- * Index segments stay string keys (no arrays are rebuilt).
+ * '/', leaves of a level before its subtrees (each in first-appearance order), and a subtree replaces a leaf of
+ * the same name in that leaf's position. Index segments stay string keys (no arrays are rebuilt). Iterative, so
+ * a name with thousands of levels from an untrusted file cannot exhaust the stack.
  */
 export function unflattenWithNames<T>(pairs: Iterable<readonly [string, T]>): Record<string, unknown> {
-  const tree: Record<string, unknown> = {};
-  const subtrees = new Map<string, [string, T][]>();
+  const root: PathNode<T> = { leaves: [], children: new Map() };
   for (const [name, value] of pairs) {
-    const slash = name.indexOf('/');
-    if (slash === -1) {
-      defineKey(tree, name, value);
-      continue;
+    const segments = name.split('/');
+    let node = root;
+    for (let i = 0; i < segments.length - 1; i++) {
+      const segment = segments[i] as string;
+      let child = node.children.get(segment);
+      if (child === undefined) node.children.set(segment, (child = { leaves: [], children: new Map() }));
+      node = child;
     }
-    const head = name.slice(0, slash);
-    let children = subtrees.get(head);
-    if (children === undefined) subtrees.set(head, (children = []));
-    children.push([name.slice(slash + 1), value]);
+    node.leaves.push([segments[segments.length - 1] as string, value]);
   }
-  for (const [head, children] of subtrees) defineKey(tree, head, unflattenWithNames(children));
+  const tree: Record<string, unknown> = {};
+  const pending: [PathNode<T>, Record<string, unknown>][] = [[root, tree]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [node, target] = next;
+    for (const [key, value] of node.leaves) defineKey(target, key, value);
+    for (const [key, child] of node.children) {
+      const subtree: Record<string, unknown> = {};
+      defineKey(target, key, subtree);
+      pending.push([child, subtree]);
+    }
+  }
   return tree;
 }

@@ -19,6 +19,7 @@ import {
   encodeDataDescriptor,
   encodeEntryName,
   encodeLocalHeader,
+  type LocalHeaderFields,
 } from './records.js';
 import { ioError, type ZipSink } from './sinks.js';
 
@@ -59,13 +60,8 @@ export interface ZipEntryInput {
   label?: string;
 }
 
-export interface WrittenEntry {
-  name: Uint8Array;
-  flags: number;
-  method: number;
-  crc32: number;
-  compressedSize: number;
-  uncompressedSize: number;
+/** What the central directory needs to know about a member once its data is written. */
+export interface WrittenEntry extends LocalHeaderFields {
   localHeaderOffset: number;
 }
 

@@ -139,6 +139,34 @@ describe('unflattenWithNames', () => {
     expect(Object.getOwnPropertyDescriptor(tree, '__proto__')?.value).toEqual({ polluted: 5 });
   });
 
+  it.skipIf(!hasNumpy())('matches big_vision recover_tree on awkward names (order and overwrites)', () => {
+    const names = ['b/x', 'a', 'b', 'c//d', 'c/', 'a/y/z', 'e/f', 'a/w', 'é/ü', 'b/x/deeper'];
+    const script = String.raw`
+import collections, json, sys
+def recover_tree(keys, values):
+    tree = {}; sub_trees = collections.defaultdict(list)
+    for k, v in zip(keys, values):
+        if "/" not in k: tree[k] = v
+        else:
+            k_left, k_right = k.split("/", 1); sub_trees[k_left].append((k_right, v))
+    for k, kv_pairs in sub_trees.items():
+        k_subtree, v_subtree = zip(*kv_pairs); tree[k] = recover_tree(k_subtree, v_subtree)
+    return tree
+names = json.loads(sys.stdin.read())
+print(json.dumps(recover_tree(names, list(range(len(names)))), separators=(",", ":"), ensure_ascii=False))
+`;
+    const expected = runPython(script, [], JSON.stringify(names)).trim();
+    expect(JSON.stringify(unflattenWithNames(names.map((name, i) => [name, i] as const)))).toBe(expected);
+  });
+
+  it('survives names nested far deeper than the call stack', () => {
+    const depth = 200_000;
+    const tree = unflattenWithNames([[`${'a/'.repeat(depth)}leaf`, 1]]);
+    let node: unknown = tree;
+    for (let i = 0; i < depth; i++) node = (node as Record<string, unknown>)['a'];
+    expect(node).toEqual({ leaf: 1 });
+  });
+
   it('inverts flatten for trees of dicts', async () => {
     const tree = { img: { head: { bias: leaf(1), kernel: leaf(2) } }, llm: { final_norm: { scale: leaf(3) } } };
     const pairs: [string, Leaf][] = [];
