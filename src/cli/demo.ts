@@ -95,6 +95,10 @@ export async function runDemo(argv: string[]): Promise<number> {
   const model = values.model as PaliGemmaModel;
   const precision = values.precision as SyntheticPrecision;
   const scale = Number(values.scale);
+  if (!['paligemma-3b', 'paligemma2-3b'].includes(model) || !['bfloat16', 'float16', 'float32', 'mixed'].includes(precision) || !(scale > 0 && scale <= 1)) {
+    process.stderr.write(`npz-stream demo: bad --model, --precision or --scale\n${HELP}\n`);
+    return 2;
+  }
   const log = (line: string) => process.stdout.write(`${line}\n`);
 
   const workDir = values.out === undefined ? await mkdtemp(join(tmpdir(), 'npz-stream-demo-')) : undefined;
@@ -167,8 +171,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       ['verify (chunks, CRC-32)', formatBytes(verifiedBytes), `${(verifiedBytes / verifySeconds / GB).toFixed(2)} GB/s`],
       ['load (loadNpz, CRC-32)', formatBytes(dataBytes), `${(dataBytes / loadSeconds / GB).toFixed(2)} GB/s`],
     ];
-    log(`  ${'step'.padEnd(30)} ${'size'.padStart(10)} ${'throughput'.padStart(12)}`);
-    for (const [step, size, rate] of rows) log(`  ${step.padEnd(30)} ${size.padStart(10)} ${rate.padStart(12)}`);
+    log(`  ${'step'.padEnd(36)} ${'size'.padStart(10)} ${'throughput'.padStart(12)}`);
+    for (const [step, size, rate] of rows) log(`  ${step.padEnd(36)} ${size.padStart(10)} ${rate.padStart(12)}`);
     log(`  peak RSS ${(peakRssBytes() / MB).toFixed(0)} MiB (the loaded tree alone holds ${formatBytes(dataBytes)})`);
     if (values.keep || values.out !== undefined) log(`  kept ${path}`);
     return 0;
