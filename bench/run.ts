@@ -40,6 +40,7 @@ const RUN_ORDER: readonly CaseId[] = [
   'raw-read-crc',
   'read-npz',
   'chunks',
+  'chunks-reuse',
   'np-load',
   'yauzl',
   'raw-write',
@@ -49,6 +50,9 @@ const RUN_ORDER: readonly CaseId[] = [
   'np-savez',
   'yazl',
 ];
+// A case missing from the order would silently never run.
+const unordered = CASE_IDS.filter((id) => !RUN_ORDER.includes(id));
+if (unordered.length > 0) throw new Error(`RUN_ORDER is missing case(s) ${unordered.join(', ')}`);
 
 function parseCount(text: string, name: string, minimum: number): number {
   const value = Number(text);

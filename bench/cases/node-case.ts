@@ -178,14 +178,14 @@ async function readAll(args: ChildArgs): Promise<Repetition> {
   return rep;
 }
 
-async function readChunks(args: ChildArgs): Promise<Repetition> {
+async function readChunks(args: ChildArgs, reuseBuffers: boolean): Promise<Repetition> {
   return readCase(args, async () => {
     const npz = await openNpz(args.fixture);
     try {
       for (const entry of npz.entries) {
         if (!entry.isArray) continue;
         let seen = 0;
-        for await (const chunk of npz.chunks(entry.name)) seen += chunk.byteLength;
+        for await (const chunk of npz.chunks(entry.name, { reuseBuffers })) seen += chunk.byteLength;
         if (seen !== entry.byteLength) throw new Error(`${entry.name}: streamed ${seen} bytes, expected ${entry.byteLength}`);
       }
     } finally {
@@ -288,7 +288,9 @@ async function prepare(args: ChildArgs): Promise<Repetition> {
     case 'read-npz':
       return readAll(args);
     case 'chunks':
-      return readChunks(args);
+      return readChunks(args, false);
+    case 'chunks-reuse':
+      return readChunks(args, true);
     case 'yauzl':
       return stockYauzl(args);
     case 'raw-read':

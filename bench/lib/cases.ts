@@ -25,6 +25,7 @@ export const CASE_IDS = [
   'raw-write-crc',
   'read-npz',
   'chunks',
+  'chunks-reuse',
   'np-load',
   'yauzl',
   'raw-read',
@@ -89,6 +90,13 @@ export const CASES: Record<CaseId, CaseInfo> = {
     runtime: 'node',
     label: 'openNpz().chunks() (CRC checked)',
     detail: 'openNpz(path), then every array streamed with chunks() (4 MiB default), CRC-32 verified',
+  },
+  'chunks-reuse': {
+    id: 'chunks-reuse',
+    kind: 'read',
+    runtime: 'node',
+    label: 'chunks({ reuseBuffers }) (CRC checked)',
+    detail: 'as chunks(), with reuseBuffers: true (a ring of reused 1 MiB buffers; each chunk valid until the next)',
   },
   'np-load': {
     id: 'np-load',

@@ -150,9 +150,10 @@ export function checkTargets(cases: readonly CaseSummary[]): TargetCheck[] {
   };
   for (const id of ['save-memory', 'save-lazy'] as const) ratio('write ≥ 1.5× np.savez', id, 'vsNumpy', 1.5, 'np-savez');
   for (const id of ['save-memory', 'save-lazy'] as const) ratio('write ≥ 80 % of the raw write limit', id, 'vsRaw', 0.8, 'raw-write');
-  for (const id of ['read-npz', 'chunks'] as const) ratio('read with CRC ≥ 2× np.load', id, 'vsNumpy', 2, 'np-load');
+  for (const id of ['read-npz', 'chunks', 'chunks-reuse'] as const) ratio('read with CRC ≥ 2× np.load', id, 'vsNumpy', 2, 'np-load');
   rss('peak RSS ≤ 256 MB (lazy write)', 'save-lazy', () => RSS_BUDGET);
   rss('peak RSS ≤ 256 MB (chunks() read)', 'chunks', () => RSS_BUDGET);
+  rss('peak RSS ≤ 256 MB (chunks() read)', 'chunks-reuse', () => RSS_BUDGET);
   rss('readNpz peak RSS ≤ largest array + 64 MB', 'read-npz', (c) =>
     c.largestArrayBytes === undefined ? undefined : c.largestArrayBytes + READ_NPZ_SLACK,
   );
