@@ -2,7 +2,8 @@ import { NpzError } from '../errors.js';
 import { byteSwapInPlace, typedArrayFor, type ArrayDType, type NpyTypedArray } from '../npy/dtype.js';
 import { decodeNpyHeader, npyHeaderLength, type DecodeNpyHeaderOptions, type Descr, type NpyHeader } from '../npy/header.js';
 import { MemberReader, type MemberReadOptions } from '../zip/member.js';
-import { METHOD_DEFLATED, METHOD_STORED, type DuplicateNamePolicy, type ZipArchive, type ZipEntry } from '../zip/reader.js';
+import type { DuplicateNamePolicy, ZipArchive, ZipEntry } from '../zip/reader.js';
+import { METHOD_DEFLATED, METHOD_STORED } from '../zip/records.js';
 
 /**
  * One npz member as an array: its npy header, its data read into a fresh aligned buffer, or its data streamed.

@@ -3,7 +3,8 @@ import zlib from 'node:zlib';
 import { NpzError } from '../errors.js';
 import { crc32 } from './crc32.js';
 import type { RandomAccessSource } from './source.js';
-import { checkDecodable, METHOD_STORED, type ZipArchive, type ZipEntry } from './reader.js';
+import { checkDecodable, type ZipArchive, type ZipEntry } from './reader.js';
+import { METHOD_STORED } from './records.js';
 
 /**
  * Sequential access to one member's uncompressed bytes, with the CRC-32 and the size checked against the central

@@ -1,7 +1,5 @@
 import { NpzError } from '../errors.js';
-
-/** General purpose flag bit 11: the name (and comment) are UTF-8. Without it the zip spec says IBM code page 437. */
-export const FLAG_UTF8 = 0x0800;
+import { FLAG_UTF8_NAME } from './records.js';
 
 // Upper half of code page 437, as Python's 'cp437' codec (the np.load reader) decodes it; the lower half is ASCII.
 const CP437_HIGH =
@@ -9,9 +7,9 @@ const CP437_HIGH =
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Decodes a member name the way CPython's zipfile does: UTF-8 when bit 11 is set, else cp437. */
+/** Decodes a member name the way CPython's zipfile does: UTF-8 when bit 11 is set, else cp437 (the zip spec's default). */
 export function decodeZipName(raw: Uint8Array, flags: number): string {
-  if ((flags & FLAG_UTF8) !== 0) {
+  if ((flags & FLAG_UTF8_NAME) !== 0) {
     try {
       return utf8Decoder.decode(raw);
     } catch (cause) {

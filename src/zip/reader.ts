@@ -1,6 +1,9 @@
 import yauzl from 'yauzl';
 import { NpzError, type NpzErrorCode } from '../errors.js';
+import { viewOf } from './bytes.js';
+import { SIG_END, SIG_ZIP64_END } from './end-records.js';
 import { decodeZipName } from './names.js';
+import { LOCAL_HEADER_FIXED, METHOD_DEFLATED, METHOD_STORED, SIG_CENTRAL_DIRECTORY, SIG_LOCAL_HEADER } from './records.js';
 import type { RandomAccessSource } from './source.js';
 import { ReadWindow } from './window.js';
 import { SourceRandomAccessReader } from './yauzl-adapter.js';
@@ -11,17 +14,9 @@ import { SourceRandomAccessReader } from './yauzl-adapter.js';
  * offset is bounds-checked before anything is read. Member bytes are read by `member.ts`.
  */
 
-export const METHOD_STORED = 0;
-export const METHOD_DEFLATED = 8;
 const FLAG_ENCRYPTED = 0x0001;
 const FLAG_STRONG_ENCRYPTION = 0x0040;
-
-const SIG_LOCAL_HEADER = 0x04034b50;
-const SIG_CENTRAL_HEADER = 0x02014b50;
-const SIG_ZIP64_EOCD = 0x06064b50;
-const SIG_EOCD = 0x06054b50;
 const SIG_DIGITAL_SIGNATURE = 0x05054b50;
-const LOCAL_HEADER_SIZE = 30;
 
 export interface ZipEntry {
   /** Position in the central directory. */
@@ -46,11 +41,11 @@ export interface OpenZipOptions {
 }
 
 function u32(bytes: Uint8Array, offset: number): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(offset, true);
+  return viewOf(bytes).getUint32(offset, true);
 }
 
 function u16(bytes: Uint8Array, offset: number): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint16(offset, true);
+  return viewOf(bytes).getUint16(offset, true);
 }
 
 // yauzl reports plain Errors; these are its messages (3.4.0), mapped to stable codes.
@@ -176,7 +171,7 @@ export class ZipArchive {
     const cached = this.#dataStarts[entry.index];
     if (cached !== undefined) return cached;
     const at = entry.localHeaderOffset;
-    const fixed = await this.#readStructure(at, LOCAL_HEADER_SIZE + entry.rawName.length, entry);
+    const fixed = await this.#readStructure(at, LOCAL_HEADER_FIXED + entry.rawName.length, entry);
     if (u32(fixed, 0) !== SIG_LOCAL_HEADER) {
       throw new NpzError('ERR_ZIP_LOCAL_HEADER', `member ${JSON.stringify(entry.name)}: no local file header at offset ${at}`, {
         entry: entry.name,
@@ -188,8 +183,8 @@ export class ZipArchive {
     const extraLength = u16(fixed, 28);
     const localRaw =
       nameLength === entry.rawName.length
-        ? fixed.subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLength)
-        : (await this.#readStructure(at, LOCAL_HEADER_SIZE + nameLength, entry)).subarray(LOCAL_HEADER_SIZE);
+        ? fixed.subarray(LOCAL_HEADER_FIXED, LOCAL_HEADER_FIXED + nameLength)
+        : (await this.#readStructure(at, LOCAL_HEADER_FIXED + nameLength, entry)).subarray(LOCAL_HEADER_FIXED);
     let localName: string;
     try {
       localName = decodeZipName(localRaw, localFlags);
@@ -203,7 +198,7 @@ export class ZipArchive {
         { entry: entry.name, offset: at, expected: entry.name, actual: localName },
       );
     }
-    const start = at + LOCAL_HEADER_SIZE + nameLength + extraLength;
+    const start = at + LOCAL_HEADER_FIXED + nameLength + extraLength;
     const end = start + entry.compressedSize;
     if (end > this.size) {
       throw new NpzError('ERR_ZIP_BOUNDS', `member ${JSON.stringify(entry.name)} data ends at ${end}, past the ${this.size}-byte file`, {
@@ -248,8 +243,8 @@ export class ZipArchive {
 async function checkDirectoryEnd(window: ReadWindow, directoryEnd: number): Promise<void> {
   const bytes = directoryEnd + 4 <= window.source.size ? await window.read(directoryEnd, 4) : new Uint8Array(0);
   const signature = bytes.length === 4 ? u32(bytes, 0) : -1;
-  if (signature === SIG_ZIP64_EOCD || signature === SIG_EOCD || signature === SIG_DIGITAL_SIGNATURE) return;
-  const detail = signature === SIG_CENTRAL_HEADER ? 'more entries than the end record counts' : 'unexpected bytes after the last entry';
+  if (signature === SIG_ZIP64_END || signature === SIG_END || signature === SIG_DIGITAL_SIGNATURE) return;
+  const detail = signature === SIG_CENTRAL_DIRECTORY ? 'more entries than the end record counts' : 'unexpected bytes after the last entry';
   throw new NpzError('ERR_ZIP_CENTRAL_DIRECTORY', `central directory has ${detail} (offset ${directoryEnd})`, {
     offset: directoryEnd,
   });
@@ -300,7 +295,7 @@ function assignRegions(entries: ZipEntry[], directoryStart: number, size: number
     const next = byOffset[i + 1];
     const regionEnd = next === undefined ? directoryStart : next.localHeaderOffset;
     // Smallest possible extent: the local name equals the CD name, so only the local extra field is unknown.
-    const minimalEnd = entry.localHeaderOffset + LOCAL_HEADER_SIZE + entry.rawName.length + entry.compressedSize;
+    const minimalEnd = entry.localHeaderOffset + LOCAL_HEADER_FIXED + entry.rawName.length + entry.compressedSize;
     if (minimalEnd > size) {
       throw new NpzError('ERR_ZIP_BOUNDS', `member ${JSON.stringify(entry.name)} would end at ${minimalEnd}, past the ${size}-byte file`, {
         entry: entry.name,
