@@ -1,10 +1,12 @@
 /**
  * float16 and bfloat16 arrive as raw uint16 bit patterns (JavaScript has no such types on Node 20). These helpers
- * widen them to float32 exactly and narrow float32 back with round-to-nearest-even, the rounding numpy and
- * ml_dtypes use, so values survive a round trip through either library unchanged.
+ * widen them to float32 exactly and narrow with round-to-nearest-even, bit for bit as the Python side does it:
+ * float16 as numpy casts (a float64 is rounded once, straight to float16; rounding to float32 first would turn
+ * values just above a float16 tie into the tie itself), bfloat16 as ml_dtypes casts (a float64 goes through
+ * float32 first, and every NaN becomes the canonical quiet NaN with its sign kept).
  */
 
-const scratch = new DataView(new ArrayBuffer(4));
+const scratch = new DataView(new ArrayBuffer(8));
 
 function float32Bits(value: number): number {
   scratch.setFloat32(0, value);
@@ -20,11 +22,17 @@ export function bfloat16BitsToNumber(bits: number): number {
   return bitsToFloat32((bits & 0xffff) << 16);
 }
 
+function float32BitsToBfloat16Bits(bits: number): number {
+  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) & 0x8000) | 0x7fc0;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 export function numberToBfloat16Bits(value: number): number {
-  const bits = float32Bits(value);
-  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x0040) & 0xffff; // NaN stays a quiet NaN
-  const roundingBias = 0x7fff + ((bits >>> 16) & 1);
-  return ((bits + roundingBias) >>> 16) & 0xffff;
+  if (Number.isNaN(value)) {
+    scratch.setFloat64(0, value); // the sign of a NaN is only visible in its bits
+    return (scratch.getUint8(0) & 0x80 ? 0x8000 : 0) | 0x7fc0;
+  }
+  return float32BitsToBfloat16Bits(float32Bits(value));
 }
 
 export function float16BitsToNumber(bits: number): number {
@@ -36,12 +44,39 @@ export function float16BitsToNumber(bits: number): number {
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
+/** numpy keeps the top ten payload bits of a NaN (without forcing the quiet bit) and never lets it become Inf. */
+function float16NaN(sign: number, topPayloadBits: number): number {
+  return sign | 0x7c00 | (topPayloadBits === 0 ? 1 : topPayloadBits);
+}
+
 export function numberToFloat16Bits(value: number): number {
-  const bits = float32Bits(value); // narrowing to float32 first matches numpy's float32 -> float16 cast
+  scratch.setFloat64(0, value);
+  const high = scratch.getUint32(0);
+  const sign = (high >>> 16) & 0x8000;
+  const exponent = ((high >>> 20) & 0x7ff) - 1023;
+  if (exponent === 1024) {
+    if (Number.isNaN(value)) return float16NaN(sign, (high >>> 10) & 0x3ff);
+    return sign | 0x7c00;
+  }
+  if (exponent >= 16) return sign | 0x7c00; // at least 65536: past the largest finite float16 even before rounding
+  if (exponent < -25) return sign; // below 2^-25, half the smallest subnormal: rounds to zero
+  // Below 2^-14 the float16 spacing stays at the subnormal step 2^-24.
+  const unitExponent = Math.max(exponent, -14) - 10;
+  // Scaling by a power of two and splitting off the integer part are exact in float64, so this rounds only once.
+  const scaled = Math.abs(value) * 2 ** -unitExponent;
+  const whole = Math.floor(scaled);
+  const rest = scaled - whole;
+  const units = rest > 0.5 || (rest === 0.5 && whole % 2 === 1) ? whole + 1 : whole;
+  // units counts steps from the start of the binade (1024..2048, or 0..1024 for subnormals); 2048 carries into
+  // the next exponent, and a carry out of the top binade lands exactly on infinity (0x7c00).
+  return sign | (((unitExponent + 24) << 10) + units);
+}
+
+function float32BitsToFloat16Bits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exponent = (bits >>> 23) & 0xff;
   let mantissa = bits & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa === 0 ? 0 : 0x200 | (mantissa >>> 13));
+  if (exponent === 0xff) return mantissa === 0 ? sign | 0x7c00 : float16NaN(sign, mantissa >>> 13);
   const halfExponent = exponent - 127 + 15;
   if (halfExponent >= 0x1f) return sign | 0x7c00; // overflow to infinity
   if (halfExponent <= 0) {
@@ -67,29 +102,45 @@ export function bfloat16ToFloat32(bits: Uint16Array): Float32Array {
   return new Float32Array(out.buffer);
 }
 
+/**
+ * A Float32Array is read through a bit view: integer arithmetic avoids a DataView round trip per element on
+ * multi-GB tensors, and reading an element as a number would quiet a signalling NaN before it could be narrowed.
+ * Plain numbers are float64 and take the per-value path.
+ */
+function float32Words(values: Float32Array): Uint32Array {
+  return new Uint32Array(values.buffer, values.byteOffset, values.length);
+}
+
 export function float32ToBfloat16(values: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(values.length);
   if (values instanceof Float32Array) {
-    // Integer arithmetic on a bit view avoids a DataView round trip per element on multi-GB tensors.
-    const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
-    for (let i = 0; i < words.length; i++) {
-      const bits = words[i] as number;
-      out[i] = (bits & 0x7fffffff) > 0x7f800000 ? (bits >>> 16) | 0x0040 : (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
-    }
+    const words = float32Words(values);
+    for (let i = 0; i < words.length; i++) out[i] = float32BitsToBfloat16Bits(words[i] as number);
     return out;
   }
   for (let i = 0; i < values.length; i++) out[i] = numberToBfloat16Bits(values[i] as number);
   return out;
 }
 
+/** NaN payloads are written as bits (numpy keeps them); a NaN stored through a Float32Array would lose them. */
 export function float16ToFloat32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = float16BitsToNumber(bits[i] as number);
+  const words = float32Words(out);
+  for (let i = 0; i < bits.length; i++) {
+    const half = bits[i] as number;
+    if ((half & 0x7c00) === 0x7c00 && (half & 0x3ff) !== 0) words[i] = ((half & 0x8000) << 16) | 0x7f800000 | ((half & 0x3ff) << 13);
+    else out[i] = float16BitsToNumber(half);
+  }
   return out;
 }
 
 export function float32ToFloat16(values: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(values.length);
+  if (values instanceof Float32Array) {
+    const words = float32Words(values);
+    for (let i = 0; i < words.length; i++) out[i] = float32BitsToFloat16Bits(words[i] as number);
+    return out;
+  }
   for (let i = 0; i < values.length; i++) out[i] = numberToFloat16Bits(values[i] as number);
   return out;
 }
