@@ -3,9 +3,15 @@
  *
  *   writer-child.ts big <target>          one saveNpz of a lazy 64 MiB tree; prints 'start' first, 'done' after
  *   writer-child.ts loop <target> <count> rewrites <target> with versions 1..count, printing 'wrote <k>' each time
+ *   writer-child.ts stop <target> <point>  the big save, but halted at a chosen point for the parent to SIGKILL:
+ *                                         'writing' (mid-data), 'before-rename' (temp complete and synced),
+ *                                         'in-rename' (renamed, saveNpz not yet back) or 'after' (saveNpz resolved);
+ *                                         prints the point's name once it is there, then waits forever
  *
  * The content is a pure function of the leaf, chunk and version numbers, so the parent can check any file it finds.
  */
+import fsPromises from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { saveNpz } from '../../src/npz/save.js';
@@ -44,9 +50,49 @@ export function versionTree(version: number): Record<string, Int32Array | BigInt
   };
 }
 
+export const STOP_POINTS = ['writing', 'before-rename', 'in-rename', 'after'] as const;
+export type StopPoint = (typeof STOP_POINTS)[number];
+
+/** Announces the point on stdout, then never returns (the interval keeps the process alive until it is killed). */
+function halt(point: StopPoint): Promise<never> {
+  process.stdout.write(`${point}\n`);
+  setInterval(() => undefined, 60_000);
+  return new Promise<never>(() => undefined);
+}
+
+async function stopAt(target: string, point: StopPoint): Promise<void> {
+  const tree = bigTree();
+  if (point === 'writing') {
+    // Halfway through the data: four leaves are on disk, the fifth has yielded half its chunks.
+    const leaf = tree['layer_4']!;
+    tree['layer_4'] = {
+      ...leaf,
+      async *chunks() {
+        let chunk = 0;
+        for await (const bytes of leaf.chunks() as AsyncIterable<Uint8Array>) {
+          if (chunk++ === BIG_CHUNKS / 2) await halt('writing');
+          yield bytes;
+        }
+      },
+    };
+  }
+  if (point === 'before-rename' || point === 'in-rename') {
+    // saveNpz imports rename from node:fs/promises; syncBuiltinESMExports carries the patch into that binding.
+    const rename = fsPromises.rename;
+    fsPromises.rename = async (from, to) => {
+      if (point === 'before-rename') await halt(point);
+      await rename(from, to);
+      await halt(point);
+    };
+    syncBuiltinESMExports();
+  }
+  await saveNpz(target, tree);
+  await halt('after');
+}
+
 async function main(): Promise<void> {
   const [mode, target, count] = process.argv.slice(2);
-  if (target === undefined) throw new Error('usage: writer-child.ts big|loop <target> [count]');
+  if (target === undefined) throw new Error('usage: writer-child.ts big|loop|stop <target> [count|point]');
   if (mode === 'big') {
     process.stdout.write('start\n');
     await saveNpz(target, bigTree());
@@ -59,6 +105,11 @@ async function main(): Promise<void> {
       await saveNpz(target, versionTree(version), { fsync: false });
       process.stdout.write(`wrote ${version}\n`);
     }
+    return;
+  }
+  if (mode === 'stop') {
+    if (!(STOP_POINTS as readonly string[]).includes(count ?? '')) throw new Error(`unknown stop point ${count}`);
+    await stopAt(target, count as StopPoint);
     return;
   }
   throw new Error(`unknown mode ${mode}`);

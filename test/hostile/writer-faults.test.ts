@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -12,13 +11,17 @@ import { readNpz } from '../../src/npz/read.js';
 import { saveNpz, saveNpzStream, type SaveOptions } from '../../src/npz/save.js';
 import type { FlatTree } from '../../src/tree/flatten.js';
 import type { LazyArray, Leaf } from '../../src/tree/leaf.js';
+import { openFdCount } from '../helpers/fds.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { openFdCount, seededRandom } from './fuzz-core.js';
-import { BIG_CHUNK_BYTES, BIG_CHUNKS, BIG_LEAVES, bigByte } from './writer-child.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { seededRandom } from './fuzz-core.js';
+import { BIG_CHUNK_BYTES, BIG_CHUNKS, BIG_LEAVES, STOP_POINTS, bigByte, type StopPoint } from './writer-child.js';
 
 // Every writer failure must leave the target path holding the previous file (or, when the failure came after
 // the rename, the complete new one), no temp file, no open descriptor, and reject with an NpzError. Seeded, so a
-// failing case is replayable from the printed seed and case number.
+// failing case is replayable from the printed seed and case number. Every case is built so its fault lands (a
+// lazy leaf to fail or abort in, a call index the save really makes), and each kind asserts how many landed: were
+// the writer to stop using what a fault patches, the cases would fail rather than pass as clean saves.
 
 const SEED = 0xfa_17;
 const CASES_PER_FAULT = 12;
@@ -28,13 +31,20 @@ const CHILD = fileURLToPath(new URL('./writer-child.ts', import.meta.url));
 /** saveNpz's temp file: `.<target name>.<12 hex digits>.tmp` in the target's directory. */
 const TEMP_NAME = /^\.ckpt\.npz\.[0-9a-f]{12}\.tmp$/;
 
-const root = mkdtempSync(join(tmpdir(), 'npz-writer-faults-'));
+const rootDir = makeTempDir('writer-faults');
+const root = rootDir.path;
 let oldFile = '';
 let oldBytes = Buffer.alloc(0);
 const tally: Record<string, number> = {};
 const count = (what: string): void => {
   tally[what] = (tally[what] ?? 0) + 1;
 };
+/** Faults that landed, by kind: what each test's floor is checked against. */
+const landedTally: Record<string, number> = {};
+const landed = (kind: string): void => {
+  landedTally[kind] = (landedTally[kind] ?? 0) + 1;
+};
+const landedCounts = (): Record<string, number> => ({ ...landedTally });
 
 beforeAll(() => {
   // The previous checkpoint is numpy's own, so "the old file survived" means a file numpy wrote and can still read.
@@ -48,20 +58,26 @@ beforeAll(() => {
 });
 afterAll(() => {
   console.log(`writer faults: ${JSON.stringify(tally)}`);
-  rmSync(root, { recursive: true, force: true });
+  rootDir.remove();
 });
 
 interface Plan {
   tree: Record<string, Leaf>;
   expected: Map<string, Buffer>;
   lazy: string[];
+  /** Chunks the lazy leaves yield in all. */
+  lazyChunks: number;
 }
 
-/** A seeded tree of 3-6 leaves, in-memory and lazy, about 0.5-4 MiB in all; `inject` wraps lazy leaves. */
+/**
+ * A seeded tree of 3-6 leaves, in-memory and lazy, about 0.5-4 MiB in all; `inject` wraps lazy leaves, and when it
+ * is given the last leaf is always lazy, so there is at least one leaf for it to act on.
+ */
 function planTree(random: () => number, inject?: (name: string, leaf: LazyArray) => LazyArray): Plan {
   const tree: Record<string, Leaf> = {};
   const expected = new Map<string, Buffer>();
   const lazy: string[] = [];
+  let lazyChunks = 0;
   const leaves = 3 + Math.floor(random() * 4);
   for (let index = 0; index < leaves; index++) {
     const name = `leaf_${index}`;
@@ -72,11 +88,13 @@ function planTree(random: () => number, inject?: (name: string, leaf: LazyArray)
     const bytes = Buffer.alloc(size);
     for (let chunk = 0; chunk < chunks; chunk++) bytes.fill(fill(chunk), chunk * chunkSize, (chunk + 1) * chunkSize);
     expected.set(name, bytes);
-    if (random() < 0.5) {
+    const lastChanceForLazy = inject !== undefined && lazy.length === 0 && index === leaves - 1;
+    if (random() < 0.5 && !lastChanceForLazy) {
       tree[name] = { dtype: 'uint8', shape: [size], data: new Uint8Array(bytes) };
       continue;
     }
     lazy.push(name);
+    lazyChunks += chunks;
     const leaf: LazyArray = {
       dtype: 'uint8',
       shape: [size],
@@ -86,7 +104,7 @@ function planTree(random: () => number, inject?: (name: string, leaf: LazyArray)
     };
     tree[name] = inject ? inject(name, leaf) : leaf;
   }
-  return { tree, expected, lazy };
+  return { tree, expected, lazy, lazyChunks };
 }
 
 async function matchesPlan(input: string | Uint8Array, plan: Plan): Promise<boolean> {
@@ -96,7 +114,7 @@ async function matchesPlan(input: string | Uint8Array, plan: Plan): Promise<bool
 }
 
 function caseDir(label: string): { dir: string; target: string } {
-  const dir = mkdtempSync(join(root, `${label}-`));
+  const dir = makeTempDir(label.replace(/[^\w-]+/g, '_'), root).path;
   const target = join(dir, 'ckpt.npz');
   copyFileSync(oldFile, target);
   return { dir, target };
@@ -214,14 +232,16 @@ describe('a source that fails midway', () => {
           },
         };
       });
-      if (victim === '') continue; // no lazy leaf drawn this time
+      expect(victim, 'planTree always draws a lazy leaf when asked to wrap one').not.toBe('');
       const label = `seed ${SEED} source case ${index} (${how} in ${victim})`;
       const code = how === 'short' || how === 'long' ? 'ERR_SOURCE_LENGTH' : 'ERR_SOURCE';
       const toPath = await saveAndCheck(label, plan, plan.tree);
       expect(toPath, label).toMatchObject({ code, entry: victim });
       const toStream = await streamAndCheck(label, plan, plan.tree, new Collector());
       expect(toStream, label).toMatchObject({ code, entry: victim });
+      landed(`source ${how}`);
     }
+    expect(landedCounts()).toMatchObject({ 'source async-throw': 6, 'source sync-throw': 6, 'source short': 6, 'source long': 6 });
   });
 
   it('a flat iterable that throws after some pairs', async () => {
@@ -239,7 +259,9 @@ describe('a source that fails midway', () => {
       const label = `seed ${SEED + 1} iterable case ${index} (throws at pair ${failAt})`;
       expect(await saveAndCheck(label, plan, pairs() as FlatTree)).toMatchObject({ code: 'ERR_SOURCE' });
       expect(await streamAndCheck(label, plan, pairs() as FlatTree, new Collector())).toMatchObject({ code: 'ERR_SOURCE' });
+      landed('iterable throws');
     }
+    expect(landedCounts()['iterable throws']).toBe(CASES_PER_FAULT);
   });
 });
 
@@ -255,7 +277,9 @@ describe('a destination that fails', () => {
       const failure = await streamAndCheck(label, plan, plan.tree, new FlakyWritable(failAfter, code, random() < 0.5));
       expect(failure, label).toMatchObject({ code: 'ERR_IO' });
       expect(((failure as Error).cause as { code?: string }).code, label).toBe(code);
+      landed(`stream ${code}`);
     }
+    expect(landedCounts()).toMatchObject({ 'stream EPIPE': CASES_PER_FAULT, 'stream ENOSPC': CASES_PER_FAULT });
   });
 
   it('the file failing with ENOSPC / EIO at a seeded write, header patch or fsync', async () => {
@@ -267,12 +291,30 @@ describe('a destination that fails', () => {
     const random = seededRandom(SEED + 3);
     try {
       for (let index = 0; index < CASES_PER_FAULT * 2; index++) {
-        const plan = planTree(random);
         const method = (['writev', 'writev', 'write', 'sync'] as const)[index % 4]!;
         const code = random() < 0.5 ? 'ENOSPC' : 'EIO';
+        // A clean run of a plan counts the calls, so the failing call is one the save really makes. The header
+        // patch (write) reaches the file only for a lazy leaf whose header has left the write batch, so plans
+        // are drawn until one makes the call; a save that never makes it fails the case.
         let calls = 0;
-        // Only the file's own fsync: the directory fsync after the rename is best effort by design.
-        const failOn = method === 'sync' ? 0 : Math.floor(random() * 4);
+        let plan: Plan | undefined;
+        let made = 0;
+        const countLabel = `seed ${SEED + 3} file case ${index} (counting ${method} calls)`;
+        for (let attempt = 0; attempt < 10 && made === 0; attempt++) {
+          plan = method === 'write' ? planTree(random, (_name, leaf) => leaf) : planTree(random);
+          calls = 0;
+          proto[method] = function (this: unknown, ...args: unknown[]) {
+            calls++;
+            return original[method].apply(this, args);
+          };
+          expect(await saveAndCheck(countLabel, plan, plan.tree), countLabel).toBeUndefined();
+          proto[method] = original[method];
+          made = calls;
+        }
+        expect(made, `${countLabel}: the save goes through FileHandle.${method}`).toBeGreaterThan(0);
+        // Only the file's own fsync (the first): the directory fsync after the rename is best effort by design.
+        const failOn = method === 'sync' ? 0 : Math.floor(random() * made);
+        calls = 0;
         let injected = false;
         proto[method] = function (this: unknown, ...args: unknown[]) {
           if (calls++ === failOn) {
@@ -281,17 +323,15 @@ describe('a destination that fails', () => {
           }
           return original[method].apply(this, args);
         };
-        const label = `seed ${SEED + 3} file case ${index} (${method} call ${failOn} fails with ${code})`;
-        const failure = await saveAndCheck(label, plan, plan.tree);
+        const label = `seed ${SEED + 3} file case ${index} (${method} call ${failOn} of ${made} fails with ${code})`;
+        const failure = await saveAndCheck(label, plan!, plan!.tree);
         proto[method] = original[method];
-        // A member layout may need fewer calls than failOn (e.g. no header patch without lazy leaves).
-        if (injected) {
-          expect(failure, label).toMatchObject({ code: 'ERR_IO' });
-          expect(((failure as Error).cause as { code?: string }).code, label).toBe(code);
-        } else {
-          expect(failure, label).toBeUndefined();
-        }
+        expect(injected, label).toBe(true);
+        expect(failure, label).toMatchObject({ code: 'ERR_IO' });
+        expect(((failure as Error).cause as { code?: string }).code, label).toBe(code);
+        landed(`file ${method}`);
       }
+      expect(landedCounts()).toMatchObject({ 'file writev': CASES_PER_FAULT, 'file write': CASES_PER_FAULT / 2, 'file sync': CASES_PER_FAULT / 2 });
     } finally {
       Object.assign(proto, original);
     }
@@ -299,36 +339,56 @@ describe('a destination that fails', () => {
 });
 
 describe('an abort at a seeded point', () => {
-  it('during progress, inside a lazy leaf, or from a timer: ERR_ABORTED and the old file, or a finished save', async () => {
+  it('during progress, inside a lazy leaf, or from a timer: ERR_ABORTED and no trace of the new file', async () => {
     const random = seededRandom(SEED + 4);
     for (let index = 0; index < CASES_PER_FAULT * 3; index++) {
       const controller = new AbortController();
       const where = (['progress', 'chunk', 'timer'] as const)[index % 3]!;
-      let abortChunk = Math.floor(random() * 8);
+      const delay = Math.floor(random() * 20);
+      let chunksSeen = 0;
+      let stopAtChunk = -1; // set once the plan (and so its number of lazy chunks) is known
       const plan = planTree(random, (_name, leaf) => ({
         ...leaf,
         async *chunks() {
           for await (const bytes of leaf.chunks() as AsyncIterable<Uint8Array>) {
-            if (where === 'chunk' && abortChunk-- === 0) controller.abort(new Error('injected abort'));
+            if (chunksSeen++ === stopAtChunk) {
+              if (where === 'chunk') controller.abort(new Error('injected abort'));
+              // A slow source: the abort timer was armed first with a shorter delay, so it fires while we wait.
+              if (where === 'timer') await new Promise((resolve) => setTimeout(resolve, delay + 50));
+            }
             yield bytes;
           }
         },
       }));
-      const total = [...plan.expected.values()].reduce((sum, bytes) => sum + bytes.length, 0);
-      const threshold = Math.floor(random() * total);
-      const delay = Math.floor(random() * 20);
+      const run = (options: SaveOptions, label: string): Promise<unknown> =>
+        index % 2 === 0 ? saveAndCheck(label, plan, plan.tree, options) : streamAndCheck(label, plan, plan.tree, new Collector(), options);
+      // Progress is reported as write batches complete, the last one with the end records. A clean run counts the
+      // reports that come before the end, and the abort goes into one of those.
+      let reports = 0;
+      const countLabel = `seed ${SEED + 4} abort case ${index} (counting progress reports)`;
+      if (where === 'progress') {
+        const clean = await run({ onProgress: ({ bytesDone, bytesTotal }) => void (bytesDone < bytesTotal! && reports++) }, countLabel);
+        expect(clean, countLabel).toBeUndefined();
+        expect(reports, `${countLabel}: progress is reported before the end`).toBeGreaterThan(0);
+      }
+      const abortAtReport = Math.floor(random() * reports);
+      stopAtChunk = Math.floor(random() * plan.lazyChunks);
+      let report = 0;
       const options: SaveOptions = {
         signal: controller.signal,
-        onProgress: ({ bytesDone }) => {
-          if (where === 'progress' && bytesDone >= threshold) controller.abort();
+        onProgress: () => {
+          if (where === 'progress' && report++ === abortAtReport) controller.abort();
         },
       };
       const timer = where === 'timer' ? setTimeout(() => controller.abort(), delay) : undefined;
-      const label = `seed ${SEED + 4} abort case ${index} (${where})`;
-      const failure = index % 2 === 0 ? await saveAndCheck(label, plan, plan.tree, options) : await streamAndCheck(label, plan, plan.tree, new Collector(), options);
+      const label = `seed ${SEED + 4} abort case ${index} (${where}, chunk ${stopAtChunk} of ${plan.lazyChunks}, report ${abortAtReport} of ${reports}, ${delay} ms)`;
+      const failure = await run(options, label);
       clearTimeout(timer);
-      if (failure !== undefined) expect(failure, label).toMatchObject({ code: 'ERR_ABORTED' });
+      expect(controller.signal.aborted, label).toBe(true);
+      expect(failure, label).toMatchObject({ code: 'ERR_ABORTED' });
+      landed(`abort ${where}`);
     }
+    expect(landedCounts()).toMatchObject({ 'abort progress': CASES_PER_FAULT, 'abort chunk': CASES_PER_FAULT, 'abort timer': CASES_PER_FAULT });
   });
 });
 
@@ -336,33 +396,53 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Runs the child writer; resolves with its exit details. `killAfterMs` counts from its 'start' line. */
-function runChild(target: string, killAfterMs?: number): Promise<{ signal: NodeJS.Signals | null; code: number | null; startedToExitMs: number }> {
+interface ChildExit {
+  signal: NodeJS.Signals | null;
+  code: number | null;
+  /** From the line that armed the kill (or from 'start') to 'close'. */
+  armedToCloseMs: number;
+  /** The line that armed the kill. */
+  armedBy: string;
+}
+
+/**
+ * Runs writer-child.ts with `args` and resolves once it has closed (exited and its stdio drained). With `kill`, a
+ * SIGKILL is sent `delayMs` after the child prints one of the lines `afterLines`.
+ */
+function runChild(args: string[], kill?: { afterLines: string[]; delayMs: number }): Promise<ChildExit> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, 'big', target], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let started = 0;
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const armOn = kill?.afterLines ?? ['start'];
+    let armed = 0;
+    let armedBy = '';
+    let stdout = '';
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.stdout.on('data', (chunk: Buffer) => {
-      if (started === 0 && chunk.toString().includes('start')) {
-        started = performance.now();
-        if (killAfterMs !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      stdout += chunk.toString();
+      const line = stdout.split('\n').find((printed) => armOn.includes(printed));
+      if (armed === 0 && line !== undefined) {
+        armed = performance.now();
+        armedBy = line;
+        if (kill !== undefined) setTimeout(() => child.kill('SIGKILL'), kill.delayMs);
       }
     });
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       if (code !== 0 && signal === null) reject(new Error(`writer child failed (${code}): ${stderr}`));
-      else resolve({ code, signal, startedToExitMs: started === 0 ? 0 : performance.now() - started });
+      else resolve({ code, signal, armedToCloseMs: armed === 0 ? 0 : performance.now() - armed, armedBy });
     });
   });
 }
 
 describe('a process killed with SIGKILL during saveNpz', () => {
-  it(`${KILLS} seeded kills: the target is always the old file or the complete new one`, async () => {
-    const referenceDir = mkdtempSync(join(root, 'reference-'));
-    const reference = join(referenceDir, 'ckpt.npz');
-    const { startedToExitMs } = await runChild(reference);
-    const newSha = sha256(readFileSync(reference));
+  let newSha = '';
+  let referenceMs = 0;
+
+  beforeAll(async () => {
+    const reference = join(makeTempDir('reference', root).path, 'ckpt.npz');
+    referenceMs = (await runChild(['big', reference])).armedToCloseMs;
+    newSha = sha256(readFileSync(reference));
     // The reference (a finished run) is verified independently: our reader, and numpy when present.
     let arrays = 0;
     for await (const [key, array] of readNpz(reference)) {
@@ -381,29 +461,66 @@ describe('a process killed with SIGKILL during saveNpz', () => {
       for (let leaf = 0; leaf < BIG_LEAVES; leaf++) for (let chunk = 0; chunk < BIG_CHUNKS; chunk++) expectedSum += bigByte(leaf, chunk);
       expect(check).toBe(`${BIG_LEAVES} ${expectedSum}`);
     }
+  });
 
+  /** What a killed save left behind: which file is at the target, and the temp files beside it. */
+  function aftermath(dir: string, target: string): { state: 'old' | 'new' | 'OTHER'; temps: string[] } {
+    const sha = sha256(readFileSync(target));
+    const state = sha === sha256(oldBytes) ? 'old' : sha === newSha ? 'new' : 'OTHER';
+    const temps = readdirSync(dir).filter((name) => name !== 'ckpt.npz');
+    // A killed writer cannot clean up: its temp file is left, and must be recognisable by name.
+    for (const name of temps) expect(name).toMatch(TEMP_NAME);
+    return { state, temps };
+  }
+
+  /** The next save to the same target works regardless of a leftover temp file, which it does not touch. */
+  async function saveAgainBeside(dir: string, target: string, temps: string[]): Promise<void> {
+    await saveNpz(target, { after: Int8Array.of(1) });
+    expect(readdirSync(dir).filter((name) => name !== 'ckpt.npz').sort()).toEqual([...temps].sort());
+    expect(await matchesPlan(target, { tree: {}, expected: new Map([['after', Buffer.of(1)]]), lazy: [], lazyChunks: 0 })).toBe(true);
+  }
+
+  const expectedAt: Record<StopPoint, { state: 'old' | 'new'; temp: 'partial' | 'complete' | 'none' }> = {
+    writing: { state: 'old', temp: 'partial' },
+    'before-rename': { state: 'old', temp: 'complete' },
+    'in-rename': { state: 'new', temp: 'none' },
+    after: { state: 'new', temp: 'none' },
+  };
+
+  it.each(STOP_POINTS)('killed at %s: the target is exactly the old or the complete new file', async (point) => {
+    const { dir, target } = caseDir(`stop-${point}`);
+    // 'after' is always a stop: a save that never reaches the aimed point is killed there, and fails the case.
+    const exit = await runChild(['stop', target, point], { afterLines: [point, 'after'], delayMs: 0 });
+    expect(exit.armedBy, 'the save reached the point aimed at').toBe(point);
+    expect(exit.signal, 'the child was waiting at the point, so the kill landed there').toBe('SIGKILL');
+    const { state, temps } = aftermath(dir, target);
+    const want = expectedAt[point];
+    expect(state).toBe(want.state);
+    expect(temps).toHaveLength(want.temp === 'none' ? 0 : 1);
+    if (want.temp !== 'none') {
+      // Before the rename the temp already holds the whole, synced new file; mid-write it holds part of it.
+      const tempSha = sha256(readFileSync(join(dir, temps[0]!)));
+      if (want.temp === 'complete') expect(tempSha).toBe(newSha);
+      else expect(tempSha).not.toBe(newSha);
+    }
+    count(`kill ${point}: ${state} file, ${temps.length} temp`);
+    await saveAgainBeside(dir, target, temps);
+  });
+
+  it(`${KILLS} seeded kills at random moments: the target is always the old file or the complete new one`, async () => {
     const random = seededRandom(SEED + 5);
     const outcomes: string[] = [];
     for (let kill = 0; kill < KILLS; kill++) {
       const { dir, target } = caseDir(`kill-${kill}`);
-      const delay = Math.floor(random() * startedToExitMs * 1.2);
-      const exit = await runChild(target, delay);
-      const sha = sha256(readFileSync(target));
-      const state = sha === sha256(oldBytes) ? 'old' : sha === newSha ? 'new' : 'OTHER';
-      const temps = readdirSync(dir).filter((name) => name !== 'ckpt.npz');
+      const delay = Math.floor(random() * referenceMs * 1.2);
+      const exit = await runChild(['big', target], { afterLines: ['start'], delayMs: delay });
+      const { state, temps } = aftermath(dir, target);
       outcomes.push(`kill ${kill} at ${delay} ms (${exit.signal ?? `exit ${exit.code}`}): ${state} file, ${temps.length} temp`);
       expect(state, outcomes.at(-1)).not.toBe('OTHER');
-      // A killed writer cannot clean up: its temp file is left, and must be recognisable by name.
-      for (const name of temps) expect(name).toMatch(TEMP_NAME);
-      if (exit.signal === 'SIGKILL' && state === 'new') count('kill after rename: new file');
-      else if (exit.signal === 'SIGKILL') count(`kill before rename: old file, ${temps.length} temp left`);
-      else count('child finished before the kill: new file');
-      if (temps.length > 0) {
-        // The next save to the same target works regardless of the leftover, which it does not touch.
-        await saveNpz(target, { after: Int8Array.of(1) });
-        expect(readdirSync(dir).filter((name) => name !== 'ckpt.npz').sort()).toEqual(temps.sort());
-      }
+      if (exit.signal === null) expect(state, outcomes.at(-1)).toBe('new'); // it finished before the kill
+      count(`random kill: ${state} file, ${temps.length} temp`);
+      if (temps.length > 0) await saveAgainBeside(dir, target, temps);
     }
-    console.log(`SIGKILL during saveNpz (reference run ${startedToExitMs.toFixed(0)} ms):\n  ${outcomes.join('\n  ')}`);
+    console.log(`SIGKILL during saveNpz (reference run ${referenceMs.toFixed(0)} ms):\n  ${outcomes.join('\n  ')}`);
   });
 });
