@@ -72,14 +72,38 @@ describe('flattenWithNames', () => {
     }
   });
 
-  it('is lazy: leaves are produced one at a time', async () => {
-    let touched = 0;
-    const tree = { a: leaf(1), get b() { touched++; return leaf(2); } };
-    const iterator = flattenWithNames(tree);
-    await iterator.next();
+  it('is lazy: a subtree is opened only when the consumer pulls its first leaf', async () => {
+    const log: string[] = [];
+    // Proxies record when the walk lists a dict's keys or reads a list element.
+    const watchedDict = (name: string, dict: Record<string, unknown>): Record<string, unknown> =>
+      new Proxy(dict, {
+        ownKeys(target) {
+          log.push(`open ${name}`);
+          return Reflect.ownKeys(target);
+        },
+      });
+    const watchedList = (name: string, list: unknown[]): unknown[] =>
+      new Proxy(list, {
+        get(target, key, receiver) {
+          if (typeof key === 'string' && /^\d+$/.test(key)) log.push(`read ${name}[${key}]`);
+          return Reflect.get(target, key, receiver) as unknown;
+        },
+      });
+    const tree = {
+      a: { x: leaf(1) },
+      b: watchedDict('b', { y: leaf(2), z: watchedDict('b/z', { w: leaf(3) }) }),
+      c: watchedList('c', [leaf(4), leaf(5)]),
+    };
+    for await (const [name] of flattenWithNames(tree as Tree)) log.push(`got ${name}`);
+    expect(log).toEqual(['got a/x', 'open b', 'got b/y', 'open b/z', 'got b/z/w', 'read c[0]', 'got c/0', 'read c[1]', 'got c/1']);
+
+    // A consumer that stops after the first leaf never makes the walk look at the rest.
+    log.length = 0;
+    const iterator = flattenWithNames(tree as Tree);
+    const first = await iterator.next();
+    log.push(`got ${(first.value as [string, Leaf])[0]}`);
     await iterator.return(undefined);
-    // Sorting reads each key once at the start of a level, but no leaf is normalised or copied.
-    expect(touched).toBeLessThanOrEqual(1);
+    expect(log).toEqual(['got a/x']);
   });
 
   it('compareCodePoints orders like Python str comparison', () => {
