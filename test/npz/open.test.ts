@@ -18,6 +18,7 @@ import {
   record,
   sha256,
   tempDir,
+  virtualDataByte,
   virtualZip64Archive,
   zipLayout,
   type TempDir,
@@ -259,10 +260,14 @@ describe('a member past 4 GiB (virtual archive, nothing written to disk)', () =>
     const file = await openNpz(source);
     const [entry] = file.entries;
     expect(entry).toMatchObject({ name: 'huge', isArray: true, dtype: 'uint8', shape: [elements], byteLength: elements, memberSize: elements + header.length });
+    const firstChunks: Uint8Array[] = [];
     for await (const chunk of file.chunks('huge', { chunkSize: 1 << 20 })) {
-      expect(chunk.length).toBe(1 << 20);
-      break;
+      firstChunks.push(chunk.slice());
+      if (firstChunks.length === 2) break;
     }
+    expect(firstChunks.map((chunk) => chunk.length)).toEqual([1 << 20, 1 << 20]);
+    const expected = Uint8Array.from({ length: 2 << 20 }, (_, i) => virtualDataByte(i));
+    expect(Buffer.concat(firstChunks).equals(expected), 'the data starts right after the npy header').toBe(true);
     const before = stats.bytesRead;
     await expectCode(file.get('huge'), 'ERR_NPY_TOO_LARGE');
     // Refused before any data was read.

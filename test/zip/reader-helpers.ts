@@ -155,6 +155,14 @@ export function openFdCount(): number {
  * be exercised without writing them: ZIP64 extras in both headers, a ZIP64 end record and locator. The CRC is
  * left at 0, so only code paths that stop before verifying can succeed on it.
  */
+/**
+ * Byte `index` of a virtual archive's data region: a period of 251 (prime), so a read from any offset that is off by
+ * anything but a multiple of 251 shows up in the bytes.
+ */
+export function virtualDataByte(index: number): number {
+  return index % 251;
+}
+
 export function virtualZip64Archive(name: string, npyHeader: Uint8Array, dataBytes: number) {
   const nameBytes = new TextEncoder().encode(name);
   const memberSize = npyHeader.length + dataBytes;
@@ -216,8 +224,9 @@ export function virtualZip64Archive(name: string, npyHeader: Uint8Array, dataByt
     async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
       const n = Math.max(0, Math.min(length, size - offset));
       const out = into ?? new Uint8Array(n);
-      out.fill(0, 0, n);
-      // Copy whichever real regions overlap [offset, offset + n); the rest is the zero data region.
+      const dataStart = head.length;
+      for (let i = 0; i < n; i++) out[i] = virtualDataByte(offset + i - dataStart);
+      // Copy whichever real regions overlap [offset, offset + n); the rest is the patterned data region.
       for (const [start, bytes] of [[0, head], [cdOffset, tail]] as const) {
         const from = Math.max(offset, start);
         const to = Math.min(offset + n, start + bytes.length);

@@ -181,11 +181,18 @@ describe.skipIf(!hasNumpy())('member bytes against CPython zipfile', () => {
 
   it('leaving chunks() early closes the reader, including a running inflater', async () => {
     for (const name of ['stored.bin', 'deflated.bin']) {
+      const { bytes: whole } = await drain(await member(archive, name));
+      expect(sha256(whole)).toBe(oracle[name]);
       const reader = await member(archive, name);
+      const taken: Uint8Array[] = [];
       for await (const chunk of reader.chunks()) {
-        expect(chunk.length).toBeGreaterThan(0);
-        break;
+        taken.push(chunk.slice());
+        if (taken.length === 2) break;
       }
+      expect(taken, `${name}: the loop ran to the break`).toHaveLength(2);
+      const prefix = Buffer.concat(taken);
+      expect(prefix.length).toBeGreaterThan(0);
+      expect(prefix.equals(whole.subarray(0, prefix.length)), `${name}: the chunks before the break are the member's first bytes`).toBe(true);
       await expectCode(() => reader.read(10), 'ERR_NPZ_CLOSED');
     }
   });
