@@ -39,7 +39,8 @@ const CENTRAL = { csize: 20, usize: 24, nameLength: 28, fixed: 46 };
 
 /**
  * Compares two small (non-ZIP64) deflated archives byte for byte everywhere except where the deflate streams
- * themselves differ: the compressed data, the compressed-size fields, and the offsets those sizes shift. Those are
+ * themselves differ: the compressed data, the compressed-size fields (in local headers, or in data descriptors for
+ * archives written to a pipe), and the offsets those sizes shift. Those are
  * checked instead for what they must be (data that inflates to the same bytes, sizes and offsets that match where
  * things really are). Two zlib builds may deflate differently; every other byte must be the same. Returns a list
  * of differences, empty when the archives agree.
@@ -58,12 +59,28 @@ export function differencesButDeflate(ours: Uint8Array, theirs: Uint8Array): str
     const referenceStart = localDataStart(theirs, reference);
     const localHeader = ours.subarray(record.localHeaderOffset, dataStart);
     const referenceHeader = theirs.subarray(reference.localHeaderOffset, referenceStart);
-    const localSize = compressedSizeAt(localHeader, LOCAL);
-    const referenceSize = compressedSizeAt(referenceHeader, LOCAL);
+    // With a data descriptor (flag bit 3) the local header's sizes are zero and must match exactly.
+    const described = (record.flags & 8) !== 0;
+    const localSize = described ? { ranges: [], value: record.compressedSize } : compressedSizeAt(localHeader, LOCAL);
+    const referenceSize = described ? { ranges: [] } : compressedSizeAt(referenceHeader, LOCAL);
     if (localHeader.length !== referenceHeader.length || masked(localHeader, localSize.ranges) !== masked(referenceHeader, referenceSize.ranges)) {
       problems.push(`${label}: local header ${hex(localHeader)}, expected ${hex(referenceHeader)} (compressed size aside)`);
     }
     if (localSize.value !== record.compressedSize) problems.push(`${label}: local compressed size ${localSize.value}, CD says ${record.compressedSize}`);
+    let descriptorLength = 0;
+    if (described) {
+      // zipfile writes the signature and, for a zip64 member (numpy forces zip64), 8-byte sizes.
+      const zip64 = localHeader.length > 30 + u16(localHeader, 26);
+      descriptorLength = zip64 ? 24 : 16;
+      const descriptor = ours.subarray(dataStart + record.compressedSize, dataStart + record.compressedSize + descriptorLength);
+      const referenceDescriptor = theirs.subarray(referenceStart + reference.compressedSize, referenceStart + reference.compressedSize + descriptorLength);
+      const sizeField: [number, number] = zip64 ? [8, 16] : [8, 12];
+      if (masked(descriptor, [sizeField]) !== masked(referenceDescriptor, [sizeField])) {
+        problems.push(`${label}: data descriptor ${hex(descriptor)}, expected ${hex(referenceDescriptor)} (compressed size aside)`);
+      }
+      const described64 = zip64 ? Number(view(descriptor).readBigUInt64LE(8)) : u32(descriptor, 8);
+      if (described64 !== record.compressedSize) problems.push(`${label}: descriptor compressed size ${described64}, CD says ${record.compressedSize}`);
+    }
     const data = ours.subarray(dataStart, dataStart + record.compressedSize);
     const referenceData = theirs.subarray(referenceStart, referenceStart + reference.compressedSize);
     let inflated: Buffer | undefined;
@@ -73,7 +90,7 @@ export function differencesButDeflate(ours: Uint8Array, theirs: Uint8Array): str
       problems.push(`${label}: data does not inflate: ${String(error)}`);
     }
     if (inflated !== undefined && !inflated.equals(inflateRawSync(referenceData))) problems.push(`${label}: inflates to different bytes`);
-    expectedLocal = dataStart + record.compressedSize;
+    expectedLocal = dataStart + record.compressedSize + descriptorLength;
 
     const entryLength = (bytes: Uint8Array, at: number): number => 46 + u16(bytes, at + 28) + u16(bytes, at + 30) + u16(bytes, at + 32);
     const entry = ours.subarray(record.at, record.at + entryLength(ours, record.at));
