@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
@@ -14,13 +13,17 @@ import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { FileHandleSink } from '../../src/zip/sinks.js';
 import { ZipWriter } from '../../src/zip/writer.js';
+import { openFdCount } from '../helpers/fds.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { GOOD_DIR, record, zipLayout } from '../zip/reader-helpers.js';
-import { openFdCount, seededRandom } from './fuzz-core.js';
+import { seededRandom } from './fuzz-core.js';
+import { WEIGHTS_STEP } from './writer-child.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHILD = fileURLToPath(new URL('./writer-child.ts', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'npz-concurrency-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const scratch = makeTempDir('concurrency');
+const dir = scratch.path;
+afterAll(() => scratch.remove());
 
 function fingerprint(array: NpzArray): string {
   const data = Buffer.from(array.data.buffer, array.data.byteOffset, array.data.byteLength);
@@ -77,6 +80,7 @@ describe('many concurrent readers of one file', () => {
 interface LoopChild {
   child: ChildProcess;
   written: () => number;
+  /** Settles on 'close': the child has exited and its stdio pipes are closed, so their descriptors are gone too. */
   exited: Promise<void>;
 }
 
@@ -87,7 +91,7 @@ function startRewriter(target: string, versions: number): Promise<LoopChild> {
     let stderr = '';
     let resolved = false;
     const exited = new Promise<void>((done, fail) => {
-      child.on('exit', (code) => (code === 0 ? done() : fail(new Error(`rewriter exited ${code}: ${stderr}`))));
+      child.on('close', (code) => (code === 0 ? done() : fail(new Error(`rewriter exited ${code}: ${stderr}`))));
     });
     exited.catch(reject);
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -101,21 +105,53 @@ function startRewriter(target: string, versions: number): Promise<LoopChild> {
   });
 }
 
+/** A child that writes version k when told to, so a test can place reads between rewrites exactly. */
+function startStepWriter(target: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, 'step', target], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiting = new Map<number, () => void>();
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    for (const [version, done] of waiting) {
+      if (stdout.split('\n').includes(`wrote ${version}`)) {
+        waiting.delete(version);
+        done();
+      }
+    }
+  });
+  const closed = new Promise<void>((done, fail) => child.on('close', (code) => (code === 0 ? done() : fail(new Error(`step writer exited ${code}: ${stderr}`)))));
+  return {
+    write(version: number): Promise<void> {
+      return new Promise((done, fail) => {
+        waiting.set(version, done);
+        closed.then(() => fail(new Error(`step writer closed before writing ${version}`)), fail);
+        child.stdin.write(`write ${version}\n`);
+      });
+    },
+    close(): Promise<void> {
+      child.stdin.end();
+      return closed;
+    },
+  };
+}
+
 /** Reads one opened version completely; throws if its arrays do not all belong to the same version. */
-async function readVersion(path: string, holdUntil?: () => boolean): Promise<number> {
+async function readVersion(path: string, hold?: () => Promise<void>): Promise<number> {
   const file = await openNpz(path);
   try {
     const listed = file.entries.find((entry) => entry.name === 'weights');
     // Keep the file open while the writer replaces it: the opened inode must keep serving the old version.
-    while (holdUntil !== undefined && !holdUntil()) await new Promise((resolve) => setTimeout(resolve, 2));
+    await hold?.();
     const version = Number((await file.get('version')).data[0]);
     const weights = await file.get('weights');
     const bias = await file.get('bias');
     const consistent =
       listed !== undefined &&
       listed.isArray &&
-      listed.shape[0] === 1000 * (1 + (version % 3)) &&
-      weights.shape[0] === 1000 * (1 + (version % 3)) &&
+      listed.shape[0] === WEIGHTS_STEP * (1 + (version % 3)) &&
+      weights.shape[0] === WEIGHTS_STEP * (1 + (version % 3)) &&
       (weights.data as Int32Array).every((value) => value === version) &&
       bias.shape[0] === 10 + (version % 7) &&
       (bias.data as Int32Array).every((value) => value === -version);
@@ -128,10 +164,36 @@ async function readVersion(path: string, holdUntil?: () => boolean): Promise<num
 }
 
 describe('readers while another process rewrites the file with saveNpz', () => {
-  it('every opened file reads as one whole version (old or new), never a mix', async () => {
+  it('in lockstep: each read sees the version just written, and a file held open keeps its version across rewrites', async () => {
+    const target = join(dir, 'stepped.npz');
+    const fds = openFdCount();
+    const writer = startStepWriter(target);
+    try {
+      await writer.write(1);
+      for (let version = 1; version <= 12; version += 3) {
+        // Opened at `version`, then two more versions are renamed over the path before its arrays are read.
+        const held = await readVersion(target, async () => {
+          await writer.write(version + 1);
+          await writer.write(version + 2);
+        });
+        expect(held, 'the opened inode still serves the version it was opened at').toBe(version);
+        expect(await readVersion(target), 'a fresh open sees the newest version').toBe(version + 2);
+        const streamed = new Map<string, number>();
+        for await (const [key, array] of readNpz(target)) streamed.set(key, Math.abs(Number(array.data[0])));
+        expect([...streamed.values()]).toEqual([version + 2, version + 2, version + 2]);
+        await writer.write(version + 3);
+      }
+    } finally {
+      await writer.close();
+    }
+    expect(openFdCount()).toBe(fds);
+  });
+
+  it('free running: every opened file reads as one whole version (old or new), never a mix', async () => {
     const target = join(dir, 'rewritten.npz');
     const fds = openFdCount();
-    const rewriter = await startRewriter(target, 300);
+    const versions = 300;
+    const rewriter = await startRewriter(target, versions);
     const seen = new Set<number>();
     const outcomes: Record<string, number> = {};
     const note = (what: string): void => {
@@ -140,41 +202,51 @@ describe('readers while another process rewrites the file with saveNpz', () => {
     let running = true;
     rewriter.exited.then(() => (running = false), () => (running = false));
 
-    const reader = async (id: number): Promise<void> => {
-      for (let round = 0; running; round++) {
-        try {
-          if (id === 0 && round % 3 === 0) {
-            const before = rewriter.written();
-            const version = await readVersion(target, () => !running || rewriter.written() >= before + 2);
-            seen.add(version);
-            note(rewriter.written() >= before + 2 ? 'held open across 2+ rewrites: old version intact' : 'held open (writer finished)');
-          } else if (id === 1) {
-            const versions = new Set<number>();
-            const lengths = new Map<string, number>();
-            for await (const [key, array] of readNpz(target)) {
-              lengths.set(key, array.shape[0] ?? 0);
-              if (key === 'version') versions.add(Number(array.data[0]));
-              else versions.add(Math.abs((array.data as Int32Array)[0] ?? 0));
-            }
-            const [version] = versions;
-            if (versions.size !== 1 || lengths.get('weights') !== 1000 * (1 + (version! % 3))) throw new Error(`MIXED stream read: ${[...versions].join(',')}`);
-            seen.add(version!);
-            note('readNpz pass: one version');
-          } else {
-            seen.add(await readVersion(target));
-            note('openNpz + get: one version');
+    // Rename is atomic, so whatever the interleaving every read must succeed with one whole version: any error,
+    // NpzError or not, fails the test. Each reader keeps going until the writer is done, then reads once more,
+    // which must see the last version.
+    const reader = async (id: number): Promise<number> => {
+      let last = 0;
+      for (let writerDone = !running; ; writerDone = !running) {
+        if (id === 0) {
+          const before = rewriter.written();
+          last = await readVersion(target, async () => {
+            while (running && rewriter.written() < before + 2) await new Promise((resolve) => setTimeout(resolve, 2));
+          });
+          note('held open while the writer went on');
+        } else if (id === 1) {
+          const found = new Set<number>();
+          const lengths = new Map<string, number>();
+          for await (const [key, array] of readNpz(target)) {
+            lengths.set(key, array.shape[0] ?? 0);
+            found.add(key === 'version' ? Number(array.data[0]) : Math.abs((array.data as Int32Array)[0] ?? 0));
           }
-        } catch (error) {
-          if (!isNpzError(error)) throw error;
-          note(`NpzError ${error.code}`);
+          const [version] = found;
+          if (found.size !== 1 || lengths.get('weights') !== WEIGHTS_STEP * (1 + (version! % 3))) throw new Error(`MIXED stream read: ${[...found].join(',')}`);
+          last = version!;
+          note('readNpz pass: one version');
+        } else {
+          last = await readVersion(target);
+          note('openNpz + get: one version');
         }
+        seen.add(last);
+        if (writerDone) return last;
       }
     };
-    await Promise.all([reader(0), reader(1), reader(2), reader(3)]);
+    let finals: number[];
+    try {
+      finals = await Promise.all([reader(0), reader(1), reader(2), reader(3)]);
+    } catch (error) {
+      // Stop the writer before the test's directory is removed under it.
+      rewriter.child.kill('SIGKILL');
+      await rewriter.exited.catch(() => undefined);
+      throw error;
+    }
     await rewriter.exited;
     console.log(`concurrent rewrite: ${rewriter.written()} versions written, ${seen.size} distinct versions read; ${JSON.stringify(outcomes)}`);
-    expect(seen.size).toBeGreaterThan(5);
-    expect(outcomes['held open across 2+ rewrites: old version intact'] ?? 0).toBeGreaterThan(0);
+    expect(rewriter.written()).toBe(versions);
+    expect(finals).toEqual([versions, versions, versions, versions]);
+    expect([...seen].every((version) => version >= 1 && version <= versions)).toBe(true);
     expect(openFdCount()).toBe(fds);
   });
 

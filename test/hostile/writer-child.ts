@@ -3,6 +3,8 @@
  *
  *   writer-child.ts big <target>          one saveNpz of a lazy 64 MiB tree; prints 'start' first, 'done' after
  *   writer-child.ts loop <target> <count> rewrites <target> with versions 1..count, printing 'wrote <k>' each time
+ *   writer-child.ts step <target>        for each stdin line 'write <k>', rewrites <target> with version k and prints
+ *                                         'wrote <k>'; exits when stdin ends (the parent sets the pace)
  *   writer-child.ts stop <target> <point>  the big save, but halted at a chosen point for the parent to SIGKILL:
  *                                         'writing' (mid-data), 'before-rename' (temp complete and synced),
  *                                         'in-rename' (renamed, saveNpz not yet back) or 'after' (saveNpz resolved);
@@ -13,6 +15,7 @@
 import fsPromises from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { saveNpz } from '../../src/npz/save.js';
 import type { LazyArray } from '../../src/tree/leaf.js';
@@ -41,11 +44,15 @@ export function bigTree(): Record<string, LazyArray> {
   return tree;
 }
 
+/** Elements of `weights` per size step: 160-480 KB, past the 64 KiB window a reader caches at open, so reads of a
+ * file held open really go to its inode. */
+export const WEIGHTS_STEP = 40_000;
+
 /** Version k: every value is k, and the sizes change with k so a mix of two versions cannot look whole. */
 export function versionTree(version: number): Record<string, Int32Array | BigInt64Array> {
   return {
     version: BigInt64Array.of(BigInt(version)),
-    weights: new Int32Array(1000 * (1 + (version % 3))).fill(version),
+    weights: new Int32Array(WEIGHTS_STEP * (1 + (version % 3))).fill(version),
     bias: new Int32Array(10 + (version % 7)).fill(-version),
   };
 }
@@ -92,7 +99,7 @@ async function stopAt(target: string, point: StopPoint): Promise<void> {
 
 async function main(): Promise<void> {
   const [mode, target, count] = process.argv.slice(2);
-  if (target === undefined) throw new Error('usage: writer-child.ts big|loop|stop <target> [count|point]');
+  if (target === undefined) throw new Error('usage: writer-child.ts big|loop|step|stop <target> [count|point]');
   if (mode === 'big') {
     process.stdout.write('start\n');
     await saveNpz(target, bigTree());
@@ -102,6 +109,15 @@ async function main(): Promise<void> {
   if (mode === 'loop') {
     for (let version = 1; version <= Number(count ?? 1000); version++) {
       // fsync off: the loop is about rename atomicity for concurrent readers, not durability.
+      await saveNpz(target, versionTree(version), { fsync: false });
+      process.stdout.write(`wrote ${version}\n`);
+    }
+    return;
+  }
+  if (mode === 'step') {
+    for await (const line of createInterface({ input: process.stdin })) {
+      const version = Number(/^write (\d+)$/.exec(line)?.[1] ?? Number.NaN);
+      if (!Number.isInteger(version)) throw new Error(`step: unexpected line ${JSON.stringify(line)}`);
       await saveNpz(target, versionTree(version), { fsync: false });
       process.stdout.write(`wrote ${version}\n`);
     }
