@@ -75,10 +75,14 @@ export function runCliBytes(args: readonly string[]): { status: number | null; s
   return { status: result.status, stdout: result.stdout, stderr: result.stderr.toString('utf8') };
 }
 
-/** Starts the CLI without waiting, for tests that signal it mid-run. */
-export function startCli(args: readonly string[]) {
-  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the CLI without waiting, for tests that signal it mid-run; `preload` modules are given to node --import. */
+export function startCli(args: readonly string[], preload: readonly string[] = []) {
+  const imports = preload.flatMap((module) => ['--import', module]);
+  return spawn(process.execPath, [...imports, BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** The preload that parks the CLI's second write until SIGINT (see pause-mid-write.mjs). */
+export const PAUSE_MID_WRITE = new URL('./pause-mid-write.mjs', import.meta.url).href;
 
 export function makeTempDir(label: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `npz-cli-${label}-`));

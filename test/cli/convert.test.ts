@@ -1,10 +1,10 @@
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { GOOD, PALIGEMMA, ensureBuilt, makeTempDir, runCli, startCli } from './cli-helpers.js';
+import { saveNpz } from '../../src/npz/save.js';
+import { GOOD, PALIGEMMA, PAUSE_MID_WRITE, ensureBuilt, makeTempDir, runCli, startCli } from './cli-helpers.js';
 
 const temp = makeTempDir('convert');
 beforeAll(() => ensureBuilt());
@@ -128,33 +128,33 @@ print(all(np.array_equal(a[x].view(np.uint8), b[y].view(np.uint8)) and a[x].dtyp
   });
 });
 
-describe.skipIf(!hasNumpy())('Ctrl-C during convert', () => {
+describe('Ctrl-C during convert', () => {
   it('exits 130 and leaves neither the output nor a temp file', async () => {
     const dir = join(temp.dir, 'sigint');
+    mkdirSync(dir);
     const input = join(temp.dir, 'big.npz');
-    // 128 MiB of random float32: deflating it takes seconds, long enough to interrupt mid-write.
-    runPython(
-      String.raw`
-import os, sys, numpy as np
-os.makedirs(sys.argv[2], exist_ok=True)
-rng = np.random.default_rng(1)
-np.savez(sys.argv[1], a=rng.random(16 * 2**20, dtype=np.float32), b=rng.random(16 * 2**20, dtype=np.float32))
-`,
-      [input, dir],
-    );
+    // 8 MiB in several arrays: the output takes several write batches, so there is a second write to pause in.
+    await saveNpz(input, Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`w${i}`, new Float32Array(1 << 19).fill(i + 0.5)])));
     const output = join(dir, 'out.npz');
-    const child = startCli(['convert', input, output, '--compress']);
+    // The child says when it is parked inside a write of its temp file, and stays there until the signal.
+    const child = startCli(['convert', input, output], [PAUSE_MID_WRITE]);
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = once(child, 'exit');
-    const deadline = Date.now() + 30_000;
-    while (!readdirSync(dir).some((name) => name.startsWith('.out.npz.') && name.endsWith('.tmp'))) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`convert never started writing: ${stderr}`);
-      await sleep(20);
-    }
+    const paused = new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('test-hook: paused mid-write\n')) resolve();
+      });
+      child.on('close', () => reject(new Error(`convert ended before pausing: ${stderr}`)));
+    });
+    const closed = once(child, 'close');
+    await paused;
+    const temps = readdirSync(dir);
+    expect(temps).toHaveLength(1);
+    expect(temps[0]).toMatch(/^\.out\.npz\.[0-9a-f]{12}\.tmp$/);
+    expect(statSync(join(dir, temps[0]!)).size, 'the first batch is in the temp file').toBeGreaterThan(0);
     child.kill('SIGINT');
-    const [code] = (await exited) as [number | null];
-    expect(code).toBe(130);
+    const [code, signal] = (await closed) as [number | null, NodeJS.Signals | null];
+    expect({ code, signal }).toEqual({ code: 130, signal: null });
     expect(stderr).toMatch(/^npz-stream: interrupted \[ERR_ABORTED\]$/m);
     expect(readdirSync(dir)).toEqual([]);
   });
