@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchResults } from '../../bench/lib/results.js';
 import { hasNumpy } from '../helpers/python.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 /**
  * Runs the benchmark harness end to end at the smallest scale (a ~260 MB fixture), one repetition, a subset of
@@ -32,7 +32,7 @@ describe('bench harness smoke run', () => {
   let exit: { code: number | null; stderr: string };
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'npz-bench-smoke-'));
+    dir = makeTempDir('bench-smoke').path;
     exit = await runBench([
       '--scale', '0.002',
       '--repeats', '1',

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { GOOD, PALIGEMMA, ensureBuilt, makeTempDir, runCli, runCliBytes } from './cli-helpers.js';
+import { GOOD, PALIGEMMA, ensureBuilt, runCli, runCliBytes } from './cli-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 // The bin end to end; print.test.ts holds the large numpy matrix for the printing code itself.
 const ALL_DTYPES = join(GOOD, 'all-dtypes.npz');
@@ -17,15 +18,15 @@ np.savez(sys.argv[1], **a)
 print(json.dumps({k: str(v) for k, v in a.items()}))
 `;
 
-const temp = makeTempDir('cat');
-const npz = join(temp.dir, 'arrays.npz');
+const temp = makeTempDir('cli-cat');
+const npz = join(temp.path, 'arrays.npz');
 let expected: Record<string, string> = {};
 
 beforeAll(() => {
   ensureBuilt();
   if (hasNumpy()) expected = JSON.parse(runPython(MAKE_ARRAYS, [npz])) as Record<string, string>;
 });
-afterAll(() => temp.cleanup());
+afterAll(() => temp.remove());
 
 describe.skipIf(!hasNumpy())('cat', () => {
   it('prints a bfloat16 PaliGemma array as numpy with ml_dtypes does', () => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,8 +83,3 @@ export function startCli(args: readonly string[], preload: readonly string[] = [
 
 /** The preload that parks the CLI's second write until SIGINT (see pause-mid-write.mjs). */
 export const PAUSE_MID_WRITE = new URL('./pause-mid-write.mjs', import.meta.url).href;
-
-export function makeTempDir(label: string): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), `npz-cli-${label}-`));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import { saveNpz } from '../../src/npz/save.js';
-import { GOOD, PALIGEMMA, PAUSE_MID_WRITE, ensureBuilt, makeTempDir, runCli, startCli } from './cli-helpers.js';
+import { GOOD, PALIGEMMA, PAUSE_MID_WRITE, ensureBuilt, runCli, startCli } from './cli-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
-const temp = makeTempDir('convert');
+const temp = makeTempDir('cli-convert');
 beforeAll(() => ensureBuilt());
-afterAll(() => temp.cleanup());
+afterAll(() => temp.remove());
 
 // Float32 inputs that stress rounding: exact ties (low half 0x8000) with even and odd kept bits, values just
 // either side of a tie, subnormals, signed zeros, infinities, NaN, the largest finite values (which round up
@@ -50,7 +51,7 @@ print(json.dumps(report))
 `;
 
 describe.skipIf(!hasNumpy())('convert --cast rounds like numpy and ml_dtypes', () => {
-  const input = join(temp.dir, 'cast-input.npz');
+  const input = join(temp.path, 'cast-input.npz');
   beforeAll(() => {
     runPython(MAKE_CAST_INPUT, [input]);
   });
@@ -62,7 +63,7 @@ describe.skipIf(!hasNumpy())('convert --cast rounds like numpy and ml_dtypes', (
   ];
   for (const [casts, dtypes] of cases) {
     it(`--cast ${casts.join(' --cast ')}: bit-exact against astype (round to nearest even), other arrays untouched`, () => {
-      const output = join(temp.dir, `cast-${casts[0]!.replace(':', '-')}.npz`);
+      const output = join(temp.path, `cast-${casts[0]!.replace(':', '-')}.npz`);
       const result = runCli(['convert', input, output, ...casts.flatMap((cast) => ['--cast', cast])]);
       expect(result.status, result.stderr).toBe(0);
       const report = JSON.parse(runPython(CHECK_CAST, [input, output])) as Record<string, { dtype: string; equal: boolean }>;
@@ -73,7 +74,7 @@ describe.skipIf(!hasNumpy())('convert --cast rounds like numpy and ml_dtypes', (
 
 describe('convert', () => {
   it('with no options rewrites an np.savez file byte for byte', () => {
-    const output = join(temp.dir, 'identity.npz');
+    const output = join(temp.path, 'identity.npz');
     const result = runCli(['convert', PALIGEMMA, output]);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^wrote .*identity\.npz: 32 arrays, 14\.4 KiB$/m);
@@ -81,7 +82,7 @@ describe('convert', () => {
   });
 
   it.skipIf(!hasNumpy())('filters, strips, renames and prefixes names; values follow their arrays', () => {
-    const output = join(temp.dir, 'renamed.npz');
+    const output = join(temp.path, 'renamed.npz');
     const result = runCli([
       'convert', PALIGEMMA, output,
       '--include', 'llm/**', '--exclude', '**/attn/**', '--exclude', 'llm/final_norm/*',
@@ -107,32 +108,32 @@ print(all(np.array_equal(a[x].view(np.uint8), b[y].view(np.uint8)) and a[x].dtyp
   });
 
   it.skipIf(!hasNumpy())('--compress deflates every member and numpy still reads the same arrays', () => {
-    const output = join(temp.dir, 'compressed.npz');
+    const output = join(temp.path, 'compressed.npz');
     expect(runCli(['convert', PALIGEMMA, output, '--compress']).status).toBe(0);
     const listing = JSON.parse(runCli(['ls', '--json', output]).stdout) as { entries: { compression: string }[] };
     expect(new Set(listing.entries.map((entry) => entry.compression))).toEqual(new Set(['deflate']));
     expect(runCli(['diff', PALIGEMMA, output]).status).toBe(0);
     // And back: --no-compress on a compressed input stores every member again.
-    const stored = join(temp.dir, 'stored-again.npz');
+    const stored = join(temp.path, 'stored-again.npz');
     expect(runCli(['convert', output, stored, '--no-compress']).status).toBe(0);
     expect(readFileSync(stored).equals(readFileSync(PALIGEMMA))).toBe(true);
   });
 
   it('refuses renames that collide, and leaves no output', () => {
-    const output = join(temp.dir, 'collide.npz');
+    const output = join(temp.path, 'collide.npz');
     const result = runCli(['convert', PALIGEMMA, output, '--rename', '^.*$=same']);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/\[ERR_TREE_DUPLICATE_NAME\]/);
     expect(existsSync(output)).toBe(false);
-    expect(readdirSync(temp.dir).filter((name) => name.includes('collide'))).toEqual([]);
+    expect(readdirSync(temp.path).filter((name) => name.includes('collide'))).toEqual([]);
   });
 });
 
 describe('Ctrl-C during convert', () => {
   it('exits 130 and leaves neither the output nor a temp file', async () => {
-    const dir = join(temp.dir, 'sigint');
+    const dir = join(temp.path, 'sigint');
     mkdirSync(dir);
-    const input = join(temp.dir, 'big.npz');
+    const input = join(temp.path, 'big.npz');
     // 8 MiB in several arrays: the output takes several write batches, so there is a second write to pause in.
     await saveNpz(input, Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`w${i}`, new Float32Array(1 << 19).fill(i + 0.5)])));
     const output = join(dir, 'out.npz');

@@ -2,16 +2,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy } from '../helpers/python.js';
-import { ensureBuilt, makeTempDir, runCli } from './cli-helpers.js';
+import { ensureBuilt, runCli } from './cli-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 beforeAll(() => ensureBuilt());
 
 // `npm start` runs this command with its defaults; a smaller scale keeps the test quick.
 describe('npz-stream demo', () => {
   it('writes, lists, verifies, reloads and compares a PaliGemma-shaped checkpoint, then checks it with numpy', () => {
-    const temp = makeTempDir('demo');
+    const temp = makeTempDir('cli-demo');
     try {
-      const out = join(temp.dir, 'demo.npz');
+      const out = join(temp.path, 'demo.npz');
       const result = runCli(['demo', '--scale', '0.002', '--out', out]);
       expect(result.status, result.stderr).toBe(0);
       expect(result.stdout).toMatch(/32 members/);
@@ -20,7 +21,7 @@ describe('npz-stream demo', () => {
       if (hasNumpy()) expect(result.stdout).toMatch(/np\.load read 32 arrays .* same bytes as ours/);
       expect(existsSync(out)).toBe(true);
     } finally {
-      temp.cleanup();
+      temp.remove();
     }
   });
 

@@ -2,12 +2,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { GOOD, PALIGEMMA, ensureBuilt, makeTempDir, runCli } from './cli-helpers.js';
+import { GOOD, PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 const ALL_DTYPES = join(GOOD, 'all-dtypes.npz');
-const temp = makeTempDir('extract-pack');
+const temp = makeTempDir('cli-extract-pack');
 beforeAll(() => ensureBuilt());
-afterAll(() => temp.cleanup());
+afterAll(() => temp.remove());
 
 function filesUnder(dir: string, prefix = ''): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((dirent) =>
@@ -35,7 +36,7 @@ print(json.dumps(bad))
 
 describe.skipIf(!hasNumpy())('extract', () => {
   it('writes every array as a .npy that np.load reads back equal (all dtypes, orders, 0-d, empty, structs)', () => {
-    const dir = join(temp.dir, 'all');
+    const dir = join(temp.path, 'all');
     const result = runCli(['extract', ALL_DTYPES, '-o', dir]);
     expect(result.status, result.stderr).toBe(0);
     const names = (JSON.parse(runCli(['ls', '--json', ALL_DTYPES]).stdout) as { entries: { name: string }[] }).entries.map((entry) => entry.name);
@@ -45,14 +46,14 @@ describe.skipIf(!hasNumpy())('extract', () => {
   });
 
   it('extracts only the named arrays', () => {
-    const dir = join(temp.dir, 'some');
+    const dir = join(temp.path, 'some');
     const result = runCli(['extract', PALIGEMMA, 'img/head/bias', 'llm/embedder/input_embedding', '-o', dir]);
     expect(result.status).toBe(0);
     expect(filesUnder(dir).sort()).toEqual(['img/head/bias.npy', 'llm/embedder/input_embedding.npy']);
   });
 
   it('never writes outside the output directory, whatever the member names say', () => {
-    const archive = join(temp.dir, 'hostile.npz');
+    const archive = join(temp.path, 'hostile.npz');
     runPython(
       String.raw`
 import io, sys, zipfile
@@ -64,9 +65,9 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
 `,
       [archive],
     );
-    const outside = join(temp.dir, 'outside');
+    const outside = join(temp.path, 'outside');
     mkdirSync(outside);
-    const dir = join(temp.dir, 'hostile-out');
+    const dir = join(temp.path, 'hostile-out');
     mkdirSync(dir);
     symlinkSync(outside, join(dir, 'link'));
     const result = runCli(['extract', archive, '-o', dir, '--json']);
@@ -76,7 +77,7 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     expect(report.refused.map((item) => item.name).sort()).toEqual(['../escape', '/tmp/abs-escape', './dot', 'a\\b', 'link/newdir/deep', 'link/through', 'sub/../../escape2'].sort());
     expect(new Set(report.refused.map((item) => item.code))).toEqual(new Set(['ERR_TREE_KEY']));
     expect(readdirSync(outside)).toEqual([]);
-    expect(existsSync(join(temp.dir, 'escape.npy'))).toBe(false);
+    expect(existsSync(join(temp.path, 'escape.npy'))).toBe(false);
     expect(existsSync('/tmp/abs-escape.npy')).toBe(false);
     // Only the symlink planted by the test and the one safe file: no directory was created through the link.
     expect(filesUnder(dir).sort()).toEqual(['link', 'ok/fine.npy']);
@@ -103,7 +104,7 @@ np.savez(out, **arrays)
 
 describe.skipIf(!hasNumpy())('pack', () => {
   it('is byte-identical to np.savez for numpy-written .npy files of every kind', () => {
-    const dir = join(temp.dir, 'to-pack');
+    const dir = join(temp.path, 'to-pack');
     runPython(
       String.raw`
 import os, sys
@@ -129,8 +130,8 @@ for name, a in files.items():
 `,
       [dir],
     );
-    const ours = join(temp.dir, 'packed.npz');
-    const theirs = join(temp.dir, 'numpy.npz');
+    const ours = join(temp.path, 'packed.npz');
+    const theirs = join(temp.path, 'numpy.npz');
     const result = runCli(['pack', dir, '-o', ours]);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^packed 10 arrays into /);
@@ -139,29 +140,29 @@ for name, a in files.items():
   });
 
   it('extract then pack gives back the np.savez archive (PaliGemma fixture, already in big_vision order)', () => {
-    const dir = join(temp.dir, 'roundtrip');
+    const dir = join(temp.path, 'roundtrip');
     expect(runCli(['extract', PALIGEMMA, '-o', dir]).status).toBe(0);
-    const packed = join(temp.dir, 'roundtrip.npz');
+    const packed = join(temp.path, 'roundtrip.npz');
     expect(runCli(['pack', dir, '-o', packed]).status).toBe(0);
     expect(readFileSync(packed).equals(readFileSync(PALIGEMMA))).toBe(true);
   });
 
   it('refuses a name that is both a file and a directory, and a truncated .npy, leaving no output', () => {
-    const clash = join(temp.dir, 'clash');
+    const clash = join(temp.path, 'clash');
     mkdirSync(join(clash, 'x'), { recursive: true });
-    const npy = readFileSync(join(temp.dir, 'roundtrip', 'img', 'head', 'bias.npy'));
+    const npy = readFileSync(join(temp.path, 'roundtrip', 'img', 'head', 'bias.npy'));
     writeFileSync(join(clash, 'x.npy'), npy);
     writeFileSync(join(clash, 'x', 'y.npy'), npy);
-    const clashOut = join(temp.dir, 'clash.npz');
+    const clashOut = join(temp.path, 'clash.npz');
     const clashResult = runCli(['pack', clash, '-o', clashOut]);
     expect(clashResult.status).toBe(2);
     expect(clashResult.stderr).toMatch(/\[ERR_TREE_DUPLICATE_NAME\]/);
     expect(existsSync(clashOut)).toBe(false);
 
-    const short = join(temp.dir, 'short');
+    const short = join(temp.path, 'short');
     mkdirSync(short);
     writeFileSync(join(short, 'w.npy'), npy.subarray(0, npy.length - 2));
-    const shortOut = join(temp.dir, 'short.npz');
+    const shortOut = join(temp.path, 'short.npz');
     const shortResult = runCli(['pack', short, '-o', shortOut]);
     expect(shortResult.status).toBe(1);
     expect(shortResult.stderr).toMatch(/w\.npy: .*\[ERR_NPY_SIZE_MISMATCH\]/);

@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { GOOD, PALIGEMMA, ensureBuilt, makeTempDir, runCli } from './cli-helpers.js';
+import { GOOD, PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 interface ManifestMember {
   key: string;
@@ -19,9 +20,9 @@ function manifest(name: string): ManifestMember[] {
   return (JSON.parse(readFileSync(join(GOOD, `${name}.expected.json`), 'utf8')) as { members: ManifestMember[] }).members;
 }
 
-const temp = makeTempDir('ls-verify');
+const temp = makeTempDir('cli-ls-verify');
 beforeAll(() => ensureBuilt());
-afterAll(() => temp.cleanup());
+afterAll(() => temp.remove());
 
 /** File offset where a member's bytes (its npy header) start, from python's zipfile. */
 function memberStart(path: string, member: string): number {
@@ -36,7 +37,7 @@ print(info.header_offset + 30 + n + m)
 }
 
 function damaged(name: string, mutate: (bytes: Buffer) => Buffer): string {
-  const path = join(temp.dir, name);
+  const path = join(temp.path, name);
   writeFileSync(path, mutate(readFileSync(PALIGEMMA)));
   return path;
 }

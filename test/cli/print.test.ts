@@ -5,7 +5,8 @@ import { shownElements } from '../../src/cli/commands/cat.js';
 import { arrayText } from '../../src/cli/print/array-print.js';
 import { FLOAT_DTYPES, floatScalarText, formatPositional, formatScientific, generalText } from '../../src/cli/print/float-format.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { GOOD, makeTempDir } from './cli-helpers.js';
+import { GOOD } from './cli-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 // The printing code runs in-process here so numpy can judge thousands of values and dozens of arrays quickly;
 // cat.test.ts runs the same code through the bin.
@@ -117,8 +118,8 @@ print(json.dumps({k: str(v) for k, v in a.items()}))
 `;
 
 describe.skipIf(!hasNumpy())('array text matches print(array)', () => {
-  const temp = makeTempDir('print');
-  afterAll(() => temp.cleanup());
+  const temp = makeTempDir('cli-print');
+  afterAll(() => temp.remove());
 
   async function ourTexts(path: string, names: readonly string[]): Promise<Record<string, string>> {
     const file = await openNpz(path);
@@ -136,7 +137,7 @@ describe.skipIf(!hasNumpy())('array text matches print(array)', () => {
   }
 
   it('a matrix of dtypes, shapes, orders, summaries and special values', async () => {
-    const path = join(temp.dir, 'arrays.npz');
+    const path = join(temp.path, 'arrays.npz');
     const expected = JSON.parse(runPython(MAKE_ARRAYS, [path])) as Record<string, string>;
     expect(await ourTexts(path, Object.keys(expected))).toEqual(expected);
   });

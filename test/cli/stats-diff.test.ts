@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { PALIGEMMA, ensureBuilt, makeTempDir, runCli } from './cli-helpers.js';
+import { PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
-const temp = makeTempDir('stats-diff');
+const temp = makeTempDir('cli-stats-diff');
 beforeAll(() => ensureBuilt());
-afterAll(() => temp.cleanup());
+afterAll(() => temp.remove());
 
 interface NumpyStats {
   count: number;
@@ -46,7 +47,7 @@ print(json.dumps(out))
 
 describe.skipIf(!hasNumpy())('stats', () => {
   it('matches numpy float64 statistics over the finite values, with NaN/Inf counted apart', () => {
-    const path = join(temp.dir, 'stats.npz');
+    const path = join(temp.path, 'stats.npz');
     const expected = JSON.parse(runPython(MAKE_STATS, [path])) as Record<string, NumpyStats>;
     const result = runCli(['stats', '--json', path]);
     expect(result.status).toBe(0);
@@ -103,8 +104,8 @@ print(json.dumps({'before': str(np.float32(before)), 'after': str(w[1, 0, 3, 2])
 `;
 
 describe.skipIf(!hasNumpy())('diff', () => {
-  const changed = join(temp.dir, 'changed.npz');
-  const restructured = join(temp.dir, 'restructured.npz');
+  const changed = join(temp.path, 'changed.npz');
+  const restructured = join(temp.path, 'restructured.npz');
   let values: { before: string; after: string; abs: number; rel: number };
   beforeAll(() => {
     values = JSON.parse(runPython(MAKE_VARIANTS, [PALIGEMMA, changed, restructured])) as typeof values;

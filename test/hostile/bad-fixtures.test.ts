@@ -1,5 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +7,9 @@ import { openNpz } from '../../src/npz/open.js';
 import { loadNpz, readNpz } from '../../src/npz/read.js';
 import { bufferSource, type RandomAccessSource } from '../../src/zip/source.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { openFdCount } from './fuzz-core.js';
+import { openFdCount } from '../helpers/fds.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
 
 // test/fixtures/bad/<CODE>--<what>.npz: every read path must refuse each file with exactly <CODE>.
 // Regenerate with `python3 test/fixtures/gen/make_bad_fixtures.py` (add --numpy to see what np.load does).
@@ -167,8 +168,9 @@ describe('a v2 npy header that declares 4 GiB', () => {
 });
 
 describe.skipIf(!hasNumpy())('the committed failure fixtures are what the generator writes', () => {
-  const out = mkdtempSync(join(tmpdir(), 'npz-bad-fixtures-'));
-  afterAll(() => rmSync(out, { recursive: true, force: true }));
+  const scratch = makeTempDir('bad-fixtures');
+  const out = scratch.path;
+  afterAll(() => scratch.remove());
 
   it('same names, and the same bytes where the zlib build matches the one that wrote them', () => {
     runPython(`import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')`, [GENERATOR, '--out', out]);

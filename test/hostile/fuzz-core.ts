@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isNpzError } from '../../src/errors.js';
 import type { NpzArray } from '../../src/npz/members.js';
 import { openNpz, type NpzEntry, type OpenNpzOptions } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
+import { openFdCount } from '../helpers/fds.js';
 import { GOOD_DIR, localDataStart, zipLayout } from '../zip/reader-helpers.js';
 
 /**
@@ -211,10 +212,6 @@ async function outcomeOf<T>(work: () => Promise<T>, judge: (value: T) => boolean
   } finally {
     clearTimeout(timer);
   }
-}
-
-export function openFdCount(): number {
-  return readdirSync('/proc/self/fd').length;
 }
 
 export interface FuzzOptions {

@@ -1,6 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { makeTempDir } from '../helpers/tmp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FUZZ_FIXTURES, MUTATION_KINDS, formatTotals, loadOriginals, runFuzz } from './fuzz-core.js';
 
@@ -11,7 +9,8 @@ const SEED = 0x5eed_2024;
 const CASES = 1000;
 
 describe('seeded fuzz of numpy-written archives (bounded)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'npz-fuzz-'));
+  const scratch = makeTempDir('fuzz');
+  const dir = scratch.path;
   let unhandled = 0;
   const onUnhandled = (): void => {
     unhandled += 1;
@@ -19,7 +18,7 @@ describe('seeded fuzz of numpy-written archives (bounded)', () => {
   beforeAll(() => process.on('unhandledRejection', onUnhandled));
   afterAll(() => {
     process.off('unhandledRejection', onUnhandled);
-    rmSync(dir, { recursive: true, force: true });
+    scratch.remove();
   });
 
   it(`${CASES} cases: every read is an NpzError or the original arrays, with no hang and no leaked fd`, async () => {

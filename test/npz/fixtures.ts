@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DType } from '../../src/npy/dtype.js';
 import type { Descr } from '../../src/npy/header.js';
 import { flattenWithNames } from '../../src/tree/flatten.js';
 import type { LazyArray, Leaf } from '../../src/tree/leaf.js';
 import { runPython } from '../helpers/python.js';
+import { withTempDir } from '../helpers/tmp.js';
 
 /** What a leaf is, independently of our encoder: numpy builds its own array from this. */
 export interface LeafSpec {
@@ -141,8 +141,7 @@ else:
 
 /** numpy's own np.savez of the arrays `specs` describe, in that order. */
 export function numpySavez(specs: LeafSpec[], mode: 'file' | 'pipe' | 'compressed'): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), 'npz-savez-'));
-  try {
+  return withTempDir('savez', ({ path: dir }) => {
     let offset = 0;
     const leaves = specs.map((s) => {
       const entry = { name: s.name, dtype: s.dtype, descr: s.descr, shape: s.shape, fortran: s.fortran, offset, length: s.data.byteLength };
@@ -154,9 +153,7 @@ export function numpySavez(specs: LeafSpec[], mode: 'file' | 'pipe' | 'compresse
     const out = join(dir, 'out.npz');
     runPython(SAVEZ, [join(dir, 'spec.json'), join(dir, 'blob.bin'), out]);
     return new Uint8Array(readFileSync(out));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 const LOAD = String.raw`

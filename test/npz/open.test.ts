@@ -13,17 +13,16 @@ import {
   countingSource,
   goodFixtures,
   localDataStart,
-  openFdCount,
   pythonArchive,
   record,
   sha256,
-  tempDir,
   virtualDataByte,
   virtualZip64Archive,
   zipLayout,
-  type TempDir,
 } from '../zip/reader-helpers.js';
 import { expectCode, expectMatchesManifest, expectedDescr, manifestOf } from './read-helpers.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { openFdCount } from '../helpers/fds.js';
 
 async function concatChunks(file: NpzFile, name: string, chunkSize?: number): Promise<{ bytes: Uint8Array; sizes: number[] }> {
   const parts: Uint8Array[] = [];
@@ -163,7 +162,7 @@ describe.skipIf(!hasNumpy())('openNpz random access', () => {
   let dir: TempDir;
   let bytes: Uint8Array;
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('open');
     bytes = pythonArchive(
       dir.file('big-and-small.npz'),
       'np.savez(out, big=np.arange(4_000_000, dtype=np.float32), small=np.arange(5, dtype=np.int8), tail=np.ones(3))',

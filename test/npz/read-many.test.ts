@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { tempDir, type TempDir } from '../zip/reader-helpers.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+
 
 // More members than a plain end record can count: numpy then writes 0xFFFF there and the real count in a ZIP64
 // end record, which the reader must use.
@@ -16,7 +17,7 @@ describe.skipIf(!hasNumpy())(`an np.savez archive of ${MEMBERS} members`, () => 
   let report: { members: number; eocd_entries: number; zip64_end_records: boolean; zip64_entries: number };
 
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('read-many');
     path = dir.file('many.npz');
     report = JSON.parse(runPython(`import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')`, [GENERATOR, String(MEMBERS), path]));
   });

@@ -11,15 +11,14 @@ import {
   countingSource,
   goodFixtures,
   localDataStart,
-  openFdCount,
   pythonArchive,
   record,
   sha256,
-  tempDir,
   zipLayout,
-  type TempDir,
 } from '../zip/reader-helpers.js';
 import { expectCode, expectMatchesManifest, manifestOf } from './read-helpers.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { openFdCount } from '../helpers/fds.js';
 
 async function collect(input: Parameters<typeof readNpz>[0], options?: Parameters<typeof readNpz>[1]): Promise<Array<[string, NpzArray]>> {
   const out: Array<[string, NpzArray]> = [];
@@ -106,7 +105,7 @@ describe('readNpz on the committed numpy fixtures', () => {
 describe.skipIf(!hasNumpy())('readNpz against numpy, archives written at test time', () => {
   let dir: TempDir;
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('read');
   });
   afterAll(() => dir.remove());
 
@@ -217,7 +216,7 @@ describe.skipIf(!hasNumpy())('readNpz on damaged files', () => {
   let dir: TempDir;
   let base: Uint8Array;
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('read');
     base = pythonArchive(dir.file('base.npz'), 'np.savez(out, a=np.arange(50_000, dtype=np.float64), b=np.arange(7, dtype=np.uint8))');
   });
   afterAll(() => dir.remove());
@@ -308,7 +307,7 @@ describe.skipIf(!hasNumpy())('loadNpz', () => {
   });
 
   it('unwraps opt/target for flax optimizer checkpoints, and refuses an opt without target', async () => {
-    const dir = tempDir();
+    const dir = makeTempDir('read');
     try {
       const path = dir.file('opt.npz');
       pythonArchive(path, "np.savez(out, **{'opt/target/w': np.ones(2), 'opt/state/step': np.int64(3)})");

@@ -1,24 +1,25 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
+import { openFdCount } from '../helpers/fds.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { saveNpz, saveNpzStream, type SaveOptions } from '../../src/npz/save.js';
 import type { LazyArray } from '../../src/tree/leaf.js';
 
-const root = mkdtempSync(join(tmpdir(), 'npz-faults-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const rootDir = makeTempDir('faults');
+const root = rootDir.path;
+afterAll(() => rootDir.remove());
 let dir = '';
 let target = '';
 beforeEach(() => {
-  dir = mkdtempSync(join(root, 'case-'));
+  dir = makeTempDir('case', root).path;
   target = join(dir, 'ckpt.npz');
   writeFileSync(target, 'original');
 });
 
-const openFds = (): number => readdirSync('/proc/self/fd').length;
 const linux = process.platform === 'linux';
 
 /** 2 MiB in memory first, so part of the archive is already on disk when the lazy leaf fails. */
@@ -46,10 +47,10 @@ function expectUntouched(): void {
 }
 
 async function saveFails(tree: unknown, code: NpzErrorCode, options: SaveOptions = {}): Promise<Error> {
-  const before = linux ? openFds() : 0;
+  const before = linux ? openFdCount() : 0;
   const error = await expectCode(saveNpz(target, tree as Record<string, never>, options), code);
   expectUntouched();
-  if (linux) expect(openFds()).toBe(before);
+  if (linux) expect(openFdCount()).toBe(before);
   return error;
 }
 

@@ -1,5 +1,4 @@
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
@@ -11,10 +10,12 @@ import {
 } from '../../src/zip/end-records.js';
 import { decodeCentralDirectoryEntry } from '../../src/zip/records.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { expectedLoad, mixedTree, numpyLoad, orderedSpecs } from './fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'npz-zip64-test-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const scratch = makeTempDir('zip64-test');
+const dir = scratch.path;
+afterAll(() => scratch.remove());
 
 function endRecords(bytes: Uint8Array) {
   const eocd = decodeEndOfCentralDirectory(bytes, bytes.byteLength - 22);

@@ -1,15 +1,16 @@
-import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { saveNpz, saveNpzStream, type SaveProgress } from '../../src/npz/save.js';
 import { hasNumpy } from '../helpers/python.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { differencesButDeflate } from '../zip/same-but-deflate.js';
 import { expectedLoad, mixedTree, numpyLoad, numpySavez, orderedSpecs } from './fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'npz-save-test-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const scratch = makeTempDir('save-test');
+const dir = scratch.path;
+afterAll(() => scratch.remove());
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 let fileNumber = 0;
 const nextPath = (): string => join(dir, `out${fileNumber++}.npz`);

@@ -1,6 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { makeTempDir } from '../helpers/tmp.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatTotals, loadOriginals, runFuzz, runTruncationSweep } from '../hostile/fuzz-core.js';
 
@@ -14,7 +12,8 @@ const SEED = Number(process.env['FUZZ_SEED'] ?? 0x10_6f_22);
 const STRIDE = Number(process.env['FUZZ_TRUNCATE_STRIDE'] ?? 3);
 
 describe('long seeded fuzz of numpy-written archives', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'npz-fuzz-long-'));
+  const scratch = makeTempDir('fuzz-long');
+  const dir = scratch.path;
   let unhandled = 0;
   const onUnhandled = (): void => {
     unhandled += 1;
@@ -22,7 +21,7 @@ describe('long seeded fuzz of numpy-written archives', () => {
   process.on('unhandledRejection', onUnhandled);
   afterAll(() => {
     process.off('unhandledRejection', onUnhandled);
-    rmSync(dir, { recursive: true, force: true });
+    scratch.remove();
   });
 
   it(`${CASES} mutation cases from seed ${SEED}`, async () => {

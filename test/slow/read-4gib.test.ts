@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { tempDir, type TempDir } from '../zip/reader-helpers.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+
 
 // A stored member past 4 GiB, written by CPython's zipfile in streaming mode (zf.open(..., 'w')), followed by a
 // small member whose local header offset needs ZIP64 too. Run with `npm run test:slow`.
@@ -39,7 +40,7 @@ describe.skipIf(!hasNumpy())('a stored member larger than 4 GiB', () => {
   let written: { sha256: string; offsets: Record<string, number> };
 
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('read-4gib');
     path = dir.file('big.npz');
     written = JSON.parse(runPython(WRITE, [path, String(DATA_BYTES)]));
   });

@@ -1,6 +1,5 @@
-import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
@@ -12,9 +11,11 @@ import {
 } from '../../src/zip/end-records.js';
 import { decodeCentralDirectoryEntry, decodeLocalHeader } from '../../src/zip/records.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'npz-4gib-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const scratch = makeTempDir('4gib');
+const dir = scratch.path;
+afterAll(() => scratch.remove());
 
 /** 4 GiB + 4 MiB + 12 bytes of float32: past every 32-bit size and offset. */
 const ELEMENTS = 2 ** 30 + 2 ** 20 + 3;

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runPython } from '../helpers/python.js';
+import { withTempDir } from '../helpers/tmp.js';
 
 /** CPython's zipfile as the oracle: it writes members the way np.savez does (force_zip64, 1980 dates). */
 const WRITE = String.raw`
@@ -50,18 +50,9 @@ export interface PythonEntryInfo {
   sha256: string;
 }
 
-export function withTempDir<T>(work: (dir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'npz-zip-test-'));
-  try {
-    return work(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** The archive CPython writes for these members, to a real file (`seekable`) or to a pipe-like stream. */
 export function pythonZip(members: PythonMember[], options: { seekable: boolean; compress?: boolean }): Uint8Array {
-  return withTempDir((dir) => {
+  return withTempDir('python-zip', ({ path: dir }) => {
     const spec = {
       out: join(dir, 'out.zip'),
       seekable: options.seekable,
@@ -81,7 +72,7 @@ export function pythonZip(members: PythonMember[], options: { seekable: boolean;
 
 /** What CPython's zipfile reads back (after testzip, which checks every CRC). */
 export function pythonInspect(archive: Uint8Array): { bad: string | null; entries: PythonEntryInfo[] } {
-  return withTempDir((dir) => {
+  return withTempDir('python-zip', ({ path: dir }) => {
     const path = join(dir, 'in.zip');
     writeFileSync(path, archive);
     return JSON.parse(runPython(INSPECT, [path])) as { bad: string | null; entries: PythonEntryInfo[] };

@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runPython } from '../helpers/python.js';
 
@@ -13,17 +11,6 @@ export function goodFixtures(): string[] {
   return readdirSync(GOOD_DIR)
     .filter((name) => name.endsWith('.npz'))
     .sort();
-}
-
-export interface TempDir {
-  path: string;
-  file(name: string): string;
-  remove(): void;
-}
-
-export function tempDir(): TempDir {
-  const path = mkdtempSync(join(tmpdir(), 'npz-reader-test-'));
-  return { path, file: (name) => join(path, name), remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 /** Runs python with numpy/ml_dtypes imported and `out` bound to the given path; returns the file's bytes. */
@@ -144,10 +131,6 @@ export function countingSource(bytes: Uint8Array) {
       },
     },
   };
-}
-
-export function openFdCount(): number {
-  return readdirSync('/proc/self/fd').length;
 }
 
 /**

@@ -6,7 +6,8 @@ import { MemberReader } from '../../src/zip/member.js';
 import { ZipArchive } from '../../src/zip/reader.js';
 import { bufferSource, type RandomAccessSource } from '../../src/zip/source.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { countingSource, localDataStart, pythonArchive, record, setU32, sha256, tempDir, zipLayout, type TempDir } from './reader-helpers.js';
+import { countingSource, localDataStart, pythonArchive, record, setU32, sha256, zipLayout } from './reader-helpers.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;
 
@@ -43,7 +44,7 @@ describe.skipIf(!hasNumpy())('member bytes against CPython zipfile', () => {
   let oracle: Record<string, string>;
 
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('reader-members');
     archive = pythonArchive(
       dir.file('members.zip'),
       [

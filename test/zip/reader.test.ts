@@ -19,10 +19,9 @@ import {
   setU16,
   setU32,
   sha256,
-  tempDir,
   zipLayout,
-  type TempDir,
 } from './reader-helpers.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 async function expectCode(work: Promise<unknown> | (() => unknown), code: NpzErrorCode): Promise<void> {
   let caught: unknown;
@@ -75,7 +74,7 @@ describe('fileSource', () => {
   let dir: TempDir;
   const bytes = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff);
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('reader');
     writeFileSync(dir.file('data.bin'), bytes);
     mkdirSync(dir.file('a-directory'));
   });
@@ -162,7 +161,7 @@ print(json.dumps(report))
   });
 
   it('decodes names without flag bit 11 as cp437, as zipfile does', async () => {
-    const dir = tempDir();
+    const dir = makeTempDir('reader');
     try {
       const bytes = pythonArchive(
         dir.file('cp437.zip'),
@@ -189,7 +188,7 @@ describe.skipIf(!hasNumpy())('yauzl through the source adapter', () => {
   let dir: TempDir;
   let bytes: Uint8Array;
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('reader');
     bytes = pythonArchive(
       dir.file('mixed.zip'),
       [
@@ -256,7 +255,7 @@ describe.skipIf(!hasNumpy())('corrupt and hostile archives', () => {
   const copy = (): Uint8Array => base.slice();
 
   beforeAll(() => {
-    dir = tempDir();
+    dir = makeTempDir('reader');
     base = pythonArchive(
       dir.file('base.npz'),
       // a is larger than the read window, so b's local header is not cached by reading a's.
