@@ -114,6 +114,8 @@ function buildVenv(basePython: string, stamp: string): void {
     const check = run(python, ['-c', IMPORT_CHECK]);
     if (!check.ok) throw new Error(`the new oracle venv cannot import its packages:\n${check.output}`);
     writeFileSync(join(staging, STAMP), `${stamp}\n`);
+    // A concurrent run may have finished first and be using its venv already: keep it, drop ours.
+    if (isCurrent(ORACLE_DIR, stamp)) return;
     rmSync(ORACLE_DIR, { recursive: true, force: true });
     try {
       renameSync(staging, ORACLE_DIR);
