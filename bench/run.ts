@@ -335,6 +335,7 @@ async function main(): Promise<void> {
     log(`results: ${join(opts.outDir, 'results.json')}`);
     for (const t of results.targets) log(`  ${t.met === undefined ? '-' : t.met ? 'met ' : 'MISS'} ${t.target} [${t.caseId}]: ${t.measured}`);
     if (opts.reportDir !== undefined) {
+      await mkdir(opts.reportDir, { recursive: true });
       const written = await writeReport(opts.reportDir, results);
       log(`report: ${written.join(', ')}`);
     }
