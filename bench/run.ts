@@ -10,7 +10,8 @@
  *   --precision P          bf16 (default) | f16 | f32 | mixed
  *   --rounds N             rounds (default 5): each runs every case once, in a fresh process
  *   --repeats N            timed repetitions per process (default 1); --warmup N untimed ones first (default 0)
- *   --env E                both (default) | default | hugetlb: the environments read cases run in (writes: default)
+ *   --env E                both (default) | default | hugetlb: the environments read cases run in; writes run in
+ *                          the default one only, so --env hugetlb runs only the read cases
  *   --cases a,b            a subset of the cases (see bench/lib/cases.ts)
  *   --fsync                fsync every written file before the timer stops (default: only the *-fsync/default cases)
  *   --fixture FILE         benchmark an existing npz instead of generating one (it is left in place)
