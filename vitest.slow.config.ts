@@ -7,6 +7,7 @@ export default defineConfig({
     testTimeout: 30 * 60_000,
     hookTimeout: 30 * 60_000,
     pool: 'forks',
+    globalSetup: ['test/helpers/oracle-setup.ts'],
     fileParallelism: false,
   },
 });

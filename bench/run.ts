@@ -1,15 +1,19 @@
 /**
- * `npm run bench [-- options]`: every case on the same fixture, each in a process of its own, warm-up plus
- * repeated runs, medians and peak RSS; writes results.json, bench/RESULTS.md and bench/throughput.svg.
+ * `npm run bench [-- options]`: every case on the same fixture, a fresh process per case and round, rounds
+ * interleaved with the order reversed every other round, ratios taken pair by pair within each round (see
+ * bench/lib/fair.ts and the Method section of bench/RESULTS.md); writes results.json, bench/RESULTS.md and
+ * bench/throughput.svg.
  *
  *   --full                 the real PaliGemma 3B (scale 1, 5.85 GB in bf16); default is quick (scale 0.25, ~1.6 GB)
  *   --scale S              any scale in (0, 1] (profile "custom")
  *   --model M              paligemma-3b (default) | paligemma2-3b
  *   --precision P          bf16 (default) | f16 | f32 | mixed
- *   --repeats N            timed repetitions per case (default 3); --warmup N untimed ones first (default 1)
- *   --rounds N             run the whole case list N times (fresh processes each time) and pool the timed runs
+ *   --rounds N             rounds (default 5): each runs every case once, in a fresh process
+ *   --repeats N            timed repetitions per process (default 1); --warmup N untimed ones first (default 0)
+ *   --env E                both (default) | default | hugetlb: the environments read cases run in; writes run in
+ *                          the default one only, so --env hugetlb runs only the read cases
  *   --cases a,b            a subset of the cases (see bench/lib/cases.ts)
- *   --fsync                fsync every written file before the timer stops (default: no fsync, for every case)
+ *   --fsync                fsync every written file before the timer stops (default: only the *-fsync/default cases)
  *   --fixture FILE         benchmark an existing npz instead of generating one (it is left in place)
  *   --work-dir DIR         where the fixture and written files go (default: a fresh dir under the OS temp dir)
  *   --out-dir DIR          where results.json goes (default bench/out)
@@ -20,34 +24,40 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CASE_IDS, CASES, isCaseId, type CaseId, type ChildArgs, type ChildResult } from './lib/cases.js';
+import { CASE_IDS, CASES, ENV_VARIANTS, HUGETLB_TUNABLE, isCaseId, runKey, type CaseId, type CaseRun, type ChildArgs, type ChildResult, type EnvVariant } from './lib/cases.js';
 import { childImportMap, transpileChild } from './lib/child.js';
 import { parseModel, parsePrecision, parseScale, writeFixture } from './lib/fixture.js';
-import { baselineRss, machineInfo, versions } from './lib/machine.js';
+import { childEnv, expandRuns, pairRatios, roundOrders, type RoundRecord } from './lib/fair.js';
+import { baselineRss, machineInfo, memorySettings, versions } from './lib/machine.js';
 import { writeReport } from './lib/report.js';
-import { addRatios, checkTargets, GB, MB, mergeRounds, summarize, type BenchResults, type CaseSummary, type FixtureInfo } from './lib/results.js';
+import { applyPairs, checkTargets, GB, MB, median, mergeRounds, summarize, type BenchResults, type CaseSummary, type FixtureInfo } from './lib/results.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK_SCALE = 0.25;
-// Reads first: they need the fixture in the page cache, and the write cases' outputs compete for it.
+// The order of odd rounds; even rounds run it backwards. Each case sits next to its like-for-like peer.
 const RUN_ORDER: readonly CaseId[] = [
   'raw-read',
   'raw-read-crc',
+  'plain-read',
   'read-npz',
+  'load-npz',
+  'np-load',
   'chunks',
   'chunks-reuse',
-  'np-load',
   'yauzl',
   'raw-write',
   'raw-write-crc',
+  'plain-write',
   'save-memory',
-  'save-lazy',
   'np-savez',
+  'save-lazy',
+  'save-default',
+  'np-savez-fsync',
   'yazl',
 ];
 // A case missing from the order would silently never run.
@@ -67,9 +77,10 @@ function options() {
       scale: { type: 'string' },
       model: { type: 'string', default: 'paligemma-3b' },
       precision: { type: 'string', default: 'bf16' },
-      repeats: { type: 'string', default: '3' },
-      rounds: { type: 'string', default: '1' },
-      warmup: { type: 'string', default: '1' },
+      repeats: { type: 'string', default: '1' },
+      rounds: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '0' },
+      env: { type: 'string', default: 'both' },
       cases: { type: 'string' },
       fsync: { type: 'boolean', default: false },
       fixture: { type: 'string' },
@@ -90,6 +101,9 @@ function options() {
   const size = values.full && isDefaultShape ? 'full' : !values.full && values.scale === undefined && isDefaultShape ? 'quick' : 'custom';
   const profile = values.fsync ? `${size}-fsync` : size;
   const requested = values.cases === undefined ? [...CASE_IDS] : values.cases.split(',').map((s) => s.trim());
+  const envs: Record<string, EnvVariant[]> = { both: [...ENV_VARIANTS], default: ['default'], hugetlb: ['hugetlb'] };
+  const variants = envs[values.env];
+  if (variants === undefined) throw new Error(`--env must be both, default or hugetlb; got ${values.env}`);
   const unknown = requested.filter((id) => !isCaseId(id));
   if (unknown.length > 0) throw new Error(`unknown case(s) ${unknown.join(', ')}; known: ${CASE_IDS.join(', ')}`);
   return {
@@ -101,6 +115,7 @@ function options() {
     rounds: parseCount(values.rounds, 'rounds', 1),
     warmup: parseCount(values.warmup, 'warmup', 0),
     cases: RUN_ORDER.filter((id) => requested.includes(id)),
+    variants,
     fsync: values.fsync,
     fixture: values.fixture,
     workDir: resolve(values['work-dir']),
@@ -115,9 +130,9 @@ function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-function spawnChild(command: string, args: string[]): Promise<void> {
+function spawnChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   return new Promise((resolveExit, reject) => {
-    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', reject);
     child.on('exit', (code, signal) =>
       code === 0 ? resolveExit() : reject(new Error(`${args[args.length - 2] ?? command} exited with ${signal ?? code}`)),
@@ -125,18 +140,31 @@ function spawnChild(command: string, args: string[]): Promise<void> {
   });
 }
 
-async function runCase(id: CaseId, childArgs: ChildArgs, nodeChild: string): Promise<ChildResult> {
+async function runCase(run: CaseRun, childArgs: ChildArgs, nodeChild: string): Promise<ChildResult> {
   const json = JSON.stringify(childArgs);
-  if (CASES[id].runtime === 'python') {
-    await spawnChild('python3', [join(REPO_ROOT, 'bench/cases/numpy_case.py'), json]);
+  const env = childEnv(process.env, run.variant);
+  await rm(childArgs.resultFile, { force: true });
+  if (CASES[run.id].runtime === 'python') {
+    await spawnChild('python3', [join(REPO_ROOT, 'bench/cases/numpy_case.py'), json], env);
   } else {
-    await spawnChild(process.execPath, [nodeChild, json]);
+    await spawnChild(process.execPath, [nodeChild, json], env);
   }
   const result = JSON.parse(await readFile(childArgs.resultFile, 'utf8')) as ChildResult;
-  if (result.case !== id || !(result.bytes > 0) || result.seconds.length !== childArgs.repeats) {
-    throw new Error(`case ${id} returned an incomplete result: ${JSON.stringify(result)}`);
+  if (result.case !== run.id || !(result.bytes > 0) || result.seconds.length !== childArgs.repeats) {
+    throw new Error(`case ${runKey(run)} returned an incomplete result: ${JSON.stringify(result)}`);
+  }
+  if (result.glibcTunables !== (env['GLIBC_TUNABLES'] ?? null)) {
+    throw new Error(`case ${runKey(run)} ran with GLIBC_TUNABLES=${result.glibcTunables}, expected ${env['GLIBC_TUNABLES'] ?? '(unset)'}`);
+  }
+  if (CASES[run.id].kind === 'write' && result.outDirEntriesAtStart !== 0) {
+    throw new Error(`case ${runKey(run)} started with ${result.outDirEntriesAtStart} file(s) left in the output directory`);
   }
   return result;
+}
+
+/** Every write case starts from an empty output directory: no earlier output holds page cache or dirty pages. */
+async function clearDirectory(directory: string): Promise<void> {
+  for (const name of await readdir(directory)) await rm(join(directory, name), { recursive: true, force: true });
 }
 
 function hasNumpy(): Promise<boolean> {
@@ -170,11 +198,12 @@ async function fixtureInfoOf(path: string): Promise<FixtureInfo> {
 
 function describeCase(c: CaseSummary): string {
   const ratios = [
+    c.vsPlain === undefined ? '' : `${c.vsPlain.toFixed(2)}× plain`,
     c.vsNumpy === undefined ? '' : `${c.vsNumpy.toFixed(2)}× numpy`,
     c.vsRaw === undefined ? '' : `${(c.vsRaw * 100).toFixed(0)} % of raw`,
   ].filter(Boolean);
   const load = c.loadAverage === undefined ? '' : `, load ${c.loadAverage.map((l) => l.toFixed(1)).join('→')}`;
-  return `${c.id}: median ${c.medianSeconds.toFixed(3)} s, ${c.gbps.toFixed(2)} GB/s, peak RSS ${(c.maxRssBytes / MB).toFixed(0)} MB${ratios.length ? `, ${ratios.join(', ')}` : ''}${load}`;
+  return `${c.key}: median ${c.medianSeconds.toFixed(3)} s, ${c.gbps.toFixed(2)} GB/s, peak RSS ${(c.maxRssBytes / MB).toFixed(0)} MB${ratios.length ? `, ${ratios.join(', ')}` : ''}${load}`;
 }
 
 async function main(): Promise<void> {
@@ -213,67 +242,93 @@ async function main(): Promise<void> {
 
     const numpy = await hasNumpy();
     const skipped: BenchResults['skipped'] = [];
-    // Rounds interleave the cases, so load from other work on the machine hits every case alike.
-    const runs = new Map<CaseId, { results: ChildResult[]; loads: number[] }>();
-    for (let round = 1; round <= opts.rounds; round++) {
-      if (opts.rounds > 1) log(`round ${round} of ${opts.rounds}`);
-      for (const id of opts.cases) {
-        if (CASES[id].runtime === 'python' && !numpy) {
-          if (round === 1) {
-            skipped.push({ id, reason: 'python3 with numpy is not available' });
-            log(`${id}: skipped (no python3 + numpy)`);
-          }
-          continue;
-        }
-        if (failed.some((f) => f.id === id)) continue;
+    const runs = expandRuns(opts.cases, opts.variants).filter((run) => {
+      if (CASES[run.id].runtime !== 'python' || numpy) return true;
+      if (!skipped.some((s) => s.id === run.id)) {
+        skipped.push({ id: run.id, reason: 'python3 with numpy is not available' });
+        log(`${run.id}: skipped (no python3 + numpy)`);
+      }
+      return false;
+    });
+    const byKey = new Map<string, { run: CaseRun; results: ChildResult[]; loads: number[] }>();
+    const records: NonNullable<BenchResults['rounds']> = [];
+    const orders = roundOrders(runs, opts.rounds);
+    for (const [index, order] of orders.entries()) {
+      const round = index + 1;
+      log(`round ${round} of ${opts.rounds}${index % 2 === 1 ? ' (reversed)' : ''}`);
+      for (const [position, run] of order.entries()) {
+        const key = runKey(run);
+        if (failed.some((f) => f.id === run.id)) continue;
+        if (CASES[run.id].kind === 'write') await clearDirectory(writeDir);
         const childArgs: ChildArgs = {
-          case: id,
+          case: run.id,
           fixture: fixturePath,
           outDir: writeDir,
           warmup: opts.warmup,
           repeats: opts.repeats,
-          fsync: opts.fsync,
-          resultFile: join(work, `${id}.result.json`),
-          ...(profileDir === undefined || CASES[id].runtime !== 'node' ? {} : { cpuProfileFile: join(profileDir, `${id}.cpuprofile`) }),
+          fsync: opts.fsync || CASES[run.id].alwaysFsync === true,
+          resultFile: join(work, `${key}.result.json`),
+          ...(profileDir === undefined || CASES[run.id].runtime !== 'node'
+            ? {}
+            : { cpuProfileFile: join(profileDir, `${key}.round${round}.cpuprofile`) }),
         };
         try {
           const loadBefore = loadavg()[0]!;
-          const result = await runCase(id, childArgs, nodeChild);
-          const entry = runs.get(id) ?? { results: [], loads: [] };
+          const result = await runCase(run, childArgs, nodeChild);
+          const entry = byKey.get(key) ?? { run, results: [], loads: [] };
           entry.results.push(result);
           entry.loads.push(loadBefore, loadavg()[0]!);
-          runs.set(id, entry);
-          log(describeCase(summarize(result)));
+          byKey.set(key, entry);
+          const record: RoundRecord = { key, round, position, gbps: result.bytes / GB / median(result.seconds) };
+          records.push({ ...record, id: run.id, variant: run.variant, glibcTunables: result.glibcTunables, outDirEntriesAtStart: result.outDirEntriesAtStart });
+          log(`  ${describeCase(summarize(result, run.variant))}`);
         } catch (error) {
-          failed.push({ id, error: error instanceof Error ? error.message : String(error) });
-          log(`${id}: FAILED ${error instanceof Error ? error.message : String(error)}`);
+          failed.push({ id: run.id, error: `${key}: ${error instanceof Error ? error.message : String(error)}` });
+          log(`${key}: FAILED ${error instanceof Error ? error.message : String(error)}`);
         }
       }
     }
     const cases: CaseSummary[] = [];
-    for (const [id, { results: rounds, loads }] of runs) {
-      if (failed.some((f) => f.id === id)) continue;
-      const summary = summarize(mergeRounds(rounds));
+    for (const { run, results: rounds, loads } of byKey.values()) {
+      if (failed.some((f) => f.id === run.id)) continue;
+      const summary = summarize(mergeRounds(rounds), run.variant);
       summary.loadAverage = [Math.min(...loads), Math.max(...loads)];
+      summary.perRoundGbps = records.filter((r) => r.key === summary.key).map((r) => r.gbps);
       cases.push(summary);
     }
-    addRatios(cases);
+    const pairs = pairRatios(
+      runs.filter((run) => cases.some((c) => c.key === runKey(run))),
+      records.filter((r) => cases.some((c) => c.key === r.key)),
+    );
+    applyPairs(cases, pairs);
     const results: BenchResults = {
       profile: opts.profile,
       command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       date: new Date().toISOString(),
       machine: machineInfo(work),
       versions: versions(),
-      settings: { rounds: opts.rounds, warmup: opts.warmup, repeats: opts.repeats, fsync: opts.fsync, cpuProfile: opts.cpuProfile },
+      settings: {
+        rounds: opts.rounds,
+        warmup: opts.warmup,
+        repeats: opts.repeats,
+        fsync: opts.fsync,
+        cpuProfile: opts.cpuProfile,
+        variants: opts.variants,
+      },
+      memorySettings: memorySettings(HUGETLB_TUNABLE),
       pageCache:
         'warm: the fixture was just written and fits in RAM, so reads come from the page cache (no cache drop between runs); ' +
-        (opts.fsync ? 'writes are fsynced before the timer stops.' : 'writes end when the file is closed, not fsynced, so they measure the path into the page cache.'),
+        (opts.fsync
+          ? 'writes are fsynced before the timer stops.'
+          : 'writes end when the file is closed, not fsynced (except the cases that fsync by definition), so they measure the path into the page cache.'),
       fixture,
       baselineRssBytes: baselineRss(Object.values(childImportMap(REPO_ROOT))),
-      cases: CASE_IDS.flatMap((id) => cases.filter((c) => c.id === id)),
+      cases: CASE_IDS.flatMap((id) => ENV_VARIANTS.flatMap((variant) => cases.filter((c) => c.id === id && c.variant === variant))),
       skipped,
       failed,
-      targets: checkTargets(cases),
+      targets: checkTargets(cases, pairs),
+      rounds: records,
+      pairs,
     };
     const json = `${JSON.stringify(results, null, 2)}\n`;
     await writeFile(join(opts.outDir, 'results.json'), json);
@@ -281,6 +336,7 @@ async function main(): Promise<void> {
     log(`results: ${join(opts.outDir, 'results.json')}`);
     for (const t of results.targets) log(`  ${t.met === undefined ? '-' : t.met ? 'met ' : 'MISS'} ${t.target} [${t.caseId}]: ${t.measured}`);
     if (opts.reportDir !== undefined) {
+      await mkdir(opts.reportDir, { recursive: true });
       const written = await writeReport(opts.reportDir, results);
       log(`report: ${written.join(', ')}`);
     }

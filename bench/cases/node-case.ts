@@ -3,8 +3,8 @@
  * the result as JSON in `args.resultFile`. Uses the built package, exactly what users import.
  */
 import { randomFillSync } from 'node:crypto';
-import { createWriteStream, readFileSync } from 'node:fs';
-import { open, rm, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,7 +12,7 @@ import { crc32 as zlibCrc32 } from 'node:zlib';
 import { finished } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
-import { encodeNpyHeader, openNpz, readNpz, saveNpz, type LazyArray, type NpzArray } from '../../dist/index.js';
+import { encodeNpyHeader, loadNpz, openNpz, readNpz, saveNpz, type LazyArray, type NpzArray } from '../../dist/index.js';
 // Type-only: bench/run.ts transpiles this file alone and runs it without tsx, whose loader thread would add
 // ~40 MB to every peak RSS measured here.
 import type { ChildArgs, ChildResult } from '../lib/cases.js';
@@ -20,6 +20,9 @@ import type { ChildArgs, ChildResult } from '../lib/cases.js';
 const POOL_BYTES = 64 << 20;
 const LAZY_CHUNK_BYTES = 4 << 20;
 const RAW_CHUNK_BYTES = 16 << 20;
+const PLAIN_WRITE_BYTES = 1 << 20;
+/** Positional reads stay under the 2 GiB a single read(2) call may move. */
+const PLAIN_READ_MAX = 1 << 30;
 
 interface Repetition {
   /** Runs the timed work once; resolves with the bytes it wrote or read. */
@@ -91,7 +94,8 @@ function writeCase(out: string, run: () => Promise<void>): Repetition {
   };
 }
 
-async function saveMemory(args: ChildArgs, out: string): Promise<Repetition> {
+/** `options` undefined: saveNpz's defaults (fsync on), the like-for-like peer of np.savez + os.fsync. */
+async function saveMemory(args: ChildArgs, out: string, defaults = false): Promise<Repetition> {
   const pairs: [string, NpzArray][] = [];
   let largest = 0;
   for await (const pair of readNpz(args.fixture)) {
@@ -99,7 +103,7 @@ async function saveMemory(args: ChildArgs, out: string): Promise<Repetition> {
     largest = Math.max(largest, pair[1].data.byteLength);
   }
   // values() is an iterator, not an Array, so saveNpz takes it as flat [name, leaf] pairs in this order.
-  const rep = writeCase(out, async () => void (await saveNpz(out, pairs.values(), { fsync: args.fsync })));
+  const rep = writeCase(out, async () => void (await (defaults ? saveNpz(out, pairs.values()) : saveNpz(out, pairs.values(), { fsync: args.fsync }))));
   rep.largestArrayBytes = largest;
   return rep;
 }
@@ -165,6 +169,25 @@ async function rawWrite(args: ChildArgs, out: string, withCrc: boolean): Promise
   });
 }
 
+/**
+ * The same-run baseline for saveNpz: the fixture's own bytes (what saveNpz of its arrays writes), resident in
+ * memory, written by the plainest loop: sequential 1 MiB async writes, one in flight.
+ */
+async function plainWrite(args: ChildArgs, out: string): Promise<Repetition> {
+  const bytes = await readFile(args.fixture);
+  return writeCase(out, async () => {
+    const handle = await open(out, 'w');
+    try {
+      for (let done = 0; done < bytes.length; ) {
+        done += (await handle.write(bytes, done, Math.min(PLAIN_WRITE_BYTES, bytes.length - done), done)).bytesWritten;
+      }
+      if (args.fsync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  });
+}
+
 function readCase(args: ChildArgs, run: () => Promise<void>): Repetition {
   return { run, bytes: () => fileSize(args.fixture) };
 }
@@ -175,6 +198,41 @@ async function readAll(args: ChildArgs): Promise<Repetition> {
     for await (const [, array] of readNpz(args.fixture)) largest = Math.max(largest, array.data.byteLength);
     rep.largestArrayBytes = largest;
   });
+  return rep;
+}
+
+async function loadAll(args: ChildArgs): Promise<Repetition> {
+  return readCase(args, async () => {
+    const tree = await loadNpz(args.fixture);
+    if (Object.keys(tree).length === 0) throw new Error('loadNpz returned an empty tree');
+  });
+}
+
+/**
+ * The same-run baseline for readNpz: every array's bytes into a fresh buffer of its own, with positional reads
+ * issued one at a time. It pays the same page faults as any reader that allocates per array, and nothing else.
+ */
+async function plainRead(args: ChildArgs): Promise<Repetition> {
+  const npz = await openNpz(args.fixture);
+  const spans = npz.entries.flatMap((e) => (e.isArray && e.dataOffset !== undefined ? [{ offset: e.dataOffset, length: e.byteLength }] : []));
+  await npz.close();
+  if (spans.length === 0) throw new Error('plain-read needs stored members');
+  const rep = readCase(args, async () => {
+    const handle = await open(args.fixture, 'r');
+    try {
+      for (const { offset, length } of spans) {
+        const buffer = Buffer.allocUnsafeSlow(length);
+        for (let done = 0; done < length; ) {
+          const { bytesRead } = await handle.read(buffer, done, Math.min(PLAIN_READ_MAX, length - done), offset + done);
+          if (bytesRead === 0) throw new Error(`${args.fixture} ended early`);
+          done += bytesRead;
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+  });
+  rep.largestArrayBytes = Math.max(...spans.map((s) => s.length));
   return rep;
 }
 
@@ -277,8 +335,12 @@ async function prepare(args: ChildArgs): Promise<Repetition> {
   switch (args.case) {
     case 'save-memory':
       return saveMemory(args, out);
+    case 'save-default':
+      return saveMemory(args, out, true);
     case 'save-lazy':
       return saveLazy(args, out);
+    case 'plain-write':
+      return plainWrite(args, out);
     case 'yazl':
       return stockYazl(args, out);
     case 'raw-write':
@@ -287,6 +349,10 @@ async function prepare(args: ChildArgs): Promise<Repetition> {
       return rawWrite(args, out, true);
     case 'read-npz':
       return readAll(args);
+    case 'load-npz':
+      return loadAll(args);
+    case 'plain-read':
+      return plainRead(args);
     case 'chunks':
       return readChunks(args, false);
     case 'chunks-reuse':
@@ -304,6 +370,7 @@ async function prepare(args: ChildArgs): Promise<Repetition> {
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '') as ChildArgs;
+  const outDirEntriesAtStart = readdirSync(args.outDir).length;
   const setupStart = performance.now();
   const rep = await prepare(args);
   const setupSeconds = (performance.now() - setupStart) / 1000;
@@ -350,6 +417,8 @@ async function main(): Promise<void> {
     cpuSeconds,
     maxRssBytes: peakRssBytes(),
     setupSeconds,
+    glibcTunables: process.env['GLIBC_TUNABLES'] ?? null,
+    outDirEntriesAtStart,
     ...(rep.largestArrayBytes === undefined ? {} : { largestArrayBytes: rep.largestArrayBytes }),
   };
   await writeFile(args.resultFile, JSON.stringify(result));

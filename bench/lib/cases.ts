@@ -14,19 +14,26 @@ export interface CaseInfo {
   label: string;
   /** What exactly is timed, for the methodology table. */
   detail: string;
+  /** Fsyncs before the timer stops whatever --fsync says (the like-with-like pair for saveNpz's default). */
+  alwaysFsync?: true;
 }
 
 export const CASE_IDS = [
   'save-memory',
   'save-lazy',
   'np-savez',
+  'save-default',
+  'np-savez-fsync',
   'yazl',
+  'plain-write',
   'raw-write',
   'raw-write-crc',
   'read-npz',
+  'load-npz',
   'chunks',
   'chunks-reuse',
   'np-load',
+  'plain-read',
   'yauzl',
   'raw-read',
   'raw-read-crc',
@@ -54,7 +61,30 @@ export const CASES: Record<CaseId, CaseInfo> = {
     kind: 'write',
     runtime: 'python',
     label: 'np.savez',
-    detail: 'fixture loaded with np.load (every key) before timing; np.savez(path, **arrays)',
+    detail: "fixture loaded with np.load (every key) before timing; np.savez(f, **arrays) into a file opened with open(path, 'wb')",
+  },
+  'save-default': {
+    id: 'save-default',
+    kind: 'write',
+    runtime: 'node',
+    label: 'saveNpz default (fsync), in-memory',
+    detail: "as save-memory, with saveNpz's default options: the temp file is fsynced before the rename",
+    alwaysFsync: true,
+  },
+  'np-savez-fsync': {
+    id: 'np-savez-fsync',
+    kind: 'write',
+    runtime: 'python',
+    label: 'np.savez + os.fsync',
+    detail: 'as np-savez, then f.flush() and os.fsync(f.fileno()) before the file is closed',
+    alwaysFsync: true,
+  },
+  'plain-write': {
+    id: 'plain-write',
+    kind: 'write',
+    runtime: 'node',
+    label: 'plain sequential write, 1 MiB',
+    detail: 'the fixture file read into memory before timing, then written to a new file with FileHandle.write, 1 MiB at a time, one write in flight',
   },
   yazl: {
     id: 'yazl',
@@ -84,6 +114,13 @@ export const CASES: Record<CaseId, CaseInfo> = {
     label: 'readNpz (CRC checked)',
     detail: 'for await of readNpz(path): every array into its own buffer, CRC-32 verified (the default)',
   },
+  'load-npz': {
+    id: 'load-npz',
+    kind: 'read',
+    runtime: 'node',
+    label: 'loadNpz (CRC checked)',
+    detail: 'await loadNpz(path): the whole tree in memory, CRC-32 verified',
+  },
   chunks: {
     id: 'chunks',
     kind: 'read',
@@ -104,6 +141,13 @@ export const CASES: Record<CaseId, CaseInfo> = {
     runtime: 'python',
     label: 'np.load, every key (CRC checked)',
     detail: 'with np.load(path) as z: z[k] for every key (zipfile checks each CRC-32 at the end of a member)',
+  },
+  'plain-read': {
+    id: 'plain-read',
+    kind: 'read',
+    runtime: 'node',
+    label: 'plain read into fresh buffers',
+    detail: "each array's data (offsets from openNpz before timing) read into a new Buffer.allocUnsafeSlow with positional FileHandle.read calls, one at a time (≤ 1 GiB each); no CRC",
   },
   yauzl: {
     id: 'yauzl',
@@ -128,6 +172,25 @@ export const CASES: Record<CaseId, CaseInfo> = {
   },
 };
 
+/**
+ * The environments a case runs in. Every read case runs in both: `default` is what a user gets (GLIBC_TUNABLES
+ * removed from the child's environment), `hugetlb` sets GLIBC_TUNABLES=glibc.malloc.hugetlb=1, so glibc asks for
+ * transparent huge pages on its own mmaps, as numpy does for its arrays.
+ */
+export const ENV_VARIANTS = ['default', 'hugetlb'] as const;
+export type EnvVariant = (typeof ENV_VARIANTS)[number];
+export const HUGETLB_TUNABLE = 'glibc.malloc.hugetlb=1';
+
+/** One case in one environment: the unit that gets a fresh process per round. */
+export interface CaseRun {
+  id: CaseId;
+  variant: EnvVariant;
+}
+
+export function runKey(run: CaseRun): string {
+  return run.variant === 'default' ? run.id : `${run.id}+${run.variant}`;
+}
+
 export function isCaseId(value: string): value is CaseId {
   return (CASE_IDS as readonly string[]).includes(value);
 }
@@ -149,6 +212,10 @@ export interface ChildResult {
   setupSeconds: number;
   /** Largest array in bytes, where the case knows it. */
   largestArrayBytes?: number;
+  /** GLIBC_TUNABLES as the child saw it (null: unset), so the orchestrator can check the environment took. */
+  glibcTunables: string | null;
+  /** Files in outDir when the child started: write cases must start from an empty directory. */
+  outDirEntriesAtStart: number;
 }
 
 /** Arguments the orchestrator passes to every child, as one JSON string. */
@@ -159,7 +226,7 @@ export interface ChildArgs {
   outDir: string;
   warmup: number;
   repeats: number;
-  /** fsync the written file before the timer stops (every write case alike). */
+  /** fsync the written file before the timer stops (every write case alike; alwaysFsync cases ignore false). */
   fsync: boolean;
   /** Where the child writes its ChildResult as JSON. */
   resultFile: string;

@@ -35,7 +35,7 @@ const COLOURS: Record<string, string> = {
 
 function family(id: string): keyof typeof COLOURS {
   if (id.endsWith('-crc')) return 'rawCrc';
-  if (id.startsWith('raw-')) return 'raw';
+  if (id.startsWith('raw-') || id.startsWith('plain-')) return 'raw';
   if (id.startsWith('np-')) return 'numpy';
   if (id === 'yazl' || id === 'yauzl') return 'peer';
   return 'ours';
@@ -126,13 +126,15 @@ export function throughputChart(panels: readonly ChartPanel[]): string {
     ['npz-stream', COLOURS['ours']!],
     ['numpy', COLOURS['numpy']!],
     ['yazl / yauzl', COLOURS['peer']!],
-    ['raw fs limit', COLOURS['raw']!],
+    ['raw limit / plain script', COLOURS['raw']!],
     ['raw + CRC-32 (ZIP ceiling)', COLOURS['rawCrc']!],
   ];
-  legend.forEach(([name, colour], i) => {
-    const lx = 16 + i * 128;
+  // Each entry as wide as its text (about 6.2 px per character at 12 px), so longer names do not overlap.
+  let lx = 16;
+  for (const [name, colour] of legend) {
     body.push(`<rect x="${lx}" y="${legendY - 10}" width="12" height="12" fill="${colour}"/>`, `<text x="${lx + 17}" y="${legendY}">${name}</text>`);
-  });
+    lx += 17 + Math.ceil(name.length * 6.2) + 16;
+  }
   let top = legendY + 16;
   for (const panel of panels) {
     const { svg, height } = panelSvg(panel, top);

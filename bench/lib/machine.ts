@@ -17,6 +17,38 @@ export interface MachineInfo {
   memory?: { firstTouchGBps: number; retouchGBps: number };
 }
 
+export interface MemorySettings {
+  /** /sys/kernel/mm/transparent_hugepage/enabled and defrag, the bracketed choice (e.g. 'madvise'). */
+  thpEnabled: string;
+  thpDefrag: string;
+  /** glibc as Node reports it (glibc.malloc.hugetlb needs ≥ 2.35). */
+  glibc: string;
+  /** GLIBC_TUNABLES of the orchestrator; the default-environment children run without it. */
+  inheritedTunables: string;
+  /** What the `hugetlb` children get. */
+  hugetlbTunables: string;
+}
+
+function thpSetting(file: string): string {
+  try {
+    const text = readFileSync(`/sys/kernel/mm/transparent_hugepage/${file}`, 'utf8').trim();
+    return /\[([^\]]+)\]/.exec(text)?.[1] ?? text;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function memorySettings(hugetlbTunables: string): MemorySettings {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return {
+    thpEnabled: thpSetting('enabled'),
+    thpDefrag: thpSetting('defrag'),
+    glibc: header?.glibcVersionRuntime ?? 'unknown',
+    inheritedTunables: process.env['GLIBC_TUNABLES'] ?? '(unset)',
+    hugetlbTunables,
+  };
+}
+
 export interface Versions {
   node: string;
   python?: string;

@@ -13,6 +13,38 @@ import { GB, MB, type BenchResults, type CaseSummary } from './results.js';
 const PROFILE_ORDER = ['quick', 'quick-fsync', 'custom', 'custom-fsync', 'full', 'full-fsync'];
 const FINDINGS_HEADING = '## What we found';
 
+/** The method, as RESULTS.md states it (a new RESULTS.md starts with it; the file's copy is edited by hand). */
+export const METHOD = `- One fixture per run, written by \`bench/fixture.ts\` (\`npm run fixture\`): the exact names and shapes of
+  PaliGemma 3B at 224 px (scaled down for the quick run), deterministic pseudo-random bf16 values, streamed with lazy
+  leaves. Every case reads that file or writes the same names, shapes and byte count into one output directory.
+- **A fresh process per case and round.** On a VM, memory never touched costs far more than memory in use, and
+  what a process inherits from its predecessor (page cache, freed memory, THP availability) moves a case by up to
+  2×. So every measurement is its own child process (node without any loader, or python3) that sets up untimed,
+  then does the timed work once (\`--repeats\`, \`--warmup\` change that), as a user's process would.
+- **Interleaved rounds, order reversed every other round** (A B … B A): each round runs every case once; round 2
+  runs the list backwards, round 3 forwards again, so no case always follows the same neighbour or sits at the
+  same point of the machine's drift. Default 5 rounds.
+- **Outputs deleted before every write case**: the output directory is emptied before each write process starts,
+  and each process deletes its output before each repetition, so no earlier file holds page cache or dirty pages.
+- **Ratios pair by pair.** Each ratio is taken between two processes of the same round (case GB/s over its peer's
+  GB/s), then summarised over rounds as the median with its range (min–max). Peers compare like with like:
+  \`saveNpz(…, { fsync: false })\` against \`np.savez\` into a file opened with \`open(path, 'wb')\`; the default
+  \`saveNpz\` (fsync before rename) against \`np.savez\` followed by \`f.flush(); os.fsync(f.fileno())\`; \`readNpz\`,
+  \`loadNpz\` and \`chunks()\` against \`np.load\` of every key. Same-run plain baselines: a plain script that reads
+  each array into a fresh buffer with one positional read at a time (for readNpz/loadNpz), and a plain sequential
+  1 MiB async write of the same bytes (for saveNpz). The raw limits (16 MiB reads/writes into one reused buffer,
+  with and without \`zlib.crc32\`) bound what any reader or writer can reach.
+- **Two environments for every read case**: the default one (what a user gets; \`GLIBC_TUNABLES\` removed) and
+  \`GLIBC_TUNABLES=glibc.malloc.hugetlb=1\` (glibc ≥ 2.35 then asks for transparent huge pages on its own mmaps,
+  as numpy does for its arrays). Ratios pair cases of the same environment. Each run block reports the THP mode
+  (\`/sys/kernel/mm/transparent_hugepage/enabled\`, \`defrag\`), the glibc version and the inherited tunable.
+- Peak RSS is the child's \`VmHWM\` from \`/proc/self/status\`, over the whole process, setup included (the in-memory
+  write cases hold the whole checkpoint by design). Not \`maxRSS\` / \`ru_maxrss\`: Linux carries those over from the
+  parent across fork + exec.
+- GB/s uses 10⁹ bytes and the file size (the baselines move the same byte count). Writes: the timer stops after
+  the file is closed (\`saveNpz\` also renames its temp file); only the fsync cases fsync unless \`--fsync\` is given.
+  Reads are warm: the fixture was just written and fits in RAM.`;
+
 const TEMPLATE = `# Benchmarks
 
 \`npm run bench\` (quick, ~1.6 GB) and \`npm run bench -- --full\` (the real 5.85 GB PaliGemma 3B bf16 checkpoint)
@@ -20,21 +52,7 @@ rewrite the marked sections below and \`throughput.svg\`; everything else in thi
 
 ## Method
 
-- One fixture per run, written by \`bench/fixture.ts\` (\`npm run fixture\`): the exact names and shapes of
-  PaliGemma 3B at 224 px (scaled down for the quick run), deterministic pseudo-random bf16 values, streamed with lazy
-  leaves. Every case reads that file or writes the same names, shapes and byte count into one output directory.
-- Each case runs in a child process of its own (node without any loader, or python3), does one untimed warm-up
-  repetition, then N timed ones; the tables give the median. Peak RSS is the child's \`VmHWM\` from
-  \`/proc/self/status\`, over the whole process, setup included (the in-memory write cases hold the whole
-  checkpoint by design). Not \`maxRSS\` / \`ru_maxrss\`: Linux carries those over from the parent across fork + exec,
-  so every child would report at least the orchestrator's own peak.
-- GB/s uses 10⁹ bytes and the file size (the raw limits move the same byte count). "vs numpy" is the throughput
-  ratio to \`np.savez\` (writes) or \`np.load\` (reads); "vs raw" is the share of the raw limit of the same kind;
-  "vs raw+CRC" the share of the raw limit with \`zlib.crc32\` over every byte, overlapped with the I/O, which is the
-  ceiling for any ZIP writer or CRC-checking reader in Node (a ZIP member must carry the CRC-32 of its bytes).
-- Writes: the timer stops after the file is closed (\`saveNpz\` also renames its temp file). No case fsyncs unless
-  \`--fsync\` is given, so the default numbers measure the path into the page cache, not the disk.
-- Reads are warm: the fixture was just written and fits in RAM, so every read case reads from the page cache.
+${METHOD}
 
 ${FINDINGS_HEADING}
 
@@ -63,13 +81,19 @@ function panelTitle(results: BenchResults): string {
   return `${results.profile.replace(/-fsync$/, ' (writes fsynced)')}: ${shape}, ${gb(f.fileBytes)}, ${f.entries} arrays`;
 }
 
+function runLabel(c: { label: string; variant?: string }): string {
+  // Results saved before environments existed carry no variant: they ran in the default one.
+  return c.variant === undefined || c.variant === 'default' ? c.label : `${c.label} [${c.variant}]`;
+}
+
 function caseRow(c: CaseSummary): string {
   const spread = c.seconds.length > 1 ? ` (${seconds(c.minSeconds)}–${seconds(c.maxSeconds)})` : '';
   return [
-    c.label,
+    runLabel(c),
     `${seconds(c.medianSeconds)}${spread}`,
     c.gbps.toFixed(2),
     c.vsNumpy === undefined ? '–' : `${c.vsNumpy.toFixed(2)}×`,
+    c.vsPlain === undefined ? '–' : `${c.vsPlain.toFixed(2)}×`,
     c.vsRaw === undefined ? '–' : `${(c.vsRaw * 100).toFixed(0)} %`,
     c.vsRawCrc === undefined ? '–' : `${(c.vsRawCrc * 100).toFixed(0)} %`,
     c.cpuPerWall.toFixed(2),
@@ -95,10 +119,19 @@ export function renderBlock(results: BenchResults): string {
         ]),
     `- **Versions:** Node ${versions.node}, Python ${versions.python ?? 'n/a'}, numpy ${versions.numpy ?? 'n/a'}, yazl ${versions.yazl}, yauzl ${versions.yauzl}${versions.git === undefined ? '' : `; npz-stream at ${versions.git}`}.`,
     `- **Date:** ${results.date.slice(0, 10)}. ` +
-      (settings.rounds > 1
-        ? `${settings.rounds} rounds (the case list run ${settings.rounds} times, cases interleaved, a fresh process per case and round) × `
-        : 'A fresh process per case: ') +
+      (results.rounds === undefined
+        ? settings.rounds > 1
+          ? `${settings.rounds} rounds (the case list run ${settings.rounds} times, cases interleaved, a fresh process per case and round) × `
+          : 'A fresh process per case: '
+        : `${settings.rounds} rounds, order reversed every other round, a fresh process per case, environment and round, outputs deleted before every write case; each process `) +
       `${settings.warmup} warm-up + ${settings.repeats} timed repetitions; median of all timed runs shown (min–max in brackets).`,
+    ...(results.memorySettings === undefined
+      ? []
+      : [
+          `- **THP / glibc:** transparent_hugepage enabled=${results.memorySettings.thpEnabled}, defrag=${results.memorySettings.thpDefrag}; ` +
+            `glibc ${results.memorySettings.glibc}; GLIBC_TUNABLES of the caller ${results.memorySettings.inheritedTunables} ` +
+            `(removed for default-environment cases); [hugetlb] rows ran with GLIBC_TUNABLES=${results.memorySettings.hugetlbTunables}.`,
+        ]),
     `- **Page cache / fsync:** ${results.pageCache}`,
   );
   const loads = results.cases.flatMap((c) => c.loadAverage ?? []);
@@ -119,21 +152,36 @@ export function renderBlock(results: BenchResults): string {
   }
   lines.push(
     '',
-    '| case | median s | GB/s | vs numpy | vs raw | vs raw+CRC | CPU/wall | peak RSS |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| case | median s | GB/s | vs numpy | vs plain | vs raw | vs raw+CRC | CPU/wall | peak RSS |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const kind of ['write', 'read'] as const) {
     for (const c of results.cases.filter((x) => x.kind === kind)) lines.push(`| ${kind}: ${caseRow(c)} |`);
   }
-  for (const s of results.skipped) lines.push(`| ${CASES[s.id].kind}: ${CASES[s.id].label} | skipped: ${s.reason} | | | | | | |`);
-  for (const f of results.failed) lines.push(`| ${CASES[f.id].kind}: ${CASES[f.id].label} | FAILED: ${f.error.replace(/\|/g, '/')} | | | | | | |`);
+  for (const s of results.skipped) lines.push(`| ${CASES[s.id].kind}: ${CASES[s.id].label} | skipped: ${s.reason} | | | | | | | |`);
+  for (const f of results.failed) lines.push(`| ${CASES[f.id].kind}: ${CASES[f.id].label} | FAILED: ${f.error.replace(/\|/g, '/')} | | | | | | | |`);
+  // The library and its peers only: the baselines' own ratios to numpy are in the table above.
+  const order = results.cases.map((c) => c.key);
+  const likePairs = (results.pairs ?? [])
+    .filter((p) => (p.role === 'numpy' || p.role === 'plain') && !/^(raw|plain)-/.test(p.caseKey))
+    .sort((a, b) => order.indexOf(a.caseKey) - order.indexOf(b.caseKey));
+  if (likePairs.length > 0) {
+    const labelOf = (key: string): string => {
+      const c = results.cases.find((x) => x.key === key);
+      return c === undefined ? key : runLabel(c);
+    };
+    lines.push('', '| like with like, per round | against | median ratio | range | rounds |', '|---|---|---:|---:|---:|');
+    for (const p of likePairs) {
+      lines.push(`| ${labelOf(p.caseKey)} | ${labelOf(p.baseKey)} | ${p.median.toFixed(2)}× | ${p.min.toFixed(2)}–${p.max.toFixed(2)} | ${p.ratios.length} |`);
+    }
+  }
   lines.push('', '| target | case | measured | |', '|---|---|---|---|');
   for (const t of results.targets) {
     lines.push(`| ${t.target} | ${CASES[t.caseId].label} | ${t.measured} | ${t.met === undefined ? '–' : t.met ? 'met' : '**missed**'} |`);
   }
   const panel: ChartPanel = {
     title: panelTitle(results),
-    bars: results.cases.map((c) => ({ id: c.id, label: c.label, kind: c.kind, gbps: Number(c.gbps.toFixed(4)) })),
+    bars: results.cases.map((c) => ({ id: c.id, label: runLabel(c), kind: c.kind, gbps: Number(c.gbps.toFixed(4)) })),
   };
   lines.push('', `${DATA_PREFIX}${JSON.stringify({ profile: results.profile, panel }).replace(/--/g, '- -')} -->`, blockEnd(results.profile));
   return lines.join('\n');

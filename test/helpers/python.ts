@@ -1,31 +1,67 @@
 import { spawnSync } from 'node:child_process';
 
 /**
- * The numpy oracle. Tests that need it call `describeWithNumpy`; they skip when python3+numpy are missing,
- * except under REQUIRE_NUMPY=1 (CI), where a missing oracle fails loudly instead of skipping silently.
+ * The Python oracles. The vitest global setup (test/helpers/oracle-setup.ts) provisions them once per run and
+ * passes their paths down in NPZ_ORACLE_PYTHON (numpy + ml_dtypes + safetensors, pinned) and NPZ_STDLIB_PYTHON
+ * (any python3: zipfile and zlib only); an empty value means the machine has no python3.
+ *
+ * Tests that need numpy call `hasNumpy()`, tests that need only the standard library call `hasPython()`. Both skip
+ * when the oracle is missing, except under REQUIRE_NUMPY=1 (CI), where a missing oracle fails instead.
  */
-let cached: boolean | undefined;
-
-export function hasNumpy(): boolean {
-  if (cached === undefined) {
-    const probe = spawnSync('python3', ['-c', 'import numpy, ml_dtypes'], { encoding: 'utf8' });
-    cached = probe.status === 0;
-    if (!cached && process.env['REQUIRE_NUMPY'] === '1') {
-      throw new Error(`REQUIRE_NUMPY=1 but python3 with numpy and ml_dtypes is unavailable: ${probe.stderr}`);
-    }
-  }
-  return cached;
+function probe(python: string, script: string): boolean {
+  return spawnSync(python, ['-c', script], { encoding: 'utf8' }).status === 0;
 }
 
-/** Runs a python3 script with numpy; throws with stderr when it fails. Returns stdout. */
+function fromEnv(name: string, fallbackCheck: string): string | undefined {
+  const value = process.env[name];
+  if (value !== undefined) return value === '' ? undefined : value;
+  // Outside the global setup (a test file run by hand with another config): whatever python3 is on PATH.
+  return probe('python3', fallbackCheck) ? 'python3' : undefined;
+}
+
+let oracle: string | undefined | null = null;
+let stdlib: string | undefined | null = null;
+
+function required(what: string): never {
+  throw new Error(`REQUIRE_NUMPY=1 but ${what} is unavailable (see the [npz-oracle] lines at the start of the run)`);
+}
+
+/** The interpreter with numpy, ml_dtypes and safetensors, or undefined. */
+export function oraclePython(): string | undefined {
+  if (oracle === null) oracle = fromEnv('NPZ_ORACLE_PYTHON', 'import numpy, ml_dtypes, safetensors');
+  return oracle;
+}
+
+/** A python3 with its standard library (zipfile, zlib), or undefined. */
+export function stdlibPython(): string | undefined {
+  if (stdlib === null) stdlib = fromEnv('NPZ_STDLIB_PYTHON', 'import zipfile, zlib') ?? oraclePython();
+  return stdlib;
+}
+
+export function hasNumpy(): boolean {
+  if (oraclePython() === undefined && process.env['REQUIRE_NUMPY'] === '1') required('python3 with numpy and ml_dtypes');
+  return oraclePython() !== undefined;
+}
+
+/** For tests that need only Python's standard library: true wherever python3 runs. */
+export function hasPython(): boolean {
+  if (stdlibPython() === undefined && process.env['REQUIRE_NUMPY'] === '1') required('python3');
+  return stdlibPython() !== undefined;
+}
+
+/**
+ * Runs a Python script; throws with stderr when it fails. Returns stdout. It runs on the oracle interpreter when
+ * there is one, else on the plain python3 (enough for scripts that import only the standard library).
+ */
 export function runPython(script: string, args: string[] = [], input?: string | Uint8Array): string {
-  const result = spawnSync('python3', ['-c', script, ...args], {
+  const python = oraclePython() ?? stdlibPython() ?? 'python3';
+  const result = spawnSync(python, ['-c', script, ...args], {
     encoding: 'utf8',
     input,
     maxBuffer: 1 << 30,
   });
   if (result.status !== 0) {
-    throw new Error(`python3 failed (${result.status}): ${result.stderr}`);
+    throw new Error(`${python} failed (${result.status}): ${result.error?.message ?? ''}${result.stderr}`);
   }
   return result.stdout;
 }
