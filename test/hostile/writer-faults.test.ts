@@ -11,7 +11,7 @@ import { isNpzError } from '../../src/errors.js';
 import { readNpz } from '../../src/npz/read.js';
 import { saveNpz, saveNpzStream, type SaveOptions } from '../../src/npz/save.js';
 import type { FlatTree } from '../../src/tree/flatten.js';
-import type { LazyArray, Leaf } from '../../src/tree/leaf.js';
+import type { LazyArray, Leaf } from '../../src/npy/write.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import { openFdCount, seededRandom } from './fuzz-core.js';
 import { BIG_CHUNK_BYTES, BIG_CHUNKS, BIG_LEAVES, bigByte } from './writer-child.js';

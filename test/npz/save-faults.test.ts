@@ -6,7 +6,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { saveNpz, saveNpzStream, type SaveOptions } from '../../src/npz/save.js';
-import type { LazyArray } from '../../src/tree/leaf.js';
+import type { LazyArray } from '../../src/npy/write.js';
 
 const root = mkdtempSync(join(tmpdir(), 'npz-faults-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -2,9 +2,9 @@ import { Readable } from 'node:stream';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
-import { MemberReader } from '../../src/zip/member.js';
-import { ZipArchive } from '../../src/zip/reader.js';
-import { bufferSource, type RandomAccessSource } from '../../src/zip/source.js';
+import { MemberReader } from '../../src/zip/member-reader.js';
+import { ZipArchive } from '../../src/zip/archive.js';
+import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import { countingSource, localDataStart, pythonArchive, record, setU32, sha256, tempDir, zipLayout, type TempDir } from './reader-helpers.js';
 
