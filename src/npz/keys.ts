@@ -23,11 +23,11 @@ export function indexByKey(entries: readonly ZipEntry[], policy: DuplicateNamePo
     const key = keyOfMember(entry.name);
     const previous = byKey.get(key);
     if (previous !== undefined && policy === 'error') {
-      const what =
-        previous.name === entry.name
-          ? `member name ${JSON.stringify(entry.name)} appears more than once (entries ${previous.index} and ${entry.index})`
-          : `members ${JSON.stringify(previous.name)} and ${JSON.stringify(entry.name)} both have the key ${JSON.stringify(key)}`;
-      throw new NpzError('ERR_NPZ_DUPLICATE_NAME', `${what}; option duplicates: 'last' keeps the last`, { entry: key });
+      const sameName = previous.name === entry.name;
+      const what = sameName
+        ? `member name ${JSON.stringify(entry.name)} appears more than once (entries ${previous.index} and ${entry.index})`
+        : `members ${JSON.stringify(previous.name)} and ${JSON.stringify(entry.name)} both have the key ${JSON.stringify(key)}`;
+      throw new NpzError('ERR_NPZ_DUPLICATE_NAME', `${what}; option duplicates: 'last' keeps the last`, { entry: sameName ? entry.name : key });
     }
     byKey.set(key, entry);
   }
