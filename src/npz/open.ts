@@ -5,7 +5,7 @@ import type { Descr, NpyHeader } from '../npy/header.js';
 import { npyHeaderFromHead, reportedDescr } from '../npy/read.js';
 import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
 import { resolveSource } from '../source/resolve.js';
-import { throwIfAborted } from '../util/abort.js';
+import { abortError } from '../util/abort.js';
 import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/archive.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
@@ -105,7 +105,8 @@ class OpenedNpz implements NpzFile {
     this.#options = options;
     this.entries = Object.freeze(entries);
     this.#byKey = byKey;
-    this.#byMemberName = new Map([...byKey.values()].map((entry) => [entry.name, entry]));
+    this.#byMemberName = new Map();
+    for (const entry of byKey.values()) this.#byMemberName.set(entry.name, entry);
   }
 
   has(name: string): boolean {
@@ -153,7 +154,8 @@ class OpenedNpz implements NpzFile {
  */
 const NPY_HEADER_PEEK = 256;
 
-async function describe(archive: ZipArchive, located: LocatedMember, options: OpenNpzOptions): Promise<NpzEntry> {
+/** The entry for one member; synchronous (no promise) when the scan's bytes already hold its npy header. */
+function describe(archive: ZipArchive, located: LocatedMember, options: OpenNpzOptions): NpzEntry | Promise<NpzEntry> {
   const { entry, dataStart, head } = located;
   const base: EntryBase = {
     name: keyOfMember(entry.name),
@@ -167,19 +169,30 @@ async function describe(archive: ZipArchive, located: LocatedMember, options: Op
   // A non-array member is listed only after its local header was checked (by the scan): a damaged central
   // directory name could otherwise turn an array member ('w.npy' -> 'w.npx') into one silently left out.
   if (!isArrayMember(entry)) return { ...base, isArray: false };
-  let header: NpyHeader | undefined;
   if (base.compression === 'stored') {
     // Refused members are refused before their bytes are interpreted, as the member reader would.
     checkDecodable(entry);
+    let header: NpyHeader | undefined;
     try {
       header = npyHeaderFromHead(head, entry.uncompressedSize, options);
     } catch (error) {
       throw inMember(entry, error);
     }
+    if (header !== undefined) return arrayEntry(base, header, dataStart);
   }
-  header ??= await peekArrayHeader(archive, entry, options);
-  return {
-    ...base,
+  return peekArrayHeader(archive, entry, options).then((header) => arrayEntry(base, header, dataStart));
+}
+
+function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzArrayEntry {
+  // Spelled out rather than spread: tens of thousands of entries are built here, and spreads were the cost.
+  const entry: NpzArrayEntry = {
+    name: base.name,
+    memberName: base.memberName,
+    compression: base.compression,
+    compressedSize: base.compressedSize,
+    memberSize: base.memberSize,
+    localHeaderOffset: base.localHeaderOffset,
+    crc32: base.crc32,
     isArray: true,
     dtype: header.dtype,
     descr: reportedDescr(header),
@@ -187,8 +200,9 @@ async function describe(archive: ZipArchive, located: LocatedMember, options: Op
     fortranOrder: header.fortranOrder,
     byteLength: header.byteLength,
     npyVersion: header.version,
-    ...(base.compression === 'stored' ? { dataOffset: dataStart + header.headerLength } : {}),
   };
+  if (base.compression === 'stored') entry.dataOffset = dataStart + header.headerLength;
+  return entry;
 }
 
 /**
@@ -206,10 +220,18 @@ export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): P
     const described = new Array<NpzEntry>(kept.length);
     const position = new Map(kept.map((entry, i) => [entry, i]));
     const peek = (entry: ZipEntry): number => (isArrayMember(entry) && compressionOf(entry) === 'stored' ? NPY_HEADER_PEEK : 0);
-    for await (const located of archive.scan(kept, { peek })) {
-      throwIfAborted(options.signal, 'reading');
-      described[position.get(located.entry) as number] = await describe(archive, located, options);
-    }
+    const { signal } = options;
+    await archive.scan(
+      kept,
+      (located) => {
+        if (signal?.aborted === true) throw abortError(signal, 'reading');
+        const slot = position.get(located.entry) as number;
+        const entry = describe(archive, located, options);
+        if (!(entry instanceof Promise)) described[slot] = entry;
+        else return entry.then((done) => void (described[slot] = done));
+      },
+      { peek },
+    );
     const entries = described;
     return new OpenedNpz(archive, owned, entries, byKey, options);
   } catch (error) {

@@ -76,28 +76,30 @@ export class ZipArchive {
   }
 
   /**
-   * Checks the local headers of `entries` in file order and yields each member with its first `peek` data
-   * bytes. Neighbouring headers are fetched together, in reads of up to `windowBytes` that end before the data of
-   * any member too large to share a window, so the number of reads grows with the file's metadata, not with its
-   * member count or data size. Members come out in file (offset) order.
+   * Checks the local headers of `entries` in file order and hands each member, with its first `peek` data bytes,
+   * to `visit`. Neighbouring headers are fetched together, in reads of up to `windowBytes` that end before the
+   * data of any member too large to share a window, so the number of reads grows with the file's metadata, not
+   * with its member count or data size. A visit that needs no I/O returns nothing and costs no promise; `head`
+   * is valid only during the visit.
    */
-  async *scan(entries: readonly ZipEntry[], options: ScanOptions = {}): AsyncGenerator<LocatedMember, void, undefined> {
+  async scan(entries: readonly ZipEntry[], visit: (member: LocatedMember) => void | Promise<void>, options: ScanOptions = {}): Promise<void> {
     const windowBytes = options.windowBytes ?? DEFAULT_SCAN_WINDOW;
-    const peekOf = (entry: ZipEntry): number => Math.min(options.peek?.(entry) ?? 0, entry.compressedSize);
     const ordered = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+    // Per member, in file order: raw data bytes wanted after the header, and bytes the header plus those span.
+    const peeks = ordered.map((entry) => Math.min(options.peek?.(entry) ?? 0, entry.compressedSize));
+    const spans = ordered.map((entry, i) => LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA + (peeks[i] as number));
     // Bytes [start, start + bytes.length) of the file, fetched by the last coalesced read.
     let start = 0;
     let bytes: Uint8Array = new Uint8Array(0);
     for (let i = 0; i < ordered.length; i++) {
       const entry = ordered[i] as ZipEntry;
       const at = entry.localHeaderOffset;
-      const wanted = LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA + peekOf(entry);
-      if (at < start || at + wanted > start + bytes.length) {
+      const peek = peeks[i] as number;
+      if (at < start || at + (spans[i] as number) > start + bytes.length) {
         // Extend the read over the following members whose headers (and peeks) fit in the same window.
-        let end = at + wanted;
+        let end = at + (spans[i] as number);
         for (let j = i + 1; j < ordered.length; j++) {
-          const next = ordered[j] as ZipEntry;
-          const nextEnd = next.localHeaderOffset + LOCAL_HEADER_FIXED + next.rawName.length + EXPECTED_LOCAL_EXTRA + peekOf(next);
+          const nextEnd = (ordered[j] as ZipEntry).localHeaderOffset + (spans[j] as number);
           if (nextEnd - at > windowBytes) break;
           end = Math.max(end, nextEnd);
         }
@@ -107,14 +109,15 @@ export class ZipArchive {
       let relative = at - start;
       let local = bytes;
       const headerLength = localHeaderLength(local.subarray(relative), entry);
-      if (relative + headerLength + peekOf(entry) > local.length) {
+      if (relative + headerLength + peek > local.length) {
         // A longer extra field than expected: this member alone needs a read of its own.
-        local = await this.#readHeaderBytes(entry, at, headerLength + peekOf(entry));
+        local = await this.#readHeaderBytes(entry, at, headerLength + peek);
         relative = 0;
       }
       const dataStart = this.#accept(entry, local, relative);
       const headFrom = relative + headerLength;
-      yield { entry, dataStart, head: local.subarray(headFrom, headFrom + peekOf(entry)) };
+      const pending = visit({ entry, dataStart, head: local.subarray(headFrom, headFrom + peek) });
+      if (pending !== undefined) await pending;
     }
   }
 

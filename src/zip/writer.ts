@@ -254,7 +254,7 @@ export class ZipWriter {
       if (!borrowed) return this.emitHashed(chunk, crc);
       // A small chunk would sit in the batch while the caller refills its buffer: keep a copy instead. A chunk of
       // a batch's size completes the batch, which is written (and released) before the next pull.
-      if (chunk.byteLength < BATCH_BYTES) return this.emitHashed(chunk.slice(), crc);
+      if (chunk.byteLength < BATCH_BYTES) return this.emitHashed(copyOf(chunk), crc);
       await this.emitHashed(chunk, crc);
       await this.flush();
     };
@@ -284,7 +284,7 @@ export class ZipWriter {
       for await (const chunk of chunks) {
         crc.update(chunk);
         // The deflate stream queues small writes; a caller's buffer may be refilled before they are compressed.
-        yield borrowed ? chunk.slice() : chunk;
+        yield borrowed ? copyOf(chunk) : chunk;
       }
     };
     try {
@@ -352,4 +352,9 @@ export class ZipWriter {
     }
     await this.guard(this.sink.writeAt!(final, entry.localHeaderOffset));
   }
+}
+
+/** A copy in memory of its own (Buffer's `slice` would return a view). */
+function copyOf(chunk: Uint8Array): Uint8Array {
+  return new Uint8Array(chunk);
 }
