@@ -92,6 +92,18 @@ interface EndRecords {
   recordsStart: number;
 }
 
+/** A 64-bit offset or count past 2^53 lies past the end of any file this reader can open: a bounds error. */
+function bounded<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof NpzError && error.code === 'ERR_ZIP_TOO_LARGE') {
+      throw new NpzError('ERR_ZIP_BOUNDS', `zip64 end record: ${error.message}, so it lies past the end of the file`, { cause: error });
+    }
+    throw error;
+  }
+}
+
 /** The last end record whose comment reaches exactly to the end of the file, resolved through zip64 records. */
 async function readEndRecords(source: RandomAccessSource): Promise<EndRecords> {
   const size = source.size;
@@ -119,16 +131,14 @@ async function readEndRecords(source: RandomAccessSource): Promise<EndRecords> {
     return { tail, tailStart, entries: end.entries, directoryOffset: end.centralDirectoryOffset, recordsStart: endOffset };
   }
 
-  const locator = decodeZip64Locator(tail, locatorAt);
+  const locator = bounded(() => decodeZip64Locator(tail, locatorAt));
   if (locator.zip64EndDisk !== 0 || locator.totalDisks > 1) throw multiDisk(locator.zip64EndDisk);
   const recordAt = locator.zip64EndOffset;
   if (recordAt + ZIP64_END_LENGTH > endOffset - ZIP64_LOCATOR_LENGTH) {
     throw new NpzError('ERR_ZIP_ZIP64', `zip64 end record offset ${recordAt} does not lie before its locator`, { offset: recordAt });
   }
-  const record =
-    recordAt >= tailStart
-      ? decodeZip64EndOfCentralDirectory(tail, recordAt - tailStart)
-      : decodeZip64EndOfCentralDirectory(await readExact(source, recordAt, ZIP64_END_LENGTH, 'zip64 end record'), 0);
+  const recordBytes = recordAt >= tailStart ? tail.subarray(recordAt - tailStart) : await readExact(source, recordAt, ZIP64_END_LENGTH, 'zip64 end record');
+  const record = bounded(() => decodeZip64EndOfCentralDirectory(recordBytes, 0));
   if (record.diskNumber !== 0 || record.centralDirectoryDisk !== 0) throw multiDisk(record.diskNumber);
   return { tail, tailStart, entries: record.entries, directoryOffset: record.centralDirectoryOffset, recordsStart: recordAt };
 }
