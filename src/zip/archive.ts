@@ -1,6 +1,6 @@
 import { NpzError } from '../errors.js';
 import type { RandomAccessSource } from '../source/random-access.js';
-import { readCentralDirectory, type ZipEntry } from './central-directory.js';
+import { inFileOrder, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { decodeZipName } from './names.js';
 import { LOCAL_HEADER_FIXED, LOCAL_ZIP64_EXTRA, METHOD_DEFLATED, METHOD_STORED, decodeLocalHeader } from './records.js';
 import { ReadWindow } from './window.js';
@@ -84,7 +84,7 @@ export class ZipArchive {
    */
   async scan(entries: readonly ZipEntry[], visit: (member: LocatedMember) => void | Promise<void>, options: ScanOptions = {}): Promise<void> {
     const windowBytes = options.windowBytes ?? DEFAULT_SCAN_WINDOW;
-    const ordered = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+    const ordered = inFileOrder(entries);
     // Per member, in file order: raw data bytes wanted after the header, and bytes the header plus those span.
     const peeks = ordered.map((entry) => Math.min(options.peek?.(entry) ?? 0, entry.compressedSize));
     const spans = ordered.map((entry, i) => LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA + (peeks[i] as number));

@@ -257,7 +257,7 @@ function checkDirectoryEnd(bytes: Uint8Array, at: number, directoryOffset: numbe
 
 /** Each member may extend only up to the next local header in file order, or to the central directory. */
 function assignRegions(entries: ZipEntry[], directoryStart: number, size: number): ZipEntry[] {
-  const byOffset = [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+  const byOffset = inFileOrder(entries);
   for (let i = 0; i < byOffset.length; i++) {
     const entry = byOffset[i] as ZipEntry;
     const next = byOffset[i + 1];
@@ -282,6 +282,16 @@ function assignRegions(entries: ZipEntry[], directoryStart: number, size: number
     }
     // Set once, here, before the entries are handed out (copying every entry to set it was a measurable cost).
     (entry as { regionEnd: number }).regionEnd = regionEnd;
+  }
+  return entries;
+}
+
+/** Entries sorted by local header offset; writers list them in that order already, which is checked first. */
+export function inFileOrder(entries: readonly ZipEntry[]): readonly ZipEntry[] {
+  for (let i = 1; i < entries.length; i++) {
+    if ((entries[i - 1] as ZipEntry).localHeaderOffset > (entries[i] as ZipEntry).localHeaderOffset) {
+      return [...entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+    }
   }
   return entries;
 }
