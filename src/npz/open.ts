@@ -1,3 +1,4 @@
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { NpzError } from '../errors.js';
 import type { NpyArray } from '../npy/array.js';
 import type { ArrayDType } from '../npy/dtype.js';
@@ -153,6 +154,12 @@ class OpenedNpz implements NpzFile {
  * numpy pads headers to 64 bytes (128 for ordinary shapes); longer ones cost one read of their own.
  */
 const NPY_HEADER_PEEK = 256;
+/** Traditional and strong encryption: such members are left to the member reader, which refuses them. */
+const ENCRYPTION_FLAGS = 0x0041;
+/** Compressed bytes peeked for a deflated array: numpy's header deflates to well under this. */
+const DEFLATED_HEADER_PEEK = 512;
+/** Bound on what a peek may inflate to (deflate expands at most ~1032×); beyond it the member reader decides. */
+const MAX_INFLATED_PEEK = 1 << 20;
 
 /** The entry for one member; synchronous (no promise) when the scan's bytes already hold its npy header. */
 function describe(archive: ZipArchive, located: LocatedMember, options: OpenNpzOptions): NpzEntry | Promise<NpzEntry> {
@@ -179,8 +186,25 @@ function describe(archive: ZipArchive, located: LocatedMember, options: OpenNpzO
       throw inMember(entry, error);
     }
     if (header !== undefined) return arrayEntry(base, header, dataStart);
+  } else if (base.compression === 'deflate' && (entry.flags & ENCRYPTION_FLAGS) === 0) {
+    const header = headerFromDeflatedHead(head, entry.uncompressedSize, options);
+    if (header !== undefined) return arrayEntry(base, header, dataStart);
   }
   return peekArrayHeader(archive, entry, options).then((header) => arrayEntry(base, header, dataStart));
+}
+
+/**
+ * The npy header of a deflated member from the first compressed bytes the scan fetched, inflated as far as they
+ * go; undefined whenever that is not conclusive (too few bytes, damaged data, any header error), so the member
+ * reader decides, and reports errors exactly as it would for any read.
+ */
+function headerFromDeflatedHead(head: Uint8Array, memberSize: number, options: OpenNpzOptions): NpyHeader | undefined {
+  try {
+    const inflated = inflateRawSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: MAX_INFLATED_PEEK });
+    return npyHeaderFromHead(inflated.subarray(0, Math.min(inflated.length, memberSize)), memberSize, options);
+  } catch {
+    return undefined;
+  }
 }
 
 function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzArrayEntry {
@@ -219,7 +243,11 @@ export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): P
     // Local headers and npy headers are read in file order, neighbours together; entries keep directory order.
     const described = new Array<NpzEntry>(kept.length);
     const position = new Map(kept.map((entry, i) => [entry, i]));
-    const peek = (entry: ZipEntry): number => (isArrayMember(entry) && compressionOf(entry) === 'stored' ? NPY_HEADER_PEEK : 0);
+    const peek = (entry: ZipEntry): number => {
+      if (!isArrayMember(entry)) return 0;
+      const compression = compressionOf(entry);
+      return compression === 'stored' ? NPY_HEADER_PEEK : compression === 'deflate' ? DEFLATED_HEADER_PEEK : 0;
+    };
     const { signal } = options;
     await archive.scan(
       kept,
