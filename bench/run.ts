@@ -208,7 +208,7 @@ function describeCase(c: CaseSummary): string {
 
 async function main(): Promise<void> {
   const opts = options();
-  if (!existsSync(join(REPO_ROOT, 'dist/index.js')) || !existsSync(join(REPO_ROOT, 'dist/cli/synthetic.js'))) {
+  if (!existsSync(join(REPO_ROOT, 'dist/index.js')) || !existsSync(join(REPO_ROOT, 'dist/paligemma/index.js'))) {
     throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
   }
   await mkdir(opts.workDir, { recursive: true });

@@ -9,14 +9,18 @@
  * for await (const [name, array] of readNpz('ckpt.npz')) console.log(name, array.dtype, array.shape);
  * ```
  *
+ * The PaliGemma layout and synthetic checkpoints are in the `npz-stream/paligemma` subpath.
+ *
  * @module
  */
 
 export { NpzError, isNpzError, NPZ_ERROR_CODES } from './errors.js';
 export type { NpzErrorCode, NpzErrorContext } from './errors.js';
 
-export { DTYPES, isDType, typedArrayFor, byteSwapInPlace } from './npy/dtype.js';
+export { DTYPES, isDType } from './npy/dtype.js';
 export type { DType, ArrayDType, NpyTypedArray, ByteOrder, DTypeInfo } from './npy/dtype.js';
+export type { NpyArray } from './npy/array.js';
+export type { Leaf, LazyArray } from './npy/write.js';
 export { encodeNpyHeader, decodeNpyHeader, npyHeaderLength, DEFAULT_MAX_HEADER_SIZE } from './npy/header.js';
 export type { Descr, DescrField, FieldName, NpyHeader, NpyHeaderFields, DecodeNpyHeaderOptions } from './npy/header.js';
 export {
@@ -30,20 +34,16 @@ export {
   numberToFloat16Bits,
 } from './npy/half.js';
 
-export { flattenWithNames, unflattenWithNames, compareCodePoints } from './tree/flatten.js';
+export { flattenWithNames, unflattenWithNames } from './tree/flatten.js';
 export type { Tree, FlatTree } from './tree/flatten.js';
-export { normalizeLeaf, isLeaf } from './tree/leaf.js';
-export type { Leaf, NpyArray, LazyArray, NormalizedLeaf } from './tree/leaf.js';
 
 export { saveNpz, saveNpzStream } from './npz/save.js';
 export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';
 export { openNpz } from './npz/open.js';
 export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, NpzChunksOptions } from './npz/open.js';
+export type { Compression, DuplicateNamePolicy } from './npz/keys.js';
 export { readNpz, loadNpz } from './npz/read.js';
 export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
-export type { NpzArray, Compression } from './npz/members.js';
-export { fileSource, bufferSource } from './zip/source.js';
-export type { RandomAccessSource, NpzSource } from './zip/source.js';
 
-export { paligemmaSpec, isPaliGemmaTrainable } from './tree/paligemma.js';
-export type { PaliGemmaModel, PaliGemmaSpecOptions } from './tree/paligemma.js';
+export { fileSource, bufferSource } from './source/index.js';
+export type { RandomAccessSource, NpzSource } from './source/index.js';

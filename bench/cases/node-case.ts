@@ -12,7 +12,7 @@ import { crc32 as zlibCrc32 } from 'node:zlib';
 import { finished } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
-import { encodeNpyHeader, loadNpz, openNpz, readNpz, saveNpz, type LazyArray, type NpzArray } from '../../dist/index.js';
+import { encodeNpyHeader, loadNpz, openNpz, readNpz, saveNpz, type LazyArray, type NpyArray } from '../../dist/index.js';
 // Type-only: bench/run.ts transpiles this file alone and runs it without tsx, whose loader thread would add
 // ~40 MB to every peak RSS measured here.
 import type { ChildArgs, ChildResult } from '../lib/cases.js';
@@ -96,7 +96,7 @@ function writeCase(out: string, run: () => Promise<void>): Repetition {
 
 /** `options` undefined: saveNpz's defaults (fsync on), the like-for-like peer of np.savez + os.fsync. */
 async function saveMemory(args: ChildArgs, out: string, defaults = false): Promise<Repetition> {
-  const pairs: [string, NpzArray][] = [];
+  const pairs: [string, NpyArray][] = [];
   let largest = 0;
   for await (const pair of readNpz(args.fixture)) {
     pairs.push(pair);

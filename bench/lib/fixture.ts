@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { saveNpz } from '../../dist/index.js';
-import { syntheticDataBytes, syntheticPaliGemma, type SyntheticPrecision } from '../../dist/cli/synthetic.js';
-import type { PaliGemmaModel } from '../../dist/index.js';
+import { syntheticDataBytes, syntheticPaliGemma, type PaliGemmaModel, type SyntheticPrecision } from '../../dist/paligemma/index.js';
 
 export const FIXTURE_MODELS = ['paligemma-3b', 'paligemma2-3b'] as const satisfies readonly PaliGemmaModel[];
 export type FixtureModel = (typeof FIXTURE_MODELS)[number];

@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, realpath, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { lstat, mkdir, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
 import { NpzError } from '../index.js';
 
 /**
- * Turning archive names into file paths without letting a hostile name escape the output directory, and writing
- * each file atomically (a temp file beside it, renamed into place only when complete).
+ * Turning archive names into file paths without letting a hostile name escape the output directory.
  */
 
 /** Why an archive name cannot be a relative path under the output directory, or undefined when it can. */
@@ -44,21 +42,4 @@ export async function safeTarget(root: string, name: string, suffix: string): Pr
     if (!info.isDirectory()) throw refuse(`${directory} exists and is not a directory`);
   }
   return join(directory, `${segments.at(-1)!}${suffix}`);
-}
-
-/** Writes the bytes `produce` hands out into `path` atomically; on any failure nothing is left at `path`. */
-export async function writeAtomically(path: string, produce: (handle: FileHandle) => Promise<void>): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(temp, 'wx', 0o666);
-    await produce(handle);
-    await handle.close();
-    handle = undefined;
-    await rename(temp, path);
-  } catch (error) {
-    await handle?.close().catch(() => undefined);
-    await rm(temp, { force: true }).catch(() => undefined);
-    throw error;
-  }
 }

@@ -215,6 +215,46 @@ export function descrItemsize(descr: Descr, options: DescrOptions): { dtype: Arr
   return { dtype: 'raw', byteOrder: '|', itemsize, swapUnit: 1 };
 }
 
+/**
+ * The dictionary exactly as numpy's `np.save` writes it (`{'descr': '<f4', 'fortran_order': False, 'shape':
+ * (2, 3), }`, space padding, newline). Files with tens of thousands of members repeat it once per member, so it
+ * is matched directly; anything else, however slightly different, goes through the full literal parser, which
+ * accepts the same canonical text with the same result.
+ */
+const CANONICAL_HEADER = /^\{'descr': '([^'\\\n]*)', 'fortran_order': (True|False), 'shape': \(((?:0|[1-9]\d*),|(?:(?:0|[1-9]\d*)(?:, (?:0|[1-9]\d*))+)|)\), \} *\n$/;
+
+interface HeaderFields {
+  descr: Descr;
+  fortranOrder: boolean;
+  dims: bigint[];
+}
+
+export function canonicalHeader(text: string): HeaderFields | undefined {
+  const match = CANONICAL_HEADER.exec(text);
+  if (match === null) return undefined;
+  const shape = match[3] as string;
+  const dims = shape === '' ? [] : shape.split(',').filter((dim) => dim !== '').map((dim) => BigInt(dim.trim()));
+  return { descr: match[1] as string, fortranOrder: match[2] === 'True', dims };
+}
+
+function headerFromLiteral(text: string, version: number): HeaderFields {
+  const literal = parsePythonLiteral(text, { allowLongSuffix: version !== 3 });
+  if (!(literal instanceof Map)) throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header is not a dictionary`);
+  const keys = [...literal.keys()].sort();
+  if (keys.length !== 3 || keys[0] !== 'descr' || keys[1] !== 'fortran_order' || keys[2] !== 'shape') {
+    throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header does not contain exactly descr, fortran_order and shape: ${keys.join(', ')}`, {
+      actual: keys,
+    });
+  }
+  const rawShape = literal.get('shape');
+  if (!(rawShape instanceof PyTuple) || !rawShape.items.every((dim) => typeof dim === 'bigint')) {
+    throw headerValueError(`npy header shape is not a tuple of integers`, String(rawShape));
+  }
+  const fortranOrder = literal.get('fortran_order');
+  if (typeof fortranOrder !== 'boolean') throw headerValueError(`npy header fortran_order is not a bool`, String(fortranOrder));
+  return { descr: toDescr(literal.get('descr') as PyValue), fortranOrder, dims: rawShape.items as bigint[] };
+}
+
 /** Parses a complete npy header (magic through `\n`; extra trailing bytes are ignored). */
 export function decodeNpyHeader(bytes: Uint8Array, options: DecodeNpyHeaderOptions = {}): NpyHeader {
   const headerLength = npyHeaderLength(bytes, options);
@@ -245,25 +285,9 @@ export function decodeNpyHeader(bytes: Uint8Array, options: DecodeNpyHeaderOptio
     });
   }
 
-  const literal = parsePythonLiteral(text, { allowLongSuffix: version !== 3 });
-  if (!(literal instanceof Map)) throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header is not a dictionary`);
-  const keys = [...literal.keys()].sort();
-  if (keys.length !== 3 || keys[0] !== 'descr' || keys[1] !== 'fortran_order' || keys[2] !== 'shape') {
-    throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header does not contain exactly descr, fortran_order and shape: ${keys.join(', ')}`, {
-      actual: keys,
-    });
-  }
-  const rawShape = literal.get('shape');
-  if (!(rawShape instanceof PyTuple) || !rawShape.items.every((dim) => typeof dim === 'bigint')) {
-    throw headerValueError(`npy header shape is not a tuple of integers`, String(rawShape));
-  }
-  const fortranOrder = literal.get('fortran_order');
-  if (typeof fortranOrder !== 'boolean') throw headerValueError(`npy header fortran_order is not a bool`, String(fortranOrder));
-
-  const descr = toDescr(literal.get('descr') as PyValue);
+  const { descr, fortranOrder, dims } = canonicalHeader(text) ?? headerFromLiteral(text, version);
   const { dtype, byteOrder, itemsize, swapUnit } = descrItemsize(descr, options);
 
-  const dims = rawShape.items as bigint[];
   if (dims.some((dim) => dim < 0n)) throw new NpzError('ERR_NPY_SHAPE', `negative dimensions are not allowed`, { actual: dims.map(String) });
   // Byte counts must stay exact in a JS number, so prod(shape) × itemsize is checked in BigInt first.
   const byteCount = dims.reduce((product, dim) => product * dim, BigInt(itemsize));

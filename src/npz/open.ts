@@ -1,23 +1,18 @@
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { NpzError } from '../errors.js';
+import type { NpyArray } from '../npy/array.js';
 import type { ArrayDType } from '../npy/dtype.js';
-import type { Descr } from '../npy/header.js';
-import { DEFAULT_CHUNK_SIZE } from '../zip/member.js';
-import { ZipArchive, type DuplicateNamePolicy, type ZipEntry } from '../zip/reader.js';
-import { resolveSource, type NpzSource, type RandomAccessSource } from '../zip/source.js';
-import {
-  arrayChunks,
-  checkAborted,
-  compressionOf,
-  indexByKey,
-  isArrayMember,
-  keyOfMember,
-  peekArrayHeader,
-  readArray,
-  reportedDescr,
-  type Compression,
-  type NpzArray,
-  type NpzReadOptions,
-} from './members.js';
+import type { Descr, NpyHeader } from '../npy/header.js';
+import { npyHeaderFromHead, reportedDescr } from '../npy/read.js';
+import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
+import { resolveSource } from '../source/resolve.js';
+import { abortError } from '../util/abort.js';
+import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/archive.js';
+import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
+import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
+import { compressionOf, indexByKey, isArrayMember, keyOfMember, type Compression, type DuplicateNamePolicy } from './keys.js';
+
+export type { DuplicateNamePolicy } from './keys.js';
 
 export interface OpenNpzOptions extends NpzReadOptions {
   /** Two members with the same key: `'error'` (default) or `'last'` (the last one wins, as in np.load). */
@@ -87,7 +82,7 @@ export interface NpzFile {
   /** True for an entry key (or full member name). */
   has(name: string): boolean;
   /** Reads one array (verified), leaving the others untouched. */
-  get(name: string): Promise<NpzArray>;
+  get(name: string): Promise<NpyArray>;
   /** The array's little-endian data bytes after the header, with bounded memory, whatever the member size. */
   chunks(name: string, options?: NpzChunksOptions): AsyncIterable<Uint8Array>;
   /** Closes the source if it was opened from a path, URL or bytes. Idempotent. */
@@ -111,14 +106,15 @@ class OpenedNpz implements NpzFile {
     this.#options = options;
     this.entries = Object.freeze(entries);
     this.#byKey = byKey;
-    this.#byMemberName = new Map([...byKey.values()].map((entry) => [entry.name, entry]));
+    this.#byMemberName = new Map();
+    for (const entry of byKey.values()) this.#byMemberName.set(entry.name, entry);
   }
 
   has(name: string): boolean {
     return this.#lookup(name) !== undefined;
   }
 
-  async get(name: string): Promise<NpzArray> {
+  async get(name: string): Promise<NpyArray> {
     return readArray(this.#archive, this.#arrayEntry(name), this.#options);
   }
 
@@ -153,7 +149,21 @@ class OpenedNpz implements NpzFile {
   }
 }
 
-async function describe(archive: ZipArchive, entry: ZipEntry, options: OpenNpzOptions): Promise<NpzEntry> {
+/**
+ * Room for an npy header after each stored array member's local header, so one coalesced read serves both.
+ * numpy pads headers to 64 bytes (128 for ordinary shapes); longer ones cost one read of their own.
+ */
+const NPY_HEADER_PEEK = 256;
+/** Traditional and strong encryption: such members are left to the member reader, which refuses them. */
+const ENCRYPTION_FLAGS = 0x0041;
+/** Compressed bytes peeked for a deflated array: numpy's header deflates to well under this. */
+const DEFLATED_HEADER_PEEK = 512;
+/** Bound on what a peek may inflate to (deflate expands at most ~1032×); beyond it the member reader decides. */
+const MAX_INFLATED_PEEK = 1 << 20;
+
+/** The entry for one member; synchronous (no promise) when the scan's bytes already hold its npy header. */
+function describe(archive: ZipArchive, located: LocatedMember, options: OpenNpzOptions): NpzEntry | Promise<NpzEntry> {
+  const { entry, dataStart, head } = located;
   const base: EntryBase = {
     name: keyOfMember(entry.name),
     memberName: entry.name,
@@ -163,16 +173,50 @@ async function describe(archive: ZipArchive, entry: ZipEntry, options: OpenNpzOp
     localHeaderOffset: entry.localHeaderOffset,
     crc32: entry.crc32,
   };
-  if (!isArrayMember(entry)) {
-    // Its local header is checked even though it is never read: a damaged central directory name could otherwise
-    // turn an array member ('w.npy' -> 'w.npx') into a non-array one that is silently left out.
-    await archive.dataStart(entry);
-    return { ...base, isArray: false };
+  // A non-array member is listed only after its local header was checked (by the scan): a damaged central
+  // directory name could otherwise turn an array member ('w.npy' -> 'w.npx') into one silently left out.
+  if (!isArrayMember(entry)) return { ...base, isArray: false };
+  if (base.compression === 'stored') {
+    // Refused members are refused before their bytes are interpreted, as the member reader would.
+    checkDecodable(entry);
+    let header: NpyHeader | undefined;
+    try {
+      header = npyHeaderFromHead(head, entry.uncompressedSize, options);
+    } catch (error) {
+      throw inMember(entry, error);
+    }
+    if (header !== undefined) return arrayEntry(base, header, dataStart);
+  } else if (base.compression === 'deflate' && (entry.flags & ENCRYPTION_FLAGS) === 0) {
+    const header = headerFromDeflatedHead(head, entry.uncompressedSize, options);
+    if (header !== undefined) return arrayEntry(base, header, dataStart);
   }
-  checkAborted(options.signal);
-  const header = await peekArrayHeader(archive, entry, options);
-  return {
-    ...base,
+  return peekArrayHeader(archive, entry, options).then((header) => arrayEntry(base, header, dataStart));
+}
+
+/**
+ * The npy header of a deflated member from the first compressed bytes the scan fetched, inflated as far as they
+ * go; undefined whenever that is not conclusive (too few bytes, damaged data, any header error), so the member
+ * reader decides, and reports errors exactly as it would for any read.
+ */
+function headerFromDeflatedHead(head: Uint8Array, memberSize: number, options: OpenNpzOptions): NpyHeader | undefined {
+  try {
+    const inflated = inflateRawSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: MAX_INFLATED_PEEK });
+    return npyHeaderFromHead(inflated.subarray(0, Math.min(inflated.length, memberSize)), memberSize, options);
+  } catch {
+    return undefined;
+  }
+}
+
+function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzArrayEntry {
+  // Spelled out rather than spread: tens of thousands of entries are built here, and spreads were the cost.
+  const entry: NpzArrayEntry = {
+    name: base.name,
+    memberName: base.memberName,
+    compression: base.compression,
+    compressedSize: base.compressedSize,
+    memberSize: base.memberSize,
+    localHeaderOffset: base.localHeaderOffset,
+    crc32: base.crc32,
     isArray: true,
     dtype: header.dtype,
     descr: reportedDescr(header),
@@ -180,22 +224,43 @@ async function describe(archive: ZipArchive, entry: ZipEntry, options: OpenNpzOp
     fortranOrder: header.fortranOrder,
     byteLength: header.byteLength,
     npyVersion: header.version,
-    ...(base.compression === 'stored' ? { dataOffset: (await archive.dataStart(entry)) + header.headerLength } : {}),
   };
+  if (base.compression === 'stored') entry.dataOffset = dataStart + header.headerLength;
+  return entry;
 }
 
 /**
- * Opens an npz for random access: reads the central directory and each array's npy header (one small read per
- * member, served from a shared window when members are small), so `entries` describes every array up front.
+ * Opens an npz for random access: reads the central directory and each array's npy header, so `entries`
+ * describes every array up front. Headers are fetched in file order, many members per read, so opening costs a
+ * few large reads whatever the member count.
  */
 export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): Promise<NpzFile> {
   const { source, owned } = await resolveSource(input);
   try {
     const policy = options.duplicates ?? 'error';
-    const archive = await ZipArchive.open(source, { duplicates: policy });
+    const archive = await ZipArchive.open(source);
     const { byKey, kept } = indexByKey(archive.entries, policy);
-    const entries: NpzEntry[] = [];
-    for (const entry of kept) entries.push(await describe(archive, entry, options));
+    // Local headers and npy headers are read in file order, neighbours together; entries keep directory order.
+    const described = new Array<NpzEntry>(kept.length);
+    const position = new Map(kept.map((entry, i) => [entry, i]));
+    const peek = (entry: ZipEntry): number => {
+      if (!isArrayMember(entry)) return 0;
+      const compression = compressionOf(entry);
+      return compression === 'stored' ? NPY_HEADER_PEEK : compression === 'deflate' ? DEFLATED_HEADER_PEEK : 0;
+    };
+    const { signal } = options;
+    await archive.scan(
+      kept,
+      (located) => {
+        if (signal?.aborted === true) throw abortError(signal, 'reading');
+        const slot = position.get(located.entry) as number;
+        const entry = describe(archive, located, options);
+        if (!(entry instanceof Promise)) described[slot] = entry;
+        else return entry.then((done) => void (described[slot] = done));
+      },
+      { peek },
+    );
+    const entries = described;
     return new OpenedNpz(archive, owned, entries, byKey, options);
   } catch (error) {
     if (owned) await source.close().catch(() => undefined);

@@ -1,8 +1,12 @@
 import { NpzError } from '../errors.js';
 import { unflattenWithNames } from '../tree/flatten.js';
-import { ZipArchive } from '../zip/reader.js';
-import { resolveSource, type NpzSource } from '../zip/source.js';
-import { checkAborted, indexByKey, isArrayMember, keyOfMember, readArray, type NpzArray } from './members.js';
+import type { NpyArray } from '../npy/array.js';
+import type { NpzSource } from '../source/random-access.js';
+import { resolveSource } from '../source/resolve.js';
+import { throwIfAborted } from '../util/abort.js';
+import { ZipArchive } from '../zip/archive.js';
+import { readArray } from './arrays.js';
+import { indexByKey, isArrayMember, keyOfMember } from './keys.js';
 import type { OpenNpzOptions } from './open.js';
 
 export type ReadNpzOptions = OpenNpzOptions;
@@ -20,13 +24,13 @@ export interface LoadNpzOptions extends ReadNpzOptions {
  * removed. Members that are not `.npy` are skipped. Each array is read into its own buffer and verified before
  * it is yielded; the file is closed when the loop ends, throws, or is left early.
  */
-export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpzArray], void, undefined> {
+export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
   const { source, owned } = await resolveSource(input);
   try {
-    const archive = await ZipArchive.open(source, { duplicates: options.duplicates ?? 'error' });
+    const archive = await ZipArchive.open(source);
     const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');
     for (const entry of kept) {
-      checkAborted(options.signal);
+      throwIfAborted(options.signal, 'reading');
       // A non-array member is skipped, but only once its local header agrees with the central directory, so a
       // damaged name cannot make an array disappear from the output silently.
       if (!isArrayMember(entry)) await archive.dataStart(entry);
@@ -39,12 +43,12 @@ export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): 
 
 /** Nested arrays as loadNpz returns them: plain objects keyed by name segment, arrays at the leaves. */
 export interface NpzTree {
-  [key: string]: NpzTree | NpzArray;
+  [key: string]: NpzTree | NpyArray;
 }
 
-function isSubtree(value: NpzTree | NpzArray | undefined): value is NpzTree {
-  // Leaves are the reader's own NpzArray objects, which always carry a typed array in `data`.
-  return value !== undefined && !ArrayBuffer.isView((value as Partial<NpzArray>).data);
+function isSubtree(value: NpzTree | NpyArray | undefined): value is NpzTree {
+  // Leaves are the reader's own NpyArray objects, which always carry a typed array in `data`.
+  return value !== undefined && !ArrayBuffer.isView((value as Partial<NpyArray>).data);
 }
 
 /**
@@ -70,7 +74,7 @@ function unwrapCheckpoint(tree: NpzTree): NpzTree {
  * '/'). Holds every array in memory; use `readNpz` or `openNpz` to stay within bounded memory.
  */
 export async function loadNpz(input: NpzSource, options: LoadNpzOptions = {}): Promise<NpzTree> {
-  const pairs: Array<[string, NpzArray]> = [];
+  const pairs: Array<[string, NpyArray]> = [];
   for await (const pair of readNpz(input, options)) pairs.push(pair);
   const tree = unflattenWithNames(pairs) as NpzTree;
   return options.unwrapParams === true ? unwrapCheckpoint(tree) : tree;

@@ -3,16 +3,13 @@
  * `<name>.npy` in flatten order, laid out byte for byte as `np.savez` lays them out (see src/zip/writer.ts
  * for the three member layouts and when each is used).
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { NpzError, isNpzError } from '../errors.js';
+import { normalizeLeaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, isFlatTree, type FlatTree, type Tree } from '../tree/flatten.js';
-import { normalizeLeaf, type NormalizedLeaf } from '../tree/leaf.js';
-import { abortError, raceAbort } from '../zip/chunks.js';
-import { plannedArchiveLength } from '../zip/end-records.js';
-import { encodeEntryName } from '../zip/records.js';
+import { abortError, raceAbort } from '../util/abort.js';
+import { writeFileAtomically } from '../util/atomic-file.js';
 import { FileHandleSink, WritableSink, ioError, type ZipSink } from '../zip/sinks.js';
 import { ZipWriter } from '../zip/writer.js';
 
@@ -64,7 +61,7 @@ function checkOptions(options: SaveOptions): void {
   if (compressionLevel !== undefined && !(Number.isInteger(compressionLevel) && compressionLevel >= 0 && compressionLevel <= 9)) {
     throw new NpzError('ERR_INVALID_ARGUMENT', 'compressionLevel must be an integer from 0 to 9', { actual: compressionLevel });
   }
-  if (options.signal?.aborted) throw abortError(options.signal);
+  if (options.signal?.aborted) throw abortError(options.signal, 'the write');
 }
 
 /** Leaves one at a time; failures of a caller's flat iterable become ERR_SOURCE, an abort interrupts a wait. */
@@ -73,7 +70,7 @@ async function* normalizedLeaves(tree: Tree | FlatTree, signal: AbortSignal | un
   for (;;) {
     let step: IteratorResult<[string, unknown]>;
     try {
-      step = await raceAbort(pairs.next(), signal);
+      step = await raceAbort(pairs.next(), signal, 'the write');
     } catch (err) {
       if (isNpzError(err)) throw err;
       throw new NpzError('ERR_SOURCE', 'the tree iterable failed', { cause: err });
@@ -97,32 +94,6 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   const compress = options.compress === true;
   const forceZip64 = options.forceZip64 === true;
 
-  // A nested tree already holds every leaf, so checking them all first costs nothing and means a bad leaf
-  // fails before the first byte; a flat iterable may produce its leaves on demand, so it is streamed.
-  let leaves: AsyncIterable<NormalizedLeaf> | NormalizedLeaf[] = normalizedLeaves(tree, signal);
-  const progress: SaveProgress = { entriesDone: 0, bytesDone: 0 };
-  if (!isFlatTree(tree)) {
-    const all: NormalizedLeaf[] = [];
-    for await (const leaf of leaves) all.push(leaf);
-    leaves = all;
-    progress.entriesTotal = all.length;
-    if (!compress) {
-      const seekable = sink.writeAt !== undefined;
-      progress.bytesTotal = plannedArchiveLength(
-        all.map((leaf) => {
-          const size = leaf.header.byteLength + leaf.byteLength;
-          return {
-            nameLength: encodeEntryName(`${prefix}${leaf.name}.npy`).bytes.byteLength,
-            compressedSize: size,
-            uncompressedSize: size,
-            dataDescriptor: leaf.bytes === undefined && !seekable,
-          };
-        }),
-        forceZip64,
-      );
-    }
-  }
-
   const report = (): void => {
     if (!onProgress) return;
     try {
@@ -131,6 +102,7 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
       throw new NpzError('ERR_INVALID_ARGUMENT', 'the onProgress callback threw', { cause: err });
     }
   };
+  const progress: SaveProgress = { entriesDone: 0, bytesDone: 0 };
   const writerOptions: ConstructorParameters<typeof ZipWriter>[1] = {
     forceZip64,
     onWrite: (bytes) => {
@@ -141,6 +113,25 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   if (signal) writerOptions.signal = signal;
   if (options.compressionLevel !== undefined) writerOptions.compressionLevel = options.compressionLevel;
   const writer = new ZipWriter(sink, writerOptions);
+
+  // A nested tree already holds every leaf, so checking them all first costs nothing and means a bad leaf
+  // fails before the first byte; a flat iterable may produce its leaves on demand, so it is streamed.
+  let leaves: AsyncIterable<NormalizedLeaf> | NormalizedLeaf[] = normalizedLeaves(tree, signal);
+  if (!isFlatTree(tree)) {
+    const all: NormalizedLeaf[] = [];
+    for await (const leaf of leaves) all.push(leaf);
+    leaves = all;
+    progress.entriesTotal = all.length;
+    if (!compress) {
+      progress.bytesTotal = writer.plannedLength(
+        all.map((leaf) => ({
+          name: `${prefix}${leaf.name}.npy`,
+          size: leaf.header.byteLength + leaf.byteLength,
+          streamed: leaf.bytes === undefined,
+        })),
+      );
+    }
+  }
 
   const names: string[] = [];
   for await (const leaf of leaves) {
@@ -174,7 +165,7 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
 
 function failure(err: unknown, signal: AbortSignal | undefined, what: string): NpzError {
   if (isNpzError(err)) return err;
-  if (signal?.aborted) return abortError(signal);
+  if (signal?.aborted) return abortError(signal, 'the write');
   return ioError(what, err);
 }
 
@@ -229,34 +220,12 @@ export async function saveNpz(path: string, tree: Tree | FlatTree, options: Save
   }
   checkOptions(options);
   const target = resolve(path);
-  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: FileHandle | undefined;
   try {
-    handle = await open(temp, 'wx', options.mode ?? 0o666);
-    const summary = await writeArchive(tree, new FileHandleSink(handle), options);
-    if (options.fsync !== false) await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(temp, target);
-    if (options.fsync !== false) await syncDirectory(dirname(target));
-    return summary;
+    return await writeFileAtomically(target, (handle) => writeArchive(tree, new FileHandleSink(handle), options), {
+      mode: options.mode ?? 0o666,
+      fsync: options.fsync !== false,
+    });
   } catch (err) {
-    // close() waits for any write still in flight (an abort does not wait for it), so the unlink is final.
-    await handle?.close().catch(() => undefined);
-    await rm(temp, { force: true }).catch(() => undefined);
     throw failure(err, options.signal, `saving ${target} failed`);
-  }
-}
-
-/** Makes a rename durable. Some platforms cannot open or sync a directory; that only weakens durability. */
-async function syncDirectory(directory: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(directory, 'r');
-    await handle.sync();
-  } catch {
-    // best effort
-  } finally {
-    await handle?.close().catch(() => undefined);
   }
 }

@@ -1,5 +1,5 @@
 import { NpzError } from '../errors.js';
-import { isLeaf, type Leaf } from './leaf.js';
+import { isLeaf, type Leaf } from '../npy/write.js';
 
 /**
  * Tree naming with big_vision's semantics (`tree_flatten_with_names`, i.e. jax's flatten order): depth first,

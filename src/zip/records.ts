@@ -119,7 +119,7 @@ export function decodeLocalHeader(bytes: Uint8Array, offset = 0): LocalHeader {
   const resolved = applyZip64Extra(extra, offset + LOCAL_HEADER_FIXED + nameLength, {
     uncompressedSize: view.getUint32(offset + 22, true),
     compressedSize: view.getUint32(offset + 18, true),
-  });
+  }).fields;
   return {
     versionNeeded: view.getUint16(offset + 4, true),
     flags: view.getUint16(offset + 6, true),
@@ -141,8 +141,11 @@ interface Zip64Fields {
   localHeaderOffset?: number;
 }
 
-/** Replaces sentinel 32-bit fields by their zip64 values, in zipfile's order and presence rules. */
-function applyZip64Extra(extra: Uint8Array, extraOffset: number, raw: Zip64Fields): Zip64Fields {
+/**
+ * Replaces sentinel 32-bit fields by their zip64 values, in zipfile's order and presence rules. `found` tells
+ * whether a zip64 extra was there at all: a sentinel without one is damage, not a 4 GiB size.
+ */
+function applyZip64Extra(extra: Uint8Array, extraOffset: number, raw: Zip64Fields): { fields: Zip64Fields; found: boolean } {
   const view = viewOf(extra);
   const out: Zip64Fields = { ...raw };
   for (let at = 0; at + 4 <= extra.byteLength; ) {
@@ -165,11 +168,11 @@ function applyZip64Extra(extra: Uint8Array, extraOffset: number, raw: Zip64Field
       if (raw.uncompressedSize === U32_SENTINEL) out.uncompressedSize = take('uncompressed size');
       if (raw.compressedSize === U32_SENTINEL) out.compressedSize = take('compressed size');
       if (raw.localHeaderOffset === U32_SENTINEL) out.localHeaderOffset = take('local header offset');
-      return out;
+      return { fields: out, found: true };
     }
     at += 4 + size;
   }
-  return out;
+  return { fields: out, found: false };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -269,11 +272,17 @@ export function decodeCentralDirectoryEntry(bytes: Uint8Array, offset = 0): Cent
   need(bytes, offset, length, 'central directory entry');
   const nameStart = offset + CENTRAL_DIRECTORY_FIXED;
   const extra = bytes.subarray(nameStart + nameLength, nameStart + nameLength + extraLength);
-  const resolved = applyZip64Extra(extra, nameStart + nameLength, {
+  const raw = {
     compressedSize: view.getUint32(offset + 20, true),
     uncompressedSize: view.getUint32(offset + 24, true),
     localHeaderOffset: view.getUint32(offset + 42, true),
-  });
+  };
+  const { fields: resolved, found } = applyZip64Extra(extra, nameStart + nameLength, raw);
+  // Without a zip64 extra a sentinel would be taken as a real 4 GiB size or offset, and the damage reported as a
+  // bounds or overlap error far from its cause.
+  if (!found && Object.values(raw).includes(U32_SENTINEL)) {
+    throw new NpzError('ERR_ZIP_ZIP64', 'zip64 sentinel 0xFFFFFFFF in a central directory entry that has no zip64 extra field', { offset });
+  }
   return {
     versionMadeBy: view.getUint16(offset + 4, true),
     versionNeeded: view.getUint16(offset + 6, true),

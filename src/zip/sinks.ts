@@ -8,7 +8,7 @@ import { finished } from 'node:stream/promises';
 import { NpzError, isNpzError } from '../errors.js';
 
 export interface ZipSink {
-  /** Appends `chunks` in order. Resolves when the sink is ready for more (backpressure). */
+  /** Appends `chunks` in order. Resolves when the sink no longer needs the chunks and is ready for more. */
   write(chunks: readonly Uint8Array[]): Promise<void>;
   /** Overwrites already-written bytes at `position`. Only seekable sinks have it. */
   writeAt?(data: Uint8Array, position: number): Promise<void>;
@@ -131,6 +131,9 @@ export class WritableSink implements ZipSink {
     }
     if (last > 0) stream.uncork();
     if (!ok) await this.drained();
+    // A Writable keeps references to buffered chunks until it has written them; the writer hands a caller's
+    // buffer back once this resolves, so wait for the stream to be done with every chunk of the batch.
+    await this.lastWrite;
     this.check();
   }
 

@@ -1,11 +1,11 @@
-import type { RandomAccessSource } from './source.js';
+import type { RandomAccessSource } from '../source/random-access.js';
 
 export const DEFAULT_WINDOW_SIZE = 64 * 1024;
 
 /**
- * Serves small reads (central directory records, local headers, npy headers, tiny members) from one cached
- * window of the source. Archives with tens of thousands of members would otherwise cost several positional
- * reads per member; laid out back to back they mostly fall inside the same window.
+ * Serves the member reader's small reads (a local header, an npy header, a tiny member) from one cached window of
+ * the source, so reading neighbouring small members one by one does not cost a positional read each. Opening an
+ * archive does not go through it: the directory and the header scan make their own large reads.
  */
 export class ReadWindow {
   #start = 0;

@@ -3,14 +3,18 @@
  * - sizes and CRC known up front (in-memory data): final local header, then the data;
  * - seekable sink: placeholder header, data streamed with a running CRC, header patched in place;
  * - anything else: flag bit 3, zeroed header fields, and a zip64 data descriptor after the data.
- * Small writes are gathered into batches so a sink sees large vectored writes; data is never copied.
+ * Small writes are gathered into batches so a sink sees large vectored writes. In-memory data is never copied;
+ * a caller's streamed chunk is the caller's again as soon as the next one is pulled (it may come from a reused
+ * buffer), so small streamed chunks are copied into the batch and large ones are written before the next pull.
  */
 import { createDeflateRaw } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { NpzError, isNpzError } from '../errors.js';
-import { abortError, checkedSource, raceAbort, slices } from './chunks.js';
+import { abortError, raceAbort } from '../util/abort.js';
+import { slices } from '../util/views.js';
+import { checkedSource } from './caller-chunks.js';
 import { Crc32, crc32 } from './crc32.js';
-import { encodeEndRecords } from './end-records.js';
+import { encodeEndRecords, plannedArchiveLength } from './end-records.js';
 import {
   FLAG_DATA_DESCRIPTOR,
   METHOD_DEFLATED,
@@ -51,7 +55,7 @@ export interface ZipEntryInput {
   head?: Uint8Array;
   /**
    * The member's bytes: any view (even over 4 GiB, e.g. a large Float32Array) written as is, without a copy,
-   * or chunks that become the writer's once yielded.
+   * or chunks, each of which the writer is done with once it asks for the next (so a source may reuse buffers).
    */
   data: ArrayBufferView | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Exact byte count `data` must produce (excluding `head`); a mismatch is ERR_SOURCE_LENGTH. */
@@ -63,6 +67,15 @@ export interface ZipEntryInput {
 /** What the central directory needs to know about a member once its data is written. */
 export interface WrittenEntry extends LocalHeaderFields {
   localHeaderOffset: number;
+}
+
+/** A member as the archive length plan sees it: stored, with a known size. */
+export interface PlannedMember {
+  name: string;
+  /** Uncompressed bytes, npy header included. */
+  size: number;
+  /** Data comes as chunks (sizes and CRC known only afterwards), not as one in-memory view. */
+  streamed: boolean;
 }
 
 export interface ZipSummary {
@@ -85,6 +98,21 @@ export class ZipWriter {
     private readonly sink: ZipSink,
     private readonly options: ZipWriterOptions = {},
   ) {}
+
+  /**
+   * Exact length of the archive this writer produces for these stored members, in order: the layout depends on
+   * the sink (a non-seekable one gets data descriptors after streamed members) and on forceZip64.
+   */
+  plannedLength(members: Iterable<PlannedMember>): number {
+    const seekable = this.sink.writeAt !== undefined;
+    const planned = [...members].map((member) => ({
+      nameLength: encodeEntryName(member.name).bytes.byteLength,
+      compressedSize: member.size,
+      uncompressedSize: member.size,
+      dataDescriptor: member.streamed && !seekable,
+    }));
+    return plannedArchiveLength(planned, this.options.forceZip64 === true);
+  }
 
   /** Writes one member. Calls must not overlap. */
   add(entry: ZipEntryInput): Promise<WrittenEntry> {
@@ -118,7 +146,7 @@ export class ZipWriter {
       this.checkAbort();
       return await work();
     } catch (err) {
-      this.failure = this.options.signal?.aborted && !isNpzError(err) ? abortError(this.options.signal) : err;
+      this.failure = this.options.signal?.aborted && !isNpzError(err) ? abortError(this.options.signal, 'the write') : err;
       throw this.failure;
     } finally {
       this.busy = false;
@@ -127,7 +155,7 @@ export class ZipWriter {
 
   private checkAbort(): void {
     const { signal } = this.options;
-    if (signal?.aborted) throw abortError(signal);
+    if (signal?.aborted) throw abortError(signal, 'the write');
   }
 
   private async addEntry(input: ZipEntryInput): Promise<WrittenEntry> {
@@ -192,8 +220,8 @@ export class ZipWriter {
       : checkedSource(data, label, input.size, this.options.signal);
     const compressedSize =
       method === METHOD_STORED
-        ? await this.writeStored(head, source, crc)
-        : await this.writeDeflated(head, source, crc, label);
+        ? await this.writeStored(head, source, crc, !inMemory)
+        : await this.writeDeflated(head, source, crc, label, !inMemory);
     const entry = this.record(name, flags, method, crc.value, compressedSize, crc.length, localHeaderOffset);
     if (patch) await this.patchLocalHeader(header, entry);
     else await this.emit(encodeDataDescriptor(entry.crc32, entry.compressedSize, entry.uncompressedSize));
@@ -218,13 +246,22 @@ export class ZipWriter {
     head: Uint8Array,
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     crc: Crc32,
+    borrowed: boolean,
   ): Promise<number> {
     const start = this.offset;
     await this.emitHashed(head, crc);
+    const take = async (chunk: Uint8Array): Promise<void> => {
+      if (!borrowed) return this.emitHashed(chunk, crc);
+      // A small chunk would sit in the batch while the caller refills its buffer: keep a copy instead. A chunk of
+      // a batch's size completes the batch, which is written (and released) before the next pull.
+      if (chunk.byteLength < BATCH_BYTES) return this.emitHashed(copyOf(chunk), crc);
+      await this.emitHashed(chunk, crc);
+      await this.flush();
+    };
     if (Symbol.asyncIterator in source) {
-      for await (const chunk of source as AsyncIterable<Uint8Array>) await this.emitHashed(chunk, crc);
+      for await (const chunk of source as AsyncIterable<Uint8Array>) await take(chunk);
     } else {
-      for (const chunk of source as Iterable<Uint8Array>) await this.emitHashed(chunk, crc);
+      for (const chunk of source as Iterable<Uint8Array>) await take(chunk);
     }
     return this.offset - start;
   }
@@ -234,6 +271,7 @@ export class ZipWriter {
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     crc: Crc32,
     label: string,
+    borrowed: boolean,
   ): Promise<number> {
     const start = this.offset;
     const level = this.options.compressionLevel ?? 6;
@@ -245,7 +283,8 @@ export class ZipWriter {
     const hashing = async function* (chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
       for await (const chunk of chunks) {
         crc.update(chunk);
-        yield chunk;
+        // The deflate stream queues small writes; a caller's buffer may be refilled before they are compressed.
+        yield borrowed ? copyOf(chunk) : chunk;
       }
     };
     try {
@@ -313,4 +352,9 @@ export class ZipWriter {
     }
     await this.guard(this.sink.writeAt!(final, entry.localHeaderOffset));
   }
+}
+
+/** A copy in memory of its own (Buffer's `slice` would return a view). */
+function copyOf(chunk: Uint8Array): Uint8Array {
+  return new Uint8Array(chunk);
 }

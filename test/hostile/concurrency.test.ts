@@ -8,7 +8,7 @@ import vm from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
 import { encodeNpyHeader } from '../../src/npy/header.js';
-import type { NpzArray } from '../../src/npz/members.js';
+import type { NpyArray } from '../../src/npy/array.js';
 import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { FileHandleSink } from '../../src/zip/sinks.js';
@@ -25,7 +25,7 @@ const scratch = makeTempDir('concurrency');
 const dir = scratch.path;
 afterAll(() => scratch.remove());
 
-function fingerprint(array: NpzArray): string {
+function fingerprint(array: NpyArray): string {
   const data = Buffer.from(array.data.buffer, array.data.byteOffset, array.data.byteLength);
   return `${array.dtype} ${JSON.stringify(array.descr)} [${array.shape.join(',')}] ${array.fortranOrder} ${data.toString('base64')}`;
 }

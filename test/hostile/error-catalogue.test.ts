@@ -8,7 +8,7 @@ import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { saveNpzStream } from '../../src/npz/save.js';
 import { decodeZip64EndOfCentralDirectory } from '../../src/zip/end-records.js';
-import type { Leaf } from '../../src/tree/leaf.js';
+import type { Leaf } from '../../src/npy/write.js';
 import { GOOD_DIR } from '../zip/reader-helpers.js';
 
 // docs/ERRORS.md is the catalogue of every NpzError code. This keeps it honest: each code in NPZ_ERROR_CODES

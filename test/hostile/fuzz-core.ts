@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isNpzError } from '../../src/errors.js';
-import type { NpzArray } from '../../src/npz/members.js';
+import type { NpyArray } from '../../src/npy/array.js';
 import { openNpz, type NpzEntry, type OpenNpzOptions } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { openFdCount } from '../helpers/fds.js';
@@ -52,7 +52,7 @@ interface Snapshot {
   arrays: Map<string, string>;
 }
 
-function describeArray(array: NpzArray): string {
+function describeArray(array: NpyArray): string {
   const data = Buffer.from(array.data.buffer, array.data.byteOffset, array.data.byteLength).toString('base64');
   return JSON.stringify([array.dtype, array.descr, array.shape, array.fortranOrder, data]);
 }

@@ -18,7 +18,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { saveNpz } from '../../src/npz/save.js';
-import type { LazyArray } from '../../src/tree/leaf.js';
+import type { LazyArray } from '../../src/npy/write.js';
 
 export const BIG_LEAVES = 8;
 export const BIG_CHUNKS = 8;

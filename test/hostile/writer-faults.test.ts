@@ -10,7 +10,7 @@ import { isNpzError } from '../../src/errors.js';
 import { readNpz } from '../../src/npz/read.js';
 import { saveNpz, saveNpzStream, type SaveOptions } from '../../src/npz/save.js';
 import type { FlatTree } from '../../src/tree/flatten.js';
-import type { LazyArray, Leaf } from '../../src/tree/leaf.js';
+import type { LazyArray, Leaf } from '../../src/npy/write.js';
 import { openFdCount } from '../helpers/fds.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';

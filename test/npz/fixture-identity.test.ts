@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
 import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
-import type { Leaf } from '../../src/tree/leaf.js';
+import type { Leaf } from '../../src/npy/write.js';
 import { withTempDir } from '../helpers/tmp.js';
 import { GOOD_DIR, bytesOf, sha256 } from '../zip/reader-helpers.js';
 import { differencesButDeflate } from '../zip/same-but-deflate.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { DType } from '../../src/npy/dtype.js';
 import type { Descr } from '../../src/npy/header.js';
 import { flattenWithNames } from '../../src/tree/flatten.js';
-import type { LazyArray, Leaf } from '../../src/tree/leaf.js';
+import type { LazyArray, Leaf } from '../../src/npy/write.js';
 import { runPython } from '../helpers/python.js';
 import { withTempDir } from '../helpers/tmp.js';
 

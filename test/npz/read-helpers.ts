@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { DTYPES, byteSwapInPlace, isDType } from '../../src/npy/dtype.js';
-import type { NpzArray } from '../../src/npz/members.js';
+import type { NpyArray } from '../../src/npy/array.js';
 import { GOOD_DIR, bytesOf, sha256 } from '../zip/reader-helpers.js';
 
 /** What `test/fixtures/gen/manifest.py` records per member (numpy's view of each fixture). */
@@ -40,7 +40,7 @@ export function expectedDescr(member: ManifestMember): unknown {
 }
 
 /** sha256 of the data bytes as numpy stored them: big-endian arrays are swapped back before hashing. */
-export function storedSha256(member: ManifestMember, array: NpzArray): string {
+export function storedSha256(member: ManifestMember, array: NpyArray): string {
   const bytes = bytesOf(array.data);
   if (typeof member.descr === 'string' && member.descr.startsWith('>') && isDType(array.dtype)) {
     const copy = bytes.slice();
@@ -51,14 +51,14 @@ export function storedSha256(member: ManifestMember, array: NpzArray): string {
 }
 
 /** The first values in storage order, in the manifest's encoding (64-bit integers as strings). */
-export function leadingValues(array: NpzArray, count: number): Array<number | string> {
+export function leadingValues(array: NpyArray, count: number): Array<number | string> {
   return Array.from(array.data.subarray(0, count) as ArrayLike<number | bigint>, (value) =>
     typeof value === 'bigint' ? value.toString() : value,
   );
 }
 
 /** Checks one array against numpy's manifest record. */
-export function expectMatchesManifest(member: ManifestMember, array: NpzArray): void {
+export function expectMatchesManifest(member: ManifestMember, array: NpyArray): void {
   expect(array.dtype).toBe(member.dtype);
   expect(array.descr).toEqual(expectedDescr(member));
   expect(array.shape).toEqual(member.shape);

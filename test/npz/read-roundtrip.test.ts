@@ -5,7 +5,7 @@ import { DTYPES, type DType } from '../../src/npy/dtype.js';
 import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { saveNpzStream } from '../../src/npz/save.js';
-import type { LazyArray, NpyArray } from '../../src/tree/leaf.js';
+import type { Leaf } from '../../src/npy/write.js';
 import { bytesOf, sha256 } from '../zip/reader-helpers.js';
 
 // The writer's output, for random flat trees, reads back exactly: names in order, dtype, shape, order and bytes.
@@ -39,7 +39,7 @@ const caseArb = (index: number) =>
 
 const treeArb = fc.integer({ min: 0, max: 8 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => caseArb(i))));
 
-function leafOf(c: Case): NpyArray | LazyArray {
+function leafOf(c: Case): Leaf {
   const { TypedArray, itemsize } = DTYPES[c.dtype];
   const data = new TypedArray(c.bytes.slice().buffer, 0, c.bytes.length / TypedArray.BYTES_PER_ELEMENT);
   if (!c.lazy) return { dtype: c.dtype, shape: c.shape, fortranOrder: c.fortranOrder, data };

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NpzArray } from '../../src/npz/members.js';
+import type { NpyArray } from '../../src/npy/array.js';
 import { loadNpz, readNpz, type NpzTree } from '../../src/npz/read.js';
 import { openNpz } from '../../src/npz/open.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
@@ -20,8 +20,8 @@ import { expectCode, expectMatchesManifest, manifestOf } from './read-helpers.js
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { openFdCount } from '../helpers/fds.js';
 
-async function collect(input: Parameters<typeof readNpz>[0], options?: Parameters<typeof readNpz>[1]): Promise<Array<[string, NpzArray]>> {
-  const out: Array<[string, NpzArray]> = [];
+async function collect(input: Parameters<typeof readNpz>[0], options?: Parameters<typeof readNpz>[1]): Promise<Array<[string, NpyArray]>> {
+  const out: Array<[string, NpyArray]> = [];
   for await (const pair of readNpz(input, options)) out.push(pair);
   return out;
 }
@@ -300,7 +300,7 @@ describe.skipIf(!hasNumpy())('loadNpz', () => {
     expect(keysOf(prefixed)).toEqual(['params']);
     const unwrapped = await loadNpz(join(GOOD_DIR, 'paligemma-tiny.params-prefix.npz'), { unwrapParams: true });
     expect(keysOf(unwrapped)).toEqual(['img', 'llm']);
-    const kernel = (t: NpzTree) => ((t['img'] as NpzTree)['embedding'] as NpzTree)['kernel'] as NpzArray;
+    const kernel = (t: NpzTree) => ((t['img'] as NpzTree)['embedding'] as NpzTree)['kernel'] as NpyArray;
     expect(sha256(bytesOf(kernel(unwrapped).data))).toBe(sha256(bytesOf(kernel(bare).data)));
     // Without a params or opt wrapper, unwrapping leaves the tree alone.
     expect(keysOf(await loadNpz(join(GOOD_DIR, 'paligemma-tiny.npz'), { unwrapParams: true }))).toEqual(['img', 'llm']);

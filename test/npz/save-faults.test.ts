@@ -7,7 +7,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { saveNpz, saveNpzStream, type SaveOptions } from '../../src/npz/save.js';
-import type { LazyArray } from '../../src/tree/leaf.js';
+import type { LazyArray } from '../../src/npy/write.js';
 
 const rootDir = makeTempDir('faults');
 const root = rootDir.path;

@@ -7,7 +7,7 @@ import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Descr } from '../../src/npy/header.js';
 import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
-import type { Leaf } from '../../src/tree/leaf.js';
+import type { Leaf } from '../../src/npy/write.js';
 
 // Offline byte-identity oracles: the committed fixtures were written by numpy itself (test/fixtures/gen), so the
 // writer must reproduce them byte for byte from the same arrays, with no Python on the machine. Each fixture's

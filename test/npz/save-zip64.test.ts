@@ -2,7 +2,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
-import type { NpyArray } from '../../src/tree/leaf.js';
+import type { Leaf } from '../../src/npy/write.js';
 import {
   decodeEndOfCentralDirectory,
   decodeZip64EndOfCentralDirectory,
@@ -57,7 +57,7 @@ describe.skipIf(!hasNumpy())('zip64 records', () => {
   it('more than 65535 members: identical to np.savez of the same arrays, and numpy loads them all', async () => {
     const count = 65_537;
     const value = (i: number): number => (i * 7) % 101;
-    function* pairs(): Generator<[string, NpyArray]> {
+    function* pairs(): Generator<[string, Leaf]> {
       for (let i = 0; i < count; i++) yield [`p${i}`, { dtype: 'int8', shape: [], data: Int8Array.of(value(i)) }];
     }
     const ours = join(dir, 'many.npz');

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
-import type { LazyArray } from '../../src/tree/leaf.js';
+import type { LazyArray } from '../../src/npy/write.js';
 import {
   decodeEndOfCentralDirectory,
   decodeZip64EndOfCentralDirectory,

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
 import { compareCodePoints, flattenWithNames, unflattenWithNames, type Tree } from '../../src/tree/flatten.js';
-import { normalizeLeaf, type Leaf } from '../../src/tree/leaf.js';
+import { normalizeLeaf, type Leaf } from '../../src/npy/write.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 
 async function names(tree: unknown): Promise<string[]> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { flattenWithNames, unflattenWithNames, type Tree } from '../../src/tree/flatten.js';
-import { paligemmaSpec } from '../../src/tree/paligemma.js';
+import { paligemmaSpec } from '../../src/paligemma/spec.js';
 
 const params = (spec: [string, number[]][]) => spec.reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
 

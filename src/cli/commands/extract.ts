@@ -4,7 +4,8 @@ import { stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
 import { selectArrays, withNpz } from '../npz-input.js';
 import type { Progress } from '../progress.js';
-import { safeTarget, writeAtomically } from '../safe-path.js';
+import { safeTarget } from '../safe-path.js';
+import { writeFileAtomically } from '../../util/atomic-file.js';
 import { formatBytes } from '../table.js';
 
 /**
@@ -14,7 +15,7 @@ import { formatBytes } from '../table.js';
 async function extractOne(file: NpzFile, entry: NpzArrayEntry, root: string, progress: Progress, context: CliContext): Promise<string> {
   const target = await safeTarget(root, entry.name, '.npy');
   const header = encodeNpyHeader({ descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder });
-  await writeAtomically(target, async (handle) => {
+  await writeFileAtomically(target, async (handle) => {
     await handle.write(header);
     for await (const chunk of file.chunks(entry.name, { signal: context.signal, reuseBuffers: true })) {
       await handle.write(chunk);

@@ -1,42 +1,6 @@
-/**
- * Input handling for ZipWriter: abort races, views over caller memory, and a guarded pull loop over a
- * caller's chunk source.
- */
+/** A guarded pull loop over a caller's chunk source, for ZipWriter. */
 import { NpzError, isNpzError } from '../errors.js';
-
-export function abortError(signal: AbortSignal): NpzError {
-  return new NpzError('ERR_ABORTED', 'the write was aborted', { cause: signal.reason });
-}
-
-/** Settles with `work`, or rejects as soon as `signal` aborts (leaving `work` to settle unobserved). */
-export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(abortError(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-/** Uint8Array views of `data`; a Uint8Array cannot span more than 4 GiB, a Float32Array can. */
-export function* slices(data: ArrayBufferView, size: number): Generator<Uint8Array> {
-  for (let start = 0; start < data.byteLength; start += size) {
-    yield new Uint8Array(data.buffer, data.byteOffset + start, Math.min(size, data.byteLength - start));
-  }
-}
+import { abortError, raceAbort } from '../util/abort.js';
 
 /**
  * Pulls a caller's chunks, turning its failures into ERR_SOURCE, checking the byte count against `size`
@@ -70,14 +34,14 @@ export async function* checkedSource(
     for (;;) {
       let step: IteratorResult<unknown>;
       try {
-        step = await raceAbort(Promise.resolve(iterator.next()), signal);
+        step = await raceAbort(Promise.resolve(iterator.next()), signal, 'the write');
       } catch (err) {
         if (isNpzError(err, 'ERR_ABORTED')) {
           hanging = true;
           throw err;
         }
         exhausted = true;
-        if (signal?.aborted) throw abortError(signal);
+        if (signal?.aborted) throw abortError(signal, 'the write');
         throw new NpzError('ERR_SOURCE', `the data source of '${label}' failed`, { entry: label, cause: err });
       }
       if (step.done) {

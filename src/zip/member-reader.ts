@@ -1,9 +1,10 @@
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { NpzError } from '../errors.js';
+import type { RandomAccessSource } from '../source/random-access.js';
+import { abortError } from '../util/abort.js';
+import { checkDecodable, type ZipArchive, type ZipEntry } from './archive.js';
 import { crc32 } from './crc32.js';
-import type { RandomAccessSource } from './source.js';
-import { checkDecodable, type ZipArchive, type ZipEntry } from './reader.js';
 import { METHOD_STORED } from './records.js';
 
 /**
@@ -129,6 +130,11 @@ export class MemberReader {
     return new MemberReader(archive, entry, await archive.dataStart(entry), options);
   }
 
+  /** Uncompressed size of the whole member. */
+  get size(): number {
+    return this.entry.uncompressedSize;
+  }
+
   get position(): number {
     return this.#position;
   }
@@ -236,10 +242,7 @@ export class MemberReader {
   async #accept(bytes: Uint8Array): Promise<void> {
     if (this.#signal?.aborted === true) {
       this.close();
-      throw new NpzError('ERR_ABORTED', `reading ${JSON.stringify(this.entry.name)} was aborted`, {
-        entry: this.entry.name,
-        cause: this.#signal.reason,
-      });
+      throw abortError(this.#signal, `reading ${JSON.stringify(this.entry.name)}`);
     }
     if (this.#verify) this.#crc = crc32(bytes, this.#crc);
     this.#position += bytes.length;

@@ -1,6 +1,5 @@
-import { DTYPES, type DType } from '../npy/dtype.js';
-import { isPaliGemmaTrainable, paligemmaSpec, type PaliGemmaModel } from '../tree/paligemma.js';
-import type { LazyArray } from '../tree/leaf.js';
+import { DTYPES, type DType, type LazyArray } from '../index.js';
+import { isPaliGemmaTrainable, paligemmaSpec, type PaliGemmaModel } from './spec.js';
 
 /**
  * Deterministic pseudo-random checkpoints made chunk by chunk, so a 12 GB fixture costs one chunk of memory.

@@ -1,19 +1,22 @@
+/**
+ * The write side of npy: checks a leaf and encodes the header `np.save` would write for it, before any data.
+ */
 import { NpzError } from '../errors.js';
-import { DTYPES, dtypeOfTypedArray, isDType, type ArrayDType, type NpyTypedArray } from '../npy/dtype.js';
-import { descrItemsize, encodeNpyHeader, validateShape, type Descr } from '../npy/header.js';
+import { DTYPES, dtypeOfTypedArray, isDType, type ArrayDType, type NpyTypedArray } from './dtype.js';
+import type { NpyArray } from './array.js';
+import { descrItemsize, encodeNpyHeader, validateShape, type Descr } from './header.js';
 
-/** An array held in memory. `data` may be any view whose bytes are the little-endian array contents. */
-export interface NpyArray {
-  dtype: ArrayDType;
-  descr?: Descr;
-  shape: readonly number[];
-  fortranOrder?: boolean;
-  data: NpyTypedArray | ArrayBufferView;
-}
+/**
+ * An in-memory array to write: an `NpyArray` (so anything a reader returned can be written back), whose `descr`
+ * may be left out (taken from `dtype`) and `fortranOrder` too (C order); `data` may be any view of the bytes.
+ */
+type NpyArrayToWrite = Pick<NpyArray, 'dtype'> &
+  Partial<Pick<NpyArray, 'descr' | 'fortranOrder'>> & { shape: readonly number[]; data: NpyTypedArray | ArrayBufferView };
 
 /**
  * An array whose bytes are produced on demand, chunk by chunk (little-endian, prod(shape)·itemsize in total).
- * Each yielded chunk belongs to the writer from then on, as with Node streams: do not reuse or mutate it.
+ * The writer is done with a chunk once it asks for the next, so a producer may refill one buffer (for example
+ * `chunks(name, { reuseBuffers: true })` of an open file).
  */
 export interface LazyArray {
   dtype: ArrayDType;
@@ -24,7 +27,7 @@ export interface LazyArray {
 }
 
 /** Anything that becomes one npy member: array objects, bare typed arrays (1-D), and JS scalars (0-d). */
-export type Leaf = NpyArray | LazyArray | NpyTypedArray | number | bigint | boolean;
+export type Leaf = NpyArrayToWrite | LazyArray | NpyTypedArray | number | bigint | boolean;
 
 /** A leaf checked and ready to write: its descr, header bytes and exact data length are known. */
 export interface NormalizedLeaf {
@@ -45,7 +48,7 @@ export interface NormalizedLeaf {
   chunks?: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
 
-function isArrayObject(value: object): value is NpyArray | LazyArray {
+function isArrayObject(value: object): value is NpyArrayToWrite | LazyArray {
   const candidate = value as Record<string, unknown>;
   return (
     Array.isArray(candidate['shape']) &&

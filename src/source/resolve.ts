@@ -1,0 +1,27 @@
+import { NpzError } from '../errors.js';
+import { bufferSource } from './buffer.js';
+import { fileSource } from './file.js';
+import { isRandomAccessSource, type NpzSource, type RandomAccessSource } from './random-access.js';
+
+/** An opened source plus whether the caller who resolved it is responsible for closing it. */
+export interface ResolvedSource {
+  source: RandomAccessSource;
+  /** True when the library opened the source (path, URL, bytes) and must close it; false for a caller's object. */
+  owned: boolean;
+}
+
+/** Turns any accepted input into a source, noting whether the library opened it (and so must close it). */
+export async function resolveSource(input: NpzSource): Promise<ResolvedSource> {
+  if (typeof input === 'string' || input instanceof URL) return { source: await fileSource(input), owned: true };
+  if (input instanceof Uint8Array) return { source: bufferSource(input), owned: true };
+  if (isRandomAccessSource(input)) {
+    if (!Number.isSafeInteger(input.size) || input.size < 0) {
+      throw new NpzError('ERR_INVALID_ARGUMENT', `source size must be a non-negative safe integer, got ${input.size}`);
+    }
+    return { source: input, owned: false };
+  }
+  throw new NpzError(
+    'ERR_INVALID_ARGUMENT',
+    'expected a path, a file: URL, a Buffer/Uint8Array or a RandomAccessSource { size, read, close }',
+  );
+}

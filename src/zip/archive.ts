@@ -1,0 +1,224 @@
+import { NpzError } from '../errors.js';
+import type { RandomAccessSource } from '../source/random-access.js';
+import { inFileOrder, readCentralDirectory, type ZipEntry } from './central-directory.js';
+import { decodeZipName } from './names.js';
+import { LOCAL_HEADER_FIXED, LOCAL_ZIP64_EXTRA, METHOD_DEFLATED, METHOD_STORED, decodeLocalHeader } from './records.js';
+import { ReadWindow } from './window.js';
+
+export type { ZipEntry } from './central-directory.js';
+
+/**
+ * The zip container, read the way CPython's zipfile (np.load's reader) reads it: the central directory is the
+ * truth, each member's local header is checked against it, and every offset is bounds-checked before anything is
+ * read. Member bytes are read by `member-reader.ts`.
+ */
+
+const FLAG_ENCRYPTED = 0x0001;
+const FLAG_STRONG_ENCRYPTION = 0x0040;
+
+/**
+ * Span of one coalesced read while scanning local headers: large enough that a file of tiny members costs a
+ * handful of reads (a remote source pays a round trip per read), small enough to stay a modest allocation.
+ */
+export const DEFAULT_SCAN_WINDOW = 4 * 1024 * 1024;
+/** Guess for a local extra field: numpy writes a 20-byte zip64 extra; a longer one costs one extra read. */
+const EXPECTED_LOCAL_EXTRA = LOCAL_ZIP64_EXTRA;
+
+/** A member whose local header was checked: where its data starts, and its first raw data bytes if asked for. */
+export interface LocatedMember {
+  entry: ZipEntry;
+  dataStart: number;
+  /** The first `peek` bytes of the member's stored (possibly compressed) data, fewer if the member is shorter. */
+  head: Uint8Array;
+}
+
+export interface ScanOptions {
+  /** Raw data bytes wanted after each local header (e.g. room for an npy header); 0 for none. */
+  peek?: (entry: ZipEntry) => number;
+  /** Largest coalesced read in bytes (default 4 MiB). */
+  windowBytes?: number;
+}
+
+export class ZipArchive {
+  readonly #dataStarts: Array<number | undefined> = [];
+
+  private constructor(
+    readonly window: ReadWindow,
+    /** Every member, in central directory order (duplicate names included: naming policy is the caller's). */
+    readonly entries: readonly ZipEntry[],
+    readonly centralDirectoryOffset: number,
+  ) {}
+
+  get source(): RandomAccessSource {
+    return this.window.source;
+  }
+
+  get size(): number {
+    return this.window.source.size;
+  }
+
+  /** Reads the central directory in a few large reads. Does not take ownership of `source`. */
+  static async open(source: RandomAccessSource): Promise<ZipArchive> {
+    const directory = await readCentralDirectory(source);
+    return new ZipArchive(new ReadWindow(source), directory.entries, directory.offset);
+  }
+
+  /** Offset of the member's first data byte, from its (checked) local header. */
+  async dataStart(entry: ZipEntry): Promise<number> {
+    const cached = this.#dataStarts[entry.index];
+    if (cached !== undefined) return cached;
+    const at = entry.localHeaderOffset;
+    const guess = LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA;
+    let bytes = await this.#readHeaderBytes(entry, at, guess);
+    const needed = localHeaderLength(bytes, entry);
+    if (needed > bytes.length) bytes = await this.#readHeaderBytes(entry, at, needed);
+    return this.#accept(entry, bytes, 0);
+  }
+
+  /**
+   * Checks the local headers of `entries` in file order and hands each member, with its first `peek` data bytes,
+   * to `visit`. Neighbouring headers are fetched together, in reads of up to `windowBytes` that end before the
+   * data of any member too large to share a window, so the number of reads grows with the file's metadata, not
+   * with its member count or data size. A visit that needs no I/O returns nothing and costs no promise; `head`
+   * is valid only during the visit.
+   */
+  async scan(entries: readonly ZipEntry[], visit: (member: LocatedMember) => void | Promise<void>, options: ScanOptions = {}): Promise<void> {
+    const windowBytes = options.windowBytes ?? DEFAULT_SCAN_WINDOW;
+    const ordered = inFileOrder(entries);
+    // Per member, in file order: raw data bytes wanted after the header, and bytes the header plus those span.
+    const peeks = ordered.map((entry) => Math.min(options.peek?.(entry) ?? 0, entry.compressedSize));
+    const spans = ordered.map((entry, i) => LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA + (peeks[i] as number));
+    // Bytes [start, start + bytes.length) of the file, fetched by the last coalesced read.
+    let start = 0;
+    let bytes: Uint8Array = new Uint8Array(0);
+    for (let i = 0; i < ordered.length; i++) {
+      const entry = ordered[i] as ZipEntry;
+      const at = entry.localHeaderOffset;
+      const peek = peeks[i] as number;
+      if (at < start || at + (spans[i] as number) > start + bytes.length) {
+        // Extend the read over the following members whose headers (and peeks) fit in the same window.
+        let end = at + (spans[i] as number);
+        for (let j = i + 1; j < ordered.length; j++) {
+          const nextEnd = (ordered[j] as ZipEntry).localHeaderOffset + (spans[j] as number);
+          if (nextEnd - at > windowBytes) break;
+          end = Math.max(end, nextEnd);
+        }
+        start = at;
+        bytes = await this.#readHeaderBytes(entry, at, Math.min(end, this.size) - at);
+      }
+      let relative = at - start;
+      let local = bytes;
+      const headerLength = localHeaderLength(local.subarray(relative), entry);
+      if (relative + headerLength + peek > local.length) {
+        // A longer extra field than expected: this member alone needs a read of its own.
+        local = await this.#readHeaderBytes(entry, at, headerLength + peek);
+        relative = 0;
+      }
+      const dataStart = this.#accept(entry, local, relative);
+      const headFrom = relative + headerLength;
+      const pending = visit({ entry, dataStart, head: local.subarray(headFrom, headFrom + peek) });
+      if (pending !== undefined) await pending;
+    }
+  }
+
+  /** Decodes and checks the local header at `bytes[relative]`, then remembers where the member's data starts. */
+  #accept(entry: ZipEntry, bytes: Uint8Array, relative: number): number {
+    const at = entry.localHeaderOffset;
+    let header;
+    try {
+      header = decodeLocalHeader(bytes, relative);
+    } catch (error) {
+      if (!(error instanceof NpzError)) throw error;
+      // Bytes stop short of the header either because the source came up short or because the header's own
+      // lengths point past the end of the file; only the first is a truncation.
+      const pastEnd = error.code === 'ERR_ZIP_TRUNCATED' && at + localHeaderLength(bytes.subarray(relative), entry) > this.size;
+      throw new NpzError(pastEnd ? 'ERR_ZIP_BOUNDS' : error.code, `member ${JSON.stringify(entry.name)}: ${error.message} at offset ${at}`, {
+        entry: entry.name,
+        offset: at,
+        cause: error,
+      });
+    }
+    let localName: string;
+    try {
+      localName = decodeZipName(header.name, header.flags);
+    } catch {
+      localName = '\u0000<invalid UTF-8>';
+    }
+    if (localName !== entry.name) {
+      throw new NpzError(
+        'ERR_ZIP_NAME_MISMATCH',
+        `member name in the central directory ${JSON.stringify(entry.name)} differs from its local header ${JSON.stringify(localName)}`,
+        { entry: entry.name, offset: at, expected: entry.name, actual: localName },
+      );
+    }
+    const start = at + header.length;
+    const end = start + entry.compressedSize;
+    if (end > this.size) {
+      throw new NpzError('ERR_ZIP_BOUNDS', `member ${JSON.stringify(entry.name)} data ends at ${end}, past the ${this.size}-byte file`, {
+        entry: entry.name,
+        offset: start,
+        expected: this.size,
+        actual: end,
+      });
+    }
+    if (end > entry.regionEnd) {
+      throw new NpzError(
+        'ERR_ZIP_OVERLAP',
+        `member ${JSON.stringify(entry.name)} data (${start}..${end}) overlaps the next record at ${entry.regionEnd} (possible zip bomb)`,
+        { entry: entry.name, offset: start, expected: entry.regionEnd, actual: end },
+      );
+    }
+    this.#dataStarts[entry.index] = start;
+    return start;
+  }
+
+  /** Up to `length` bytes at `offset`, at least a whole fixed local header, inside the file. */
+  async #readHeaderBytes(entry: ZipEntry, offset: number, length: number): Promise<Uint8Array> {
+    if (offset + LOCAL_HEADER_FIXED > this.size) {
+      throw new NpzError('ERR_ZIP_BOUNDS', `member ${JSON.stringify(entry.name)}: local header at ${offset} runs past the end of the file`, {
+        entry: entry.name,
+        offset,
+        expected: this.size,
+        actual: offset + LOCAL_HEADER_FIXED,
+      });
+    }
+    const wanted = Math.min(length, this.size - offset);
+    const bytes = await this.window.read(offset, wanted);
+    if (bytes.length < Math.min(wanted, LOCAL_HEADER_FIXED)) {
+      throw new NpzError('ERR_ZIP_TRUNCATED', `source ended inside the local header of ${JSON.stringify(entry.name)}`, {
+        entry: entry.name,
+        offset: offset + bytes.length,
+      });
+    }
+    return bytes;
+  }
+}
+
+/**
+ * Length of the local header at the start of `bytes` (fixed part, name, extra), read from its fixed part only;
+ * checks the header lies inside the file. Signature and content are checked by the decoder.
+ */
+function localHeaderLength(bytes: Uint8Array, entry: ZipEntry): number {
+  if (bytes.length < LOCAL_HEADER_FIXED) {
+    throw new NpzError('ERR_ZIP_TRUNCATED', `source ended inside the local header of ${JSON.stringify(entry.name)}`, {
+      entry: entry.name,
+      offset: entry.localHeaderOffset + bytes.length,
+    });
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return LOCAL_HEADER_FIXED + view.getUint16(26, true) + view.getUint16(28, true);
+}
+
+/** Refuses members this library cannot decode, naming the member. */
+export function checkDecodable(entry: ZipEntry): void {
+  if ((entry.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) !== 0) {
+    throw new NpzError('ERR_ZIP_ENCRYPTED', `member ${JSON.stringify(entry.name)} is encrypted`, { entry: entry.name });
+  }
+  if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATED) {
+    throw new NpzError(
+      'ERR_ZIP_UNSUPPORTED_METHOD',
+      `member ${JSON.stringify(entry.name)} uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`,
+      { entry: entry.name, actual: entry.method },
+    );
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The public surface, pinned: every name the main entry and the `npz-stream/paligemma` subpath export, with its
+ * kind, read by the TypeScript compiler from the sources. Adding, removing or re-kinding an export changes this
+ * list, so a change to the surface is a visible diff in review rather than a side effect of a refactor.
+ */
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import * as main from '../src/index.js';
+import * as paligemma from '../src/paligemma/index.js';
+
+function exportedKinds(entry: string): string[] {
+  const path = fileURLToPath(new URL(entry, import.meta.url));
+  const program = ts.createProgram([path], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, noEmit: true });
+  const checker = program.getTypeChecker();
+  const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(path)!)!;
+  return checker
+    .getExportsOfModule(moduleSymbol)
+    .map((symbol) => {
+      const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+      const f = target.flags;
+      const kind =
+        f & ts.SymbolFlags.Class
+          ? 'class'
+          : f & ts.SymbolFlags.Function
+            ? 'function'
+            : f & (ts.SymbolFlags.Variable | ts.SymbolFlags.Property)
+              ? 'const'
+              : f & ts.SymbolFlags.Interface
+                ? 'interface'
+                : f & ts.SymbolFlags.TypeAlias
+                  ? 'type'
+                  : `flags ${f}`;
+      return `${kind} ${symbol.getName()}`;
+    })
+    .sort();
+}
+
+function runtimeKinds(module: Record<string, unknown>): string[] {
+  return Object.entries(module)
+    .map(([name, value]) => `${typeof value === 'function' ? (/^class\b/.test(String(value)) ? 'class' : 'function') : 'const'} ${name}`)
+    .sort();
+}
+
+describe('public API', () => {
+  it('npz-stream exports exactly these names', () => {
+    const names = exportedKinds('../src/index.ts');
+    expect(names).toEqual([
+      'class NpzError',
+      'const DEFAULT_MAX_HEADER_SIZE',
+      'const DTYPES',
+      'const NPZ_ERROR_CODES',
+      'function bfloat16BitsToNumber',
+      'function bfloat16ToFloat32',
+      'function bufferSource',
+      'function decodeNpyHeader',
+      'function encodeNpyHeader',
+      'function fileSource',
+      'function flattenWithNames',
+      'function float16BitsToNumber',
+      'function float16ToFloat32',
+      'function float32ToBfloat16',
+      'function float32ToFloat16',
+      'function isDType',
+      'function isNpzError',
+      'function loadNpz',
+      'function npyHeaderLength',
+      'function numberToBfloat16Bits',
+      'function numberToFloat16Bits',
+      'function openNpz',
+      'function readNpz',
+      'function saveNpz',
+      'function saveNpzStream',
+      'function unflattenWithNames',
+      'interface DTypeInfo',
+      'interface DecodeNpyHeaderOptions',
+      'interface LazyArray',
+      'interface LoadNpzOptions',
+      'interface NpyArray',
+      'interface NpyHeader',
+      'interface NpyHeaderFields',
+      'interface NpzArrayEntry',
+      'interface NpzChunksOptions',
+      'interface NpzErrorContext',
+      'interface NpzFile',
+      'interface NpzOtherEntry',
+      'interface NpzTree',
+      'interface OpenNpzOptions',
+      'interface RandomAccessSource',
+      'interface SaveOptions',
+      'interface SaveProgress',
+      'interface SaveSummary',
+      'type ArrayDType',
+      'type ByteOrder',
+      'type Compression',
+      'type DType',
+      'type Descr',
+      'type DescrField',
+      'type DuplicateNamePolicy',
+      'type FieldName',
+      'type FlatTree',
+      'type Leaf',
+      'type NpyTypedArray',
+      'type NpzEntry',
+      'type NpzErrorCode',
+      'type NpzSource',
+      'type ReadNpzOptions',
+      'type Tree',
+    ]);
+    // What runs is what the types promise: every value export above exists at runtime, and nothing else does.
+    expect(runtimeKinds(main)).toEqual(names.filter((name) => /^(class|function|const) /.test(name)));
+  });
+
+  it('npz-stream/paligemma exports exactly these names', () => {
+    const names = exportedKinds('../src/paligemma/index.ts');
+    expect(names).toEqual([
+      'function isPaliGemmaTrainable',
+      'function paligemmaSpec',
+      'function syntheticDTypeOf',
+      'function syntheticDataBytes',
+      'function syntheticLeaf',
+      'function syntheticPaliGemma',
+      'interface PaliGemmaSpecOptions',
+      'interface SyntheticPaliGemmaOptions',
+      'type PaliGemmaModel',
+      'type SyntheticDType',
+      'type SyntheticPrecision',
+    ]);
+    expect(runtimeKinds(paligemma)).toEqual(names.filter((name) => /^(class|function|const) /.test(name)));
+  });
+
+  it('package.json maps both entries to the built files', async () => {
+    const pkg = (await import('../package.json', { with: { type: 'json' } })).default as { exports: Record<string, { import?: string; types?: string }> };
+    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js' });
+    expect(pkg.exports['./paligemma']).toEqual({ types: './dist/paligemma/index.d.ts', import: './dist/paligemma/index.js' });
+  });
+});
