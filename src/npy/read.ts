@@ -90,8 +90,14 @@ export function reportedDescr(header: NpyHeader): Descr {
   return header.swapUnit > 1 && typeof header.descr === 'string' ? header.descr.replace(/^>/, '<') : header.descr;
 }
 
-/** A typed array over a fresh buffer of its own (aligned for any element type), or ERR_NPY_TOO_LARGE. */
-function allocate(header: NpyHeader, maxArrayBytes: number): NpyTypedArray {
+/**
+ * Where an array's data goes: a buffer of at least `byteLength` bytes, whose start the array then occupies
+ * (e.g. one reused from an earlier array). The default is a fresh ArrayBuffer of exactly that size.
+ */
+export type ArrayMemory = (byteLength: number) => ArrayBuffer;
+
+/** A typed array at the start of a buffer (aligned for any element type), or ERR_NPY_TOO_LARGE. */
+function allocate(header: NpyHeader, maxArrayBytes: number, memory: ArrayMemory | undefined): NpyTypedArray {
   if (header.byteLength > maxArrayBytes) {
     throw new NpzError(
       'ERR_NPY_TOO_LARGE',
@@ -100,7 +106,8 @@ function allocate(header: NpyHeader, maxArrayBytes: number): NpyTypedArray {
     );
   }
   try {
-    return typedArrayFor(header.dtype, new ArrayBuffer(header.byteLength), 0, header.byteLength);
+    const buffer = memory === undefined ? new ArrayBuffer(header.byteLength) : memory(header.byteLength);
+    return typedArrayFor(header.dtype, buffer, 0, header.byteLength);
   } catch (cause) {
     // Allocation failure, or more elements than a typed array may hold (a Uint8Array stops at 2^32).
     throw new NpzError('ERR_NPY_TOO_LARGE', `${header.byteLength} bytes do not fit in one typed array here; stream them in chunks instead`, {
@@ -110,9 +117,9 @@ function allocate(header: NpyHeader, maxArrayBytes: number): NpyTypedArray {
   }
 }
 
-/** Reads the data after `header` into a buffer of its own, verified (`finish`) before it is returned. */
-export async function readNpyArray(reader: NpyByteReader, header: NpyHeader, options: NpyReadOptions = {}): Promise<NpyArray> {
-  const data = allocate(header, options.maxArrayBytes ?? Number.POSITIVE_INFINITY);
+/** Reads the data after `header` into a buffer of its own (or `memory`'s), verified (`finish`) before it is returned. */
+export async function readNpyArray(reader: NpyByteReader, header: NpyHeader, options: NpyReadOptions = {}, memory?: ArrayMemory): Promise<NpyArray> {
+  const data = allocate(header, options.maxArrayBytes ?? Number.POSITIVE_INFINITY, memory);
   // MAX_VIEW_BYTES is a multiple of every swap unit, so each segment swaps whole items.
   for (let at = 0; at < header.byteLength; at += MAX_VIEW_BYTES) {
     await reader.readInto(new Uint8Array(data.buffer, at, Math.min(MAX_VIEW_BYTES, header.byteLength - at)));

@@ -5,7 +5,7 @@
 import { NpzError } from '../errors.js';
 import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
-import { npyDataChunks, readNpyArray, readNpyHeader, type NpyReadOptions } from '../npy/read.js';
+import { npyDataChunks, readNpyArray, readNpyHeader, type ArrayMemory, type NpyReadOptions } from '../npy/read.js';
 import { throwIfAborted } from '../util/abort.js';
 import type { ZipArchive, ZipEntry } from '../zip/archive.js';
 import { MemberReader, type MemberReadOptions } from '../zip/member-reader.js';
@@ -36,9 +36,12 @@ async function withMember<T>(archive: ZipArchive, entry: ZipEntry, options: NpzR
   }
 }
 
-/** Reads a whole array into a buffer of its own (aligned for any typed array), verified before it is returned. */
-export function readArray(archive: ZipArchive, entry: ZipEntry, options: NpzReadOptions): Promise<NpyArray> {
-  return withMember(archive, entry, options, async (member) => readNpyArray(member, await readNpyHeader(member, options), options));
+/**
+ * Reads a whole array into a buffer of its own (aligned for any typed array), or at the start of the buffer
+ * `memory` hands out, verified before it is returned.
+ */
+export function readArray(archive: ZipArchive, entry: ZipEntry, options: NpzReadOptions, memory?: ArrayMemory): Promise<NpyArray> {
+  return withMember(archive, entry, options, async (member) => readNpyArray(member, await readNpyHeader(member, options), options, memory));
 }
 
 /** Reads only the npy header of an array member (no data, no CRC check: that needs the whole member). */

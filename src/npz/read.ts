@@ -4,14 +4,28 @@ import type { NpyArray } from '../npy/array.js';
 import type { NpzSource } from '../source/random-access.js';
 import { resolveSource } from '../source/resolve.js';
 import { throwIfAborted } from '../util/abort.js';
-import { ZipArchive } from '../zip/archive.js';
+import { ZipArchive, type ZipEntry } from '../zip/archive.js';
 import { readArray } from './arrays.js';
 import { indexByKey, isArrayMember, keyOfMember } from './keys.js';
 import type { OpenNpzOptions } from './open.js';
 
-export type ReadNpzOptions = OpenNpzOptions;
+export interface ReadNpzOptions extends OpenNpzOptions {
+  /**
+   * Read the next array while the loop body works on the current one (at most one array ahead), so reading
+   * overlaps the caller's work. Costs the memory of one more array: a `for await` loop holds up to three at
+   * once (the one in its variable, the one handed out next, the one being read). Default true.
+   */
+  readAhead?: boolean;
+  /**
+   * Read arrays into a few buffers reused from array to array instead of a fresh buffer each: an array's data
+   * is then valid only until the next array is requested (copy what you keep). Fresh memory costs a page fault
+   * per 4 KiB on first touch, which on VMs is most of the read time; reused memory is already resident. Memory
+   * held: one buffer of the largest array so far (two with `readAhead`). Default false.
+   */
+  reuse?: boolean;
+}
 
-export interface LoadNpzOptions extends ReadNpzOptions {
+export interface LoadNpzOptions extends Omit<ReadNpzOptions, 'reuse'> {
   /**
    * Unwrap the checkpoint the way big_vision's `load_params` does: the `params` subtree if there is one, else
    * `opt/target` if there is an `opt`, else the whole tree.
@@ -20,23 +34,72 @@ export interface LoadNpzOptions extends ReadNpzOptions {
 }
 
 /**
+ * Buffers handed out in turn, each grown (replaced) only when an array needs more: with read-ahead, the array
+ * being read and the one the caller holds use different buffers.
+ */
+class ReusedMemory {
+  readonly #slots: ArrayBuffer[] = [];
+  #turn = 0;
+
+  constructor(readonly count: number) {}
+
+  readonly take = (byteLength: number): ArrayBuffer => {
+    const slot = this.#turn;
+    this.#turn = (this.#turn + 1) % this.count;
+    const held = this.#slots[slot];
+    if (held !== undefined && held.byteLength >= byteLength) return held;
+    const buffer = new ArrayBuffer(byteLength);
+    this.#slots[slot] = buffer;
+    return buffer;
+  };
+}
+
+/**
  * Every array of an npz, one at a time, in central directory order: `[key, array]` with the key's `.npy`
- * removed. Members that are not `.npy` are skipped. Each array is read into its own buffer and verified before
- * it is yielded; the file is closed when the loop ends, throws, or is left early.
+ * removed. Members that are not `.npy` are skipped. Each array is read into its own buffer (a reused one with
+ * `reuse`) and verified before it is yielded; errors surface in member order, when the array that failed is
+ * requested. The file is closed when the loop ends, throws, or is left early; a read-ahead still running then
+ * is stopped and waited for first.
  */
 export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
   const { source, owned } = await resolveSource(input);
+  const readAhead = options.readAhead !== false;
+  // Stops a read-ahead nobody will ask for; the caller's signal still stops everything.
+  const stop = new AbortController();
+  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+  const readOptions: ReadNpzOptions = { ...options, signal };
+  const memory = options.reuse === true ? new ReusedMemory(readAhead ? 2 : 1) : undefined;
+  let pending: Promise<[string, NpyArray] | undefined> | undefined;
   try {
     const archive = await ZipArchive.open(source);
     const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');
-    for (const entry of kept) {
+    const load = async (entry: ZipEntry): Promise<[string, NpyArray] | undefined> => {
       throwIfAborted(options.signal, 'reading');
       // A non-array member is skipped, but only once its local header agrees with the central directory, so a
       // damaged name cannot make an array disappear from the output silently.
-      if (!isArrayMember(entry)) await archive.dataStart(entry);
-      else yield [keyOfMember(entry.name), await readArray(archive, entry, options)];
+      if (!isArrayMember(entry)) {
+        await archive.dataStart(entry);
+        return undefined;
+      }
+      return [keyOfMember(entry.name), await readArray(archive, entry, readOptions, memory?.take)];
+    };
+    const start = (entry: ZipEntry): Promise<[string, NpyArray] | undefined> => {
+      const loading = load(entry);
+      // Its error surfaces when the caller asks for this array; until then (or if it never does) it is handled.
+      loading.catch(() => undefined);
+      return loading;
+    };
+    for (let index = 0; index < kept.length; index++) {
+      const loading = pending ?? start(kept[index] as ZipEntry);
+      pending = undefined;
+      const pair = await loading;
+      const next = kept[index + 1];
+      if (readAhead && next !== undefined) pending = start(next);
+      if (pair !== undefined) yield pair;
     }
   } finally {
+    stop.abort();
+    if (pending !== undefined) await pending.catch(() => undefined);
     if (owned) await source.close();
   }
 }
@@ -75,7 +138,8 @@ function unwrapCheckpoint(tree: NpzTree): NpzTree {
  */
 export async function loadNpz(input: NpzSource, options: LoadNpzOptions = {}): Promise<NpzTree> {
   const pairs: Array<[string, NpyArray]> = [];
-  for await (const pair of readNpz(input, options)) pairs.push(pair);
+  // Every array is kept, so none may share memory with another.
+  for await (const pair of readNpz(input, { ...options, reuse: false })) pairs.push(pair);
   const tree = unflattenWithNames(pairs) as NpzTree;
   return options.unwrapParams === true ? unwrapCheckpoint(tree) : tree;
 }

@@ -15,8 +15,25 @@ export interface RandomAccessSource {
    * Buffer), so callers treat results as read-only.
    */
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Optional hint: how many reads this source serves best when they are in flight at once. The member reader
+   * keeps up to this many positional reads going while it hashes and hands out earlier ones (clamped to
+   * 1–64). A source that pays a round trip per read (HTTP ranges, object stores) sets it high; without it the
+   * reader picks a depth suited to local files.
+   */
+  readonly preferredConcurrency?: number;
   /** Releases the underlying resource. Idempotent. */
   close(): Promise<void>;
+}
+
+/** Upper bound on reads in flight for any one reader, whatever a source asks for. */
+export const MAX_READ_CONCURRENCY = 64;
+
+/** The reads in flight a reader keeps for `source`: its own hint when valid, else `fallback`. */
+export function readConcurrency(source: RandomAccessSource, fallback: number): number {
+  const hint = source.preferredConcurrency;
+  if (typeof hint !== 'number' || !Number.isFinite(hint) || hint < 1) return fallback;
+  return Math.min(MAX_READ_CONCURRENCY, Math.floor(hint));
 }
 
 /** Anything the readers accept: a path, a `file:` URL, the bytes themselves, or a custom source. */
