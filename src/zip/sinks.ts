@@ -44,7 +44,8 @@ function dropPrefix(chunks: readonly Uint8Array[], skip: number): Uint8Array[] {
 
 /**
  * Positional writes on an open file: appends go through `writev` at a tracked position, so a header patch
- * never moves the append position. Each call resolves once the bytes are in the kernel.
+ * never moves the append position. Each call resolves once the bytes are in the kernel. An append takes its
+ * position when it is called, so several may be in flight at once and still land in call order.
  */
 export class FileHandleSink implements ZipSink {
   private position: number;
@@ -58,22 +59,23 @@ export class FileHandleSink implements ZipSink {
 
   async write(chunks: readonly Uint8Array[]): Promise<void> {
     const total = totalLength(chunks);
+    const start = this.position;
+    this.position += total;
     let pending: readonly Uint8Array[] = chunks;
     let done = 0;
     while (done < total) {
       let written: number;
       try {
-        ({ bytesWritten: written } = await this.handle.writev(pending as Uint8Array[], this.position + done));
+        ({ bytesWritten: written } = await this.handle.writev(pending as Uint8Array[], start + done));
       } catch (err) {
-        throw ioError('writing the archive failed', err, this.position + done);
+        throw ioError('writing the archive failed', err, start + done);
       }
       if (written <= 0) {
-        throw new NpzError('ERR_IO', 'the file accepted no bytes', { offset: this.position + done });
+        throw new NpzError('ERR_IO', 'the file accepted no bytes', { offset: start + done });
       }
       done += written;
       if (done < total) pending = dropPrefix(pending, written);
     }
-    this.position += total;
   }
 
   async writeAt(data: Uint8Array, position: number): Promise<void> {

@@ -3,9 +3,9 @@
  * - sizes and CRC known up front (in-memory data): final local header, then the data;
  * - seekable sink: placeholder header, data streamed with a running CRC, header patched in place;
  * - anything else: flag bit 3, zeroed header fields, and a zip64 data descriptor after the data.
- * Small writes are gathered into batches so a sink sees large vectored writes. In-memory data is never copied;
- * a caller's streamed chunk is the caller's again as soon as the next one is pulled (it may come from a reused
- * buffer), so small streamed chunks are copied into the batch and large ones are written before the next pull.
+ * How bytes reach the sink is `ZipOutput`'s business (src/zip/output.ts): views of the caller's memory in
+ * vectored batches, or copies through a few reused bounce buffers. Either way a caller's streamed chunk is the
+ * caller's again as soon as the next one is pulled (it may come from a reused buffer).
  */
 import { createDeflateRaw } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -25,11 +25,9 @@ import {
   encodeLocalHeader,
   type LocalHeaderFields,
 } from './records.js';
+import { BOUNCE_BYTES, BounceBuffers, ViewBatches, type ZipOutput } from './output.js';
 import { ioError, type ZipSink } from './sinks.js';
 
-/** A batch is handed to the sink once it holds this many bytes (or iovecs). */
-const BATCH_BYTES = 1 << 20;
-const BATCH_CHUNKS = 1024;
 /** In-memory data is written in views of this size, so CRC of one slice overlaps the write of the last. */
 const SLICE_BYTES = 16 << 20;
 const YIELD_EVERY = 16 * SLICE_BYTES;
@@ -45,7 +43,16 @@ export interface ZipWriterOptions {
   compressionLevel?: number;
   /** Called after each batch the sink accepted, with the total bytes accepted so far. */
   onWrite?: (bytesWritten: number) => void;
+  /**
+   * Copy every byte into reused buffers of this size and write from those (see src/zip/output.ts), instead of
+   * handing the sink views of the caller's memory. 0 (the default) writes views.
+   */
+  bounceBytes?: number;
+  /** With bounceBytes: writes kept in flight while the next buffer is filled (default 1). */
+  writesInFlight?: number;
 }
+
+export { BOUNCE_BYTES };
 
 export interface ZipEntryInput {
   /** Member name inside the archive. */
@@ -85,11 +92,9 @@ export interface ZipSummary {
 
 export class ZipWriter {
   private readonly entries: WrittenEntry[] = [];
-  private batch: Uint8Array[] = [];
-  private batchBytes = 0;
-  /** Bytes emitted so far, batched or not: the next local header offset. */
-  private offset = 0;
-  private accepted = 0;
+  private readonly out: ZipOutput;
+  /** Final local headers whose placeholders had already left for the sink: written once all data is out. */
+  private readonly patches: Array<{ bytes: Uint8Array; position: number }> = [];
   private failure: unknown;
   private busy = false;
   private finished = false;
@@ -97,7 +102,19 @@ export class ZipWriter {
   constructor(
     private readonly sink: ZipSink,
     private readonly options: ZipWriterOptions = {},
-  ) {}
+  ) {
+    const outputOptions = { signal: options.signal, onWrite: options.onWrite };
+    const bounce = options.bounceBytes ?? 0;
+    if (!Number.isSafeInteger(bounce) || bounce < 0) {
+      throw new NpzError('ERR_INVALID_ARGUMENT', `bounceBytes must be a non-negative integer, got ${bounce}`);
+    }
+    this.out = bounce > 0 ? new BounceBuffers(sink, outputOptions, bounce, Math.max(1, options.writesInFlight ?? 1)) : new ViewBatches(sink, outputOptions);
+  }
+
+  /** Bytes emitted so far, written or not: the next local header offset. */
+  private get offset(): number {
+    return this.out.offset;
+  }
 
   /**
    * Exact length of the archive this writer produces for these stored members, in order: the layout depends on
@@ -131,7 +148,10 @@ export class ZipWriter {
       await this.emit(
         encodeEndRecords({ entries: this.entries.length, centralDirectoryOffset, centralDirectorySize, forceZip64 }),
       );
-      await this.flush();
+      await this.out.drain();
+      // Every byte of the archive is out, so no pending write can land over a patched header any more.
+      for (const { bytes, position } of this.patches) await this.guard(this.sink.writeAt!(bytes, position));
+      this.patches.length = 0;
       this.finished = true;
       return { entries: this.entries.length, bytes: this.offset };
     });
@@ -223,7 +243,7 @@ export class ZipWriter {
         ? await this.writeStored(head, source, crc, !inMemory)
         : await this.writeDeflated(head, source, crc, label, !inMemory);
     const entry = this.record(name, flags, method, crc.value, compressedSize, crc.length, localHeaderOffset);
-    if (patch) await this.patchLocalHeader(header, entry);
+    if (patch) this.patchLocalHeader(entry);
     else await this.emit(encodeDataDescriptor(entry.crc32, entry.compressedSize, entry.uncompressedSize));
     return entry;
   }
@@ -249,15 +269,8 @@ export class ZipWriter {
     borrowed: boolean,
   ): Promise<number> {
     const start = this.offset;
-    await this.emitHashed(head, crc);
-    const take = async (chunk: Uint8Array): Promise<void> => {
-      if (!borrowed) return this.emitHashed(chunk, crc);
-      // A small chunk would sit in the batch while the caller refills its buffer: keep a copy instead. A chunk of
-      // a batch's size completes the batch, which is written (and released) before the next pull.
-      if (chunk.byteLength < BATCH_BYTES) return this.emitHashed(copyOf(chunk), crc);
-      await this.emitHashed(chunk, crc);
-      await this.flush();
-    };
+    await this.out.put(head, crc);
+    const take = (chunk: Uint8Array): Promise<void> => this.out.put(chunk, crc, borrowed);
     if (Symbol.asyncIterator in source) {
       for await (const chunk of source as AsyncIterable<Uint8Array>) await take(chunk);
     } else {
@@ -302,36 +315,8 @@ export class ZipWriter {
     return this.offset - start;
   }
 
-  /** Emits a chunk, hashing it while the batch it completed is being written. */
-  private async emitHashed(chunk: Uint8Array, crc: Crc32): Promise<void> {
-    const writing = this.enqueue(chunk);
-    crc.update(chunk);
-    if (writing) await writing;
-  }
-
-  private async emit(chunk: Uint8Array): Promise<void> {
-    const writing = this.enqueue(chunk);
-    if (writing) await writing;
-  }
-
-  private enqueue(chunk: Uint8Array): Promise<void> | undefined {
-    if (chunk.byteLength === 0) return undefined;
-    this.batch.push(chunk);
-    this.batchBytes += chunk.byteLength;
-    this.offset += chunk.byteLength;
-    if (this.batchBytes >= BATCH_BYTES || this.batch.length >= BATCH_CHUNKS) return this.flush();
-    return undefined;
-  }
-
-  private async flush(): Promise<void> {
-    if (this.batch.length === 0) return;
-    const chunks = this.batch;
-    const bytes = this.batchBytes;
-    this.batch = [];
-    this.batchBytes = 0;
-    await this.guard(this.sink.write(chunks));
-    this.accepted += bytes;
-    this.options.onWrite?.(this.accepted);
+  private emit(chunk: Uint8Array): Promise<void> {
+    return this.out.put(chunk);
   }
 
   private async guard(work: Promise<void>): Promise<void> {
@@ -342,15 +327,13 @@ export class ZipWriter {
     }
   }
 
-  /** Rewrites the header with the real CRC and sizes: in the batch if still there, else on the sink. */
-  private async patchLocalHeader(header: Uint8Array, entry: WrittenEntry): Promise<void> {
+  /**
+   * Rewrites the header with the real CRC and sizes: in place if it has not left for the sink yet, else on the
+   * sink once the whole archive is out (a write still in flight could otherwise land over the patch).
+   */
+  private patchLocalHeader(entry: WrittenEntry): void {
     const final = encodeLocalHeader(entry);
-    const stillBatched = entry.localHeaderOffset >= this.offset - this.batchBytes;
-    if (stillBatched) {
-      header.set(final);
-      return;
-    }
-    await this.guard(this.sink.writeAt!(final, entry.localHeaderOffset));
+    if (!this.out.patchPending(entry.localHeaderOffset, final)) this.patches.push({ bytes: final, position: entry.localHeaderOffset });
   }
 }
 

@@ -73,7 +73,11 @@ interface Plan {
  * A seeded tree of 3-6 leaves, in-memory and lazy, about 0.5-4 MiB in all; `inject` wraps lazy leaves, and when it
  * is given the last leaf is always lazy, so there is at least one leaf for it to act on.
  */
-function planTree(random: () => number, inject?: (name: string, leaf: LazyArray) => LazyArray): Plan {
+/**
+ * `firstChunks`: make the first leaf lazy with that many 1 MiB chunks, more than saveNpz's 4 MiB write buffer
+ * holds, so its local header has been written before its CRC is known and must be patched on the file.
+ */
+function planTree(random: () => number, inject?: (name: string, leaf: LazyArray) => LazyArray, firstChunks?: number): Plan {
   const tree: Record<string, Leaf> = {};
   const expected = new Map<string, Buffer>();
   const lazy: string[] = [];
@@ -81,15 +85,16 @@ function planTree(random: () => number, inject?: (name: string, leaf: LazyArray)
   const leaves = 3 + Math.floor(random() * 4);
   for (let index = 0; index < leaves; index++) {
     const name = `leaf_${index}`;
-    const chunkSize = 4096 * (1 + Math.floor(random() * 64));
-    const chunks = 1 + Math.floor(random() * 6);
+    const big = index === 0 && firstChunks !== undefined;
+    const chunkSize = big ? 1 << 20 : 4096 * (1 + Math.floor(random() * 64));
+    const chunks = big ? firstChunks : 1 + Math.floor(random() * 6);
     const size = chunkSize * chunks;
     const fill = (chunk: number): number => (index * 16 + chunk + 1) & 0xff;
     const bytes = Buffer.alloc(size);
     for (let chunk = 0; chunk < chunks; chunk++) bytes.fill(fill(chunk), chunk * chunkSize, (chunk + 1) * chunkSize);
     expected.set(name, bytes);
     const lastChanceForLazy = inject !== undefined && lazy.length === 0 && index === leaves - 1;
-    if (random() < 0.5 && !lastChanceForLazy) {
+    if (!big && random() < 0.5 && !lastChanceForLazy) {
       tree[name] = { dtype: 'uint8', shape: [size], data: new Uint8Array(bytes) };
       continue;
     }
@@ -294,14 +299,14 @@ describe('a destination that fails', () => {
         const method = (['writev', 'writev', 'write', 'sync'] as const)[index % 4]!;
         const code = random() < 0.5 ? 'ENOSPC' : 'EIO';
         // A clean run of a plan counts the calls, so the failing call is one the save really makes. The header
-        // patch (write) reaches the file only for a lazy leaf whose header has left the write batch, so plans
-        // are drawn until one makes the call; a save that never makes it fails the case.
+        // patch (write) reaches the file only for a lazy leaf whose header has left the write buffer, so those
+        // plans start with a lazy leaf larger than the buffer; a save that never makes the call fails the case.
         let calls = 0;
         let plan: Plan | undefined;
         let made = 0;
         const countLabel = `seed ${SEED + 3} file case ${index} (counting ${method} calls)`;
         for (let attempt = 0; attempt < 10 && made === 0; attempt++) {
-          plan = method === 'write' ? planTree(random, (_name, leaf) => leaf) : planTree(random);
+          plan = method === 'write' ? planTree(random, (_name, leaf) => leaf, 5 + Math.floor(random() * 3)) : planTree(random);
           calls = 0;
           proto[method] = function (this: unknown, ...args: unknown[]) {
             calls++;
