@@ -87,6 +87,7 @@ describe('public API', () => {
       'interface NpzTree',
       'interface OpenNpzOptions',
       'interface RandomAccessSource',
+      'interface ReadNpzOptions',
       'interface SaveOptions',
       'interface SaveProgress',
       'interface SaveSummary',
@@ -104,7 +105,6 @@ describe('public API', () => {
       'type NpzEntry',
       'type NpzErrorCode',
       'type NpzSource',
-      'type ReadNpzOptions',
       'type Tree',
     ]);
     // What runs is what the types promise: every value export above exists at runtime, and nothing else does.
