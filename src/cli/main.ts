@@ -12,6 +12,7 @@ import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
 import { CliContext, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, errorLine, exitCodeFor, rootError, type Command } from './context.js';
 import { runDemo } from './demo.js';
+import { SAME_INTERRUPT_MS, hugePageEnvironment, relaunch } from './hugepages.js';
 
 /**
  * The `npz-stream` command. Built only on the package's public API. Exit codes: 0 ok, 1 bad data or a
@@ -110,10 +111,14 @@ async function dispatch(argv: string[], signal: AbortSignal): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   let interrupted = false;
+  let interruptedAt = 0;
   const onInterrupt = (): void => {
-    // A second Ctrl-C does not wait for the clean-up of the first.
-    if (interrupted) process.exit(EXIT_INTERRUPTED);
+    // A second Ctrl-C does not wait for the clean-up of the first. One right after the first is the same
+    // Ctrl-C passed on by the relaunching parent (src/cli/hugepages.ts), which the terminal also sent us.
+    if (interrupted && performance.now() - interruptedAt > SAME_INTERRUPT_MS) process.exit(EXIT_INTERRUPTED);
+    if (interrupted) return;
     interrupted = true;
+    interruptedAt = performance.now();
     controller.abort(new NpzError('ERR_ABORTED', 'interrupted'));
   };
   process.on('SIGINT', onInterrupt);
@@ -138,4 +143,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+/** Relaunched with huge pages when they are missing (once; see hugepages.ts), else run here. */
+async function start(): Promise<number> {
+  const env = hugePageEnvironment(process.env);
+  if (env !== undefined) {
+    try {
+      return await relaunch(env);
+    } catch {
+      // Could not start a second process: run without huge pages rather than not at all.
+    }
+  }
+  return main(process.argv.slice(2));
+}
+
+process.exitCode = await start();
