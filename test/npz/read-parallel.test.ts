@@ -1,0 +1,309 @@
+/**
+ * The parallel paths of the readers: several positional reads in flight per array (as deep as a source asks
+ * with `preferredConcurrency`), readNpz reading one array ahead, and `reuse`. Reads complete out of order here on
+ * purpose; every test checks the bytes (and so the CRC path) against what was written.
+ */
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { NpyArray } from '../../src/npy/array.js';
+import { loadNpz, readNpz, type ReadNpzOptions } from '../../src/npz/read.js';
+import { saveNpzStream } from '../../src/npz/save.js';
+import type { RandomAccessSource } from '../../src/source/random-access.js';
+import { Writable } from 'node:stream';
+import { isNpzError } from '../../src/errors.js';
+import { localDataStart, record, setU32, zipLayout } from '../zip/reader-helpers.js';
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/** Deterministic bytes that differ from array to array and from offset to offset. */
+function pattern(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+const sha = (bytes: ArrayBufferView): string =>
+  createHash('sha256').update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).digest('hex');
+
+/** An npz in memory (np.savez layout) of uint8 arrays a, b, c, ... with the given sizes. */
+async function archiveOf(sizes: number[]): Promise<{ bytes: Uint8Array; arrays: Map<string, Uint8Array> }> {
+  const arrays = new Map(sizes.map((size, i) => [String.fromCharCode(97 + i), pattern(size, i + 1)]));
+  const parts: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      parts.push(Buffer.from(chunk));
+      callback();
+    },
+  });
+  const tree = Object.fromEntries([...arrays].map(([name, data]) => [name, { dtype: 'uint8' as const, shape: [data.length], data }]));
+  await saveNpzStream(tree, sink);
+  return { bytes: new Uint8Array(Buffer.concat(parts)), arrays };
+}
+
+interface SlowSource extends RandomAccessSource {
+  inFlight: number;
+  maxInFlight: number;
+  reads: Array<{ offset: number; length: number }>;
+  /** Reads so far that start in [from, to). */
+  readsWithin(from: number, to: number): number;
+}
+
+/**
+ * Bytes served after a random delay of up to `maxDelayMs`, so reads issued together complete out of order.
+ * `fail(offset)` makes reads covering that offset reject.
+ */
+function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; preferredConcurrency?: number; failAt?: number } = {}): SlowSource {
+  let seed = 12345;
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const source: SlowSource = {
+    size: bytes.length,
+    inFlight: 0,
+    maxInFlight: 0,
+    reads: [],
+    ...(options.preferredConcurrency === undefined ? {} : { preferredConcurrency: options.preferredConcurrency }),
+    readsWithin(from, to) {
+      return this.reads.filter((r) => r.offset >= from && r.offset < to).length;
+    },
+    async read(offset, length, into) {
+      source.reads.push({ offset, length });
+      source.inFlight++;
+      source.maxInFlight = Math.max(source.maxInFlight, source.inFlight);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, random() * (options.maxDelayMs ?? 2)));
+        const failAt = options.failAt;
+        if (failAt !== undefined && offset <= failAt && failAt < offset + length) throw new Error(`injected failure at ${failAt}`);
+        const available = bytes.subarray(offset, Math.min(offset + length, bytes.length));
+        if (into === undefined) return available.slice();
+        into.set(available);
+        return into.subarray(0, available.length);
+      } finally {
+        source.inFlight--;
+      }
+    },
+    async close() {},
+  };
+  return source;
+}
+
+async function collect(input: Parameters<typeof readNpz>[0], options?: ReadNpzOptions): Promise<Array<[string, string]>> {
+  const out: Array<[string, string]> = [];
+  for await (const [key, array] of readNpz(input, options)) out.push([key, sha(array.data)]);
+  return out;
+}
+
+/** Where each member's data lies in the archive. */
+function dataRanges(bytes: Uint8Array, names: string[]): Map<string, [number, number]> {
+  const layout = zipLayout(bytes);
+  return new Map(
+    names.map((name) => {
+      const r = record(layout, `${name}.npy`);
+      const start = localDataStart(bytes, r);
+      return [name, [start, start + r.compressedSize]];
+    }),
+  );
+}
+
+let unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+beforeEach(() => {
+  unhandled = [];
+  process.on('unhandledRejection', onUnhandled);
+});
+afterEach(async () => {
+  // Give any stray rejection a chance to be reported before checking.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  process.off('unhandledRejection', onUnhandled);
+  expect(unhandled).toEqual([]);
+});
+
+describe('parallel reads of one array', () => {
+  it('keeps several reads in flight, lands each in place and verifies the CRC', async () => {
+    const { bytes, arrays } = await archiveOf([3 * MIB + 17, 100, 2 * MIB]);
+    const source = slowSource(bytes);
+    const got = await collect(source, { chunkSize: 64 * KIB, readAhead: false });
+    expect(got).toEqual([...arrays].map(([k, v]) => [k, sha(v)]));
+    // The default for a local-file-like source: more than one at a time, never more than four.
+    expect(source.maxInFlight).toBeGreaterThan(1);
+    expect(source.maxInFlight).toBeLessThanOrEqual(4);
+  });
+
+  it("goes as deep as the source's preferredConcurrency asks, clamped to 64", async () => {
+    const { bytes, arrays } = await archiveOf([4 * MIB]);
+    const deep = slowSource(bytes, { preferredConcurrency: 12 });
+    expect(await collect(deep, { chunkSize: 64 * KIB, readAhead: false })).toEqual([['a', sha(arrays.get('a')!)]]);
+    expect(deep.maxInFlight).toBe(12);
+    const huge = slowSource(bytes, { preferredConcurrency: 1000 });
+    await collect(huge, { chunkSize: 16 * KIB, readAhead: false });
+    expect(huge.maxInFlight).toBe(64);
+    const one = slowSource(bytes, { preferredConcurrency: 1 });
+    await collect(one, { chunkSize: 64 * KIB, readAhead: false });
+    expect(one.maxInFlight).toBe(1);
+    for (const invalid of [0, -3, Number.NaN]) {
+      const fallback = slowSource(bytes, { preferredConcurrency: invalid });
+      await collect(fallback, { chunkSize: 64 * KIB, readAhead: false });
+      expect(fallback.maxInFlight, `preferredConcurrency ${invalid}`).toBe(4);
+    }
+  });
+
+  it('streams chunks() as deep as the source asks too', async () => {
+    const { openNpz } = await import('../../src/npz/open.js');
+    const { bytes, arrays } = await archiveOf([2 * MIB]);
+    for (const reuseBuffers of [false, true]) {
+      const source = slowSource(bytes, { preferredConcurrency: 6 });
+      const npz = await openNpz(source);
+      const hash = createHash('sha256');
+      for await (const chunk of npz.chunks('a', { chunkSize: 32 * KIB, reuseBuffers })) hash.update(chunk);
+      await npz.close();
+      expect(hash.digest('hex')).toBe(sha(arrays.get('a')!));
+      expect(source.maxInFlight).toBe(6);
+    }
+  });
+
+  it('still catches a flipped byte and a short source when reads complete out of order', async () => {
+    const { bytes } = await archiveOf([1 * MIB + 3, 2 * MIB]);
+    const ranges = dataRanges(bytes, ['a', 'b']);
+    const damaged = bytes.slice();
+    const [bStart, bEnd] = ranges.get('b')!;
+    damaged[bStart + Math.floor((bEnd - bStart) * 0.7)]! ^= 0x01;
+    const error = await collect(slowSource(damaged), { chunkSize: 64 * KIB }).catch((e: unknown) => e);
+    expect(isNpzError(error, 'ERR_ZIP_CRC_MISMATCH')).toBe(true);
+    expect(error).toMatchObject({ entry: 'b.npy' });
+
+    const failing = slowSource(bytes, { failAt: bStart + 300 * KIB });
+    const failure = await collect(failing, { chunkSize: 64 * KIB }).catch((e: unknown) => e);
+    expect((failure as Error).message).toContain('injected failure');
+    // The reader returned only once no read it issued was still running.
+    expect(failing.inFlight).toBe(0);
+  });
+});
+
+describe('readNpz read-ahead', () => {
+  it('reads the next array while the caller holds the current one; readAhead: false waits to be asked', async () => {
+    // c is large, and only reads starting in its first half count: opening reads the archive's tail.
+    const { bytes, arrays } = await archiveOf([512 * KIB, 768 * KIB, 2 * MIB]);
+    const ranges = dataRanges(bytes, ['a', 'b', 'c']);
+    for (const readAhead of [true, false]) {
+      const source = slowSource(bytes);
+      const seen: string[] = [];
+      for await (const [key, array] of readNpz(source, { readAhead, chunkSize: 64 * KIB })) {
+        expect(sha(array.data)).toBe(sha(arrays.get(key)!));
+        seen.push(key);
+        if (key !== 'a') continue;
+        // The caller works on 'a' for a while.
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        const [bStart, bEnd] = ranges.get('b')!;
+        const [cStart, cEnd] = ranges.get('c')!;
+        if (readAhead) {
+          expect(source.readsWithin(bStart, bEnd), 'b was read ahead').toBeGreaterThan(0);
+          // At most one array ahead.
+          expect(source.readsWithin(cStart, (cStart + cEnd) / 2), 'c was not').toBe(0);
+        } else {
+          expect(source.readsWithin(bStart, bEnd), 'b waits to be asked for').toBe(0);
+        }
+      }
+      expect(seen).toEqual(['a', 'b', 'c']);
+    }
+  });
+
+  it('surfaces an error in member order: the array before a damaged one is still handed out', async () => {
+    const { bytes, arrays } = await archiveOf([256 * KIB, 256 * KIB, 256 * KIB]);
+    const layout = zipLayout(bytes);
+    const damaged = bytes.slice();
+    // A wrong CRC in b's central directory record: b reads to its end, then fails verification.
+    const b = record(layout, 'b.npy');
+    setU32(damaged, b.at + 16, (b.crc ^ 0xdeadbeef) >>> 0);
+    for (const readAhead of [true, false]) {
+      const received: string[] = [];
+      const error = await (async () => {
+        for await (const [key, array] of readNpz(slowSource(damaged), { readAhead })) {
+          expect(sha(array.data)).toBe(sha(arrays.get(key)!));
+          received.push(key);
+          // b is (being) read ahead now; its failure must wait until b is asked for.
+          await new Promise((resolve) => setTimeout(resolve, 30));
+        }
+      })().catch((e: unknown) => e);
+      expect(received, `readAhead ${readAhead}`).toEqual(['a']);
+      expect(isNpzError(error, 'ERR_ZIP_CRC_MISMATCH')).toBe(true);
+      expect(error).toMatchObject({ entry: 'b.npy' });
+    }
+  });
+
+  it('leaving the loop early stops the read-ahead, waits for its reads, and leaves no unhandled rejection', async () => {
+    const { bytes } = await archiveOf([128 * KIB, 4 * MIB, 128 * KIB]);
+    const [bStart] = dataRanges(bytes, ['b']).get('b')!;
+    // b's read-ahead fails part-way; nobody ever asks for b.
+    const source = slowSource(bytes, { maxDelayMs: 5, failAt: bStart + 2 * MIB });
+    for await (const [key] of readNpz(source, { chunkSize: 64 * KIB })) {
+      expect(key).toBe('a');
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      break;
+    }
+    expect(source.inFlight, 'no read still running once the loop has returned').toBe(0);
+    const issued = source.reads.length;
+    // Far fewer reads than b takes: the read-ahead stopped when the loop ended.
+    expect(issued).toBeLessThan(4 * MIB / (64 * KIB));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(source.reads.length, 'no read issued after the loop returned').toBe(issued);
+  });
+
+  it("the caller's abort stops the read-ahead's reads and surfaces as ERR_ABORTED on the next request", async () => {
+    const { bytes } = await archiveOf([64 * KIB, 8 * MIB]);
+    const source = slowSource(bytes, { maxDelayMs: 3 });
+    const controller = new AbortController();
+    const error = await (async () => {
+      for await (const [key] of readNpz(source, { signal: controller.signal, chunkSize: 64 * KIB })) {
+        expect(key).toBe('a');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        controller.abort(new Error('stop'));
+      }
+    })().catch((e: unknown) => e);
+    expect(isNpzError(error, 'ERR_ABORTED')).toBe(true);
+    expect(source.inFlight).toBe(0);
+    expect(source.reads.length).toBeLessThan(8 * MIB / (64 * KIB));
+    const issued = source.reads.length;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(source.reads.length).toBe(issued);
+  });
+});
+
+describe('readNpz reuse', () => {
+  it('hands out correct arrays from a few reused buffers: two with read-ahead, one without', async () => {
+    const sizes = [300 * KIB, 200 * KIB, 300 * KIB, 100 * KIB, 64 * KIB];
+    const { bytes, arrays } = await archiveOf(sizes);
+    for (const readAhead of [true, false]) {
+      const buffers: ArrayBufferLike[] = [];
+      for await (const [key, array] of readNpz(slowSource(bytes), { reuse: true, readAhead, chunkSize: 32 * KIB })) {
+        // Valid until the next array is requested: check it now.
+        expect(sha(array.data), key).toBe(sha(arrays.get(key)!));
+        expect(array.data.byteOffset).toBe(0);
+        expect(array.data.byteLength).toBe(arrays.get(key)!.length);
+        if (!buffers.includes(array.data.buffer)) buffers.push(array.data.buffer);
+      }
+      // Each slot grows only when an array needs more, so the first (largest) arrays set the sizes.
+      expect(buffers.length, `readAhead ${readAhead}`).toBe(readAhead ? 2 : 1);
+    }
+  });
+
+  it('is off by default, and loadNpz never shares memory between arrays', async () => {
+    const { bytes } = await archiveOf([1000, 2000, 3000]);
+    const distinct = (list: NpyArray[]): number => new Set(list.map((a) => a.data.buffer)).size;
+    const plain: NpyArray[] = [];
+    for await (const [, array] of readNpz(bytes)) plain.push(array);
+    expect(distinct(plain)).toBe(3);
+    // A JavaScript caller can pass reuse to loadNpz anyway; it is ignored.
+    const tree = await loadNpz(bytes, { reuse: true } as Parameters<typeof loadNpz>[1]);
+    const leaves = Object.values(tree) as NpyArray[];
+    expect(distinct(leaves)).toBe(3);
+    expect(leaves.map((a) => sha(a.data))).toEqual(plain.map((a) => sha(a.data)));
+  });
+});
