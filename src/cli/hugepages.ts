@@ -14,7 +14,7 @@ export const RELAUNCH_GUARD = 'NPZ_STREAM_HUGETLB_RELAUNCHED';
 const MIN_GLIBC: readonly [number, number] = [2, 35];
 
 /** The glibc version this process runs on, or undefined (not Linux, or another C library such as musl). */
-function glibcVersion(): [number, number] | undefined {
+export function glibcVersion(): [number, number] | undefined {
   if (process.platform !== 'linux') return undefined;
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   const match = /^(\d+)\.(\d+)/.exec(header?.glibcVersionRuntime ?? '');
@@ -25,7 +25,7 @@ function glibcVersion(): [number, number] | undefined {
  * The environment to relaunch with, or undefined when this process should just run: not glibc ≥ 2.35, the
  * tunable already set (to anything: the user's choice stands), or this is already the relaunched process.
  */
-export function hugePageEnvironment(env: NodeJS.ProcessEnv, glibc: [number, number] | undefined = glibcVersion()): NodeJS.ProcessEnv | undefined {
+export function hugePageEnvironment(env: NodeJS.ProcessEnv, glibc: [number, number] | undefined): NodeJS.ProcessEnv | undefined {
   if (env[RELAUNCH_GUARD] !== undefined) return undefined;
   if (glibc === undefined || glibc[0] < MIN_GLIBC[0] || (glibc[0] === MIN_GLIBC[0] && glibc[1] < MIN_GLIBC[1])) return undefined;
   const current = env['GLIBC_TUNABLES'] ?? '';

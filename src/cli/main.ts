@@ -12,7 +12,7 @@ import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
 import { CliContext, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, errorLine, exitCodeFor, rootError, type Command } from './context.js';
 import { runDemo } from './demo.js';
-import { SAME_INTERRUPT_MS, hugePageEnvironment, relaunch } from './hugepages.js';
+import { SAME_INTERRUPT_MS, glibcVersion, hugePageEnvironment, relaunch } from './hugepages.js';
 
 /**
  * The `npz-stream` command. Built only on the package's public API. Exit codes: 0 ok, 1 bad data or a
@@ -145,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Relaunched with huge pages when they are missing (once; see hugepages.ts), else run here. */
 async function start(): Promise<number> {
-  const env = hugePageEnvironment(process.env);
+  const env = hugePageEnvironment(process.env, glibcVersion());
   if (env !== undefined) {
     try {
       return await relaunch(env);

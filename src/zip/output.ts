@@ -170,8 +170,12 @@ export class BounceBuffers implements ZipOutput {
     while (this.#writes.length > 0) await this.#retireOldest();
   }
 
-  /** Starts writing the current buffer, and frees the next one in the ring (waiting for its write if needed). */
+  /**
+   * Starts writing the current buffer once fewer than `inFlight` writes are running, and moves on to the next
+   * buffer in the ring, which is free: the ring has one buffer more than there can be writes.
+   */
   async #submit(): Promise<void> {
+    while (this.#writes.length >= this.inFlight) await this.#retireOldest();
     const bytes = (this.#ring[this.#slot] as Uint8Array).subarray(0, this.#used);
     const done = this.sink.write([bytes]);
     // Observed when retired; until then a failure must not count as unhandled.
@@ -180,7 +184,6 @@ export class BounceBuffers implements ZipOutput {
     this.#start += this.#used;
     this.#used = 0;
     this.#slot = (this.#slot + 1) % (this.inFlight + 1);
-    while (this.#writes.length > this.inFlight) await this.#retireOldest();
   }
 
   async #retireOldest(): Promise<void> {
