@@ -45,6 +45,7 @@ const RUN_ORDER: readonly CaseId[] = [
   'raw-read-crc',
   'plain-read',
   'read-npz',
+  'read-npz-reuse',
   'load-npz',
   'np-load',
   'chunks',

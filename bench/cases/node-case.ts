@@ -192,10 +192,10 @@ function readCase(args: ChildArgs, run: () => Promise<void>): Repetition {
   return { run, bytes: () => fileSize(args.fixture) };
 }
 
-async function readAll(args: ChildArgs): Promise<Repetition> {
+async function readAll(args: ChildArgs, reuse = false): Promise<Repetition> {
   const rep = readCase(args, async () => {
     let largest = 0;
-    for await (const [, array] of readNpz(args.fixture)) largest = Math.max(largest, array.data.byteLength);
+    for await (const [, array] of readNpz(args.fixture, { reuse })) largest = Math.max(largest, array.data.byteLength);
     rep.largestArrayBytes = largest;
   });
   return rep;
@@ -349,6 +349,8 @@ async function prepare(args: ChildArgs): Promise<Repetition> {
       return rawWrite(args, out, true);
     case 'read-npz':
       return readAll(args);
+    case 'read-npz-reuse':
+      return readAll(args, true);
     case 'load-npz':
       return loadAll(args);
     case 'plain-read':

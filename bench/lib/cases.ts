@@ -29,6 +29,7 @@ export const CASE_IDS = [
   'raw-write',
   'raw-write-crc',
   'read-npz',
+  'read-npz-reuse',
   'load-npz',
   'chunks',
   'chunks-reuse',
@@ -112,7 +113,14 @@ export const CASES: Record<CaseId, CaseInfo> = {
     kind: 'read',
     runtime: 'node',
     label: 'readNpz (CRC checked)',
-    detail: 'for await of readNpz(path): every array into its own buffer, CRC-32 verified (the default)',
+    detail: 'for await of readNpz(path): every array into its own buffer, CRC-32 verified, the next array read ahead (the defaults)',
+  },
+  'read-npz-reuse': {
+    id: 'read-npz-reuse',
+    kind: 'read',
+    runtime: 'node',
+    label: 'readNpz({ reuse }) (CRC checked)',
+    detail: 'as readNpz, with reuse: true (arrays read into two reused buffers; each valid until the next is requested)',
   },
   'load-npz': {
     id: 'load-npz',

@@ -68,6 +68,7 @@ export const PLAIN_PEERS: Partial<Record<CaseId, CaseId>> = {
   'save-memory': 'plain-write',
   'save-lazy': 'plain-write',
   'read-npz': 'plain-read',
+  'read-npz-reuse': 'plain-read',
   'load-npz': 'plain-read',
 };
 
