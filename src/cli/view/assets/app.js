@@ -421,9 +421,9 @@ function diffRow(diff, rank) {
     'tr',
     { class: `diff-${diff.kind}` },
     h('td', { class: 'num' }, rank),
-    h('td', { class: 'name' }, diff.name),
+    h('td', { class: 'name' }, diff.name, structural ? h('div', { class: 'change' }, `${diff.a ?? '(none)'} → ${diff.b ?? '(none)'}`) : null),
     h('td', {}, h('span', { class: `badge badge-${diff.kind}` }, KIND_TEXT[diff.kind])),
-    h('td', { class: 'num relative' }, structural ? `${diff.a ?? '–'} → ${diff.b ?? '–'}` : diff.relative === undefined ? '–' : formatNumber(diff.relative)),
+    h('td', { class: 'num relative' }, diff.relative === undefined ? '–' : formatNumber(diff.relative)),
     h('td', { class: 'num' }, diff.maxAbs === undefined ? '–' : formatNumber(diff.maxAbs)),
     h('td', { class: 'num' }, diff.differing === undefined ? '–' : `${diff.differing.toLocaleString('en-US')} of ${diff.items.toLocaleString('en-US')}`),
     h('td', { class: 'links' }, links.flatMap((link, index) => (index === 0 ? [link] : [' ', link]))),
@@ -465,7 +465,7 @@ async function diffView(signal) {
           'section',
           { class: 'callout', role: 'note' },
           h('h2', {}, 'Structure changes'),
-          h('ul', {}, structural.map((diff) => h('li', {}, h('strong', {}, KIND_TEXT[diff.kind]), ' ', h('code', {}, diff.name), diff.a || diff.b ? ` (${diff.a ?? '–'} → ${diff.b ?? '–'})` : ''))),
+          h('ul', {}, structural.map((diff) => h('li', {}, h('strong', {}, KIND_TEXT[diff.kind]), ' ', h('code', {}, diff.name), ` (${diff.a ?? 'none'} → ${diff.b ?? 'none'})`))),
         )
       : null,
     changed.length
