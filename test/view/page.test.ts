@@ -88,7 +88,8 @@ describe.skipIf(!enabled)('npz-stream view in chromium', () => {
       for (const [name, expected] of Object.entries(fixtures.expected.histograms)) {
         await page.goto(`${view.url}#tensor/0/${encodeURIComponent(name)}`);
         // The page swaps its whole content at once, so this heading with a histogram is this tensor's histogram.
-        await page.waitForFunction((shown) => document.querySelector('h1.tensor-name')?.textContent === shown && document.querySelector('svg.histogram') !== null, name);
+        await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
+        await page.locator('svg.histogram').waitFor();
         const counts = await histogramCounts(page);
         expect(counts).toHaveLength(BINS);
         expect(counts, name).toEqual(expected.counts);
