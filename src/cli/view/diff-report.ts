@@ -63,8 +63,9 @@ export async function compareTensor(
 ): Promise<TensorDiff> {
   const itemsize = entryItemsize(entry);
   const items = entry.shape.reduce((product, dim) => product * dim, 1);
-  const streamA = itemChunks(fileA.chunks(entry.name, { signal }), itemsize, entry.name);
-  const streamB = itemChunks(fileB.chunks(entry.name, { signal }), itemsize, entry.name);
+  // Recycled read buffers keep memory flat on multi-GB pairs; each side's piece is used up before that side reads on.
+  const streamA = itemChunks(fileA.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name);
+  const streamB = itemChunks(fileB.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name);
   let sumSquaresA = 0;
   let sumSquaresDiff = 0;
   let maxAbs = 0;

@@ -29,20 +29,25 @@ export function emptyHistogram(lo: number, hi: number, bins: number): Histogram 
   return { edges: linspace(lo, hi, bins + 1), counts: new Array<number>(bins).fill(0) };
 }
 
-/** Counts the values inside [lo, hi] (NaN and the infinities never are). */
-export function addToHistogram(histogram: Histogram, values: ArrayLike<number>): void {
+/** The bin `x` falls in, or -1 outside [lo, hi] (NaN and the infinities always are). */
+export function binOf(histogram: Histogram, x: number): number {
   const { edges, counts } = histogram;
   const bins = counts.length;
   const lo = edges[0]!;
   const hi = edges[bins]!;
-  const width = hi - lo;
+  if (!(x >= lo && x <= hi)) return -1;
+  let index = Math.trunc(((x - lo) / (hi - lo)) * bins);
+  if (index === bins) index--;
+  if (x < edges[index]!) index--;
+  else if (index !== bins - 1 && x >= edges[index + 1]!) index++;
+  return index;
+}
+
+/** Counts the values inside [lo, hi]. */
+export function addToHistogram(histogram: Histogram, values: ArrayLike<number>): void {
+  const { counts } = histogram;
   for (let i = 0; i < values.length; i++) {
-    const x = values[i]!;
-    if (!(x >= lo && x <= hi)) continue;
-    let index = Math.trunc(((x - lo) / width) * bins);
-    if (index === bins) index--;
-    if (x < edges[index]!) index--;
-    else if (index !== bins - 1 && x >= edges[index + 1]!) index++;
-    counts[index]!++;
+    const index = binOf(histogram, values[i]!);
+    if (index >= 0) counts[index]!++;
   }
 }

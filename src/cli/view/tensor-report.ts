@@ -1,15 +1,17 @@
-import type { NpzArrayEntry, NpzFile } from '../../index.js';
+import { DTYPES, type DType, type NpzArrayEntry, type NpzFile } from '../../index.js';
 import { addValues, emptySummary, type Summary } from '../commands/stats.js';
 import { shownElements } from '../commands/cat.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
 import { entryItemsize } from '../npz-input.js';
 import { arrayText, isSummarised } from '../print/array-print.js';
-import { addToHistogram, emptyHistogram, histogramRange, type Histogram } from './histogram.js';
+import { addToHistogram, binOf, emptyHistogram, histogramRange, type Histogram } from './histogram.js';
 import type { WorkProgress } from './progress-report.js';
 
 /**
  * What the page shows for one tensor: the `stats` command's summary, then a histogram over [min, max], each a
  * streamed pass over the data (the bin range is only known after the first), and the `cat` command's text.
+ * Types of one or two bytes (bf16, f16, int8...) take one pass instead: every bit pattern is counted, and the
+ * statistics and bins follow exactly from those at most 65536 distinct values.
  */
 
 export const DEFAULT_BINS = 64;
@@ -48,9 +50,65 @@ function statisticsOf(summary: Summary): TensorStatistics {
   };
 }
 
-/** Bytes the report streams: two passes for numeric tensors, none otherwise. */
+/** Bytes the report streams: one pass for 1- and 2-byte types, two for the others, none for non-numeric data. */
 export function reportBytes(entry: NpzArrayEntry): number {
-  return notSummarisable(entry) === undefined ? 2 * entry.byteLength : 0;
+  if (notSummarisable(entry) !== undefined) return 0;
+  return isSmallType(entry.dtype as DType) ? entry.byteLength : 2 * entry.byteLength;
+}
+
+function isSmallType(dtype: DType): boolean {
+  return DTYPES[dtype].itemsize <= 2;
+}
+
+/** The value of every bit pattern of a 1- or 2-byte type, decoded as the other passes decode them. */
+function patternValues(dtype: DType): ArrayLike<number> {
+  const itemsize = DTYPES[dtype].itemsize;
+  const patterns = new Uint8Array(256 ** itemsize * itemsize);
+  if (itemsize === 1) patterns.forEach((_, i) => (patterns[i] = i));
+  else new Uint16Array(patterns.buffer).forEach((_, i, all) => (all[i] = i));
+  return numbersOf(dtype, patterns);
+}
+
+async function patternReport(file: NpzFile, entry: NpzArrayEntry, dtype: DType, bins: number, signal: AbortSignal, progress: WorkProgress): Promise<TensorReport> {
+  const itemsize = DTYPES[dtype].itemsize;
+  const counts = new Float64Array(256 ** itemsize);
+  for await (const chunk of itemChunks(file.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name)) {
+    const patterns = itemsize === 1 ? chunk : new Uint16Array(chunk.buffer, chunk.byteOffset, chunk.length / 2);
+    for (let i = 0; i < patterns.length; i++) counts[patterns[i]!]!++;
+    progress.add(chunk.length, 'counting values');
+  }
+  const values = patternValues(dtype);
+  const summary = emptySummary();
+  let sum = 0;
+  for (let pattern = 0; pattern < counts.length; pattern++) {
+    const count = counts[pattern]!;
+    if (count === 0) continue;
+    const x = values[pattern]!;
+    if (Number.isNaN(x)) summary.nan += count;
+    else if (x === Infinity) summary.posInf += count;
+    else if (x === -Infinity) summary.negInf += count;
+    else {
+      summary.count += count;
+      sum += count * x;
+      if (x < summary.min) summary.min = x;
+      if (x > summary.max) summary.max = x;
+    }
+  }
+  if (summary.count > 0) {
+    summary.mean = sum / summary.count;
+    for (let pattern = 0; pattern < counts.length; pattern++) {
+      const x = values[pattern]!;
+      if (counts[pattern]! > 0 && Number.isFinite(x)) summary.m2 += counts[pattern]! * (x - summary.mean) ** 2;
+    }
+  }
+  const [lo, hi] = histogramRange(summary.min, summary.max);
+  const histogram = emptyHistogram(lo, hi, bins);
+  for (let pattern = 0; pattern < counts.length; pattern++) {
+    if (counts[pattern] === 0) continue;
+    const index = binOf(histogram, values[pattern]!);
+    if (index >= 0) histogram.counts[index]! += counts[pattern]!;
+  }
+  return { name: entry.name, stats: statisticsOf(summary), histogram };
 }
 
 function notSummarisable(entry: NpzArrayEntry): string | undefined {
@@ -75,6 +133,8 @@ export async function tensorReport(
   const note = notSummarisable(entry);
   if (note !== undefined) return { name: entry.name, note };
   const { signal, progress } = options;
+  const bins = options.bins ?? DEFAULT_BINS;
+  if (isSmallType(entry.dtype as DType)) return patternReport(file, entry, entry.dtype as DType, bins, signal, progress);
   const summary = emptySummary();
   for await (const [values, bytes] of numberChunks(file, entry, signal)) {
     addValues(summary, values);
@@ -82,7 +142,7 @@ export async function tensorReport(
   }
   const stats = statisticsOf(summary);
   const [lo, hi] = histogramRange(summary.min, summary.max);
-  const histogram = emptyHistogram(lo, hi, options.bins ?? DEFAULT_BINS);
+  const histogram = emptyHistogram(lo, hi, bins);
   if (summary.count > 0) {
     for await (const [values, bytes] of numberChunks(file, entry, signal)) {
       addToHistogram(histogram, values);
