@@ -1,7 +1,8 @@
 import type { DType, NpzArrayEntry, NpzFile } from '../../index.js';
-import { itemChunks, numbersOf, pairedChunks } from '../elements.js';
+import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
 import { entryItemsize, isArrayEntry } from '../npz-input.js';
 import { formatShape } from '../table.js';
+import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import type { WorkProgress } from './progress-report.js';
 
 /**
@@ -77,19 +78,30 @@ export async function compareTensor(
       if (!identical) differing += countDifferentItems(left, right, itemsize);
       continue;
     }
-    const xs = numbersOf(entry.dtype as DType, left);
+    const dtype = entry.dtype as DType;
+    // Small types index a value table by bit pattern (no decoded copy per chunk); wider ones decode in place.
+    const table = isSmallType(dtype) ? patternValues(dtype) : undefined;
+    const xs = table === undefined ? numbersOf(dtype, left) : patternsOf(left, dtype);
     if (identical) {
-      for (let i = 0; i < xs.length; i++) sumSquaresA += xs[i]! * xs[i]!;
+      for (let i = 0; i < xs.length; i++) {
+        const x = table === undefined ? xs[i]! : table[xs[i]!]!;
+        sumSquaresA += x * x;
+      }
       continue;
     }
-    const ys = numbersOf(entry.dtype as DType, right);
+    const ys = table === undefined ? numbersOf(dtype, right) : patternsOf(right, dtype);
+    // Complex items are two numbers; an item counts once however many of its parts changed.
+    const parts = partsPerItem(dtype);
+    let lastItem = -1;
     for (let i = 0; i < xs.length; i++) {
-      const x = xs[i]!;
-      const y = ys[i]!;
+      const x = table === undefined ? xs[i]! : table[xs[i]!]!;
+      const y = table === undefined ? ys[i]! : table[ys[i]!]!;
       sumSquaresA += x * x;
       // NaN equals NaN here, as in the `diff` command: an unchanged NaN is no change.
       if (x === y || (x !== x && y !== y)) continue;
-      differing++;
+      const item = Math.floor(i / parts);
+      if (item !== lastItem) differing++;
+      lastItem = item;
       const delta = y - x;
       sumSquaresDiff += delta * delta;
       const abs = Math.abs(delta);

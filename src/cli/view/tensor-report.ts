@@ -4,6 +4,7 @@ import { shownElements } from '../commands/cat.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
 import { entryItemsize } from '../npz-input.js';
 import { arrayText, isSummarised } from '../print/array-print.js';
+import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import { addToHistogram, binOf, emptyHistogram, histogramRange, type Histogram } from './histogram.js';
 import type { WorkProgress } from './progress-report.js';
 
@@ -56,24 +57,11 @@ export function reportBytes(entry: NpzArrayEntry): number {
   return isSmallType(entry.dtype as DType) ? entry.byteLength : 2 * entry.byteLength;
 }
 
-function isSmallType(dtype: DType): boolean {
-  return DTYPES[dtype].itemsize <= 2;
-}
-
-/** The value of every bit pattern of a 1- or 2-byte type, decoded as the other passes decode them. */
-function patternValues(dtype: DType): ArrayLike<number> {
-  const itemsize = DTYPES[dtype].itemsize;
-  const patterns = new Uint8Array(256 ** itemsize * itemsize);
-  if (itemsize === 1) patterns.forEach((_, i) => (patterns[i] = i));
-  else new Uint16Array(patterns.buffer).forEach((_, i, all) => (all[i] = i));
-  return numbersOf(dtype, patterns);
-}
-
 async function patternReport(file: NpzFile, entry: NpzArrayEntry, dtype: DType, bins: number, signal: AbortSignal, progress: WorkProgress): Promise<TensorReport> {
   const itemsize = DTYPES[dtype].itemsize;
   const counts = new Float64Array(256 ** itemsize);
   for await (const chunk of itemChunks(file.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name)) {
-    const patterns = itemsize === 1 ? chunk : new Uint16Array(chunk.buffer, chunk.byteOffset, chunk.length / 2);
+    const patterns = patternsOf(chunk, dtype);
     for (let i = 0; i < patterns.length; i++) counts[patterns[i]!]!++;
     progress.add(chunk.length, 'counting values');
   }
