@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openNpz, type NpzFile } from '../../src/index.js';
 import { startViewServer, type ViewServer } from '../../src/cli/view/server.js';
 import { PALIGEMMA } from '../cli/cli-helpers.js';
+import { slowly, type Reads } from './view-harness.js';
 
 /**
  * Long work stops when the page stops waiting: the server's reads are aborted when the response closes early, and
@@ -12,38 +13,6 @@ import { PALIGEMMA } from '../cli/cli-helpers.js';
  */
 
 const TENSOR = 'llm/layers/attn/q_einsum/w'; // float32 (2, 2, 8, 4): 512 bytes, ~0.7 s per pass at this pace
-
-interface Reads {
-  started: string[];
-  completed: string[];
-  stoppedEarly: string[];
-}
-
-function slowly(file: NpzFile, reads: Reads): NpzFile {
-  return {
-    entries: file.entries,
-    has: (name) => file.has(name),
-    get: (name) => file.get(name),
-    close: () => file.close(),
-    chunks(name, options = {}) {
-      return (async function* () {
-        reads.started.push(name);
-        let complete = false;
-        try {
-          for await (const chunk of file.chunks(name)) {
-            for (let at = 0; at < chunk.length; at += 8) {
-              await sleep(10, undefined, options.signal === undefined ? {} : { signal: options.signal });
-              yield chunk.slice(at, at + 8);
-            }
-          }
-          complete = true;
-        } finally {
-          (complete ? reads.completed : reads.stoppedEarly).push(name);
-        }
-      })();
-    },
-  };
-}
 
 let server: ViewServer | undefined;
 let real: NpzFile | undefined;

@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy } from '../helpers/python.js';
-import { BINS, DOCS, browserAvailable, launchBrowser, makeViewFixtures, startView, type RunningView, type ViewExpectations } from './view-harness.js';
+import { openNpz } from '../../src/index.js';
+import { startViewServer } from '../../src/cli/view/server.js';
+import { PALIGEMMA } from '../cli/cli-helpers.js';
+import { BINS, DOCS, browserAvailable, launchBrowser, makeViewFixtures, slowly, startView, type Reads, type RunningView, type ViewExpectations } from './view-harness.js';
 
 /**
  * What a person sees in a real browser (Debian's chromium via playwright-core), checked against numpy: every tensor
@@ -169,5 +172,29 @@ describe.skipIf(!enabled)('npz-stream view in chromium', () => {
       await expect(errors.locator('.error-code').allInnerTexts()).resolves.toContain('ERR_ZIP_CRC_MISMATCH');
       expect(await page.locator('svg.histogram').count()).toBe(0);
     });
+  });
+
+  it('shows progress while a tensor is read, and the server stops reading when the page moves on', async () => {
+    const real = await openNpz(PALIGEMMA);
+    const reads: Reads = { started: [], completed: [], stoppedEarly: [] };
+    const log: string[] = [];
+    const server = await startViewServer({ files: [{ path: 'slow.npz', file: slowly(real, reads) }], log: (line) => log.push(line) });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}#tensor/0/${encodeURIComponent('llm/layers/attn/q_einsum/w')}`);
+      const progress = page.locator('.progress[role=status] .progress-text');
+      await expect.poll(() => progress.innerText(), { timeout: 10_000 }).toMatch(/^statistics: [1-9]\d* B of 1\.00 KiB$/);
+      await page.click('.crumbs a');
+      await page.locator('table.tensors tbody tr').first().waitFor();
+      // Both reads the tensor page started (statistics, first values) stop; none finishes.
+      await expect.poll(() => reads.stoppedEarly.length, { timeout: 10_000 }).toBe(reads.started.length);
+      expect(new Set(reads.stoppedEarly)).toEqual(new Set(['llm/layers/attn/q_einsum/w']));
+      expect(reads.completed).toEqual([]);
+      await expect.poll(() => log.join('\n')).toMatch(/cancelled statistics of llm\/layers\/attn\/q_einsum\/w/);
+    } finally {
+      await page.close();
+      await server.close();
+      await real.close();
+    }
   });
 });

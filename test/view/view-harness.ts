@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
+import type { NpzFile } from '../../src/index.js';
 import { runPython } from '../helpers/python.js';
 import { BIN, ROOT, ensureBuilt } from '../cli/cli-helpers.js';
 
@@ -100,3 +102,37 @@ export function makeViewFixtures(): { dir: string; expected: ViewExpectations } 
 }
 
 export const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+
+export interface Reads {
+  started: string[];
+  completed: string[];
+  stoppedEarly: string[];
+}
+
+/** The file, read 8 bytes per 10 ms, so work on it lasts long enough to watch and to walk away from. */
+export function slowly(file: NpzFile, reads: Reads): NpzFile {
+  return {
+    entries: file.entries,
+    has: (name) => file.has(name),
+    get: (name) => file.get(name),
+    close: () => file.close(),
+    chunks(name, options = {}) {
+      return (async function* () {
+        reads.started.push(name);
+        let complete = false;
+        try {
+          for await (const chunk of file.chunks(name)) {
+            for (let at = 0; at < chunk.length; at += 8) {
+              await sleep(10, undefined, options.signal === undefined ? {} : { signal: options.signal });
+              yield chunk.slice(at, at + 8);
+            }
+          }
+          complete = true;
+        } finally {
+          (complete ? reads.completed : reads.stoppedEarly).push(name);
+        }
+      })();
+    },
+  };
+}
+
