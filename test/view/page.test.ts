@@ -78,7 +78,7 @@ describe.skipIf(!enabled)('npz-stream view in chromium', () => {
       expect(bars.some((text) => text.startsWith('img/Transformer/…'))).toBe(true);
       // The tree's root counts every tensor.
       await expect(page.locator('.tree > li > details > summary').first().innerText()).resolves.toContain(`${names.length} tensors`);
-      await page.screenshot({ path: join(DOCS, 'view-overview.png') });
+      await page.screenshot({ path: join(DOCS, 'view-overview.png'), caret: 'hide', animations: 'disabled' });
 
       await page.fill('input.filter', 'llm/layers/attn');
       const attention = names.filter((name) => name.includes('llm/layers/attn'));
@@ -146,7 +146,7 @@ describe.skipIf(!enabled)('npz-stream view in chromium', () => {
       // The chart's bars follow the same order.
       const bars = await page.locator('svg.bars .bar-row title').allTextContents();
       expect(bars.map((title) => title.slice(0, title.lastIndexOf(':')))).toEqual(changed.map(([name]) => name));
-      await page.screenshot({ path: join(DOCS, 'view-diff.png') });
+      await page.screenshot({ path: join(DOCS, 'view-diff.png'), caret: 'hide', animations: 'disabled' });
     });
   });
 
