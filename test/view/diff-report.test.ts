@@ -57,8 +57,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await fileA.close();
-  await fileB.close();
+  await fileA?.close();
+  await fileB?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

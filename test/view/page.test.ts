@@ -27,8 +27,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!enabled) return;
-  await browser.close();
-  rmSync(fixtures.dir, { recursive: true, force: true });
+  await browser?.close();
+  if (fixtures !== undefined) rmSync(fixtures.dir, { recursive: true, force: true });
 });
 
 async function withView<T>(files: string[], use: (page: Page, view: RunningView) => Promise<T>): Promise<T> {

@@ -38,7 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await file.close();
+  await file?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
