@@ -228,18 +228,30 @@ export async function saveNpz(path: string, tree: Tree | FlatTree, options: Save
     throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpz needs a file path', { actual: path });
   }
   checkOptions(options);
+  return writeAtomically(path, options, (handle) => writeArchive(tree, new FileHandleSink(handle), options));
+}
+
+/**
+ * Runs `write` on a new temp file beside `path`, fsyncs it, and renames it over `path`. On any failure `path` is
+ * untouched and the temp file is removed. Shared by every format written to a path.
+ */
+export async function writeAtomically<T>(
+  path: string,
+  options: Pick<SaveOptions, 'mode' | 'fsync' | 'signal'>,
+  write: (handle: FileHandle) => Promise<T>,
+): Promise<T> {
   const target = resolve(path);
   const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: FileHandle | undefined;
   try {
     handle = await open(temp, 'wx', options.mode ?? 0o666);
-    const summary = await writeArchive(tree, new FileHandleSink(handle), options);
+    const result = await write(handle);
     if (options.fsync !== false) await handle.sync();
     await handle.close();
     handle = undefined;
     await rename(temp, target);
     if (options.fsync !== false) await syncDirectory(dirname(target));
-    return summary;
+    return result;
   } catch (err) {
     // close() waits for any write still in flight (an abort does not wait for it), so the unlink is final.
     await handle?.close().catch(() => undefined);
