@@ -45,5 +45,13 @@ export type { NpzArray, Compression } from './npz/members.js';
 export { fileSource, bufferSource } from './zip/source.js';
 export type { RandomAccessSource, NpzSource } from './zip/source.js';
 
+export { saveSafetensors } from './safetensors/save.js';
+export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';
+export { openSafetensors, readSafetensors } from './safetensors/open.js';
+export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';
+export { saveSafetensorsShards, openSafetensorsIndex, parseShardSize } from './safetensors/shards.js';
+export type { SaveShardsOptions, SaveShardsSummary, ShardedEntry } from './safetensors/shards.js';
+export { compareTreeNames } from './safetensors/tree-order.js';
+
 export { paligemmaSpec, isPaliGemmaTrainable } from './tree/paligemma.js';
 export type { PaliGemmaModel, PaliGemmaSpecOptions } from './tree/paligemma.js';
