@@ -45,6 +45,12 @@ export interface SaveOptions {
   mode?: number;
   /** saveNpz: fsync the file and its directory so the rename survives a crash (default true). */
   fsync?: boolean;
+  /**
+   * Start every stored array's data at a file offset that is a multiple of this (a power of two up to 4096), so
+   * it can be memory-mapped in place; the padding is an extra record in the local header. Default: unaligned,
+   * exactly np.savez's bytes.
+   */
+  align?: number;
 }
 
 export interface SaveSummary {
@@ -63,6 +69,10 @@ function checkOptions(options: SaveOptions): void {
   }
   if (compressionLevel !== undefined && !(Number.isInteger(compressionLevel) && compressionLevel >= 0 && compressionLevel <= 9)) {
     throw new NpzError('ERR_INVALID_ARGUMENT', 'compressionLevel must be an integer from 0 to 9', { actual: compressionLevel });
+  }
+  const { align } = options;
+  if (align !== undefined && !(Number.isInteger(align) && align >= 1 && align <= 4096 && (align & (align - 1)) === 0)) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'align must be a power of two from 1 to 4096', { actual: align });
   }
   if (options.signal?.aborted) throw abortError(options.signal);
 }
@@ -106,7 +116,8 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
     for await (const leaf of leaves) all.push(leaf);
     leaves = all;
     progress.entriesTotal = all.length;
-    if (!compress) {
+    // Alignment padding depends on each member's offset; the total is then known only at the end.
+    if (!compress && (options.align ?? 1) <= 1) {
       const seekable = sink.writeAt !== undefined;
       progress.bytesTotal = plannedArchiveLength(
         all.map((leaf) => {
@@ -140,6 +151,7 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   };
   if (signal) writerOptions.signal = signal;
   if (options.compressionLevel !== undefined) writerOptions.compressionLevel = options.compressionLevel;
+  if (options.align !== undefined) writerOptions.align = options.align;
   const writer = new ZipWriter(sink, writerOptions);
 
   const names: string[] = [];
