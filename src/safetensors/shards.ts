@@ -3,7 +3,7 @@
  * (`{"metadata": {"total_size": N}, "weight_map": {name: file}}`), split and named as `transformers`'
  * `save_pretrained` does, and read back as its loader does (every name exactly once).
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { NpzError } from '../errors.js';
 import type { NpzArray } from '../npz/members.js';
@@ -148,6 +148,12 @@ export async function saveSafetensorsShards(path: string, tree: Tree | FlatTree,
   if (shards.length === 0) shards.push([]);
   const directory = dirname(path);
   const weightsName = basename(path);
+  // save_pretrained creates its output directory too.
+  try {
+    await mkdir(directory, { recursive: true });
+  } catch (cause) {
+    throw new NpzError('ERR_IO', `cannot create ${directory}: ${(cause as Error).message}`, { cause });
+  }
   const totalSize = tensors.reduce((sum, tensor) => sum + tensor.byteLength, 0);
   const files: string[] = [];
   const weightMap = new Map<string, string>();
