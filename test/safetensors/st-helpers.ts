@@ -20,8 +20,10 @@ export function hasSafetensors(): boolean {
   return cached;
 }
 
-export const describeWithSafetensors = (name: string, body: () => void): void =>
-  hasSafetensors() ? describe(name, body) : describe.skip(`${name} (python3 safetensors missing)`, body);
+export function describeWithSafetensors(name: string, body: () => void): void {
+  if (hasSafetensors()) describe(name, body);
+  else describe.skip(`${name} (python3 safetensors missing)`, body);
+}
 
 export function tempDir(label: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `npz-st-${label}-`));
