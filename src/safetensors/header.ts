@@ -210,7 +210,9 @@ export function decodeSafetensorsHeader(bytes: Uint8Array, bufferLength: number)
     if (tensor.begin !== expected || tensor.end < tensor.begin) {
       throw new NpzError(
         'ERR_SAFETENSORS_OFFSETS',
-        `tensor ${JSON.stringify(name)}: data_offsets [${tensor.begin}, ${tensor.end}] do not continue at ${expected} (hole or overlap)`,
+        tensor.end < tensor.begin
+          ? `tensor ${JSON.stringify(name)}: data_offsets [${tensor.begin}, ${tensor.end}] end before they begin`
+          : `tensor ${JSON.stringify(name)}: data_offsets [${tensor.begin}, ${tensor.end}] do not continue at ${expected} (hole or overlap)`,
         { entry: name, expected: expected.toString(), actual: tensor.begin.toString() },
       );
     }
