@@ -170,6 +170,44 @@ a = np.load(sys.argv[1]); b = np.load(sys.argv[2])['llm/final_norm/scale']; prin
     expect(verify.stdout).toContain('ERR_SAFETENSORS_BUFFER_LENGTH');
   });
 
+  it("float8 tensors: safetensors -> safetensors keeps their kind (save_file's bytes again); to npz they are raw '|V1'", () => {
+    const source = join(temp.dir, 'f8.safetensors');
+    runPython(
+      String.raw`
+import sys
+import numpy as np, ml_dtypes
+from safetensors.numpy import save_file
+rng = np.random.default_rng(8)
+save_file({'q/e4m3': rng.standard_normal(12).astype(ml_dtypes.float8_e4m3fn).reshape(3, 4),
+           'q/e5m2': rng.standard_normal(5).astype(ml_dtypes.float8_e5m2), 'scale': np.float32([0.5, 2])}, sys.argv[1])`,
+      [source],
+    );
+    const copy = join(temp.dir, 'f8-copy.safetensors');
+    ok(['convert', source, copy]);
+    expect(sameBytes(copy, source)).toBe(true);
+    const listing = JSON.parse(ok(['--json', 'ls', source])) as { entries: { name: string; dtype: string; descr: string; safetensorsDType: string }[] };
+    expect(listing.entries.filter((e) => e.name.startsWith('q/')).map((e) => [e.name, e.dtype, e.descr, e.safetensorsDType])).toEqual([
+      ['q/e4m3', 'raw', '|V1', 'F8_E4M3'],
+      ['q/e5m2', 'raw', '|V1', 'F8_E5M2'],
+    ]);
+    const npz = join(temp.dir, 'f8.npz');
+    ok(['convert', source, npz]);
+    const check = runPython(
+      String.raw`
+import json, sys
+import numpy as np
+z = np.load(sys.argv[1])
+data = open(sys.argv[2], 'rb').read(); n = int.from_bytes(data[:8], 'little'); h = json.loads(data[8:8 + n])
+print(z.files, str(z['q/e4m3'].dtype), z['q/e4m3'].shape, all(z[k].tobytes() == data[8 + n + h[k]['data_offsets'][0]:8 + n + h[k]['data_offsets'][1]] for k in z.files))`,
+      [npz, source],
+    );
+    expect(check.trim()).toBe("['q/e4m3', 'q/e5m2', 'scale'] |V1 (3, 4) True");
+    // In the npz the kind is gone, so it cannot be written back as a float8 without saying which one.
+    const back = runCli(['convert', npz, join(temp.dir, 'f8-back.safetensors')]);
+    expect(back.status).toBe(1);
+    expect(back.stderr).toContain('ERR_SAFETENSORS_UNSUPPORTED');
+  });
+
   it('refuses options that mean nothing for the output format', () => {
     const cases: [string[], RegExp][] = [
       [['convert', PALIGEMMA, join(temp.dir, 'x.safetensors'), '--compress'], /no compression/],
