@@ -47,3 +47,10 @@ export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
 
 export { fileSource, bufferSource } from './source/index.js';
 export type { RandomAccessSource, NpzSource } from './source/index.js';
+
+export { saveSafetensors } from './safetensors/save.js';
+export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';
+export { openSafetensors, readSafetensors } from './safetensors/open.js';
+export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';
+export { saveSafetensorsShards, openSafetensorsIndex, parseShardSize } from './safetensors/shards.js';
+export type { SaveShardsOptions, SaveShardsSummary, ShardedEntry } from './safetensors/shards.js';

@@ -1,11 +1,69 @@
-import { NpzError, openNpz, type NpzArrayEntry, type NpzEntry, type NpzFile } from '../index.js';
+import {
+  NpzError,
+  openNpz,
+  openSafetensors,
+  openSafetensorsIndex,
+  type NpzArrayEntry,
+  type NpzEntry,
+  type NpzFile,
+  type SafetensorsFile,
+} from '../index.js';
 import type { CliContext } from './context.js';
 import { itemsizeOf } from './elements.js';
 
-/** Opening input archives and picking arrays from them, the same way for every command. */
+/** Opening input files (npz, safetensors, a shard index) and picking arrays from them, the same way for every command. */
+
+export type InputFormat = 'npz' | 'safetensors';
+
+/** The file type a path names, by extension: `.safetensors` and `*.index.json` are safetensors, the rest npz. */
+export function formatOf(path: string): InputFormat {
+  return /\.safetensors$|\.index\.json$/i.test(path) ? 'safetensors' : 'npz';
+}
+
+/** An npz entry, or a safetensors tensor seen as a stored npz array; `safetensorsDType` says which it is. */
+export type InputArrayEntry = NpzArrayEntry & { safetensorsDType?: string };
+
+/**
+ * A safetensors file behind the npz interface the commands use. A tensor is a stored range of the file: the
+ * zip-only fields say so (member = name, sizes = data size, offsets = the data offset) and carry no CRC.
+ */
+function asNpzFile(file: SafetensorsFile): NpzFile {
+  const entries: InputArrayEntry[] = file.entries.map((entry) => ({
+    name: entry.name,
+    memberName: entry.name,
+    compression: 'stored',
+    compressedSize: entry.byteLength,
+    memberSize: entry.byteLength,
+    localHeaderOffset: entry.dataOffset,
+    crc32: 0,
+    isArray: true,
+    dtype: entry.dtype,
+    descr: entry.descr,
+    shape: entry.shape,
+    fortranOrder: false,
+    byteLength: entry.byteLength,
+    npyVersion: 1,
+    dataOffset: entry.dataOffset,
+    safetensorsDType: entry.safetensorsDType,
+  }));
+  return {
+    entries,
+    has: (name) => file.has(name),
+    get: (name) => file.get(name),
+    chunks: (name, options = {}) => file.chunks(name, { ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }), ...(options.signal === undefined ? {} : { signal: options.signal }) }),
+    close: () => file.close(),
+  };
+}
+
+/** Opens any input file for the commands. */
+export async function openInput(path: string, context: CliContext): Promise<NpzFile> {
+  if (formatOf(path) === 'npz') return openNpz(path, { ...context.read, signal: context.signal });
+  const options = { signal: context.signal };
+  return asNpzFile(/\.json$/i.test(path) ? await openSafetensorsIndex(path, options) : await openSafetensors(path, options));
+}
 
 export async function withNpz<T>(path: string, context: CliContext, use: (file: NpzFile) => Promise<T>): Promise<T> {
-  const file = await openNpz(path, { ...context.read, signal: context.signal });
+  const file = await openInput(path, context);
   try {
     return await use(file);
   } finally {

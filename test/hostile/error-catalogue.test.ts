@@ -7,6 +7,8 @@ import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors
 import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { saveNpzStream } from '../../src/npz/save.js';
+import { saveSafetensors } from '../../src/safetensors/save.js';
+import { openSafetensorsIndex } from '../../src/safetensors/shards.js';
 import { decodeZip64EndOfCentralDirectory } from '../../src/zip/end-records.js';
 import type { Leaf } from '../../src/npy/write.js';
 import { GOOD_DIR } from '../zip/reader-helpers.js';
@@ -79,6 +81,9 @@ const TRIGGERS: Partial<Record<NpzErrorCode, () => unknown>> = {
     for await (const _ of readNpz(withNotes, { signal: AbortSignal.abort() }));
   },
   ERR_INVALID_ARGUMENT: () => openNpz(42 as unknown as string),
+  // Writer refusals and shard indexes; the reader's safetensors codes have fixtures (*.safetensors).
+  ERR_SAFETENSORS_UNSUPPORTED: () => saveSafetensors(join(GOOD_DIR, 'never-written.safetensors'), { c: { dtype: 'complex128', shape: [1], data: new Float64Array(2) } }),
+  ERR_SAFETENSORS_INDEX: () => openSafetensorsIndex(join(GOOD_DIR, 'with-notes.expected.json')),
   // Only the standalone record decoders meet a 64-bit value past 2^53; the readers see it as an offset or size
   // past the end of the file (ERR_ZIP_BOUNDS, below).
   ERR_ZIP_TOO_LARGE: () => {

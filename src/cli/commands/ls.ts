@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { NpzArrayEntry } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
-import { entryOffsets, isArrayEntry, withNpz } from '../npz-input.js';
+import { entryOffsets, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
 import { formatBytes, formatShape, renderTable } from '../table.js';
 
 /** The dtype, or the descr of a raw array; a structured descr can be kilobytes long, so only its size is shown. */
@@ -30,7 +30,16 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
         member: entry.memberName,
         isArray: entry.isArray,
         ...(isArrayEntry(entry)
-          ? { dtype: entry.dtype, descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder, byteLength: entry.byteLength, npyVersion: entry.npyVersion }
+          ? {
+              dtype: entry.dtype,
+              descr: entry.descr,
+              shape: entry.shape,
+              fortranOrder: entry.fortranOrder,
+              byteLength: entry.byteLength,
+              ...((entry as InputArrayEntry).safetensorsDType === undefined
+                ? { npyVersion: entry.npyVersion }
+                : { safetensorsDType: (entry as InputArrayEntry).safetensorsDType }),
+            }
           : {}),
         compression: entry.compression,
         memberSize: entry.memberSize,

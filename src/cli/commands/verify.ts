@@ -1,7 +1,7 @@
-import { openNpz, type NpzFile } from '../../index.js';
+import type { NpzFile } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
-import { isArrayEntry } from '../npz-input.js';
+import { formatOf, isArrayEntry, openInput } from '../npz-input.js';
 import { formatBytes } from '../table.js';
 
 interface Failure {
@@ -46,7 +46,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
 
   let file: NpzFile;
   try {
-    file = await openNpz(path, { ...context.read, signal: context.signal });
+    file = await openInput(path, context);
   } catch (caught) {
     // A broken directory or header means no array can be trusted: that is a verdict, not a usage error.
     const error = rootError(caught);
@@ -55,6 +55,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   }
   try {
     const skipped = file.entries.filter((entry) => !isArrayEntry(entry)).map((entry) => entry.memberName);
+    if (formatOf(path) === 'safetensors') context.note('safetensors holds no checksums: the header, offsets and sizes are checked and every byte is read');
     return report(context, path, { ...(await checkArrays(file, context)), skipped });
   } finally {
     await file.close();
