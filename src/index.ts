@@ -44,6 +44,8 @@ export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
 export type { NpzArray, Compression } from './npz/members.js';
 export { fileSource, bufferSource } from './zip/source.js';
 export type { RandomAccessSource, NpzSource } from './zip/source.js';
+export { httpSource } from './source/http.js';
+export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './source/http.js';
 
 export { paligemmaSpec, isPaliGemmaTrainable } from './tree/paligemma.js';
 export type { PaliGemmaModel, PaliGemmaSpecOptions } from './tree/paligemma.js';

@@ -3,6 +3,7 @@ import type { ArrayDType } from '../npy/dtype.js';
 import type { Descr } from '../npy/header.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member.js';
 import { ZipArchive, type DuplicateNamePolicy, type ZipEntry } from '../zip/reader.js';
+import type { HttpSourceOptions } from '../source/http.js';
 import { resolveSource, type NpzSource, type RandomAccessSource } from '../zip/source.js';
 import {
   arrayChunks,
@@ -22,6 +23,8 @@ import {
 export interface OpenNpzOptions extends NpzReadOptions {
   /** Two members with the same key: `'error'` (default) or `'last'` (the last one wins, as in np.load). */
   duplicates?: DuplicateNamePolicy;
+  /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
+  http?: HttpSourceOptions;
 }
 
 interface EntryBase {
@@ -189,7 +192,7 @@ async function describe(archive: ZipArchive, entry: ZipEntry, options: OpenNpzOp
  * member, served from a shared window when members are small), so `entries` describes every array up front.
  */
 export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): Promise<NpzFile> {
-  const { source, owned } = await resolveSource(input);
+  const { source, owned } = await resolveSource(input, options);
   try {
     const policy = options.duplicates ?? 'error';
     const archive = await ZipArchive.open(source, { duplicates: policy });

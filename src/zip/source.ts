@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { NpzError } from '../errors.js';
+import { httpSource, isHttpUrl, type HttpSourceOptions } from '../source/http.js';
 
 /**
  * Random access to the bytes of an archive. A zip can only be read from its end (the central directory), so
@@ -21,7 +22,7 @@ export interface RandomAccessSource {
   close(): Promise<void>;
 }
 
-/** Anything the readers accept: a path, a `file:` URL, the bytes themselves, or a custom source. */
+/** Anything the readers accept: a path, a `file:` or `http(s):` URL, the bytes themselves, or a custom source. */
 export type NpzSource = string | URL | Uint8Array | RandomAccessSource;
 
 /** An opened source plus whether the caller who resolved it is responsible for closing it. */
@@ -155,8 +156,18 @@ export async function fileSource(location: string | URL): Promise<RandomAccessSo
   }
 }
 
+/** How `resolveSource` opens an `http(s):` URL; the reader's `signal` stops its requests too. */
+export interface ResolveOptions {
+  http?: HttpSourceOptions;
+  signal?: AbortSignal;
+}
+
 /** Turns any accepted input into a source, noting whether the library opened it (and so must close it). */
-export async function resolveSource(input: NpzSource): Promise<ResolvedSource> {
+export async function resolveSource(input: NpzSource, options: ResolveOptions = {}): Promise<ResolvedSource> {
+  if (isHttpUrl(input)) {
+    const http = { ...options.http, ...(options.http?.signal === undefined && options.signal !== undefined ? { signal: options.signal } : {}) };
+    return { source: await httpSource(input, http), owned: true };
+  }
   if (typeof input === 'string' || input instanceof URL) return { source: await fileSource(input), owned: true };
   if (input instanceof Uint8Array) return { source: bufferSource(input), owned: true };
   if (isRandomAccessSource(input)) {
