@@ -21,6 +21,10 @@ export interface ServedRequest {
   status: number;
   /** Body bytes written. */
   bytes: number;
+  /** performance.now() when the request arrived. */
+  at: number;
+  /** True once the response finished or its connection closed. */
+  closed: boolean;
 }
 
 export interface RunningServer {
@@ -59,6 +63,8 @@ function record(req: IncomingMessage, res: ServerResponse, log: ServedRequest[])
     authorization: req.headers.authorization,
     status: 0,
     bytes: 0,
+    at: performance.now(),
+    closed: false,
   };
   log.push(entry);
   const write = res.write.bind(res) as (...args: unknown[]) => boolean;
@@ -75,8 +81,10 @@ function record(req: IncomingMessage, res: ServerResponse, log: ServedRequest[])
     if (typeof args[0] !== 'function') count(args[0]);
     return end(...args);
   }) as typeof res.end;
+  entry.status = res.statusCode;
   res.on('close', () => {
     entry.status = res.statusCode;
+    entry.closed = true;
   });
 }
 
@@ -135,13 +143,22 @@ export function parseRange(header: string | undefined, size: number): ParsedRang
   return { start, end };
 }
 
+export interface ServeOverrides {
+  /** The ETag to send; '' sends none. */
+  etag?: string;
+  bytes?: Uint8Array;
+  lastModified?: string;
+  /** Answer as if If-Match had matched (a server that does not check it). */
+  ignoreIfMatch?: boolean;
+}
+
 export interface FaultContext {
   /** 1-based count of requests so far, this one included. */
   count: number;
   bytes: Uint8Array;
   etag: string;
   /** Answers the request correctly (206 with the range, or 416). */
-  serve(req: IncomingMessage, res: ServerResponse, overrides?: { etag?: string; bytes?: Uint8Array; lastModified?: string }): void;
+  serve(req: IncomingMessage, res: ServerResponse, overrides?: ServeOverrides): void;
 }
 
 export type FaultHandler = (req: IncomingMessage, res: ServerResponse, context: FaultContext) => void | Promise<void>;
@@ -156,11 +173,11 @@ export async function startFaultServer(bytes: Uint8Array, handler: FaultHandler,
   const serve: FaultContext['serve'] = (req, res, overrides = {}) => {
     const body = overrides.bytes ?? bytes;
     const tag = overrides.etag ?? etag;
-    res.setHeader('ETag', tag);
+    if (tag !== '') res.setHeader('ETag', tag);
     res.setHeader('Last-Modified', overrides.lastModified ?? FIXED_LAST_MODIFIED);
     res.setHeader('Accept-Ranges', 'bytes');
     const ifMatch = req.headers['if-match'];
-    if (ifMatch !== undefined && ifMatch !== tag) {
+    if (ifMatch !== undefined && ifMatch !== tag && overrides.ignoreIfMatch !== true) {
       res.writeHead(412).end();
       return;
     }
@@ -284,6 +301,8 @@ export async function startNginx(binary: string): Promise<NginxServer> {
           authorization: undefined,
           status: Number(status),
           bytes: Number(bytes),
+          at: 0,
+          closed: true,
         };
       });
   };
