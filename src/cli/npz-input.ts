@@ -4,8 +4,38 @@ import { itemsizeOf } from './elements.js';
 
 /** Opening input archives and picking arrays from them, the same way for every command. */
 
+export function isUrlInput(path: string): boolean {
+  return /^https?:\/\//i.test(path);
+}
+
+/** An input as safe to print: URLs lose their user info and query string (a pre-signed signature). */
+export function inputLabel(path: string): string {
+  if (!isUrlInput(path)) return path;
+  try {
+    const url = new URL(path);
+    return `${url.protocol}//${url.host}${url.pathname}${url.search === '' ? '' : '?…'}`;
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+/** Opens a path or an http(s):// URL; a URL gets a byte progress bar while the directory and headers arrive. */
+export async function openInput(path: string, context: CliContext): Promise<NpzFile> {
+  if (!isUrlInput(path)) return openNpz(path, { ...context.read, signal: context.signal });
+  const progress = context.progress('fetch', 0);
+  const onBytes = (bytes: number, objectSize: number): void => {
+    progress.setTotal(objectSize);
+    progress.add(bytes, inputLabel(path));
+  };
+  try {
+    return await openNpz(path, { ...context.read, signal: context.signal, http: { ...context.read.http, onBytes } });
+  } finally {
+    progress.finish();
+  }
+}
+
 export async function withNpz<T>(path: string, context: CliContext, use: (file: NpzFile) => Promise<T>): Promise<T> {
-  const file = await openNpz(path, { ...context.read, signal: context.signal });
+  const file = await openInput(path, context);
   try {
     return await use(file);
   } finally {

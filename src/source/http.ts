@@ -30,8 +30,8 @@ export interface HttpSourceOptions {
   requestSize?: number;
   /** Small reads issued together are merged into one request when at most this many bytes apart (default 16 KiB). */
   mergeGap?: number;
-  /** Called with the number of body bytes each time some arrive, for progress bars. */
-  onBytes?: (bytes: number) => void;
+  /** Called each time body bytes arrive, with their count and the object's size, for progress bars. */
+  onBytes?: (bytes: number, objectSize: number) => void;
 }
 
 export interface HttpSourceStats {
@@ -211,7 +211,7 @@ class RemoteSource implements HttpSource {
   readonly #timeoutMs: number;
   readonly #requestSize: number;
   readonly #mergeGap: number;
-  readonly #onBytes: ((bytes: number) => void) | undefined;
+  readonly #onBytes: ((bytes: number, objectSize: number) => void) | undefined;
   readonly #limiter: Limiter;
   /** Aborted by close() or the caller's signal: stops every request in flight. */
   readonly #lifetime = new AbortController();
@@ -286,9 +286,15 @@ class RemoteSource implements HttpSource {
     else if (end - start <= SMALL_READ && end + this.#mergeGap >= this.#cacheStart) bytes = await this.#extendTail(start, end);
     else if (end - start <= SMALL_READ) bytes = await this.#queueSmall(start, end);
     else return this.#readLarge(start, end, into);
-    if (into === undefined) return bytes;
-    into.set(bytes);
-    return into.subarray(0, bytes.length);
+    if (into !== undefined) {
+      into.set(bytes);
+      return into.subarray(0, bytes.length);
+    }
+    // A fresh copy rather than a view into the cache or a merged response: like a file read, the result is then
+    // 8-byte aligned and callers may view it as a typed array.
+    const copy = Buffer.allocUnsafe(bytes.length);
+    copy.set(bytes);
+    return copy;
   }
 
   async close(): Promise<void> {
@@ -615,7 +621,7 @@ class RemoteSource implements HttpSource {
         out.set(chunk, at + got);
         got += chunk.length;
         this.stats.bytes += chunk.length;
-        this.#onBytes?.(chunk.length);
+        this.#onBytes?.(chunk.length, this.#pin?.size ?? 0);
         arm();
       }
     } finally {

@@ -286,7 +286,7 @@ describe('refusals', () => {
   });
 
   it('any other status (404) is ERR_REMOTE_STATUS at once, not retried', async () => {
-    const { server, url } = await serve((_req, res) => res.writeHead(404).end());
+    const { server, url } = await serve((_req, res) => void res.writeHead(404).end());
     const error = await errorOf(() => openNpz(url, { http: FAST }));
     expect(error.code).toBe('ERR_REMOTE_STATUS');
     expect(error.actual).toBe(404);

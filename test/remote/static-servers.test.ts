@@ -122,6 +122,11 @@ describeNumpy('a numpy-written checkpoint over send (strong ETags)', () => {
       const offsets = [5000, 100, 9000, 2000];
       const reads = await Promise.all(offsets.map((offset) => source.read(offset, 64)));
       reads.forEach((bytes, i) => expect(Buffer.from(bytes).equals(file.subarray(offsets[i]!, offsets[i]! + 64))).toBe(true));
+      // Slices of a merged response are handed out as aligned copies, so typed-array views of them work.
+      reads.forEach((bytes) => expect(bytes.byteOffset % 8).toBe(0));
+      const cached = await source.read(source.size - 1001, 24);
+      expect(cached.byteOffset % 8).toBe(0);
+      expect(Buffer.from(cached).equals(file.subarray(source.size - 1001, source.size - 977))).toBe(true);
       expect(server.log.slice(before).map((request) => request.range)).toEqual(['bytes=100-9063']);
       // Too far apart to merge: two requests.
       const apart = server.log.length;
