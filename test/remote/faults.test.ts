@@ -424,6 +424,35 @@ describe('redirects, concurrency, abort and close', () => {
     expect(server.log.some((request) => request.url === '/cdn/ckpt.npz?sig=2')).toBe(true);
   });
 
+  it('credentials are not carried to another origin, neither by the redirect nor by later direct requests', async () => {
+    const { server: cdn, url: cdnUrl } = await serve((req, res, context) => context.serve(req, res));
+    const { server: hub } = await serve((req, res) => {
+      if (req.headers.authorization !== 'Bearer hub-token') return void res.writeHead(401).end();
+      res.writeHead(302, { Location: cdnUrl }).end();
+    });
+    expectBig(await readBig(`${hub.origin}/resolve/ckpt.npz`, { ...FAST, headers: { Authorization: 'Bearer hub-token', 'X-Trace': 't1' } }));
+    expect(hub.log).toHaveLength(1);
+    expect(cdn.log.length).toBeGreaterThan(2);
+    expect(cdn.log.every((request) => request.authorization === undefined)).toBe(true);
+  });
+
+  it('asks for identity encoding, so ranges are file offsets', async () => {
+    const { server, url } = await serve((req, res, context) => context.serve(req, res));
+    expectBig(await readBig(url));
+    // Node 20's fetch repeats the value ('identity, identity'); what matters is that no compression is offered.
+    const offered = server.log.flatMap((request) => (request.acceptEncoding ?? '').split(',').map((token) => token.trim()));
+    expect(new Set(offered)).toEqual(new Set(['identity']));
+  });
+
+  it('maxArrayBytes refuses a large array before its data is fetched', async () => {
+    const { server, url } = await serve((req, res, context) => context.serve(req, res));
+    const file = await openNpz(url, { http: FAST, maxArrayBytes: 1024 * 1024 });
+    const before = server.bytes();
+    expect((await errorOf(() => file.get('big'))).code).toBe('ERR_NPY_TOO_LARGE');
+    await file.close();
+    expect(server.bytes() - before).toBeLessThan(128 * 1024);
+  });
+
   it('keeps at most `concurrency` requests in flight for a large read, and uses them', async () => {
     let inFlight = 0;
     let peak = 0;

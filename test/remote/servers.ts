@@ -18,6 +18,7 @@ export interface ServedRequest {
   range: string | undefined;
   ifMatch: string | undefined;
   authorization: string | undefined;
+  acceptEncoding: string | undefined;
   status: number;
   /** Body bytes written. */
   bytes: number;
@@ -61,6 +62,7 @@ function record(req: IncomingMessage, res: ServerResponse, log: ServedRequest[])
     range: req.headers.range,
     ifMatch: req.headers['if-match'],
     authorization: req.headers.authorization,
+    acceptEncoding: req.headers['accept-encoding'],
     status: 0,
     bytes: 0,
     at: performance.now(),
@@ -299,6 +301,7 @@ export async function startNginx(binary: string): Promise<NginxServer> {
           range: range === '-' ? undefined : range,
           ifMatch: undefined,
           authorization: undefined,
+          acceptEncoding: undefined,
           status: Number(status),
           bytes: Number(bytes),
           at: 0,

@@ -67,6 +67,18 @@ describeNumpy('a numpy-written checkpoint over send (strong ETags)', () => {
     sameArray(kernel, await local.get('img/head/kernel'));
   });
 
+  it('a central directory larger than the first request: the tail grows down to it, the listing is the same', async () => {
+    const before = server.log.length;
+    const remote = await openNpz(url, { http: { tailSize: 1024 } });
+    try {
+      expect(remote.entries).toEqual(local.entries);
+    } finally {
+      await remote.close();
+    }
+    const ranges = server.log.slice(before).map((request) => request.range);
+    expect(ranges[0]).toBe('bytes=-1024');
+  });
+
   it('pins the object: every request after the first carries If-Match with the strong ETag', async () => {
     const first = server.log.length;
     const remote = await openNpz(url);
