@@ -64,6 +64,9 @@ const SMALL_READ = 64 * 1024;
 /** A merged request never grows past this, so a burst of small reads cannot become one huge response. */
 const MAX_MERGED = 4 << 20;
 
+/** The cached tail stops growing here; reads below it are then ordinary requests. */
+const MAX_TAIL_CACHE = 16 << 20;
+
 const SENSITIVE_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
 /** The URL with user info and query string removed: safe in messages and logs. */
@@ -283,7 +286,9 @@ class RemoteSource implements HttpSource {
     const end = Math.min(offset + length, this.size);
     let bytes: Uint8Array;
     if (start >= this.#cacheStart) bytes = this.#cache.subarray(start - this.#cacheStart, end - this.#cacheStart);
-    else if (end - start <= SMALL_READ && end + this.#mergeGap >= this.#cacheStart) bytes = await this.#extendTail(start, end);
+    else if (end - start <= SMALL_READ && end + this.#mergeGap >= this.#cacheStart && this.#cache.length <= MAX_TAIL_CACHE) {
+      bytes = await this.#extendTail(start, end);
+    }
     else if (end - start <= SMALL_READ) bytes = await this.#queueSmall(start, end);
     else return this.#readLarge(start, end, into);
     if (into !== undefined) {
