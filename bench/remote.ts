@@ -183,13 +183,18 @@ async function main(): Promise<void> {
         for await (const _ of response.body as AsyncIterable<Uint8Array>);
       }
     });
+    // What one fetch stream reaches in this process: the ceiling of any fetch-based client here.
+    const fetchOnly = await timed(async () => {
+      const response = await fetch(url);
+      for await (const _ of response.body as AsyncIterable<Uint8Array>);
+    });
     await fast.reset();
     const read = await timed(() => fullRead(url, {}));
     const stats = await fast.stats();
     say(
       `full read (readNpz, CRC on, concurrency 8): ${read.seconds.toFixed(2)} s = ${(size / MB / read.seconds).toFixed(0)} MB/s, ${stats.requests} requests; ` +
         `single-stream download (${curl ? 'curl' : 'fetch'}): ${download.seconds.toFixed(2)} s = ${(size / MB / download.seconds).toFixed(0)} MB/s; ` +
-        `ratio ${(download.seconds / read.seconds).toFixed(2)}x`,
+        `ratio ${(download.seconds / read.seconds).toFixed(2)}x; one Node fetch stream: ${(size / MB / fetchOnly.seconds).toFixed(0)} MB/s`,
     );
   } finally {
     fast.stop();

@@ -285,7 +285,8 @@ class RemoteSource implements HttpSource {
     const start = Math.min(offset, this.size);
     const end = Math.min(offset + length, this.size);
     let bytes: Uint8Array;
-    if (start >= this.#cacheStart) bytes = this.#cache.subarray(start - this.#cacheStart, end - this.#cacheStart);
+    if (end <= start) bytes = new Uint8Array(0);
+    else if (start >= this.#cacheStart) bytes = this.#cache.subarray(start - this.#cacheStart, end - this.#cacheStart);
     else if (end - start <= SMALL_READ && end + this.#mergeGap >= this.#cacheStart && this.#cache.length <= MAX_TAIL_CACHE) {
       bytes = await this.#extendTail(start, end);
     }

@@ -140,6 +140,12 @@ describeNumpy('a numpy-written checkpoint over send (strong ETags)', () => {
       expect(cached.byteOffset % 8).toBe(0);
       expect(Buffer.from(cached).equals(file.subarray(source.size - 1001, source.size - 977))).toBe(true);
       expect(server.log.slice(before).map((request) => request.range)).toEqual(['bytes=100-9063']);
+      // Empty reads and reads past the end cost nothing.
+      const quiet = server.log.length;
+      expect((await source.read(1000, 0)).length).toBe(0);
+      expect((await source.read(source.size + 10, 5)).length).toBe(0);
+      expect(Buffer.from(await source.read(source.size - 3, 10)).equals(file.subarray(source.size - 3))).toBe(true);
+      expect(server.log.length).toBe(quiet);
       // Too far apart to merge: two requests.
       const apart = server.log.length;
       await Promise.all([source.read(0, 16), source.read(200_000, 16)]);
