@@ -285,6 +285,33 @@ describe('refusals', () => {
     expect(refused.message).toContain(`${server.origin}/ckpt.npz?…`);
   });
 
+  it('a server without suffix ranges (416 for bytes=-N) is asked for the tail by offset instead', async () => {
+    const { server, url } = await serve((req, res, context) => {
+      if (req.headers.range?.startsWith('bytes=-')) return void res.writeHead(416, { 'Content-Range': `bytes */${archive.length}` }).end();
+      context.serve(req, res);
+    });
+    expectBig(await readBig(url));
+    expect(server.log[1]?.range).toBe(`bytes=${archive.length - 262144}-${archive.length - 1}`);
+  });
+
+  it('one part of a split read failing stops its sibling parts in flight', async () => {
+    const hung: ServerResponse[] = [];
+    const { url } = await serve(async (req, res, context) => {
+      const range = overlapsBig(req);
+      if (range === undefined || range.end - range.start < 200_000) return context.serve(req, res);
+      if (range.start !== bigData.start) return void hung.push(res);
+      // The first part fails once the three others (concurrency 4) are in flight.
+      while (hung.length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      res.writeHead(404).end();
+    });
+    const source = await httpSource(url, { ...FAST, concurrency: 4, requestSize: 256 * 1024, timeoutMs: 60_000 });
+    const error = await errorOf(() => source.read(bigData.start, 1024 * 1024));
+    expect(error.code).toBe('ERR_REMOTE_STATUS');
+    expect(hung).toHaveLength(3);
+    await expect.poll(() => hung.every((res) => res.socket === null || res.socket.destroyed)).toBe(true);
+    await source.close();
+  });
+
   it('any other status (404) is ERR_REMOTE_STATUS at once, not retried', async () => {
     const { server, url } = await serve((_req, res) => void res.writeHead(404).end());
     const error = await errorOf(() => openNpz(url, { http: FAST }));
