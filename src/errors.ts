@@ -2,7 +2,8 @@
  * The one error class of npz-stream. Every failure the library detects is an `NpzError` whose `code` is a
  * stable string, so callers can branch on it without parsing messages. Codes are prefixed by the layer that
  * raised them: `ERR_NPY_*` (array header and data), `ERR_ZIP_*` (container), `ERR_NPZ_*` (archive semantics),
- * `ERR_TREE_*` (naming), `ERR_SAFETENSORS_*` (safetensors files), `ERR_IO_*` / `ERR_ABORTED` (the outside world).
+ * `ERR_TREE_*` (naming), `ERR_SAFETENSORS_*` (safetensors files), `ERR_IO_*` / `ERR_REMOTE_*` / `ERR_ABORTED`
+ * (the outside world).
  */
 
 export const NPZ_ERROR_CODES = [
@@ -61,6 +62,10 @@ export const NPZ_ERROR_CODES = [
   'ERR_SOURCE_LENGTH',
   // outside world
   'ERR_IO',
+  'ERR_REMOTE_RANGE',
+  'ERR_REMOTE_CHANGED',
+  'ERR_REMOTE_STATUS',
+  'ERR_REMOTE_NETWORK',
   'ERR_ABORTED',
   'ERR_INVALID_ARGUMENT',
 ] as const;

@@ -47,6 +47,8 @@ export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
 
 export { fileSource, bufferSource } from './source/index.js';
 export type { RandomAccessSource, NpzSource } from './source/index.js';
+export { httpSource } from './source/http.js';
+export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './source/http.js';
 
 export { saveSafetensors } from './safetensors/save.js';
 export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';

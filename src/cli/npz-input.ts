@@ -17,7 +17,16 @@ export type InputFormat = 'npz' | 'safetensors';
 
 /** The file type a path names, by extension: `.safetensors` and `*.index.json` are safetensors, the rest npz. */
 export function formatOf(path: string): InputFormat {
-  return /\.safetensors$|\.index\.json$/i.test(path) ? 'safetensors' : 'npz';
+  const name = isUrlInput(path) ? urlPathname(path) : path;
+  return /\.safetensors$|\.index\.json$/i.test(name) ? 'safetensors' : 'npz';
+}
+
+function urlPathname(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
 }
 
 /** An npz entry, or a safetensors tensor seen as a stored npz array; `safetensorsDType` says which it is. */
@@ -55,11 +64,45 @@ function asNpzFile(file: SafetensorsFile): NpzFile {
   };
 }
 
-/** Opens any input file for the commands. */
+export function isUrlInput(path: string): boolean {
+  return /^https?:\/\//i.test(path);
+}
+
+/** An input as safe to print: URLs lose their user info and query string (a pre-signed signature). */
+export function inputLabel(path: string): string {
+  if (!isUrlInput(path)) return path;
+  try {
+    const url = new URL(path);
+    return `${url.protocol}//${url.host}${url.pathname}${url.search === '' ? '' : '?…'}`;
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+/**
+ * Opens a path or an http(s):// URL, as npz or safetensors by extension; a URL gets a byte progress bar while the
+ * directory and headers arrive. A shard index is read from a local path only.
+ */
 export async function openInput(path: string, context: CliContext): Promise<NpzFile> {
-  if (formatOf(path) === 'npz') return openNpz(path, { ...context.read, signal: context.signal });
-  const options = { signal: context.signal };
-  return asNpzFile(/\.json$/i.test(path) ? await openSafetensorsIndex(path, options) : await openSafetensors(path, options));
+  const remote = isUrlInput(path);
+  const progress = remote ? context.progress('fetch', 0) : undefined;
+  const http = progress === undefined
+    ? context.read.http
+    : {
+        ...context.read.http,
+        onBytes: (bytes: number, objectSize: number): void => {
+          progress.setTotal(objectSize);
+          progress.add(bytes, inputLabel(path));
+        },
+      };
+  const withHttp = http === undefined ? {} : { http };
+  try {
+    if (formatOf(path) === 'npz') return await openNpz(path, { ...context.read, signal: context.signal, ...withHttp });
+    const options = { signal: context.signal, ...withHttp };
+    return asNpzFile(/\.json$/i.test(path) && !remote ? await openSafetensorsIndex(path, options) : await openSafetensors(path, options));
+  } finally {
+    progress?.finish();
+  }
 }
 
 export async function withNpz<T>(path: string, context: CliContext, use: (file: NpzFile) => Promise<T>): Promise<T> {

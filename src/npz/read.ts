@@ -25,7 +25,7 @@ export interface LoadNpzOptions extends ReadNpzOptions {
  * it is yielded; the file is closed when the loop ends, throws, or is left early.
  */
 export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
-  const { source, owned } = await resolveSource(input);
+  const { source, owned } = await resolveSource(input, options);
   try {
     const archive = await ZipArchive.open(source);
     const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');

@@ -6,6 +6,7 @@
 import { NpzError } from '../errors.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
+import type { HttpSourceOptions } from '../source/http.js';
 import { resolveSource, type NpzSource, type RandomAccessSource } from '../source/index.js';
 import { throwIfAborted } from '../util/abort.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
@@ -19,6 +20,8 @@ export interface OpenSafetensorsOptions {
   /** Largest chunk `chunks()` yields (default 4 MiB). */
   chunkSize?: number;
   signal?: AbortSignal;
+  /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
+  http?: HttpSourceOptions;
 }
 
 export interface SafetensorsEntry {
@@ -187,7 +190,7 @@ class OpenedSafetensors implements SafetensorsFile {
 
 /** Opens a safetensors file for random access: the header is read and validated, no tensor data is read. */
 export async function openSafetensors(input: NpzSource, options: OpenSafetensorsOptions = {}): Promise<SafetensorsFile> {
-  const { source, owned } = await resolveSource(input);
+  const { source, owned } = await resolveSource(input, options);
   try {
     throwIfAborted(options.signal);
     const { entries, metadata } = await readEntries(source, options);

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { NpzArrayEntry } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
-import { entryOffsets, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
+import { entryOffsets, inputLabel, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
 import { formatBytes, formatShape, renderTable } from '../table.js';
 
 /** The dtype, or the descr of a raw array; a structured descr can be kilobytes long, so only its size is shown. */
@@ -23,7 +23,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
 
   if (context.json) {
     context.printJson({
-      file: path,
+      file: inputLabel(path),
       fileSize,
       entries: entries.map((entry) => ({
         name: entry.name,

@@ -1,7 +1,7 @@
 import type { NpzFile } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
-import { formatOf, isArrayEntry, openInput } from '../npz-input.js';
+import { formatOf, inputLabel, isArrayEntry, openInput } from '../npz-input.js';
 import { formatBytes } from '../table.js';
 
 interface Failure {
@@ -51,7 +51,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     // A broken directory or header means no array can be trusted: that is a verdict, not a usage error.
     const error = rootError(caught);
     if (exitCodeFor(error) !== EXIT_BAD_DATA) throw error;
-    return report(context, path, { failures: [{ name: error.entry ?? path, code: error.code, message: error.message }], checked: 0, bytes: 0, skipped: [] });
+    return report(context, path, { failures: [{ name: error.entry ?? inputLabel(path), code: error.code, message: error.message }], checked: 0, bytes: 0, skipped: [] });
   }
   try {
     const skipped = file.entries.filter((entry) => !isArrayEntry(entry)).map((entry) => entry.memberName);
@@ -70,7 +70,7 @@ function report(
   const { failures, checked, bytes, skipped } = result;
   const ok = failures.length === 0;
   if (context.json) {
-    context.printJson({ file: path, ok, arrays: checked, bytesVerified: bytes, failures, skipped });
+    context.printJson({ file: inputLabel(path), ok, arrays: checked, bytesVerified: bytes, failures, skipped });
     return ok ? EXIT_OK : EXIT_BAD_DATA;
   }
   for (const failure of failures) context.print(`FAIL  ${failure.name}: ${failure.message} [${failure.code}]`);
