@@ -1,6 +1,7 @@
 import { NpzError } from '../errors.js';
 import type { ArrayDType } from '../npy/dtype.js';
 import type { Descr } from '../npy/header.js';
+import { isByteStream } from '../zip/byte-stream.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member.js';
 import { ZipArchive, type DuplicateNamePolicy, type ZipEntry } from '../zip/reader.js';
 import { resolveSource, type NpzSource, type RandomAccessSource } from '../zip/source.js';
@@ -189,6 +190,12 @@ async function describe(archive: ZipArchive, entry: ZipEntry, options: OpenNpzOp
  * member, served from a shared window when members are small), so `entries` describes every array up front.
  */
 export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): Promise<NpzFile> {
+  if (isByteStream(input)) {
+    throw new NpzError(
+      'ERR_INVALID_ARGUMENT',
+      'openNpz needs random access (a path, bytes or a RandomAccessSource); to read a stream front to back use readNpz(stream) or streamNpz(stream)',
+    );
+  }
   const { source, owned } = await resolveSource(input);
   try {
     const policy = options.duplicates ?? 'error';
