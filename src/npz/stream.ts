@@ -163,34 +163,19 @@ class Claim {
   }
 }
 
+/**
+ * Chunks like the file reader's: fresh buffers (aligned for any typed array view), whole items each, so a
+ * consumer can view them as the array's type. The copy out of the input's buffers is what makes that possible.
+ */
 async function* arrayChunks(member: StreamMember, header: NpyHeader, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
-  const unit = header.swapUnit;
-  const pieceSize = unit > 1 ? Math.max(unit, chunkSize - (chunkSize % unit)) : Math.max(1, chunkSize);
-  let left = header.byteLength;
-  let carry = new Uint8Array(0);
-  while (left > 0) {
+  const item = Math.max(1, header.itemsize);
+  const pieceSize = Math.max(item, chunkSize - (chunkSize % item));
+  for (let left = header.byteLength; left > 0; ) {
     checkAborted(signal);
-    if (unit <= 1) {
-      // Little-endian data goes out as the views the member hands out: no copy.
-      const view = await member.read(Math.min(pieceSize, left));
-      if (view === undefined) throw new NpzError('ERR_NPY_TRUNCATED', `member ${JSON.stringify(member.name)} ended ${left} bytes early`, { entry: member.name });
-      left -= view.length;
-      yield view;
-      continue;
-    }
     const piece = await member.readExact(Math.min(pieceSize, left));
     left -= piece.length;
-    // readExact copies, so swapping in place never touches the producer's buffers.
-    const joined = carry.length === 0 ? piece : new Uint8Array(carry.length + piece.length);
-    if (carry.length > 0) {
-      joined.set(carry);
-      joined.set(piece, carry.length);
-    }
-    const whole = joined.length - (joined.length % unit);
-    carry = joined.slice(whole);
-    const out = joined.subarray(0, whole);
-    byteSwapInPlace(out, unit);
-    if (out.length > 0) yield out;
+    byteSwapInPlace(piece, header.swapUnit);
+    yield piece;
   }
   // An empty array never completed a read: the member's end (and its CRC) is checked here.
   if ((await member.read(1)) !== undefined) throw new NpzError('ERR_ZIP_BOMB', `member ${JSON.stringify(member.name)} holds more than its npy header says`, { entry: member.name });

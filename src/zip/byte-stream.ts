@@ -39,7 +39,7 @@ async function* webChunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<un
 }
 
 function asBytes(value: unknown, position: number): Uint8Array {
-  if (value instanceof Uint8Array) return value;
+  // A plain Uint8Array view even over a Buffer: Buffer's slice() does not copy, and consumers rely on it copying.
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   throw new NpzError(

@@ -1,12 +1,14 @@
-import { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
 import chain from 'stream-chain';
-import { saveNpz, type LazyArray, type NpzArrayEntry, type NpzFile } from '../../index.js';
+import { saveNpz, saveNpzStream, streamNpz, type LazyArray, type NpzArrayEntry, type NpzFile, type SaveSummary } from '../../index.js';
 import { flag, listOption, stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { castLeaf, parseCasts, parseRename, renameWith, type ArrayRecord } from '../convert-records.js';
 import { nameFilter } from '../glob.js';
 import { isArrayEntry, withNpz } from '../npz-input.js';
 import type { Progress } from '../progress.js';
+import { isStdin, stdinStream, STDIN_PATH } from '../stream-input.js';
 import { formatBytes } from '../table.js';
 
 /** A leaf reading its data from the open input when the writer gets to it, counting bytes for the progress bar. */
@@ -25,6 +27,50 @@ function lazyLeaf(file: NpzFile, entry: NpzArrayEntry, progress: Progress, signa
   };
 }
 
+type RecordStep = (record: ArrayRecord) => ArrayRecord | null;
+
+/**
+ * Standard input as the source: each array becomes a record when the stream reaches it and goes to the writer
+ * straight away, with no read-ahead (an array's data must be written before the stream moves to the next). The
+ * output is stored unless --compress: whether the input was compressed is only known array by array.
+ */
+async function convertStream(
+  context: CliContext,
+  steps: readonly RecordStep[],
+  compress: boolean,
+  write: (pairs: AsyncIterable<[string, LazyArray]>, compress: boolean) => Promise<SaveSummary>,
+): Promise<SaveSummary> {
+  const progress = context.progress('convert', 0);
+  async function* pairs(): AsyncGenerator<[string, LazyArray]> {
+    for await (const entry of streamNpz(stdinStream(), { ...context.read, signal: context.signal })) {
+      if (!entry.isArray) {
+        context.warn(`${JSON.stringify(entry.memberName)} is not an .npy array; it is not copied`);
+        continue;
+      }
+      const leaf: LazyArray = {
+        dtype: entry.dtype,
+        descr: entry.descr,
+        shape: entry.shape,
+        fortranOrder: entry.fortranOrder,
+        async *chunks() {
+          for await (const chunk of entry.chunks()) {
+            progress.add(chunk.length, entry.name);
+            yield chunk;
+          }
+        },
+      };
+      let record: ArrayRecord | null = { name: entry.name, leaf };
+      for (const step of steps) if (record !== null) record = step(record);
+      if (record !== null) yield [record.name, record.leaf];
+    }
+  }
+  try {
+    return await write(pairs(), compress);
+  } finally {
+    progress.finish();
+  }
+}
+
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
   const [input, output, ...extra] = parsed.positionals;
   if (input === undefined || output === undefined || extra.length > 0) throw usageError('convert takes an input and an output file');
@@ -39,7 +85,35 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     ...(addPrefix === undefined ? {} : { addPrefix }),
   });
 
-  const summary = await withNpz(input, context, async (file) => {
+  // Filter, rename and cast only rewrite metadata and wrap chunks(): records carry no tensor data.
+  const keepStep = (record: ArrayRecord): ArrayRecord | null => (keep(record.name) ? record : null);
+  const renameStep = (record: ArrayRecord): ArrayRecord => {
+    const name = rename(record.name);
+    if (name === '') throw usageError(`renaming ${JSON.stringify(record.name)} leaves an empty name`);
+    return { ...record, name };
+  };
+  const castStep = (record: ArrayRecord): ArrayRecord => {
+    const cast = casts.get(record.leaf.dtype);
+    return cast === undefined ? record : { ...record, leaf: castLeaf(record.leaf, cast, record.name) };
+  };
+  const toStdout = output === STDIN_PATH;
+  const write = (pairs: AsyncIterable<[string, LazyArray]>, compress: boolean): Promise<SaveSummary> =>
+    toStdout
+      ? writeToStdout(pairs, compress)
+      : saveNpz(output, pairs, { compress, signal: context.signal });
+
+  // As numpy writes to a pipe: data descriptors after each member. Through a PassThrough, so a failed write
+  // ends the pipe without destroying standard output itself.
+  async function writeToStdout(pairs: AsyncIterable<[string, LazyArray]>, compress: boolean): Promise<SaveSummary> {
+    const out = new PassThrough();
+    out.pipe(context.stdout, { end: false });
+    const summary = await saveNpzStream(pairs, out, { compress, signal: context.signal });
+    if (!out.readableEnded) await once(out, 'end');
+    return summary;
+  }
+  const summary = isStdin(input)
+    ? await convertStream(context, [keepStep, renameStep, castStep], flag(parsed, 'compress'), write)
+    : await withNpz(input, context, async (file) => {
     for (const entry of file.entries) {
       if (!isArrayEntry(entry)) context.warn(`${JSON.stringify(entry.memberName)} is not an .npy array; it is not copied`);
     }
@@ -53,31 +127,22 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
         if (isArrayEntry(entry)) yield { name: entry.name, entry, leaf: lazyLeaf(file, entry, progress, context.signal) };
       }
     }
-    // Records carry no tensor data: filter, rename and cast only rewrite metadata and wrap chunks().
-    const pipeline = chain([
-      Readable.from(records()),
-      (record: ArrayRecord) => (keep(record.name) ? record : null),
-      (record: ArrayRecord) => {
-        const name = rename(record.name);
-        if (name === '') throw usageError(`renaming ${JSON.stringify(record.name)} leaves an empty name`);
-        return { ...record, name };
-      },
-      (record: ArrayRecord) => {
-        const cast = casts.get(record.leaf.dtype);
-        return cast === undefined ? record : { ...record, leaf: castLeaf(record.leaf, cast, record.name) };
-      },
-    ]);
+    const pipeline = chain([Readable.from(records()), keepStep, renameStep, castStep]);
     async function* pairs(): AsyncGenerator<[string, LazyArray]> {
       for await (const record of pipeline as AsyncIterable<ArrayRecord>) yield [record.name, record.leaf];
     }
     try {
-      return await saveNpz(output, pairs(), { compress, signal: context.signal });
+      return await write(pairs(), compress);
     } finally {
       pipeline.destroy();
       progress.finish();
     }
   });
 
+  if (toStdout) {
+    context.note(`wrote standard output: ${summary.entries} array${summary.entries === 1 ? '' : 's'}, ${formatBytes(summary.bytesWritten)}`);
+    return EXIT_OK;
+  }
   if (context.json) {
     context.printJson({ input, output, arrays: summary.entries, bytesWritten: summary.bytesWritten, names: summary.names });
   } else {
@@ -94,7 +159,9 @@ export const convertCommand: Command = {
     'Names are filtered (--include/--exclude, on the input names), then --strip-prefix, --rename (in order) and\n' +
     '--add-prefix apply. Globs: * and ? stay within a path segment, ** crosses them. Without --compress or\n' +
     '--no-compress the output is compressed only when every selected input array was. OUT is written to a temp\n' +
-    'file and renamed into place, so an interrupted or failed conversion leaves no partial file.',
+    'file and renamed into place, so an interrupted or failed conversion leaves no partial file.\n' +
+    'IN - reads standard input front to back (output stored unless --compress); OUT - writes standard output as a\n' +
+    'stream, with data descriptors as numpy writes to a pipe. A failure mid-stream leaves what was written so far.',
   options: {
     cast: { type: 'string', multiple: true, value: 'FROM:TO', description: 'float32:bfloat16, bfloat16:float32, float32:float16, float16:float32' },
     'strip-prefix': { type: 'string', value: 'PREFIX', description: 'remove PREFIX from names that start with it' },
