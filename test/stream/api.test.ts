@@ -6,7 +6,7 @@ import { NpzError } from '../../src/errors.js';
 import { openNpz } from '../../src/npz/open.js';
 import { loadNpz, readNpz } from '../../src/npz/read.js';
 import { streamNpz } from '../../src/npz/stream.js';
-import { GOOD_DIR, zipLayout } from '../zip/reader-helpers.js';
+import { GOOD_DIR, localDataStart, zipLayout } from '../zip/reader-helpers.js';
 import { describeArray, outcomeOf, streamOf, unevenChunks } from './stream-helpers.js';
 
 const fixture = (name: string): Buffer => readFileSync(join(GOOD_DIR, name));
@@ -123,6 +123,36 @@ describe('the lazy form', () => {
     });
     expect(outcome).toBe('ERR_ABORTED');
   });
+});
+
+describe('where a deflate stream ends', () => {
+  // The inflater is fed whole input chunks; what it did not consume goes back to the reader. One-byte chunks and
+  // splits at every position around the end of each member's deflate data cover "ended exactly at a chunk
+  // boundary" (the rest of the stream is in the next chunk) and "ended inside a chunk" (the tail is put back).
+  for (const name of ['pipe-compressed.npz', 'compressed.npz', 'deflate-and-stored.npz']) {
+    it(`${name}: the same arrays from one-byte chunks and from every split around each deflate end`, async () => {
+      const bytes = fixture(name);
+      const expected = (await keysUntilError(bytes)).keys;
+      const reference: string[] = [];
+      for await (const [k, v] of readNpz(bytes)) reference.push(k + describeArray(v));
+      async function* oneByte(): AsyncGenerator<Uint8Array> {
+        for (let at = 0; at < bytes.length; at++) yield bytes.subarray(at, at + 1);
+      }
+      const fromBytes: string[] = [];
+      for await (const [k, v] of readNpz(oneByte())) fromBytes.push(k + describeArray(v));
+      expect(fromBytes).toEqual(reference);
+      const ends = zipLayout(bytes).records.filter((r) => r.method === 8).map((r) => localDataStart(bytes, r) + r.compressedSize);
+      expect(ends.length).toBeGreaterThan(0);
+      for (const end of ends) {
+        for (let split = end - 3; split <= end + 5; split++) {
+          const got: string[] = [];
+          for await (const [k, v] of readNpz(Readable.from([bytes.subarray(0, split), bytes.subarray(split)]))) got.push(k + describeArray(v));
+          expect(got, `split at ${split}`).toEqual(reference);
+        }
+      }
+      expect(expected.length).toBe(reference.length);
+    });
+  }
 });
 
 describe('the central directory, checked at the end', () => {
