@@ -41,6 +41,7 @@ async function convertStream(
   write: (pairs: AsyncIterable<[string, LazyArray]>, compress: boolean) => Promise<SaveSummary>,
 ): Promise<SaveSummary> {
   const progress = context.progress('convert', 0);
+  let total = 0;
   async function* pairs(): AsyncGenerator<[string, LazyArray]> {
     for await (const entry of streamNpz(stdinStream(), { ...context.read, signal: context.signal })) {
       if (!entry.isArray) {
@@ -59,6 +60,7 @@ async function convertStream(
           }
         },
       };
+      progress.setTotal((total += entry.byteLength));
       let record: ArrayRecord | null = { name: entry.name, leaf };
       for (const step of steps) if (record !== null) record = step(record);
       if (record !== null) yield [record.name, record.leaf];

@@ -52,7 +52,11 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     // central directory) fails the command, with the files already written left in place, complete and verified.
     const progress = context.progress('extract', 0);
     try {
-      await forEachStreamArray(context, names, (visit) => extractEach([visit], progress));
+      let total = 0;
+      await forEachStreamArray(context, names, (visit) => {
+        progress.setTotal((total += visit.entry.byteLength));
+        return extractEach([visit], progress);
+      });
     } finally {
       progress.finish();
     }

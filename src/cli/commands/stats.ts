@@ -93,7 +93,10 @@ async function streamStats(names: readonly string[], context: CliContext): Promi
   const out: TensorStats[] = [];
   const progress = context.progress('stats', 0);
   try {
+    let total = 0;
     await forEachStreamArray(context, names, async ({ file, entry }) => {
+      // The total grows as the stream reveals arrays: the bar shows progress through what is known so far.
+      progress.setTotal((total += entry.byteLength));
       out.push(await tensorStats(file, entry, progress, context));
     });
   } finally {

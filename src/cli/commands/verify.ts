@@ -50,13 +50,19 @@ async function verifyStream(context: CliContext): Promise<number> {
   const skipped: string[] = [];
   let checked = 0;
   let bytes = 0;
+  let total = 0;
+  const progress = context.progress('verify', 0);
   try {
     await forEachStreamArray(
       context,
       [],
       async ({ file, entry }) => {
+        progress.setTotal((total += entry.byteLength));
         let seen = 0;
-        for await (const chunk of file.chunks(entry.name)) seen += chunk.length;
+        for await (const chunk of file.chunks(entry.name)) {
+          seen += chunk.length;
+          progress.add(chunk.length, entry.name);
+        }
         checked += 1;
         bytes += seen;
       },
@@ -66,6 +72,8 @@ async function verifyStream(context: CliContext): Promise<number> {
     const error = rootError(caught);
     if (exitCodeFor(error) !== EXIT_BAD_DATA) throw error;
     failures.push({ name: error.entry ?? '-', code: error.code, message: error.message });
+  } finally {
+    progress.finish();
   }
   return report(context, '-', { failures, checked, bytes, skipped });
 }
