@@ -38,6 +38,7 @@ export const NPZ_ERROR_CODES = [
   'ERR_ZIP_INFLATE',
   'ERR_ZIP_BOMB',
   'ERR_ZIP_TOO_LARGE',
+  'ERR_ZIP_STREAM_UNDELIMITED',
   // npz archive semantics
   'ERR_NPZ_DUPLICATE_NAME',
   'ERR_NPZ_NOT_FOUND',

@@ -44,6 +44,9 @@ export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, N
 export type { Compression, DuplicateNamePolicy } from './npz/keys.js';
 export { readNpz, loadNpz } from './npz/read.js';
 export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
+export { streamNpz } from './npz/stream.js';
+export type { StreamNpzOptions, StreamChunksOptions, StreamNpzEntry, StreamNpzArrayEntry, StreamNpzOtherEntry } from './npz/stream.js';
+export type { ByteStream } from './source/byte-stream.js';
 
 export { fileSource, bufferSource } from './source/index.js';
 export type { RandomAccessSource, NpzSource } from './source/index.js';

@@ -1,6 +1,7 @@
 import { NpzError } from '../errors.js';
 import { unflattenWithNames } from '../tree/flatten.js';
 import type { NpyArray } from '../npy/array.js';
+import { isByteStream, type ByteStream } from '../source/byte-stream.js';
 import type { NpzSource } from '../source/random-access.js';
 import { resolveSource } from '../source/resolve.js';
 import { throwIfAborted } from '../util/abort.js';
@@ -8,6 +9,7 @@ import { ZipArchive } from '../zip/archive.js';
 import { readArray } from './arrays.js';
 import { indexByKey, isArrayMember, keyOfMember } from './keys.js';
 import type { OpenNpzOptions } from './open.js';
+import { readNpzStream } from './stream.js';
 
 export type ReadNpzOptions = OpenNpzOptions;
 
@@ -23,8 +25,15 @@ export interface LoadNpzOptions extends ReadNpzOptions {
  * Every array of an npz, one at a time, in central directory order: `[key, array]` with the key's `.npy`
  * removed. Members that are not `.npy` are skipped. Each array is read into its own buffer and verified before
  * it is yielded; the file is closed when the loop ends, throws, or is left early.
+ *
+ * A stream (Node Readable, web ReadableStream, any AsyncIterable<Uint8Array>) is read front to back instead, in
+ * stream order (see streamNpz): the central directory is checked at its end, after the arrays before it.
  */
-export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
+export async function* readNpz(input: NpzSource | ByteStream, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
+  if (isByteStream(input)) {
+    yield* readNpzStream(input, options);
+    return;
+  }
   const { source, owned } = await resolveSource(input, options);
   try {
     const archive = await ZipArchive.open(source);
@@ -73,7 +82,7 @@ function unwrapCheckpoint(tree: NpzTree): NpzTree {
  * The whole npz as a nested tree of arrays, rebuilt with big_vision's `recover_tree` semantics (names split on
  * '/'). Holds every array in memory; use `readNpz` or `openNpz` to stay within bounded memory.
  */
-export async function loadNpz(input: NpzSource, options: LoadNpzOptions = {}): Promise<NpzTree> {
+export async function loadNpz(input: NpzSource | ByteStream, options: LoadNpzOptions = {}): Promise<NpzTree> {
   const pairs: Array<[string, NpyArray]> = [];
   for await (const pair of readNpz(input, options)) pairs.push(pair);
   const tree = unflattenWithNames(pairs) as NpzTree;

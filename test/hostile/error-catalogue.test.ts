@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors.js';
@@ -11,6 +11,7 @@ import { saveSafetensors } from '../../src/safetensors/save.js';
 import { openSafetensorsIndex } from '../../src/safetensors/shards.js';
 import { decodeZip64EndOfCentralDirectory } from '../../src/zip/end-records.js';
 import type { Leaf } from '../../src/npy/write.js';
+import { FLAG_DATA_DESCRIPTOR, METHOD_STORED, encodeLocalHeader } from '../../src/zip/records.js';
 import { GOOD_DIR } from '../zip/reader-helpers.js';
 import { httpSource } from '../../src/source/http.js';
 import { startFaultServer } from '../remote/servers.js';
@@ -111,6 +112,12 @@ const TRIGGERS: Partial<Record<NpzErrorCode, () => unknown>> = {
         }
       },
     ),
+  // Only a stream meets it: a stored non-npy member whose size follows its data (a file has a central directory).
+  ERR_ZIP_STREAM_UNDELIMITED: async () => {
+    const name = new TextEncoder().encode('notes.txt');
+    const local = encodeLocalHeader({ name, flags: FLAG_DATA_DESCRIPTOR, method: METHOD_STORED, crc32: 0, compressedSize: 0, uncompressedSize: 0 });
+    for await (const _ of readNpz(Readable.from([local, new TextEncoder().encode('free text')])));
+  },
   // Only the standalone record decoders meet a 64-bit value past 2^53; the readers see it as an offset or size
   // past the end of the file (ERR_ZIP_BOUNDS, below).
   ERR_ZIP_TOO_LARGE: () => {

@@ -1,15 +1,19 @@
 import { basename } from 'node:path';
-import { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
 import chain from 'stream-chain';
 import { compareTreeNames } from '../../safetensors/tree-order.js';
 import {
   parseShardSize,
   saveNpz,
+  saveNpzStream,
   saveSafetensors,
   saveSafetensorsShards,
+  streamNpz,
   type LazyArray,
   type NpzArrayEntry,
   type NpzFile,
+  type SaveSummary,
 } from '../../index.js';
 import { flag, listOption, stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
@@ -17,6 +21,7 @@ import { castLeaf, parseCasts, parseRename, renameWith, type ArrayRecord } from 
 import { nameFilter } from '../glob.js';
 import { formatOf, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
 import type { Progress } from '../progress.js';
+import { isStdin, stdinStream, STDIN_PATH } from '../stream-input.js';
 import { formatBytes } from '../table.js';
 
 /** A leaf reading its data from the open input when the writer gets to it, counting bytes for the progress bar. */
@@ -76,6 +81,60 @@ function outputOptions(parsed: ParsedCommandLine, format: 'npz' | 'safetensors',
   return options;
 }
 
+/** What a conversion wrote, whatever the output format. */
+interface ConvertSummary {
+  entries: number;
+  bytesWritten: number;
+  names: string[];
+  files: string[];
+}
+
+type RecordStep = (record: ArrayRecord) => ArrayRecord | null;
+
+/**
+ * Standard input as the source: each array becomes a record when the stream reaches it and goes to the writer
+ * straight away, with no read-ahead (an array's data must be written before the stream moves to the next). The
+ * output is stored unless --compress: whether the input was compressed is only known array by array.
+ */
+async function convertStream(
+  context: CliContext,
+  steps: readonly RecordStep[],
+  compress: boolean,
+  write: (pairs: AsyncIterable<[string, LazyArray]>, compress: boolean) => Promise<ConvertSummary>,
+): Promise<ConvertSummary> {
+  const progress = context.progress('convert', 0);
+  let total = 0;
+  async function* pairs(): AsyncGenerator<[string, LazyArray]> {
+    for await (const entry of streamNpz(stdinStream(), { ...context.read, signal: context.signal })) {
+      if (!entry.isArray) {
+        context.warn(`${JSON.stringify(entry.memberName)} is not an .npy array; it is not copied`);
+        continue;
+      }
+      const leaf: LazyArray = {
+        dtype: entry.dtype,
+        descr: entry.descr,
+        shape: entry.shape,
+        fortranOrder: entry.fortranOrder,
+        async *chunks() {
+          for await (const chunk of entry.chunks()) {
+            progress.add(chunk.length, entry.name);
+            yield chunk;
+          }
+        },
+      };
+      progress.setTotal((total += entry.byteLength));
+      let record: ArrayRecord | null = { name: entry.name, leaf };
+      for (const step of steps) if (record !== null) record = step(record);
+      if (record !== null) yield [record.name, record.leaf];
+    }
+  }
+  try {
+    return await write(pairs(), compress);
+  } finally {
+    progress.finish();
+  }
+}
+
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
   const [input, output, ...extra] = parsed.positionals;
   if (input === undefined || output === undefined || extra.length > 0) throw usageError('convert takes an input and an output file');
@@ -92,7 +151,48 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     ...(addPrefix === undefined ? {} : { addPrefix }),
   });
 
-  const summary = await withNpz(input, context, async (file) => {
+  // Filter, rename and cast only rewrite metadata and wrap chunks(): records carry no tensor data.
+  const keepStep = (record: ArrayRecord): ArrayRecord | null => (keep(record.name) ? record : null);
+  const renameStep = (record: ArrayRecord): ArrayRecord => {
+    const name = rename(record.name);
+    if (name === '') throw usageError(`renaming ${JSON.stringify(record.name)} leaves an empty name`);
+    return { ...record, name };
+  };
+  const castStep = (record: ArrayRecord): ArrayRecord => {
+    const cast = casts.get(record.leaf.dtype);
+    return cast === undefined ? record : { ...record, leaf: castLeaf(record.leaf, cast, record.name) };
+  };
+  const toStdout = output === STDIN_PATH;
+  async function write(pairs: AsyncIterable<[string, LazyArray]>, compress: boolean): Promise<ConvertSummary> {
+    if (toStdout) {
+      const saved = await writeToStdout(pairs, compress);
+      return { entries: saved.entries, bytesWritten: saved.bytesWritten, names: saved.names, files: [output as string] };
+    }
+    if (outputFormat === 'npz') {
+      const saved = await saveNpz(output as string, pairs, { compress, signal: context.signal, ...written.npz });
+      return { entries: saved.entries, bytesWritten: saved.bytesWritten, names: saved.names, files: [output as string] };
+    }
+    const common = { signal: context.signal, ...(written.metadata === undefined ? {} : { metadata: written.metadata }) };
+    if (written.maxShardSize === undefined) {
+      const saved = await saveSafetensors(written.path, pairs, common);
+      return { entries: saved.tensors, bytesWritten: saved.bytesWritten, names: saved.names, files: [written.path] };
+    }
+    const saved = await saveSafetensorsShards(written.path, pairs, { ...common, maxShardSize: written.maxShardSize });
+    return { entries: saved.tensors, bytesWritten: saved.bytesWritten, names: [], files: saved.files };
+  }
+
+  // As numpy writes to a pipe: data descriptors after each member. Through a PassThrough, so a failed write
+  // ends the pipe without destroying standard output itself.
+  async function writeToStdout(pairs: AsyncIterable<[string, LazyArray]>, compress: boolean): Promise<SaveSummary> {
+    const out = new PassThrough();
+    out.pipe(context.stdout, { end: false });
+    const summary = await saveNpzStream(pairs, out, { compress, signal: context.signal, ...written.npz });
+    if (!out.readableEnded) await once(out, 'end');
+    return summary;
+  }
+  const summary = isStdin(input)
+    ? await convertStream(context, [keepStep, renameStep, castStep], flag(parsed, 'compress'), write)
+    : await withNpz(input, context, async (file) => {
     for (const entry of file.entries) {
       if (!isArrayEntry(entry)) context.warn(`${JSON.stringify(entry.memberName)} is not an .npy array; it is not copied`);
     }
@@ -108,41 +208,22 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     async function* records(): AsyncGenerator<ArrayRecord & { entry: NpzArrayEntry }> {
       for (const entry of inputArrays) yield { name: entry.name, entry, leaf: lazyLeaf(file, entry, progress, context.signal) };
     }
-    // Records carry no tensor data: filter, rename and cast only rewrite metadata and wrap chunks().
-    const pipeline = chain([
-      Readable.from(records()),
-      (record: ArrayRecord) => (keep(record.name) ? record : null),
-      (record: ArrayRecord) => {
-        const name = rename(record.name);
-        if (name === '') throw usageError(`renaming ${JSON.stringify(record.name)} leaves an empty name`);
-        return { ...record, name };
-      },
-      (record: ArrayRecord) => {
-        const cast = casts.get(record.leaf.dtype);
-        return cast === undefined ? record : { ...record, leaf: castLeaf(record.leaf, cast, record.name) };
-      },
-    ]);
+    const pipeline = chain([Readable.from(records()), keepStep, renameStep, castStep]);
     async function* pairs(): AsyncGenerator<[string, LazyArray]> {
       for await (const record of pipeline as AsyncIterable<ArrayRecord>) yield [record.name, record.leaf];
     }
     try {
-      if (outputFormat === 'npz') {
-        const saved = await saveNpz(output, pairs(), { compress, signal: context.signal, ...written.npz });
-        return { entries: saved.entries, bytesWritten: saved.bytesWritten, names: saved.names, files: [output] };
-      }
-      const common = { signal: context.signal, ...(written.metadata === undefined ? {} : { metadata: written.metadata }) };
-      if (written.maxShardSize === undefined) {
-        const saved = await saveSafetensors(written.path, pairs(), common);
-        return { entries: saved.tensors, bytesWritten: saved.bytesWritten, names: saved.names, files: [written.path] };
-      }
-      const saved = await saveSafetensorsShards(written.path, pairs(), { ...common, maxShardSize: written.maxShardSize });
-      return { entries: saved.tensors, bytesWritten: saved.bytesWritten, names: [], files: saved.files };
+      return await write(pairs(), compress);
     } finally {
       pipeline.destroy();
       progress.finish();
     }
   });
 
+  if (toStdout) {
+    context.note(`wrote standard output: ${summary.entries} array${summary.entries === 1 ? '' : 's'}, ${formatBytes(summary.bytesWritten)}`);
+    return EXIT_OK;
+  }
   if (context.json) {
     context.printJson({ input, output, arrays: summary.entries, bytesWritten: summary.bytesWritten, names: summary.names, files: summary.files });
   } else {
@@ -163,7 +244,9 @@ export const convertCommand: Command = {
     'file and renamed into place, so an interrupted or failed conversion leaves no partial file.\n' +
     'Formats go by extension: .npz, .safetensors, or a model.safetensors.index.json of shards (input or\n' +
     'output). safetensors tensors are written to an npz in big_vision tree order. With --max-shard-size OUT\n' +
-    'names the weights (out/model.safetensors): numbered shards plus OUT.index.json, as transformers writes.',
+    'names the weights (out/model.safetensors): numbered shards plus OUT.index.json, as transformers writes.' +
+    'IN - reads standard input front to back (output stored unless --compress); OUT - writes standard output as a\n' +
+    'stream, with data descriptors as numpy writes to a pipe. A failure mid-stream leaves what was written so far.',
   options: {
     cast: { type: 'string', multiple: true, value: 'FROM:TO', description: 'float32:bfloat16, bfloat16:float32, float32:float16, float16:float32' },
     'strip-prefix': { type: 'string', value: 'PREFIX', description: 'remove PREFIX from names that start with it' },

@@ -2,6 +2,7 @@ import type { NpzFile } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
 import { formatOf, inputLabel, isArrayEntry, openInput } from '../npz-input.js';
+import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { formatBytes } from '../table.js';
 
 interface Failure {
@@ -40,9 +41,47 @@ async function checkArrays(file: NpzFile, context: CliContext): Promise<{ failur
   return { failures, checked: arrays.length, bytes };
 }
 
+/**
+ * Standard input, front to back: each array's CRC-32 as it ends, then the central directory against the whole
+ * stream. A damaged member leaves no way to find the next one, so the first failure ends the check.
+ */
+async function verifyStream(context: CliContext): Promise<number> {
+  const failures: Failure[] = [];
+  const skipped: string[] = [];
+  let checked = 0;
+  let bytes = 0;
+  let total = 0;
+  const progress = context.progress('verify', 0);
+  try {
+    await forEachStreamArray(
+      context,
+      [],
+      async ({ file, entry }) => {
+        progress.setTotal((total += entry.byteLength));
+        let seen = 0;
+        for await (const chunk of file.chunks(entry.name)) {
+          seen += chunk.length;
+          progress.add(chunk.length, entry.name);
+        }
+        checked += 1;
+        bytes += seen;
+      },
+      (entry) => skipped.push(entry.memberName),
+    );
+  } catch (caught) {
+    const error = rootError(caught);
+    if (exitCodeFor(error) !== EXIT_BAD_DATA) throw error;
+    failures.push({ name: error.entry ?? '-', code: error.code, message: error.message });
+  } finally {
+    progress.finish();
+  }
+  return report(context, '-', { failures, checked, bytes, skipped });
+}
+
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
   const [path, ...extra] = parsed.positionals;
   if (path === undefined || extra.length > 0) throw usageError('verify takes exactly one FILE');
+  if (isStdin(path)) return verifyStream(context);
 
   let file: NpzFile;
   try {
@@ -87,7 +126,9 @@ export const verifyCommand: Command = {
   name: 'verify',
   synopsis: 'verify FILE',
   summary: "check every array's CRC-32, header, size and bounds",
-  details: 'Exit code 0 when the file is sound, 1 with the failing entries listed otherwise.',
+  details:
+    'Exit code 0 when the file is sound, 1 with the failing entries listed otherwise. FILE - reads standard input\n' +
+    'front to back (every CRC, then the central directory against the whole stream; the first failure ends it).',
   options: {},
   run,
 };
