@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { openNpz } from '../../index.js';
 import { flag, stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, rootError, type CliContext, type Command } from '../context.js';
+import { inputLabel, isUrlInput, openInput } from '../npz-input.js';
 import { startViewServer, type ViewFile } from '../view/server.js';
 
 /**
@@ -11,13 +11,17 @@ import { startViewServer, type ViewFile } from '../view/server.js';
  * command, since looking at what is wrong is the point.
  */
 
-async function openForView(path: string, context: CliContext): Promise<ViewFile> {
-  const size = await stat(path).then(
-    (info) => info.size,
-    () => undefined,
-  );
+/** A path or URL (npz or safetensors, as every reading command takes); URLs are shown without credentials. */
+async function openForView(input: string, context: CliContext): Promise<ViewFile> {
+  const path = inputLabel(input);
+  const size = isUrlInput(input)
+    ? undefined
+    : await stat(input).then(
+        (info) => info.size,
+        () => undefined,
+      );
   try {
-    const file = await openNpz(path, { ...context.read, signal: context.signal });
+    const file = await openInput(input, context);
     return { path, file, ...(size === undefined ? {} : { size }) };
   } catch (caught) {
     const error = rootError(caught);
@@ -72,7 +76,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
       throw code === 'EADDRINUSE' ? usageError(`port ${port} is in use; pick another with --port, or leave it out for a free one`) : caught;
     });
     context.print(server.url);
-    context.note(`serving ${paths.join(' and ')} on 127.0.0.1:${server.port}; press Ctrl-C to stop`);
+    context.note(`serving ${paths.map(inputLabel).join(' and ')} on 127.0.0.1:${server.port}; press Ctrl-C to stop`);
     if (flag(parsed, 'open')) openBrowser(server.url);
     await new Promise<void>((resolve) => {
       if (context.signal.aborted) resolve();
