@@ -2,7 +2,8 @@
  * The one error class of npz-stream. Every failure the library detects is an `NpzError` whose `code` is a
  * stable string, so callers can branch on it without parsing messages. Codes are prefixed by the layer that
  * raised them: `ERR_NPY_*` (array header and data), `ERR_ZIP_*` (container), `ERR_NPZ_*` (archive semantics),
- * `ERR_TREE_*` (naming), `ERR_IO_*` / `ERR_ABORTED` (the outside world).
+ * `ERR_TREE_*` (naming), `ERR_SAFETENSORS_*` (safetensors files), `ERR_IO_*` / `ERR_REMOTE_*` / `ERR_ABORTED`
+ * (the outside world).
  */
 
 export const NPZ_ERROR_CODES = [
@@ -37,6 +38,7 @@ export const NPZ_ERROR_CODES = [
   'ERR_ZIP_INFLATE',
   'ERR_ZIP_BOMB',
   'ERR_ZIP_TOO_LARGE',
+  'ERR_ZIP_STREAM_UNDELIMITED',
   // npz archive semantics
   'ERR_NPZ_DUPLICATE_NAME',
   'ERR_NPZ_NOT_FOUND',
@@ -46,11 +48,25 @@ export const NPZ_ERROR_CODES = [
   'ERR_TREE_KEY',
   'ERR_TREE_LEAF',
   'ERR_TREE_DUPLICATE_NAME',
+  // safetensors files and shard indexes
+  'ERR_SAFETENSORS_HEADER_LENGTH',
+  'ERR_SAFETENSORS_HEADER',
+  'ERR_SAFETENSORS_DTYPE',
+  'ERR_SAFETENSORS_OFFSETS',
+  'ERR_SAFETENSORS_SIZE_MISMATCH',
+  'ERR_SAFETENSORS_BUFFER_LENGTH',
+  'ERR_SAFETENSORS_DUPLICATE_NAME',
+  'ERR_SAFETENSORS_UNSUPPORTED',
+  'ERR_SAFETENSORS_INDEX',
   // writer input
   'ERR_SOURCE',
   'ERR_SOURCE_LENGTH',
   // outside world
   'ERR_IO',
+  'ERR_REMOTE_RANGE',
+  'ERR_REMOTE_CHANGED',
+  'ERR_REMOTE_STATUS',
+  'ERR_REMOTE_NETWORK',
   'ERR_ABORTED',
   'ERR_INVALID_ARGUMENT',
 ] as const;

@@ -44,6 +44,18 @@ export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, N
 export type { Compression, DuplicateNamePolicy } from './npz/keys.js';
 export { readNpz, loadNpz } from './npz/read.js';
 export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
+export { streamNpz } from './npz/stream.js';
+export type { StreamNpzOptions, StreamChunksOptions, StreamNpzEntry, StreamNpzArrayEntry, StreamNpzOtherEntry } from './npz/stream.js';
+export type { ByteStream } from './source/byte-stream.js';
 
 export { fileSource, bufferSource } from './source/index.js';
 export type { RandomAccessSource, NpzSource } from './source/index.js';
+export { httpSource } from './source/http.js';
+export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './source/http.js';
+
+export { saveSafetensors } from './safetensors/save.js';
+export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';
+export { openSafetensors, readSafetensors } from './safetensors/open.js';
+export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';
+export { saveSafetensorsShards, openSafetensorsIndex, parseShardSize } from './safetensors/shards.js';
+export type { SaveShardsOptions, SaveShardsSummary, ShardedEntry } from './safetensors/shards.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { NpzError } from '../index.js';
+import { NpzError, type HttpSourceOptions } from '../index.js';
 
 /** Command-line parsing on node:util's parseArgs, with the options every command shares. */
 
@@ -18,6 +18,12 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   quiet: { type: 'boolean', short: 'q', description: 'no progress bars or notes on stderr' },
   'max-header-size': { type: 'string', value: 'N', description: 'accept npy headers up to N characters (default 10000, as np.load)' },
   duplicates: { type: 'string', value: 'error|last', description: "repeated member names: refuse (default) or keep the last, as np.load" },
+  header: {
+    type: 'string',
+    multiple: true,
+    value: "'NAME: VALUE'",
+    description: "HTTP header for http(s):// inputs, repeatable (e.g. 'Authorization: Bearer TOKEN')",
+  },
 };
 
 export interface ParsedCommandLine {
@@ -67,6 +73,18 @@ export function flag(parsed: ParsedCommandLine, name: string): boolean {
 export interface ReadOptions {
   maxHeaderSize?: number;
   duplicates?: 'error' | 'last';
+  /** For http(s):// inputs (--header). */
+  http?: HttpSourceOptions;
+}
+
+/** `--header 'Name: value'` as a header pair; the value is never echoed back in an error (it may be a token). */
+function parseHeader(text: string): [string, string] {
+  const colon = text.indexOf(':');
+  const name = colon > 0 ? text.slice(0, colon).trim() : '';
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+    throw usageError(`--header takes 'NAME: VALUE', got one without a valid header name before ':'`);
+  }
+  return [name, text.slice(colon + 1).trim()];
 }
 
 /** The global options that change how input files are read. */
@@ -83,6 +101,8 @@ export function readOptions(parsed: ParsedCommandLine): ReadOptions {
     if (duplicates !== 'error' && duplicates !== 'last') throw usageError(`--duplicates takes 'error' or 'last', got ${JSON.stringify(duplicates)}`);
     options.duplicates = duplicates;
   }
+  const headers = listOption(parsed, 'header').map(parseHeader);
+  if (headers.length > 0) options.http = { headers };
   return options;
 }
 

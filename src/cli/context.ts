@@ -85,6 +85,10 @@ export interface Command {
 
 const USAGE_OR_IO_CODES: ReadonlySet<NpzErrorCode> = new Set([
   'ERR_IO',
+  'ERR_REMOTE_RANGE',
+  'ERR_REMOTE_CHANGED',
+  'ERR_REMOTE_STATUS',
+  'ERR_REMOTE_NETWORK',
   'ERR_INVALID_ARGUMENT',
   'ERR_NPZ_NOT_FOUND',
   'ERR_NPZ_NOT_ARRAY',

@@ -10,6 +10,7 @@ import { lsCommand } from './commands/ls.js';
 import { packCommand } from './commands/pack.js';
 import { statsCommand } from './commands/stats.js';
 import { verifyCommand } from './commands/verify.js';
+import { viewCommand } from './commands/view.js';
 import { CliContext, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, errorLine, exitCodeFor, rootError, type Command } from './context.js';
 import { runDemo } from './demo.js';
 import { SAME_INTERRUPT_MS, glibcVersion, hugePageEnvironment, relaunch } from './hugepages.js';
@@ -28,6 +29,7 @@ const COMMANDS: readonly Command[] = [
   convertCommand,
   extractCommand,
   packCommand,
+  viewCommand,
 ];
 
 const VERSION_OPTION: OptionSpec = { type: 'boolean', short: 'V', description: 'print the version' };

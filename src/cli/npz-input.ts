@@ -1,11 +1,112 @@
-import { NpzError, openNpz, type NpzArrayEntry, type NpzEntry, type NpzFile } from '../index.js';
+import {
+  NpzError,
+  openNpz,
+  openSafetensors,
+  openSafetensorsIndex,
+  type NpzArrayEntry,
+  type NpzEntry,
+  type NpzFile,
+  type SafetensorsFile,
+} from '../index.js';
 import type { CliContext } from './context.js';
 import { itemsizeOf } from './elements.js';
 
-/** Opening input archives and picking arrays from them, the same way for every command. */
+/** Opening input files (npz, safetensors, a shard index) and picking arrays from them, the same way for every command. */
+
+export type InputFormat = 'npz' | 'safetensors';
+
+/** The file type a path names, by extension: `.safetensors` and `*.index.json` are safetensors, the rest npz. */
+export function formatOf(path: string): InputFormat {
+  const name = isUrlInput(path) ? urlPathname(path) : path;
+  return /\.safetensors$|\.index\.json$/i.test(name) ? 'safetensors' : 'npz';
+}
+
+function urlPathname(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
+
+/** An npz entry, or a safetensors tensor seen as a stored npz array; `safetensorsDType` says which it is. */
+export type InputArrayEntry = NpzArrayEntry & { safetensorsDType?: string };
+
+/**
+ * A safetensors file behind the npz interface the commands use. A tensor is a stored range of the file: the
+ * zip-only fields say so (member = name, sizes = data size, offsets = the data offset) and carry no CRC.
+ */
+function asNpzFile(file: SafetensorsFile): NpzFile {
+  const entries: InputArrayEntry[] = file.entries.map((entry) => ({
+    name: entry.name,
+    memberName: entry.name,
+    compression: 'stored',
+    compressedSize: entry.byteLength,
+    memberSize: entry.byteLength,
+    localHeaderOffset: entry.dataOffset,
+    crc32: 0,
+    isArray: true,
+    dtype: entry.dtype,
+    descr: entry.descr,
+    shape: entry.shape,
+    fortranOrder: false,
+    byteLength: entry.byteLength,
+    npyVersion: 1,
+    dataOffset: entry.dataOffset,
+    safetensorsDType: entry.safetensorsDType,
+  }));
+  return {
+    entries,
+    has: (name) => file.has(name),
+    get: (name) => file.get(name),
+    chunks: (name, options = {}) => file.chunks(name, { ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }), ...(options.signal === undefined ? {} : { signal: options.signal }) }),
+    close: () => file.close(),
+  };
+}
+
+export function isUrlInput(path: string): boolean {
+  return /^https?:\/\//i.test(path);
+}
+
+/** An input as safe to print: URLs lose their user info and query string (a pre-signed signature). */
+export function inputLabel(path: string): string {
+  if (!isUrlInput(path)) return path;
+  try {
+    const url = new URL(path);
+    return `${url.protocol}//${url.host}${url.pathname}${url.search === '' ? '' : '?…'}`;
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+/**
+ * Opens a path or an http(s):// URL, as npz or safetensors by extension; a URL gets a byte progress bar while the
+ * directory and headers arrive. A shard index is read from a local path only.
+ */
+export async function openInput(path: string, context: CliContext): Promise<NpzFile> {
+  const remote = isUrlInput(path);
+  const progress = remote ? context.progress('fetch', 0) : undefined;
+  const http = progress === undefined
+    ? context.read.http
+    : {
+        ...context.read.http,
+        onBytes: (bytes: number, objectSize: number): void => {
+          progress.setTotal(objectSize);
+          progress.add(bytes, inputLabel(path));
+        },
+      };
+  const withHttp = http === undefined ? {} : { http };
+  try {
+    if (formatOf(path) === 'npz') return await openNpz(path, { ...context.read, signal: context.signal, ...withHttp });
+    const options = { signal: context.signal, ...withHttp };
+    return asNpzFile(/\.json$/i.test(path) && !remote ? await openSafetensorsIndex(path, options) : await openSafetensors(path, options));
+  } finally {
+    progress?.finish();
+  }
+}
 
 export async function withNpz<T>(path: string, context: CliContext, use: (file: NpzFile) => Promise<T>): Promise<T> {
-  const file = await openNpz(path, { ...context.read, signal: context.signal });
+  const file = await openInput(path, context);
   try {
     return await use(file);
   } finally {

@@ -4,6 +4,8 @@ import type { NpyArray } from '../npy/array.js';
 import type { ArrayDType } from '../npy/dtype.js';
 import type { Descr, NpyHeader } from '../npy/header.js';
 import { npyHeaderFromHead, reportedDescr } from '../npy/read.js';
+import { isByteStream } from '../source/byte-stream.js';
+import type { HttpSourceOptions } from '../source/http.js';
 import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
 import { resolveSource } from '../source/resolve.js';
 import { abortError } from '../util/abort.js';
@@ -17,6 +19,8 @@ export type { DuplicateNamePolicy } from './keys.js';
 export interface OpenNpzOptions extends NpzReadOptions {
   /** Two members with the same key: `'error'` (default) or `'last'` (the last one wins, as in np.load). */
   duplicates?: DuplicateNamePolicy;
+  /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
+  http?: HttpSourceOptions;
 }
 
 interface EntryBase {
@@ -235,7 +239,13 @@ function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzA
  * few large reads whatever the member count.
  */
 export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): Promise<NpzFile> {
-  const { source, owned } = await resolveSource(input);
+  if (isByteStream(input)) {
+    throw new NpzError(
+      'ERR_INVALID_ARGUMENT',
+      'openNpz needs random access (a path, URL, bytes or a RandomAccessSource); to read a stream front to back use readNpz(stream) or streamNpz(stream)',
+    );
+  }
+  const { source, owned } = await resolveSource(input, options);
   try {
     const policy = options.duplicates ?? 'error';
     const archive = await ZipArchive.open(source);

@@ -1,6 +1,7 @@
 import { NpzError } from '../errors.js';
 import { unflattenWithNames } from '../tree/flatten.js';
 import type { NpyArray } from '../npy/array.js';
+import { isByteStream, type ByteStream } from '../source/byte-stream.js';
 import type { NpzSource } from '../source/random-access.js';
 import { resolveSource } from '../source/resolve.js';
 import { throwIfAborted } from '../util/abort.js';
@@ -8,6 +9,7 @@ import { ZipArchive, type ZipEntry } from '../zip/archive.js';
 import { readArray } from './arrays.js';
 import { indexByKey, isArrayMember, keyOfMember } from './keys.js';
 import type { OpenNpzOptions } from './open.js';
+import { readNpzStream } from './stream.js';
 
 export interface ReadNpzOptions extends OpenNpzOptions {
   /**
@@ -60,9 +62,17 @@ class ReusedMemory {
  * `reuse`) and verified before it is yielded; errors surface in member order, when the array that failed is
  * requested. The file is closed when the loop ends, throws, or is left early; a read-ahead still running then
  * is stopped and waited for first.
+ *
+ * A stream (Node Readable, web ReadableStream, any AsyncIterable<Uint8Array>) is read front to back instead, in
+ * stream order (see streamNpz): the central directory is checked at its end, after the arrays before it.
+ * `readAhead` and `reuse` apply to random-access inputs only.
  */
-export async function* readNpz(input: NpzSource, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
-  const { source, owned } = await resolveSource(input);
+export async function* readNpz(input: NpzSource | ByteStream, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
+  if (isByteStream(input)) {
+    yield* readNpzStream(input, options);
+    return;
+  }
+  const { source, owned } = await resolveSource(input, options);
   const readAhead = options.readAhead !== false;
   // Stops a read-ahead nobody will ask for; the caller's signal still stops everything.
   const stop = new AbortController();
@@ -136,7 +146,7 @@ function unwrapCheckpoint(tree: NpzTree): NpzTree {
  * The whole npz as a nested tree of arrays, rebuilt with big_vision's `recover_tree` semantics (names split on
  * '/'). Holds every array in memory; use `readNpz` or `openNpz` to stay within bounded memory.
  */
-export async function loadNpz(input: NpzSource, options: LoadNpzOptions = {}): Promise<NpzTree> {
+export async function loadNpz(input: NpzSource | ByteStream, options: LoadNpzOptions = {}): Promise<NpzTree> {
   const pairs: Array<[string, NpyArray]> = [];
   // Every array is kept, so none may share memory with another.
   for await (const pair of readNpz(input, { ...options, reuse: false })) pairs.push(pair);

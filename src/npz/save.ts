@@ -3,6 +3,7 @@
  * `<name>.npy` in flatten order, laid out byte for byte as `np.savez` lays them out (see src/zip/writer.ts
  * for the three member layouts and when each is used).
  */
+import type { FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { NpzError, isNpzError } from '../errors.js';
@@ -42,6 +43,12 @@ export interface SaveOptions {
   mode?: number;
   /** saveNpz: fsync the file and its directory so the rename survives a crash (default true). */
   fsync?: boolean;
+  /**
+   * Start every stored array's data at a file offset that is a multiple of this (a power of two up to 4096), so
+   * it can be memory-mapped in place; the padding is an extra record in the local header. Default: unaligned,
+   * exactly np.savez's bytes.
+   */
+  align?: number;
 }
 
 export interface SaveSummary {
@@ -60,6 +67,10 @@ function checkOptions(options: SaveOptions): void {
   }
   if (compressionLevel !== undefined && !(Number.isInteger(compressionLevel) && compressionLevel >= 0 && compressionLevel <= 9)) {
     throw new NpzError('ERR_INVALID_ARGUMENT', 'compressionLevel must be an integer from 0 to 9', { actual: compressionLevel });
+  }
+  const { align } = options;
+  if (align !== undefined && !(Number.isInteger(align) && align >= 1 && align <= 4096 && (align & (align - 1)) === 0)) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'align must be a power of two from 1 to 4096', { actual: align });
   }
   if (options.signal?.aborted) throw abortError(options.signal, 'the write');
 }
@@ -117,6 +128,7 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   };
   if (signal) writerOptions.signal = signal;
   if (options.compressionLevel !== undefined) writerOptions.compressionLevel = options.compressionLevel;
+  if (options.align !== undefined) writerOptions.align = options.align;
   const writer = new ZipWriter(sink, writerOptions);
 
   // A nested tree already holds every leaf, so checking them all first costs nothing and means a bad leaf
@@ -127,7 +139,8 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
     for await (const leaf of leaves) all.push(leaf);
     leaves = all;
     progress.entriesTotal = all.length;
-    if (!compress) {
+    // Alignment padding depends on each member's offset, so with it the total is known only at the end.
+    if (!compress && (options.align ?? 1) <= 1) {
       progress.bytesTotal = writer.plannedLength(
         all.map((leaf) => ({
           name: `${prefix}${leaf.name}.npy`,
@@ -224,9 +237,21 @@ export async function saveNpz(path: string, tree: Tree | FlatTree, options: Save
     throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpz needs a file path', { actual: path });
   }
   checkOptions(options);
+  return writeAtomically(path, options, (handle) => writeArchive(tree, new FileHandleSink(handle), options, true));
+}
+
+/**
+ * `writeFileAtomically` with the save functions' options and error mapping (aborts and I/O failures become
+ * NpzErrors naming the target). Shared by every format written to a path.
+ */
+export async function writeAtomically<T>(
+  path: string,
+  options: Pick<SaveOptions, 'mode' | 'fsync' | 'signal'>,
+  write: (handle: FileHandle) => Promise<T>,
+): Promise<T> {
   const target = resolve(path);
   try {
-    return await writeFileAtomically(target, (handle) => writeArchive(tree, new FileHandleSink(handle), options, true), {
+    return await writeFileAtomically(target, write, {
       mode: options.mode ?? 0o666,
       fsync: options.fsync !== false,
     });

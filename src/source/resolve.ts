@@ -1,6 +1,7 @@
 import { NpzError } from '../errors.js';
 import { bufferSource } from './buffer.js';
 import { fileSource } from './file.js';
+import { httpSource, isHttpUrl, type HttpSourceOptions } from './http.js';
 import { isRandomAccessSource, type NpzSource, type RandomAccessSource } from './random-access.js';
 
 /** An opened source plus whether the caller who resolved it is responsible for closing it. */
@@ -10,8 +11,18 @@ export interface ResolvedSource {
   owned: boolean;
 }
 
+/** How `resolveSource` opens an `http(s):` URL; the reader's `signal` stops its requests too. */
+export interface ResolveOptions {
+  http?: HttpSourceOptions;
+  signal?: AbortSignal;
+}
+
 /** Turns any accepted input into a source, noting whether the library opened it (and so must close it). */
-export async function resolveSource(input: NpzSource): Promise<ResolvedSource> {
+export async function resolveSource(input: NpzSource, options: ResolveOptions = {}): Promise<ResolvedSource> {
+  if (isHttpUrl(input)) {
+    const http = { ...options.http, ...(options.http?.signal === undefined && options.signal !== undefined ? { signal: options.signal } : {}) };
+    return { source: await httpSource(input, http), owned: true };
+  }
   if (typeof input === 'string' || input instanceof URL) return { source: await fileSource(input), owned: true };
   if (input instanceof Uint8Array) return { source: bufferSource(input), owned: true };
   if (isRandomAccessSource(input)) {
@@ -22,6 +33,6 @@ export async function resolveSource(input: NpzSource): Promise<ResolvedSource> {
   }
   throw new NpzError(
     'ERR_INVALID_ARGUMENT',
-    'expected a path, a file: URL, a Buffer/Uint8Array or a RandomAccessSource { size, read, close }',
+    'expected a path, a file: or http(s): URL, a Buffer/Uint8Array or a RandomAccessSource { size, read, close }',
   );
 }

@@ -54,10 +54,36 @@ export interface LocalHeaderFields {
   crc32: number;
   compressedSize: number;
   uncompressedSize: number;
+  /** An alignment record after the zip64 extra (local header only; the central directory never has one). */
+  alignment?: AlignmentRecord;
 }
 
-export function localHeaderLength(nameLength: number): number {
-  return LOCAL_HEADER_FIXED + nameLength + LOCAL_ZIP64_EXTRA;
+export function localHeaderLength(nameLength: number, alignment?: AlignmentRecord): number {
+  return LOCAL_HEADER_FIXED + nameLength + LOCAL_ZIP64_EXTRA + (alignment?.length ?? 0);
+}
+
+/**
+ * Alignment padding, as Android's apksigner writes it: an extra record with ID 0xd935 whose data is the
+ * alignment (u16) and zeros. Readers skip extra records by their stated length, so only the data moves.
+ */
+export const ALIGNMENT_EXTRA_ID = 0xd935;
+const ALIGNMENT_RECORD_MIN = 6;
+
+export interface AlignmentRecord {
+  /** The multiple the member's data starts at. */
+  multiple: number;
+  /** Total record length, its 4-byte ID and size included. */
+  length: number;
+}
+
+/**
+ * The record that makes the byte `dataSkip` bytes past the end of a local header written at `offset` land on
+ * a multiple of `multiple` (a power of two); undefined when no alignment is asked for.
+ */
+export function alignmentRecord(offset: number, nameLength: number, dataSkip: number, multiple: number | undefined): AlignmentRecord | undefined {
+  if (multiple === undefined || multiple <= 1) return undefined;
+  const unpadded = offset + localHeaderLength(nameLength) + ALIGNMENT_RECORD_MIN + dataSkip;
+  return { multiple, length: ALIGNMENT_RECORD_MIN + ((multiple - (unpadded % multiple)) % multiple) };
 }
 
 /**
@@ -66,7 +92,7 @@ export function localHeaderLength(nameLength: number): number {
  */
 export function encodeLocalHeader(fields: LocalHeaderFields): Uint8Array {
   const { name } = fields;
-  const out = new Uint8Array(localHeaderLength(name.byteLength));
+  const out = new Uint8Array(localHeaderLength(name.byteLength, fields.alignment));
   const view = viewOf(out);
   const deferred = (fields.flags & FLAG_DATA_DESCRIPTOR) !== 0;
   view.setUint32(0, SIG_LOCAL_HEADER, true);
@@ -79,13 +105,19 @@ export function encodeLocalHeader(fields: LocalHeaderFields): Uint8Array {
   view.setUint32(18, U32_SENTINEL, true);
   view.setUint32(22, U32_SENTINEL, true);
   view.setUint16(26, name.byteLength, true);
-  view.setUint16(28, LOCAL_ZIP64_EXTRA, true);
+  view.setUint16(28, LOCAL_ZIP64_EXTRA + (fields.alignment?.length ?? 0), true);
   out.set(name, LOCAL_HEADER_FIXED);
   const extra = LOCAL_HEADER_FIXED + name.byteLength;
   view.setUint16(extra, ZIP64_EXTRA_ID, true);
   view.setUint16(extra + 2, 16, true);
   setU64(view, extra + 4, deferred ? 0 : fields.uncompressedSize);
   setU64(view, extra + 12, deferred ? 0 : fields.compressedSize);
+  if (fields.alignment !== undefined) {
+    const at = extra + LOCAL_ZIP64_EXTRA;
+    view.setUint16(at, ALIGNMENT_EXTRA_ID, true);
+    view.setUint16(at + 2, fields.alignment.length - 4, true);
+    view.setUint16(at + 4, fields.alignment.multiple, true);
+  }
   return out;
 }
 

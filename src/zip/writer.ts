@@ -22,7 +22,9 @@ import {
   encodeCentralDirectoryEntry,
   encodeDataDescriptor,
   encodeEntryName,
+  alignmentRecord,
   encodeLocalHeader,
+  type AlignmentRecord,
   type LocalHeaderFields,
 } from './records.js';
 import { BOUNCE_BYTES, BounceBuffers, ViewBatches, type ZipOutput } from './output.js';
@@ -50,6 +52,8 @@ export interface ZipWriterOptions {
   bounceBytes?: number;
   /** With bounceBytes: writes kept in flight while the next buffer is filled (default 1). */
   writesInFlight?: number;
+  /** Start each member's data past its `head` at a file offset that is a multiple of this (a power of two). */
+  align?: number;
 }
 
 export { BOUNCE_BYTES };
@@ -198,6 +202,9 @@ export class ZipWriter {
     }
     const method = input.compress === true ? METHOD_DEFLATED : METHOD_STORED;
     const localHeaderOffset = this.offset;
+    // Compressed data has no addressable offset, so only stored members are aligned.
+    const alignment =
+      method === METHOD_STORED ? alignmentRecord(localHeaderOffset, name.byteLength, head.byteLength, this.options.align) : undefined;
 
     if (inMemory && method === METHOD_STORED && !this.sink.writeAt) {
       // Non-seekable sink, sizes known: hash first so the header is final, as on a real file.
@@ -213,7 +220,7 @@ export class ZipWriter {
         }
       }
       const size = head.byteLength + data.byteLength;
-      const entry = this.record(name, nameFlags, method, crc, size, size, localHeaderOffset);
+      const entry = this.record(name, nameFlags, method, crc, size, size, localHeaderOffset, alignment);
       await this.emit(encodeLocalHeader(entry));
       await this.emit(head);
       for (const slice of slices(data, SLICE_BYTES)) {
@@ -232,6 +239,7 @@ export class ZipWriter {
       crc32: 0,
       compressedSize: 0,
       uncompressedSize: 0,
+      ...(alignment === undefined ? {} : { alignment }),
     });
     await this.emit(header);
     const crc = new Crc32();
@@ -242,7 +250,7 @@ export class ZipWriter {
       method === METHOD_STORED
         ? await this.writeStored(head, source, crc, !inMemory)
         : await this.writeDeflated(head, source, crc, label, !inMemory);
-    const entry = this.record(name, flags, method, crc.value, compressedSize, crc.length, localHeaderOffset);
+    const entry = this.record(name, flags, method, crc.value, compressedSize, crc.length, localHeaderOffset, alignment);
     if (patch) this.patchLocalHeader(entry);
     else await this.emit(encodeDataDescriptor(entry.crc32, entry.compressedSize, entry.uncompressedSize));
     return entry;
@@ -256,8 +264,10 @@ export class ZipWriter {
     compressedSize: number,
     uncompressedSize: number,
     localHeaderOffset: number,
+    alignment: AlignmentRecord | undefined,
   ): WrittenEntry {
-    const entry = { name, flags, method, crc32: crc, compressedSize, uncompressedSize, localHeaderOffset };
+    const entry: WrittenEntry = { name, flags, method, crc32: crc, compressedSize, uncompressedSize, localHeaderOffset };
+    if (alignment !== undefined) entry.alignment = alignment;
     this.entries.push(entry);
     return entry;
   }

@@ -1,15 +1,20 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { saveNpzStream } from '../../src/npz/save.js';
+import { saveSafetensors } from '../../src/safetensors/save.js';
+import { openSafetensorsIndex } from '../../src/safetensors/shards.js';
 import { decodeZip64EndOfCentralDirectory } from '../../src/zip/end-records.js';
 import type { Leaf } from '../../src/npy/write.js';
+import { FLAG_DATA_DESCRIPTOR, METHOD_STORED, encodeLocalHeader } from '../../src/zip/records.js';
 import { GOOD_DIR } from '../zip/reader-helpers.js';
+import { httpSource } from '../../src/source/http.js';
+import { startFaultServer } from '../remote/servers.js';
 
 // docs/ERRORS.md is the catalogue of every NpzError code. This keeps it honest: each code in NPZ_ERROR_CODES
 // has a heading there, and is actually raised, either by a failure fixture (test/fixtures/bad/<CODE>--*.npz,
@@ -35,6 +40,16 @@ function save(tree: unknown): Promise<unknown> {
 }
 
 const withNotes = join(GOOD_DIR, 'with-notes.npz');
+
+/** Runs `work` on the URL of a loopback server (64 KiB of zeros) whose answers `handler` scripts. */
+async function remote(handler: Parameters<typeof startFaultServer>[1], work: (url: string) => Promise<unknown>): Promise<unknown> {
+  const server = await startFaultServer(new Uint8Array(64 * 1024), handler);
+  try {
+    return await work(`${server.origin}/checkpoint.npz`);
+  } finally {
+    await server.close();
+  }
+}
 
 /** Codes no failure fixture can show: API misuse, the writer's inputs, the outside world. */
 const TRIGGERS: Partial<Record<NpzErrorCode, () => unknown>> = {
@@ -79,6 +94,30 @@ const TRIGGERS: Partial<Record<NpzErrorCode, () => unknown>> = {
     for await (const _ of readNpz(withNotes, { signal: AbortSignal.abort() }));
   },
   ERR_INVALID_ARGUMENT: () => openNpz(42 as unknown as string),
+  // Writer refusals and shard indexes; the reader's safetensors codes have fixtures (*.safetensors).
+  ERR_SAFETENSORS_UNSUPPORTED: () => saveSafetensors(join(GOOD_DIR, 'never-written.safetensors'), { c: { dtype: 'complex128', shape: [1], data: new Float64Array(2) } }),
+  ERR_SAFETENSORS_INDEX: () => openSafetensorsIndex(join(GOOD_DIR, 'with-notes.expected.json')),
+  ERR_REMOTE_RANGE: () => remote((_req, res, context) => void res.writeHead(200).end(context.bytes), (url) => openNpz(url)),
+  ERR_REMOTE_STATUS: () => remote((_req, res) => void res.writeHead(404).end(), (url) => openNpz(url)),
+  ERR_REMOTE_NETWORK: () => remote((_req, res) => void res.writeHead(503).end(), (url) => httpSource(url, { retries: 1, retryDelayMs: 1 })),
+  ERR_REMOTE_CHANGED: () =>
+    remote(
+      (req, res, context) => context.serve(req, res, context.count > 1 ? { etag: '"v2"' } : {}),
+      async (url) => {
+        const source = await httpSource(url, { tailSize: 1024 });
+        try {
+          await source.read(0, 10);
+        } finally {
+          await source.close();
+        }
+      },
+    ),
+  // Only a stream meets it: a stored non-npy member whose size follows its data (a file has a central directory).
+  ERR_ZIP_STREAM_UNDELIMITED: async () => {
+    const name = new TextEncoder().encode('notes.txt');
+    const local = encodeLocalHeader({ name, flags: FLAG_DATA_DESCRIPTOR, method: METHOD_STORED, crc32: 0, compressedSize: 0, uncompressedSize: 0 });
+    for await (const _ of readNpz(Readable.from([local, new TextEncoder().encode('free text')])));
+  },
   // Only the standalone record decoders meet a 64-bit value past 2^53; the readers see it as an offset or size
   // past the end of the file (ERR_ZIP_BOUNDS, below).
   ERR_ZIP_TOO_LARGE: () => {

@@ -4,6 +4,7 @@ import { flag, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks } from '../elements.js';
 import { entryItemsize, selectArrays, withNpz } from '../npz-input.js';
+import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { arrayText, isSummarised, shownIndices, type Element } from '../print/array-print.js';
 
 function elementAt(dtype: DType, view: DataView, offset: number): Element {
@@ -90,7 +91,19 @@ async function writeRaw(file: NpzFile, entry: NpzArrayEntry, context: CliContext
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
   const [path, name, ...extra] = parsed.positionals;
   if (path === undefined || name === undefined || extra.length > 0) throw usageError('cat takes a FILE and one array NAME');
-  return withNpz(path, context, async (file) => {
+  // Standard input: the array is printed when the stream reaches it, and the rest is read and verified after.
+  if (isStdin(path)) {
+    let status = EXIT_OK;
+    await forEachStreamArray(context, [name], async ({ file }) => {
+      status = await catOne(file, name, parsed, context);
+    });
+    return status;
+  }
+  return withNpz(path, context, (file) => catOne(file, name, parsed, context));
+}
+
+async function catOne(file: NpzFile, name: string, parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  {
     const [entry] = selectArrays(file, [name]);
     if (entry === undefined) throw usageError(`no array named ${JSON.stringify(name)}`);
     if (flag(parsed, 'raw')) {
@@ -116,7 +129,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
       context.print(text);
     }
     return EXIT_OK;
-  });
+  }
 }
 
 export const catCommand: Command = {

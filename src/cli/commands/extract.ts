@@ -3,6 +3,7 @@ import { encodeNpyHeader, isNpzError, type NpzArrayEntry, type NpzFile } from '.
 import { stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
 import { selectArrays, withNpz } from '../npz-input.js';
+import { forEachStreamArray, isStdin, type StreamVisit } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { safeTarget } from '../safe-path.js';
 import { writeFileAtomically } from '../../util/atomic-file.js';
@@ -32,30 +33,46 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   if (root === undefined) throw usageError('extract needs an output directory: -o DIR');
   await mkdir(root, { recursive: true });
 
-  const outcome = await withNpz(path, context, async (file) => {
-    const entries = selectArrays(file, names);
-    const progress = context.progress('extract', entries.reduce((sum, entry) => sum + entry.byteLength, 0));
-    const written: { name: string; path: string; bytes: number }[] = [];
-    const refused: { name: string; code: string; message: string }[] = [];
-    try {
-      for (const entry of entries) {
-        try {
-          const target = await extractOne(file, entry, root, progress, context);
-          written.push({ name: entry.name, path: target, bytes: entry.byteLength });
-        } catch (error) {
-          // A hostile name costs that one array, not the rest of the archive.
-          if (!isNpzError(error, 'ERR_TREE_KEY')) throw error;
-          refused.push({ name: entry.name, code: error.code, message: error.message });
-          progress.add(entry.byteLength);
-        }
+  const written: { name: string; path: string; bytes: number }[] = [];
+  const refused: { name: string; code: string; message: string }[] = [];
+  const extractEach = async (pairs: Iterable<StreamVisit>, progress: Progress): Promise<void> => {
+    for (const { file, entry } of pairs) {
+      try {
+        const target = await extractOne(file, entry, root, progress, context);
+        written.push({ name: entry.name, path: target, bytes: entry.byteLength });
+      } catch (error) {
+        // A hostile name costs that one array, not the rest of the archive.
+        if (!isNpzError(error, 'ERR_TREE_KEY')) throw error;
+        refused.push({ name: entry.name, code: error.code, message: error.message });
+        progress.add(entry.byteLength);
       }
+    }
+  };
+  if (isStdin(path)) {
+    // Standard input: each array is written as the stream reaches it; a failure later in the stream (or in its
+    // central directory) fails the command, with the files already written left in place, complete and verified.
+    const progress = context.progress('extract', 0);
+    try {
+      let total = 0;
+      await forEachStreamArray(context, names, (visit) => {
+        progress.setTotal((total += visit.entry.byteLength));
+        return extractEach([visit], progress);
+      });
     } finally {
       progress.finish();
     }
-    return { written, refused };
-  });
+  } else {
+    await withNpz(path, context, async (file) => {
+      const entries = selectArrays(file, names);
+      const progress = context.progress('extract', entries.reduce((sum, entry) => sum + entry.byteLength, 0));
+      try {
+        await extractEach(entries.map((entry) => ({ file, entry })), progress);
+      } finally {
+        progress.finish();
+      }
+    });
+  }
 
-  const { written, refused } = outcome;
   if (context.json) {
     context.printJson({ file: path, directory: root, written, refused });
   } else {

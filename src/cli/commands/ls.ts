@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import type { NpzArrayEntry } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
-import { entryOffsets, isArrayEntry, withNpz } from '../npz-input.js';
+import { entryOffsets, inputLabel, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
+import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { formatBytes, formatShape, renderTable } from '../table.js';
 
 /** The dtype, or the descr of a raw array; a structured descr can be kilobytes long, so only its size is shown. */
@@ -11,9 +12,62 @@ function typeLabel(entry: NpzArrayEntry): string {
   return typeof entry.descr === 'string' ? entry.descr : `struct(${entry.descr.length} fields)`;
 }
 
+/**
+ * Standard input has no directory up front: the listing comes from the local and npy headers in stream order, and
+ * is printed only once the whole stream was read and its central directory agreed with it.
+ */
+async function lsStream(context: CliContext): Promise<number> {
+  const entries: Array<{ name: string; member: string; compression: string; offset: number; array?: NpzArrayEntry }> = [];
+  await forEachStreamArray(
+    context,
+    [],
+    async ({ entry }) => {
+      entries.push({ name: entry.name, member: entry.memberName, compression: entry.compression, offset: entry.localHeaderOffset, array: entry });
+    },
+    (entry) => entries.push({ name: entry.name, member: entry.memberName, compression: entry.compression, offset: entry.localHeaderOffset }),
+  );
+  const arrays = entries.flatMap((entry) => (entry.array === undefined ? [] : [entry.array]));
+  const dataBytes = arrays.reduce((sum, entry) => sum + entry.byteLength, 0);
+  if (context.json) {
+    context.printJson({
+      file: '-',
+      entries: entries.map(({ name, member, compression, offset, array }) => ({
+        name,
+        member,
+        isArray: array !== undefined,
+        ...(array === undefined
+          ? {}
+          : { dtype: array.dtype, descr: array.descr, shape: array.shape, fortranOrder: array.fortranOrder, byteLength: array.byteLength, npyVersion: array.npyVersion }),
+        compression,
+        offset,
+      })),
+      totals: { arrays: arrays.length, members: entries.length, dataBytes },
+    });
+    return EXIT_OK;
+  }
+  context.note('ls -: read all of standard input (the central directory is at its end); every member was verified on the way');
+  const rows = entries.map(({ name, compression, offset, array }) =>
+    array === undefined
+      ? [name, '(file)', '-', '-', compression, String(offset)]
+      : [name, typeLabel(array), `${formatShape(array.shape)}${array.fortranOrder ? ' F' : ''}`, formatBytes(array.byteLength), compression, String(offset)],
+  );
+  context.print(
+    renderTable(
+      [{ header: 'NAME' }, { header: 'DTYPE' }, { header: 'SHAPE' }, { header: 'SIZE', align: 'right' }, { header: 'COMPRESSION' }, { header: 'OFFSET', align: 'right' }],
+      rows,
+    ),
+  );
+  const others = entries.length - arrays.length;
+  context.print(
+    [`${arrays.length} array${arrays.length === 1 ? '' : 's'}`, ...(others > 0 ? [`${others} other member${others === 1 ? '' : 's'}`] : []), `${formatBytes(dataBytes)} of data`].join(', '),
+  );
+  return EXIT_OK;
+}
+
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
   const [path, ...extra] = parsed.positionals;
   if (path === undefined || extra.length > 0) throw usageError('ls takes exactly one FILE');
+  if (isStdin(path)) return lsStream(context);
   const fileSize = (await stat(path).catch(() => undefined))?.size;
   // openNpz reads only the central directory and each npy header, so this is instant on any file size.
   const entries = await withNpz(path, context, async (file) => file.entries);
@@ -23,14 +77,23 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
 
   if (context.json) {
     context.printJson({
-      file: path,
+      file: inputLabel(path),
       fileSize,
       entries: entries.map((entry) => ({
         name: entry.name,
         member: entry.memberName,
         isArray: entry.isArray,
         ...(isArrayEntry(entry)
-          ? { dtype: entry.dtype, descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder, byteLength: entry.byteLength, npyVersion: entry.npyVersion }
+          ? {
+              dtype: entry.dtype,
+              descr: entry.descr,
+              shape: entry.shape,
+              fortranOrder: entry.fortranOrder,
+              byteLength: entry.byteLength,
+              ...((entry as InputArrayEntry).safetensorsDType === undefined
+                ? { npyVersion: entry.npyVersion }
+                : { safetensorsDType: (entry as InputArrayEntry).safetensorsDType }),
+            }
           : {}),
         compression: entry.compression,
         memberSize: entry.memberSize,
@@ -78,7 +141,9 @@ export const lsCommand: Command = {
   name: 'ls',
   synopsis: 'ls FILE',
   summary: 'list arrays: name, dtype, shape, size, compression, offset',
-  details: 'Reads only the central directory and the npy headers. OFFSET is where the member starts in the file.',
+  details:
+    'Reads only the central directory and the npy headers. OFFSET is where the member starts in the file.\n' +
+    'FILE - reads standard input through to its end (the directory is there), verifying every member.',
   options: {},
   run,
 };

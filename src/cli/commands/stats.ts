@@ -3,6 +3,7 @@ import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
 import { entryItemsize, selectArrays, withNpz } from '../npz-input.js';
+import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { formatNumber, formatShape, renderTable } from '../table.js';
 
@@ -87,6 +88,23 @@ async function tensorStats(file: NpzFile, entry: NpzArrayEntry, progress: Progre
   return { entry, summary };
 }
 
+/** Standard input: the arrays in stream order (names filter them), each summarised as it streams past. */
+async function streamStats(names: readonly string[], context: CliContext): Promise<TensorStats[]> {
+  const out: TensorStats[] = [];
+  const progress = context.progress('stats', 0);
+  try {
+    let total = 0;
+    await forEachStreamArray(context, names, async ({ file, entry }) => {
+      // The total grows as the stream reveals arrays: the bar shows progress through what is known so far.
+      progress.setTotal((total += entry.byteLength));
+      out.push(await tensorStats(file, entry, progress, context));
+    });
+  } finally {
+    progress.finish();
+  }
+  return out;
+}
+
 function statsJson({ entry, summary, note }: TensorStats): Record<string, unknown> {
   const base = { name: entry.name, dtype: entry.dtype, shape: entry.shape };
   if (summary === undefined) return { ...base, note };
@@ -99,7 +117,7 @@ function statsJson({ entry, summary, note }: TensorStats): Record<string, unknow
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
   const [path, ...names] = parsed.positionals;
   if (path === undefined) throw usageError('stats takes a FILE and optional array NAMEs');
-  const results = await withNpz(path, context, async (file) => {
+  const results = isStdin(path) ? await streamStats(names, context) : await withNpz(path, context, async (file) => {
     const entries = selectArrays(file, names);
     const progress = context.progress('stats', entries.reduce((sum, entry) => sum + entry.byteLength, 0));
     try {

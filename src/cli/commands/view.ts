@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { flag, stringOption, usageError, type ParsedCommandLine } from '../args.js';
+import { EXIT_OK, rootError, type CliContext, type Command } from '../context.js';
+import { inputLabel, isUrlInput, openInput } from '../npz-input.js';
+import { startViewServer, type ViewFile } from '../view/server.js';
+
+/**
+ * `npz-stream view FILE [FILE2]`: a local web page over one checkpoint, or over what changed between two. The
+ * server stays up until Ctrl-C; a file that cannot be opened is reported on the page rather than ending the
+ * command, since looking at what is wrong is the point.
+ */
+
+/** A path or URL (npz or safetensors, as every reading command takes); URLs are shown without credentials. */
+async function openForView(input: string, context: CliContext): Promise<ViewFile> {
+  const path = inputLabel(input);
+  const size = isUrlInput(input)
+    ? undefined
+    : await stat(input).then(
+        (info) => info.size,
+        () => undefined,
+      );
+  try {
+    const file = await openInput(input, context);
+    return { path, file, ...(size === undefined ? {} : { size }) };
+  } catch (caught) {
+    const error = rootError(caught);
+    if (error.code === 'ERR_ABORTED') throw error;
+    context.warn(`cannot read ${path}: ${error.message} [${error.code}]; the page shows the error`);
+    return { path, error: { code: error.code, message: error.message }, ...(size === undefined ? {} : { size }) };
+  }
+}
+
+function parsePort(text: string | undefined): number {
+  if (text === undefined) return 0;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw usageError(`--port needs a number from 0 to 65535, got ${JSON.stringify(text)}`);
+  return port;
+}
+
+function parseBins(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const bins = Number(text);
+  if (!/^\d+$/.test(text) || bins < 1 || bins > 1000) throw usageError(`--bins needs a number from 1 to 1000, got ${JSON.stringify(text)}`);
+  return bins;
+}
+
+/** The system's browser, when there is one; failing to find it is not an error (the URL is printed). */
+function openBrowser(url: string): void {
+  const [command, args] =
+    process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
+  try {
+    const child = spawn(command, args, { stdio: 'ignore', detached: true });
+    child.on('error', () => {});
+    child.unref();
+  } catch {
+    // No opener: the printed URL is enough.
+  }
+}
+
+async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  const paths = parsed.positionals;
+  if (paths.length < 1 || paths.length > 2) throw usageError('view takes one FILE, or two (A and B) to see what changed');
+  const port = parsePort(stringOption(parsed, 'port'));
+  const bins = parseBins(stringOption(parsed, 'bins'));
+  const files: ViewFile[] = [];
+  try {
+    for (const path of paths) files.push(await openForView(path, context));
+    const server = await startViewServer({
+      files,
+      port,
+      ...(bins === undefined ? {} : { bins }),
+      log: (line) => context.note(line),
+    }).catch((caught: unknown) => {
+      const code = (caught as { code?: unknown }).code;
+      throw code === 'EADDRINUSE' ? usageError(`port ${port} is in use; pick another with --port, or leave it out for a free one`) : caught;
+    });
+    context.print(server.url);
+    context.note(`serving ${paths.map(inputLabel).join(' and ')} on 127.0.0.1:${server.port}; press Ctrl-C to stop`);
+    if (flag(parsed, 'open')) openBrowser(server.url);
+    await new Promise<void>((resolve) => {
+      if (context.signal.aborted) resolve();
+      else context.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await server.close();
+    return EXIT_OK;
+  } finally {
+    await Promise.all(files.map((view) => view.file?.close()));
+  }
+}
+
+export const viewCommand: Command = {
+  name: 'view',
+  synopsis: 'view FILE [FILE2]',
+  summary: 'a local web page: what is in a checkpoint, or what changed between two',
+  details:
+    'Serves a page on 127.0.0.1 and prints its URL (with a random token) as the first line of stdout; Ctrl-C stops\n' +
+    'it. Overview: totals, bytes by dtype and subtree, the parameter tree, every tensor; per tensor: stats, a\n' +
+    'histogram and the first values. With two files the page opens on the diff, tensors ordered by\n' +
+    '||a - b|| / ||a||. All data is computed by the server, streamed; nothing is fetched from the network.',
+  options: {
+    port: { type: 'string', value: 'N', description: 'listen on this port (default: a free one)' },
+    open: { type: 'boolean', description: "open the system's browser on the page" },
+    bins: { type: 'string', value: 'N', description: 'histogram bins (default 64)' },
+  },
+  run,
+};

@@ -1,0 +1,533 @@
+// The page of `npz-stream view`. Plain DOM and hand-drawn SVG: the charts are bars and a histogram, which need a
+// few dozen lines, not a library (and nothing may be fetched from the network). All numbers come from the server.
+
+const TOKEN = document.querySelector('meta[name="npz-view-token"]').content;
+const main = document.getElementById('main');
+const tabs = document.getElementById('tabs');
+
+// ---------------------------------------------------------------- data
+
+/** Statistics that the server sends as 'nan' / 'inf' / '-inf' strings (JSON has no such numbers). */
+const NUMERIC_KEYS = new Set(['min', 'max', 'mean', 'std', 'relative', 'normA', 'normDiff', 'maxAbs']);
+const SPECIAL = { nan: NaN, inf: Infinity, '-inf': -Infinity };
+
+function revive(key, value) {
+  return NUMERIC_KEYS.has(key) && typeof value === 'string' && value in SPECIAL ? SPECIAL[value] : value;
+}
+
+function apiUrl(path, params = {}) {
+  return `/api/${path}?${new URLSearchParams({ ...params, token: TOKEN })}`;
+}
+
+class ServerError extends Error {
+  constructor(error) {
+    super(error.message);
+    this.code = error.code;
+  }
+}
+
+async function getJson(path, params, signal) {
+  const response = await fetch(apiUrl(path, params), { signal });
+  const body = JSON.parse(await response.text(), revive);
+  if (!response.ok) throw new ServerError(body.error ?? { code: `HTTP ${response.status}`, message: response.statusText });
+  return body;
+}
+
+/** Long work: NDJSON progress lines, then the result (or the error). Aborting `signal` cancels it on the server. */
+async function runJob(path, params, signal, onProgress) {
+  const response = await fetch(apiUrl(path, params), { signal });
+  if (!response.ok) {
+    const body = JSON.parse(await response.text());
+    throw new ServerError(body.error ?? { code: `HTTP ${response.status}`, message: response.statusText });
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += value;
+    let end;
+    while ((end = buffered.indexOf('\n')) >= 0) {
+      const message = JSON.parse(buffered.slice(0, end), revive);
+      buffered = buffered.slice(end + 1);
+      if (message.type === 'progress') onProgress(message);
+      else if (message.type === 'result') return message.result;
+      else if (message.type === 'error') throw new ServerError(message.error);
+    }
+  }
+  throw new ServerError({ code: 'ERR_IO', message: 'the server closed the connection before answering' });
+}
+
+// ---------------------------------------------------------------- formatting
+
+const UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];
+
+function formatBytes(bytes) {
+  if (Math.abs(bytes) < 1024) return `${bytes} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)} ${UNITS[unit]}`;
+}
+
+function formatCount(count) {
+  if (count < 1e4) return count.toLocaleString('en-US');
+  const [divisor, suffix] = count >= 1e9 ? [1e9, 'B'] : count >= 1e6 ? [1e6, 'M'] : [1e3, 'k'];
+  return `${(count / divisor).toPrecision(3)}${suffix}`;
+}
+
+function formatNumber(value) {
+  if (value === null || value === undefined) return '–';
+  if (Number.isNaN(value)) return 'nan';
+  if (!Number.isFinite(value)) return value < 0 ? '-inf' : 'inf';
+  const magnitude = Math.abs(value);
+  if (value !== 0 && (magnitude >= 1e6 || magnitude < 1e-4)) return value.toExponential(4);
+  return String(Number(value.toPrecision(6)));
+}
+
+function percent(part, whole) {
+  return whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '–';
+}
+
+// ---------------------------------------------------------------- DOM
+
+function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
+    else element.setAttribute(name, value === true ? '' : String(value));
+  }
+  element.append(...children.flat().filter((child) => child !== undefined && child !== null).map((child) => (child instanceof Node ? child : String(child))));
+  return element;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function s(tag, attributes = {}, ...children) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) if (value !== undefined) element.setAttribute(name, String(value));
+  element.append(...children.flat().map((child) => (child instanceof Node ? child : String(child))));
+  return element;
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+}
+
+function errorPanel(title, error) {
+  return h(
+    'section',
+    { class: 'error', role: 'alert' },
+    h('h2', {}, title),
+    h('p', { class: 'error-message' }, error.message),
+    error.code ? h('p', {}, 'code ', h('code', { class: 'error-code' }, error.code)) : null,
+  );
+}
+
+function progressView() {
+  const bar = h('progress', { max: 1, value: 0 });
+  const text = h('span', { class: 'progress-text' }, 'starting…');
+  const element = h('div', { class: 'progress', role: 'status' }, bar, text);
+  return {
+    element,
+    update({ done, total, detail }) {
+      bar.max = Math.max(total, 1);
+      bar.value = done;
+      text.textContent = `${detail ? `${detail}: ` : ''}${formatBytes(done)} of ${formatBytes(total)}`;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- charts (SVG)
+
+/** Horizontal bars: label on the left, value text at the bar's end. `rows`: { label, value, text, href?, kind? }. */
+function barChart(rows, { label, width = 860 }) {
+  const rowHeight = 22;
+  const labelWidth = 330;
+  const valueWidth = 150;
+  const barSpace = width - labelWidth - valueWidth;
+  const max = Math.max(...rows.map((row) => (Number.isFinite(row.value) ? row.value : 0)), 0);
+  const height = rows.length * rowHeight + 6;
+  const svg = s('svg', { class: 'bars', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': label });
+  rows.forEach((row, index) => {
+    const y = index * rowHeight + 3;
+    const finite = Number.isFinite(row.value);
+    const length = max > 0 ? (finite ? row.value / max : 1) * barSpace : 0;
+    const text = row.label.length > 46 ? `…${row.label.slice(-45)}` : row.label;
+    const group = s('g', { class: `bar-row ${row.kind ?? ''}` });
+    group.append(
+      s('title', {}, `${row.label}: ${row.text}`),
+      s('text', { x: labelWidth - 8, y: y + 15, 'text-anchor': 'end', class: 'bar-label' }, text),
+      s('rect', { x: labelWidth, y: y + 3, width: Math.max(length, 1), height: rowHeight - 6, rx: 2, class: 'bar' }),
+      s('text', { x: labelWidth + Math.max(length, 1) + 6, y: y + 15, class: 'bar-value' }, row.text),
+    );
+    if (row.href) {
+      const link = s('a', { href: row.href });
+      link.append(group);
+      svg.append(link);
+    } else svg.append(group);
+  });
+  return svg;
+}
+
+/** The histogram: one bar per bin, each with a tooltip naming its range and count. */
+function histogramChart(histogram, logScale) {
+  const width = 860;
+  const height = 260;
+  const left = 64;
+  const bottom = 36;
+  const top = 12;
+  const plotWidth = width - left - 16;
+  const plotHeight = height - top - bottom;
+  const { counts, edges } = histogram;
+  const scale = (count) => (logScale ? Math.log10(count + 1) : count);
+  const peak = Math.max(...counts.map(scale), 1e-9);
+  const barWidth = plotWidth / counts.length;
+  const svg = s('svg', { class: 'histogram', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'histogram' });
+  svg.append(
+    s('line', { x1: left, y1: top + plotHeight, x2: left + plotWidth, y2: top + plotHeight, class: 'axis' }),
+    s('line', { x1: left, y1: top, x2: left, y2: top + plotHeight, class: 'axis' }),
+  );
+  counts.forEach((count, index) => {
+    const barHeight = (scale(count) / peak) * plotHeight;
+    const closing = index === counts.length - 1 ? ']' : ')';
+    svg.append(
+      s(
+        'rect',
+        {
+          class: 'bin',
+          x: left + index * barWidth + 0.5,
+          y: top + plotHeight - barHeight,
+          width: Math.max(barWidth - 1, 0.5),
+          height: barHeight,
+          'data-count': count,
+        },
+        s('title', {}, `[${formatNumber(edges[index])}, ${formatNumber(edges[index + 1])}${closing}: ${count}`),
+      ),
+    );
+  });
+  const maxCount = Math.max(...counts);
+  svg.append(
+    s('text', { x: left - 6, y: top + 10, 'text-anchor': 'end', class: 'tick' }, formatCount(maxCount)),
+    s('text', { x: left - 6, y: top + plotHeight, 'text-anchor': 'end', class: 'tick' }, '0'),
+    s('text', { x: left, y: height - 12, class: 'tick' }, formatNumber(edges[0])),
+    s('text', { x: left + plotWidth / 2, y: height - 12, 'text-anchor': 'middle', class: 'tick' }, formatNumber((edges[0] + edges[edges.length - 1]) / 2)),
+    s('text', { x: left + plotWidth, y: height - 12, 'text-anchor': 'end', class: 'tick' }, formatNumber(edges[edges.length - 1])),
+    s('text', { x: 14, y: top + plotHeight / 2, class: 'tick', transform: `rotate(-90 14 ${top + plotHeight / 2})`, 'text-anchor': 'middle' }, logScale ? 'count (log)' : 'count'),
+  );
+  return svg;
+}
+
+// ---------------------------------------------------------------- views
+
+let files = [];
+
+function tensorHref(fileIndex, name) {
+  return `#tensor/${fileIndex}/${encodeURIComponent(name)}`;
+}
+
+function renderTabs(route) {
+  const links = files.map((file, index) =>
+    h('a', { href: `#overview/${index}`, class: route.view !== 'diff' && route.file === index ? 'active' : undefined }, `${files.length > 1 ? `${file.label}: ` : ''}${file.path}`),
+  );
+  if (files.length > 1) links.push(h('a', { href: '#diff', class: route.view === 'diff' ? 'active' : undefined }, 'What changed (A → B)'));
+  tabs.replaceChildren(...links);
+}
+
+function card(label, value, detail) {
+  return h('div', { class: 'card' }, h('div', { class: 'card-value' }, value), h('div', { class: 'card-label' }, label), detail ? h('div', { class: 'card-detail' }, detail) : null);
+}
+
+function treeView(node, fileIndex, total, depth = 0) {
+  if (node.children.length === 0) {
+    return h('li', { class: 'leaf' }, h('a', { href: tensorHref(fileIndex, node.path) }, node.name), h('span', { class: 'size' }, `${formatCount(node.parameters)} · ${formatBytes(node.bytes)}`));
+  }
+  const summary = h(
+    'summary',
+    {},
+    h('span', { class: 'segment' }, node.name === '' ? '(all)' : `${node.name}/`),
+    h('span', { class: 'size' }, `${node.tensors} tensors · ${formatCount(node.parameters)} params · ${formatBytes(node.bytes)} · ${percent(node.bytes, total)}`),
+  );
+  const children = h('ul', {}, node.children.map((child) => treeView(child, fileIndex, total, depth + 1)));
+  return h('li', {}, h('details', { open: depth < 2 }, summary, children));
+}
+
+function tensorTable(overview, fileIndex) {
+  const filter = h('input', { type: 'search', placeholder: 'filter by name, e.g. llm/layers/attn', class: 'filter', 'aria-label': 'filter tensors' });
+  const count = h('span', { class: 'count' });
+  const body = h('tbody');
+  const rows = overview.tensors.map((tensor) => ({
+    name: tensor.name,
+    row: h(
+      'tr',
+      {},
+      h('td', { class: 'name' }, h('a', { href: tensorHref(fileIndex, tensor.name) }, tensor.name)),
+      h('td', {}, tensor.dtype),
+      h('td', {}, tensor.shapeText),
+      h('td', { class: 'num' }, formatBytes(tensor.bytes)),
+      h('td', { class: 'num' }, tensor.offset.toLocaleString('en-US')),
+    ),
+  }));
+  const apply = () => {
+    const needle = filter.value.trim().toLowerCase();
+    const shown = rows.filter(({ name }) => name.toLowerCase().includes(needle));
+    body.replaceChildren(...shown.map(({ row }) => row));
+    count.textContent = `${shown.length} of ${rows.length} tensors`;
+  };
+  filter.addEventListener('input', apply);
+  apply();
+  return h(
+    'section',
+    {},
+    h('h2', {}, 'Tensors'),
+    h('div', { class: 'toolbar' }, filter, count),
+    h(
+      'table',
+      { class: 'tensors' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'name'), h('th', {}, 'dtype'), h('th', {}, 'shape'), h('th', { class: 'num' }, 'size'), h('th', { class: 'num' }, 'offset'))),
+      body,
+    ),
+  );
+}
+
+async function overviewView(fileIndex, signal) {
+  const file = files[fileIndex];
+  if (file === undefined) return show(errorPanel('No such file', { message: `there is no file ${fileIndex}` }));
+  if (file.error) return show(errorPanel(`Cannot read ${file.path}`, file.error));
+  const overview = await getJson('overview', { file: fileIndex }, signal);
+  const groups = overview.byteGroups.slice(0, 14);
+  const rest = overview.byteGroups.slice(14).reduce((sum, group) => sum + group.bytes, 0);
+  if (rest > 0) groups.push({ path: `${overview.byteGroups.length - 14} more groups`, bytes: rest });
+  show(
+    h('h1', {}, file.path),
+    h(
+      'section',
+      { class: 'cards' },
+      card('tensors', overview.arrays.toLocaleString('en-US'), overview.otherMembers.length ? `+ ${overview.otherMembers.length} other members` : undefined),
+      card('parameters', formatCount(overview.parameters), overview.parameters.toLocaleString('en-US')),
+      card('data', formatBytes(overview.bytes), file.size !== null ? `file ${formatBytes(file.size)}` : undefined),
+      ...overview.bytesByDtype.map((slot) => card(slot.dtype, formatBytes(slot.bytes), `${slot.tensors} tensors · ${percent(slot.bytes, overview.bytes)}`)),
+    ),
+    h(
+      'section',
+      {},
+      h('h2', {}, 'Where the bytes go'),
+      barChart(
+        groups.map((group) => ({ label: `${group.path}/…`, value: group.bytes, text: `${formatBytes(group.bytes)} · ${percent(group.bytes, overview.bytes)}` })),
+        { label: 'bytes by subtree' },
+      ),
+    ),
+    h('section', {}, h('h2', {}, 'Parameter tree'), h('ul', { class: 'tree' }, treeView(overview.tree, fileIndex, overview.bytes))),
+    tensorTable(overview, fileIndex),
+  );
+}
+
+function statsTable(stats) {
+  const cells = [
+    ['min', formatNumber(stats.min)],
+    ['max', formatNumber(stats.max)],
+    ['mean', formatNumber(stats.mean)],
+    ['std', formatNumber(stats.std)],
+    ['NaN', stats.nan],
+    ['+inf', stats.posInf],
+    ['-inf', stats.negInf],
+  ];
+  return h('dl', { class: 'stats' }, cells.map(([label, value]) => h('div', { class: `stat stat-${label.replace(/\W/g, '')}` }, h('dt', {}, label), h('dd', {}, String(value)))));
+}
+
+async function tensorView(fileIndex, name, signal) {
+  const file = files[fileIndex];
+  if (file === undefined || file.error) return show(errorPanel(`Cannot read ${file?.path ?? 'the file'}`, file?.error ?? { message: 'no such file' }));
+  const overview = await getJson('overview', { file: fileIndex }, signal);
+  const tensor = overview.tensors.find((candidate) => candidate.name === name);
+  if (tensor === undefined) return show(errorPanel('No such tensor', { code: 'ERR_NPZ_NOT_FOUND', message: `${name} is not in ${file.path}` }));
+  const progress = progressView();
+  const statsSlot = h('section', { class: 'tensor-stats' }, h('h2', {}, 'Statistics'), progress.element);
+  const previewSlot = h('section', {}, h('h2', {}, 'First values'), h('p', { class: 'loading' }, 'reading…'));
+  const others = files.map((other, index) => (index !== fileIndex && !other.error ? h('a', { href: tensorHref(index, name) }, `same tensor in ${other.label}`) : null));
+  show(
+    h('p', { class: 'crumbs' }, h('a', { href: `#overview/${fileIndex}` }, `← ${file.path}`), ...others.filter(Boolean).map((link) => [' · ', link])),
+    h('h1', { class: 'tensor-name' }, name),
+    h(
+      'dl',
+      { class: 'meta' },
+      [
+        ['dtype', tensor.dtype],
+        ['shape', tensor.shapeText],
+        ['parameters', tensor.parameters.toLocaleString('en-US')],
+        ['size', formatBytes(tensor.bytes)],
+        ['stored', `${tensor.compression}, ${formatBytes(tensor.storedBytes)} at offset ${tensor.offset.toLocaleString('en-US')}`],
+      ].map(([label, value]) => h('div', {}, h('dt', {}, label), h('dd', {}, value))),
+    ),
+    statsSlot,
+    previewSlot,
+  );
+  getJson('preview', { file: fileIndex, name }, signal).then(
+    (preview) => previewSlot.replaceChildren(h('h2', {}, 'First values'), h('pre', { class: 'preview' }, preview.text)),
+    (error) => {
+      if (!signal.aborted) previewSlot.replaceChildren(errorPanel('Cannot print the values', error));
+    },
+  );
+  let report;
+  try {
+    report = await runJob('tensor', { file: fileIndex, name }, signal, (message) => progress.update(message));
+  } catch (error) {
+    if (signal.aborted) return;
+    statsSlot.replaceChildren(errorPanel(`Cannot read ${name}`, error));
+    return;
+  }
+  if (report.note) {
+    statsSlot.replaceChildren(h('h2', {}, 'Statistics'), h('p', {}, report.note));
+    return;
+  }
+  const chartSlot = h('div', { class: 'chart' });
+  let logScale = false;
+  const toggle = h('button', { type: 'button', class: 'scale-toggle' }, 'log counts');
+  const draw = () => {
+    chartSlot.replaceChildren(histogramChart(report.histogram, logScale));
+    toggle.textContent = logScale ? 'linear counts' : 'log counts';
+  };
+  toggle.addEventListener('click', () => {
+    logScale = !logScale;
+    draw();
+  });
+  draw();
+  statsSlot.replaceChildren(
+    h('h2', {}, 'Statistics'),
+    statsTable(report.stats),
+    h('p', { class: 'note' }, `${report.stats.count.toLocaleString('en-US')} finite values; std with ddof=0 (np.std). ${report.histogram.counts.length} bins over [min, max], as np.histogram.`),
+    h('div', { class: 'toolbar' }, h('h3', {}, 'Histogram'), toggle),
+    chartSlot,
+  );
+}
+
+const KIND_TEXT = {
+  'only-a': 'only in A',
+  'only-b': 'only in B',
+  dtype: 'dtype changed',
+  shape: 'shape changed',
+  changed: 'changed',
+  equal: 'unchanged',
+};
+
+function diffRow(diff, rank) {
+  const structural = diff.kind !== 'changed' && diff.kind !== 'equal';
+  const links = [diff.kind !== 'only-b' ? h('a', { href: tensorHref(0, diff.name) }, 'A') : null, diff.kind !== 'only-a' ? h('a', { href: tensorHref(1, diff.name) }, 'B') : null].filter(Boolean);
+  return h(
+    'tr',
+    { class: `diff-${diff.kind}` },
+    h('td', { class: 'num' }, rank),
+    h('td', { class: 'name' }, diff.name, structural ? h('div', { class: 'change' }, `${diff.a ?? '(none)'} → ${diff.b ?? '(none)'}`) : null),
+    h('td', {}, h('span', { class: `badge badge-${diff.kind}` }, KIND_TEXT[diff.kind])),
+    h('td', { class: 'num relative' }, diff.relative === undefined ? '–' : formatNumber(diff.relative)),
+    h('td', { class: 'num' }, diff.maxAbs === undefined ? '–' : formatNumber(diff.maxAbs)),
+    h('td', { class: 'num' }, diff.differing === undefined ? '–' : `${diff.differing.toLocaleString('en-US')} of ${diff.items.toLocaleString('en-US')}`),
+    h('td', { class: 'links' }, links.flatMap((link, index) => (index === 0 ? [link] : [' ', link]))),
+  );
+}
+
+async function diffView(signal) {
+  const broken = files.find((file) => file.error);
+  if (broken) return show(errorPanel(`Cannot read ${broken.path}`, broken.error));
+  const progress = progressView();
+  show(h('h1', {}, `What changed: ${files[0].path} → ${files[1].path}`), h('section', {}, h('p', {}, 'Comparing every tensor value by value…'), progress.element));
+  let diffs;
+  try {
+    diffs = await runJob('diff', {}, signal, (message) => progress.update(message));
+  } catch (error) {
+    if (!signal.aborted) show(errorPanel('Cannot compare the files', error));
+    return;
+  }
+  const structural = diffs.filter((diff) => diff.kind !== 'changed' && diff.kind !== 'equal');
+  const changed = diffs.filter((diff) => diff.kind === 'changed');
+  const equal = diffs.filter((diff) => diff.kind === 'equal');
+  const chartRows = changed.slice(0, 25).map((diff) => ({
+    label: diff.name,
+    value: diff.relative,
+    text: formatNumber(diff.relative),
+    href: tensorHref(1, diff.name),
+  }));
+  show(
+    h('h1', {}, `What changed: ${files[0].path} → ${files[1].path}`),
+    h(
+      'section',
+      { class: 'cards' },
+      card('changed', changed.length, 'tensors with different values'),
+      card('unchanged', equal.length, 'byte-identical values'),
+      card('structure', structural.length, 'only in one file, or new dtype/shape'),
+    ),
+    structural.length
+      ? h(
+          'section',
+          { class: 'callout', role: 'note' },
+          h('h2', {}, 'Structure changes'),
+          h('ul', {}, structural.map((diff) => h('li', {}, h('strong', {}, KIND_TEXT[diff.kind]), ' ', h('code', {}, diff.name), ` (${diff.a ?? 'none'} → ${diff.b ?? 'none'})`))),
+        )
+      : null,
+    changed.length
+      ? h('section', {}, h('h2', {}, 'Relative change ‖a − b‖ / ‖a‖, largest first'), barChart(chartRows, { label: 'relative change per tensor' }))
+      : h('p', { class: 'note' }, 'No tensor values changed.'),
+    h(
+      'section',
+      {},
+      h('h2', {}, 'Every tensor'),
+      h(
+        'table',
+        { class: 'diffs' },
+        h(
+          'thead',
+          {},
+          h('tr', {}, h('th', { class: 'num' }, '#'), h('th', {}, 'name'), h('th', {}, 'status'), h('th', { class: 'num' }, '‖a − b‖ / ‖a‖'), h('th', { class: 'num' }, 'max |a − b|'), h('th', { class: 'num' }, 'values changed'), h('th', {}, 'open')),
+        ),
+        h('tbody', {}, diffs.map((diff, index) => diffRow(diff, index + 1))),
+      ),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- routing
+
+function parseRoute() {
+  const [view, file, ...rest] = location.hash.replace(/^#/, '').split('/');
+  if (view === 'tensor') return { view, file: Number(file), name: decodeURIComponent(rest.join('/')) };
+  if (view === 'overview') return { view, file: Number(file) };
+  if (view === 'diff' && files.length > 1) return { view };
+  return files.length > 1 ? { view: 'diff' } : { view: 'overview', file: 0 };
+}
+
+let current;
+
+async function render() {
+  current?.abort();
+  const controller = new AbortController();
+  current = controller;
+  const route = parseRoute();
+  renderTabs(route);
+  main.setAttribute('aria-busy', 'true');
+  try {
+    if (route.view === 'tensor') await tensorView(route.file, route.name, controller.signal);
+    else if (route.view === 'diff') await diffView(controller.signal);
+    else await overviewView(route.file, controller.signal);
+  } catch (error) {
+    if (!controller.signal.aborted) show(errorPanel('Something went wrong', error));
+  } finally {
+    if (current === controller) main.setAttribute('aria-busy', 'false');
+  }
+}
+
+async function start() {
+  try {
+    files = (await getJson('files', {})).files;
+  } catch (error) {
+    show(errorPanel('Cannot reach the npz-stream view server', error));
+    return;
+  }
+  window.addEventListener('hashchange', render);
+  await render();
+}
+
+start();

@@ -1,0 +1,141 @@
+import type { DType, NpzArrayEntry, NpzFile } from '../../index.js';
+import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
+import { entryItemsize, isArrayEntry } from '../npz-input.js';
+import { formatShape } from '../table.js';
+import { isSmallType, patternValues, patternsOf } from './patterns.js';
+import type { WorkProgress } from './progress-report.js';
+
+/**
+ * What a fine-tune changed, tensor by tensor: the relative change ‖a − b‖₂ / ‖a‖₂ (A is the reference) with both
+ * files streamed side by side, in float64. Structural changes (only in one file, another dtype or shape) are
+ * listed without reading data.
+ */
+
+export type DiffKind = 'only-a' | 'only-b' | 'dtype' | 'shape' | 'changed' | 'equal';
+
+export interface TensorDiff {
+  name: string;
+  kind: DiffKind;
+  /** Structural changes: what A and B hold ("float32 (2, 3)"). */
+  a?: string;
+  b?: string;
+  /** Value comparisons. */
+  relative?: number;
+  normA?: number;
+  normDiff?: number;
+  maxAbs?: number;
+  differing?: number;
+  items?: number;
+}
+
+function describe(entry: NpzArrayEntry): string {
+  return `${entry.dtype === 'raw' ? JSON.stringify(entry.descr) : entry.dtype} ${formatShape(entry.shape)}`;
+}
+
+function sameType(a: NpzArrayEntry, b: NpzArrayEntry): boolean {
+  return a.dtype === b.dtype && (a.dtype !== 'raw' || JSON.stringify(a.descr) === JSON.stringify(b.descr));
+}
+
+/** Pairs the tensors of A and B; `pending` are those whose values must be compared. */
+export function diffPlan(fileA: NpzFile, fileB: NpzFile): { structural: TensorDiff[]; pending: NpzArrayEntry[] } {
+  const arraysA = fileA.entries.filter(isArrayEntry);
+  const arraysB = new Map(fileB.entries.filter(isArrayEntry).map((entry) => [entry.name, entry]));
+  const structural: TensorDiff[] = [];
+  const pending: NpzArrayEntry[] = [];
+  for (const a of arraysA) {
+    const b = arraysB.get(a.name);
+    if (b === undefined) structural.push({ name: a.name, kind: 'only-a', a: describe(a) });
+    else if (!sameType(a, b)) structural.push({ name: a.name, kind: 'dtype', a: describe(a), b: describe(b) });
+    else if (a.shape.join() !== b.shape.join() || a.fortranOrder !== b.fortranOrder) {
+      structural.push({ name: a.name, kind: 'shape', a: describe(a), b: describe(b) });
+    } else pending.push(a);
+  }
+  const namesA = new Set(arraysA.map((entry) => entry.name));
+  for (const b of arraysB.values()) if (!namesA.has(b.name)) structural.push({ name: b.name, kind: 'only-b', b: describe(b) });
+  return { structural, pending };
+}
+
+export async function compareTensor(
+  fileA: NpzFile,
+  fileB: NpzFile,
+  entry: NpzArrayEntry,
+  signal: AbortSignal,
+  progress: WorkProgress,
+): Promise<TensorDiff> {
+  const itemsize = entryItemsize(entry);
+  const items = entry.shape.reduce((product, dim) => product * dim, 1);
+  // Recycled read buffers keep memory flat on multi-GB pairs; each side's piece is used up before that side reads on.
+  const streamA = itemChunks(fileA.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name);
+  const streamB = itemChunks(fileB.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name);
+  let sumSquaresA = 0;
+  let sumSquaresDiff = 0;
+  let maxAbs = 0;
+  let differing = 0;
+  for await (const [left, right] of pairedChunks(streamA, streamB, entry.name)) {
+    progress.add(left.length, entry.name);
+    const identical = Buffer.compare(left, right) === 0;
+    if (entry.dtype === 'raw') {
+      if (!identical) differing += countDifferentItems(left, right, itemsize);
+      continue;
+    }
+    const dtype = entry.dtype as DType;
+    // Small types index a value table by bit pattern (no decoded copy per chunk); wider ones decode in place.
+    const table = isSmallType(dtype) ? patternValues(dtype) : undefined;
+    const xs = table === undefined ? numbersOf(dtype, left) : patternsOf(left, dtype);
+    if (identical) {
+      for (let i = 0; i < xs.length; i++) {
+        const x = table === undefined ? xs[i]! : table[xs[i]!]!;
+        sumSquaresA += x * x;
+      }
+      continue;
+    }
+    const ys = table === undefined ? numbersOf(dtype, right) : patternsOf(right, dtype);
+    // Complex items are two numbers; an item counts once however many of its parts changed.
+    const parts = partsPerItem(dtype);
+    let lastItem = -1;
+    for (let i = 0; i < xs.length; i++) {
+      const x = table === undefined ? xs[i]! : table[xs[i]!]!;
+      const y = table === undefined ? ys[i]! : table[ys[i]!]!;
+      sumSquaresA += x * x;
+      // NaN equals NaN here, as in the `diff` command: an unchanged NaN is no change.
+      if (x === y || (x !== x && y !== y)) continue;
+      const item = Math.floor(i / parts);
+      if (item !== lastItem) differing++;
+      lastItem = item;
+      const delta = y - x;
+      sumSquaresDiff += delta * delta;
+      const abs = Math.abs(delta);
+      if (abs > maxAbs) maxAbs = abs;
+    }
+  }
+  if (entry.dtype === 'raw') return { name: entry.name, kind: differing > 0 ? 'changed' : 'equal', differing, items };
+  const normA = Math.sqrt(sumSquaresA);
+  const normDiff = Math.sqrt(sumSquaresDiff);
+  // A change to an all-zero tensor has no finite relative size; Infinity sorts it first, which is where it belongs.
+  const relative = normDiff === 0 ? 0 : normDiff / normA;
+  return { name: entry.name, kind: differing > 0 ? 'changed' : 'equal', relative, normA, normDiff, maxAbs, differing, items };
+}
+
+function countDifferentItems(left: Uint8Array, right: Uint8Array, itemsize: number): number {
+  let count = 0;
+  for (let start = 0; start < left.length; start += itemsize) {
+    if (Buffer.compare(left.subarray(start, start + itemsize), right.subarray(start, start + itemsize)) !== 0) count++;
+  }
+  return count;
+}
+
+const STRUCTURAL_ORDER: Record<DiffKind, number> = { 'only-a': 0, 'only-b': 1, dtype: 2, shape: 3, changed: 4, equal: 5 };
+
+/**
+ * The page's order: structural changes first (they break loading), then changed tensors by relative change,
+ * largest first (NaN, a change involving NaN or Infinity, counts as largest), then the unchanged ones.
+ */
+export function orderDiffs(diffs: readonly TensorDiff[]): TensorDiff[] {
+  const size = (diff: TensorDiff): number => (diff.relative === undefined || Number.isNaN(diff.relative) ? Infinity : diff.relative);
+  return [...diffs].sort((x, y) => {
+    const byKind = STRUCTURAL_ORDER[x.kind] - STRUCTURAL_ORDER[y.kind];
+    if (byKind !== 0) return byKind;
+    if (x.kind === 'changed') return size(y) - size(x) || (x.name < y.name ? -1 : 1);
+    return 0;
+  });
+}

@@ -1,0 +1,74 @@
+import type { ServerResponse } from 'node:http';
+import { NpzError } from '../../index.js';
+import { rootError } from '../context.js';
+import { WorkProgress } from './progress-report.js';
+
+/**
+ * Long work answered as NDJSON: a progress line every 100 ms, then one `result` or `error` line. When the page
+ * stops waiting (it navigated away, or aborted its fetch) the response closes and the work is aborted, so an
+ * abandoned 2 GB pass stops reading within a chunk.
+ */
+
+const PROGRESS_INTERVAL_MS = 100;
+
+/** JSON has no NaN or Infinity; the page turns these strings back into numbers. */
+export function jsonNumbers(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) return Number.isNaN(value) ? 'nan' : value > 0 ? 'inf' : '-inf';
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+export function errorBody(error: unknown): { code: string; message: string } {
+  const root = rootError(error);
+  return { code: root.code, message: root.message };
+}
+
+export interface StreamedWork<T> {
+  total: number;
+  run(signal: AbortSignal, progress: WorkProgress): Promise<T>;
+}
+
+/** Streams `work` to `response`; resolves with the result, or undefined when it failed or was cancelled. */
+export async function streamWork<T>(
+  response: ServerResponse,
+  work: StreamedWork<T>,
+  events: { serverSignal: AbortSignal; onCancel(progress: WorkProgress): void },
+): Promise<T | undefined> {
+  const controller = new AbortController();
+  const progress = new WorkProgress(work.total);
+  const write = (line: unknown): void => {
+    if (!response.writableEnded && !response.destroyed) response.write(`${JSON.stringify(line, jsonNumbers)}\n`);
+  };
+  const cancel = (): void => {
+    if (response.writableEnded || controller.signal.aborted) return;
+    controller.abort(new NpzError('ERR_ABORTED', 'the page stopped waiting'));
+    events.onCancel(progress);
+  };
+  response.on('close', cancel);
+  const stopWithServer = (): void => controller.abort(new NpzError('ERR_ABORTED', 'the server is stopping'));
+  events.serverSignal.addEventListener('abort', stopWithServer, { once: true });
+
+  response.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8' });
+  let reported = -1;
+  const report = (): void => {
+    if (progress.done === reported) return;
+    reported = progress.done;
+    write({ type: 'progress', done: progress.done, total: progress.total, detail: progress.detail });
+  };
+  report();
+  const timer = setInterval(report, PROGRESS_INTERVAL_MS);
+  try {
+    const result = await work.run(controller.signal, progress);
+    report();
+    write({ type: 'result', result });
+    return result;
+  } catch (error) {
+    if (!controller.signal.aborted) write({ type: 'error', error: errorBody(error) });
+    return undefined;
+  } finally {
+    clearInterval(timer);
+    events.serverSignal.removeEventListener('abort', stopWithServer);
+    response.off('close', cancel);
+    if (!response.writableEnded) response.end();
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * Writing safetensors files. The header names every tensor's dtype, shape and offsets, so every leaf's
+ * descriptor is gathered first (lazy leaves stay unread), then the data is streamed in the writer's order.
+ */
+import { NpzError, isNpzError } from '../errors.js';
+import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
+import { writeAtomically, type SaveOptions, type SaveProgress } from '../npz/save.js';
+import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
+import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
+import { abortError, raceAbort } from '../util/abort.js';
+import { slices } from '../util/views.js';
+import { checkedSource } from '../zip/caller-chunks.js';
+import { FileHandleSink, type ZipSink } from '../zip/sinks.js';
+import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
+import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
+
+export interface SaveSafetensorsOptions extends Pick<SaveOptions, 'signal' | 'onProgress' | 'prefix' | 'mode' | 'fsync'> {
+  /** The `__metadata__` map (strings to strings), written first in the header, in this object's key order. */
+  metadata?: Readonly<Record<string, string>>;
+}
+
+export interface SaveSafetensorsSummary {
+  tensors: number;
+  bytesWritten: number;
+  /** Tensor names in the order their data sits in the file. */
+  names: string[];
+}
+
+/** A leaf checked for safetensors: its header entry and where its little-endian bytes come from. */
+export interface PendingTensor extends TensorDescriptor {
+  leaf: NormalizedLeaf;
+  /** Byte-swap unit when the leaf is big-endian; 1 otherwise. */
+  swapUnit: number;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** String.prototype.isWellFormed, which TypeScript's ES2022 library does not declare. */
+function isWellFormed(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}
+
+function unsupported(name: string, why: string, actual?: unknown): NpzError {
+  return new NpzError('ERR_SAFETENSORS_UNSUPPORTED', `tensor ${JSON.stringify(name)} cannot be written to safetensors: ${why}`, {
+    entry: name,
+    actual,
+  });
+}
+
+/** The safetensors dtype of a leaf; a float8 leaf says which kind it is with `safetensorsDType` (as read). */
+function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf): SafetensorsDTypeInfo {
+  const named = typeof leaf === 'object' && leaf !== null ? (leaf as { safetensorsDType?: unknown }).safetensorsDType : undefined;
+  if (normalized.dtype === 'raw') {
+    if (isFloat8Name(named) && typeof normalized.descr === 'string' && /^[|<>=]?V1$/.test(normalized.descr)) {
+      return safetensorsDType(named, name);
+    }
+    const descr = typeof normalized.descr === 'string' ? normalized.descr : 'a structured dtype';
+    throw unsupported(name, `safetensors has no dtype for descr ${JSON.stringify(descr)}`, normalized.descr);
+  }
+  const info = safetensorsDTypeFor(normalized.dtype);
+  if (info === undefined) throw unsupported(name, `safetensors has no ${normalized.dtype} dtype`, normalized.dtype);
+  return info;
+}
+
+function pendingTensor(name: string, leaf: Leaf): PendingTensor {
+  let normalized: NormalizedLeaf;
+  try {
+    normalized = normalizeLeaf(name, leaf);
+  } catch (err) {
+    if (isNpzError(err)) throw err;
+    throw new NpzError('ERR_TREE_LEAF', `leaf ${JSON.stringify(name)} cannot be written: ${String(err)}`, { entry: name, cause: err });
+  }
+  if (normalized.fortranOrder) throw unsupported(name, 'the data is in Fortran order and safetensors stores C order only');
+  if (!isWellFormed(name)) throw unsupported(name, 'the name holds a lone UTF-16 surrogate, which JSON readers refuse');
+  if (name === '__metadata__') throw unsupported(name, 'the name is reserved for the metadata map');
+  const dtype = dtypeOf(name, normalized, leaf);
+  const { byteOrder, swapUnit } = parseDescrString(normalized.descr as string);
+  return { name, dtype, shape: normalized.shape, byteLength: normalized.byteLength, leaf: normalized, swapUnit: byteOrder === '>' ? swapUnit : 1 };
+}
+
+/** Every leaf of `tree` checked (no data read), in the tree's order; `prefix` is prepended to each name. */
+export async function pendingTensors(tree: Tree | FlatTree, prefix: string, signal: AbortSignal | undefined): Promise<PendingTensor[]> {
+  const pairs = flattenWithNames(tree);
+  const out: PendingTensor[] = [];
+  const seen = new Set<string>();
+  for (;;) {
+    let step: IteratorResult<[string, Leaf]>;
+    try {
+      step = await raceAbort(pairs.next(), signal);
+    } catch (err) {
+      if (isNpzError(err)) throw err;
+      throw new NpzError('ERR_SOURCE', 'the tree iterable failed', { cause: err });
+    }
+    if (step.done) return out;
+    const name = `${prefix}${step.value[0]}`;
+    // Unique before the prefix means unique after it; this guards a caller-built flat tree all the same.
+    if (seen.has(name)) throw new NpzError('ERR_TREE_DUPLICATE_NAME', `duplicate name ${JSON.stringify(name)}`, { entry: name });
+    seen.add(name);
+    out.push(pendingTensor(name, step.value[1]));
+  }
+}
+
+export function checkMetadata(metadata: unknown): Readonly<Record<string, string>> | undefined {
+  if (metadata === undefined) return undefined;
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'metadata must be an object of strings');
+  }
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value !== 'string' || !isWellFormed(value) || !isWellFormed(key)) {
+      throw new NpzError('ERR_INVALID_ARGUMENT', `metadata ${JSON.stringify(key)} must be a well-formed string`, { actual: typeof value });
+    }
+  }
+  return metadata as Record<string, string>;
+}
+
+/** Writes are gathered into vectored batches: many small tensors must not cost one syscall each. */
+class BatchedWriter {
+  #batch: Uint8Array[] = [];
+  #bytes = 0;
+  written = 0;
+  constructor(
+    private readonly sink: ZipSink,
+    private readonly onWrite: (written: number) => void,
+  ) {}
+
+  async push(chunk: Uint8Array): Promise<void> {
+    if (chunk.byteLength === 0) return;
+    this.#batch.push(chunk);
+    this.#bytes += chunk.byteLength;
+    if (this.#bytes >= 1 << 20 || this.#batch.length >= 1024) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.written += this.#bytes;
+    this.#batch = [];
+    this.#bytes = 0;
+    await this.sink.write(batch);
+    this.onWrite(this.written);
+  }
+}
+
+/**
+ * Big-endian chunks to little-endian, whole items at a time (a chunk may end inside an item). Each chunk is
+ * copied before the swap, so a caller's in-memory array is never modified.
+ */
+async function* swapped(chunks: AsyncIterable<Uint8Array>, unit: number): AsyncGenerator<Uint8Array> {
+  let carry = new Uint8Array(0);
+  for await (const chunk of chunks) {
+    const joined = new Uint8Array(carry.byteLength + chunk.byteLength);
+    joined.set(carry);
+    joined.set(chunk, carry.byteLength);
+    const whole = joined.byteLength - (joined.byteLength % unit);
+    carry = joined.slice(whole);
+    const out = joined.subarray(0, whole);
+    byteSwapInPlace(out, unit);
+    yield out;
+  }
+}
+
+/** The little-endian bytes of one tensor, the caller's memory never modified. */
+function tensorBytes(tensor: PendingTensor, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+  const { leaf } = tensor;
+  let source: AsyncIterable<Uint8Array>;
+  if (leaf.bytes !== undefined) {
+    const view = leaf.bytes;
+    source = (async function* () {
+      yield* slices(view, 16 << 20);
+    })();
+  } else {
+    let chunks: ReturnType<NonNullable<NormalizedLeaf['chunks']>>;
+    try {
+      chunks = leaf.chunks!();
+    } catch (err) {
+      throw new NpzError('ERR_SOURCE', `the chunks() of '${tensor.name}' threw`, { entry: tensor.name, cause: err });
+    }
+    source = checkedSource(chunks, tensor.name, tensor.byteLength, signal);
+  }
+  return tensor.swapUnit > 1 ? swapped(source, tensor.swapUnit) : source;
+}
+
+/** Writes one file's header and data through `sink`. */
+export async function writeSafetensors(
+  tensors: readonly PendingTensor[],
+  sink: ZipSink,
+  options: { metadata?: Readonly<Record<string, string>> | undefined; signal?: AbortSignal | undefined; onProgress?: ((progress: SaveProgress) => void) | undefined },
+): Promise<SaveSafetensorsSummary> {
+  const { signal, onProgress } = options;
+  const layout = layoutSafetensors(tensors, options.metadata);
+  const progress: SaveProgress = {
+    entriesDone: 0,
+    entriesTotal: layout.tensors.length,
+    bytesDone: 0,
+    bytesTotal: layout.header.byteLength + layout.dataLength,
+  };
+  const report = (): void => {
+    if (!onProgress) return;
+    try {
+      onProgress({ ...progress });
+    } catch (err) {
+      throw new NpzError('ERR_INVALID_ARGUMENT', 'the onProgress callback threw', { cause: err });
+    }
+  };
+  const writer = new BatchedWriter(sink, (written) => {
+    progress.bytesDone = written;
+    report();
+  });
+  const check = (): void => {
+    if (signal?.aborted) throw abortError(signal);
+  };
+  check();
+  await writer.push(layout.header);
+  for (const placed of layout.tensors as (PlacedTensor & PendingTensor)[]) {
+    progress.entry = placed.name;
+    for await (const chunk of tensorBytes(placed, signal)) {
+      check();
+      await raceAbort(writer.push(chunk), signal);
+    }
+    progress.entriesDone += 1;
+  }
+  await raceAbort(writer.flush(), signal);
+  report();
+  return { tensors: layout.tensors.length, bytesWritten: writer.written, names: layout.tensors.map((tensor) => tensor.name) };
+}
+
+/**
+ * Writes `tree` to `path` as safetensors, atomically (temp file, fsync, rename). The same trees and leaves as
+ * `saveNpz`, lazy ones included. For the same arrays the bytes equal `safetensors.numpy.save_file`'s (with at
+ * most one metadata key: the Python writer orders several keys differently on every run).
+ */
+export async function saveSafetensors(path: string, tree: Tree | FlatTree, options: SaveSafetensorsOptions = {}): Promise<SaveSafetensorsSummary> {
+  if (typeof path !== 'string' || path === '') throw new NpzError('ERR_INVALID_ARGUMENT', 'saveSafetensors needs a file path', { actual: path });
+  if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new NpzError('ERR_INVALID_ARGUMENT', 'prefix must be a string');
+  const metadata = checkMetadata(options.metadata);
+  if (options.signal?.aborted) throw abortError(options.signal);
+  const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal);
+  return writeAtomically(path, options, (handle) =>
+    writeSafetensors(tensors, new FileHandleSink(handle), { metadata, signal: options.signal, onProgress: options.onProgress }),
+  );
+}

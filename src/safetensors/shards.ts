@@ -1,0 +1,267 @@
+/**
+ * Hugging Face sharded checkpoints: `model-00001-of-00003.safetensors`... plus `model.safetensors.index.json`
+ * (`{"metadata": {"total_size": N}, "weight_map": {name: file}}`), split and named as `transformers`'
+ * `save_pretrained` does, and read back as its loader does (every name exactly once).
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { NpzError } from '../errors.js';
+import type { NpyArray } from '../npy/array.js';
+import { compareCodePoints, type FlatTree, type Tree } from '../tree/flatten.js';
+import { abortError } from '../util/abort.js';
+import { FileHandleSink } from '../zip/sinks.js';
+import { writeAtomically } from '../npz/save.js';
+import { openSafetensors, type OpenSafetensorsOptions, type SafetensorsChunksOptions, type SafetensorsEntry, type SafetensorsFile } from './open.js';
+import { checkMetadata, pendingTensors, writeSafetensors, type PendingTensor, type SaveSafetensorsOptions } from './save.js';
+
+/**
+ * A shard size as `transformers` reads `max_shard_size`: a byte count, or an integer with GiB/MiB/KiB (powers of
+ * 2) or GB/MB/KB (powers of 10), case-insensitive; a lowercase final 'b' ('5Gb') means bits, as there.
+ */
+export function parseShardSize(text: string): number {
+  const spec = text.trim();
+  const binary = /^(\d+)\s*([GMK])iB$/i.exec(spec);
+  const decimal = /^(\d+)\s*([GMK])(B)$/i.exec(spec);
+  let bytes: number;
+  if (/^\d+$/.test(spec)) bytes = Number(spec);
+  else if (binary) bytes = Number(binary[1]) * 2 ** ({ G: 30, M: 20, K: 10 }[binary[2]!.toUpperCase() as 'G' | 'M' | 'K']);
+  else if (decimal) {
+    bytes = Number(decimal[1]) * 10 ** ({ G: 9, M: 6, K: 3 }[decimal[2]!.toUpperCase() as 'G' | 'M' | 'K']);
+    if (spec.endsWith('b')) bytes = Math.floor(bytes / 8);
+  } else {
+    throw new NpzError('ERR_INVALID_ARGUMENT', `a shard size is a byte count or a number with GB, MB, KB, GiB, MiB or KiB; got ${JSON.stringify(text)}`, {
+      actual: text,
+    });
+  }
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', `a shard size must be a positive number of bytes; got ${JSON.stringify(text)}`, { actual: text });
+  }
+  return bytes;
+}
+
+/**
+ * Splits tensors (in the given order) as huggingface_hub's `split_state_dict_into_shards_factory` does: a new
+ * shard when the next tensor would push the current one past the limit, and a tensor larger than the limit on
+ * a shard of its own, placed before the shard being filled.
+ */
+export function planShards<T extends { byteLength: number }>(tensors: readonly T[], maxShardSize: number): T[][] {
+  const shards: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const tensor of tensors) {
+    if (tensor.byteLength > maxShardSize) {
+      shards.push([tensor]);
+      continue;
+    }
+    if (size + tensor.byteLength > maxShardSize && current.length > 0) {
+      shards.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(tensor);
+    size += tensor.byteLength;
+  }
+  if (current.length > 0) shards.push(current);
+  return shards;
+}
+
+/** `model.safetensors` → `model-00002-of-00005.safetensors`, as `transformers` names shards. */
+export function shardFileName(weightsName: string, index: number, count: number): string {
+  const suffix = `-${String(index + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}`;
+  return weightsName.endsWith('.safetensors') ? `${weightsName.slice(0, -'.safetensors'.length)}${suffix}.safetensors` : `${weightsName}${suffix}`;
+}
+
+/** Python's `json.dumps` string form (ensure_ascii): non-ASCII as lowercase \u escapes, UTF-16 units. */
+function pythonJsonString(text: string): string {
+  return JSON.stringify(text).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The index exactly as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`. */
+export function encodeShardIndex(totalSize: number, weightMap: ReadonlyMap<string, string>): string {
+  const names = [...weightMap.keys()].sort(compareCodePoints);
+  const lines = names.map((name) => `    ${pythonJsonString(name)}: ${pythonJsonString(weightMap.get(name)!)}`);
+  const map = lines.length === 0 ? '{}' : `{\n${lines.join(',\n')}\n  }`;
+  return `{\n  "metadata": {\n    "total_size": ${totalSize}\n  },\n  "weight_map": ${map}\n}\n`;
+}
+
+export interface ShardIndex {
+  totalSize: number | undefined;
+  /** Tensor name → shard file name, in the index's order. */
+  weightMap: Map<string, string>;
+}
+
+function indexError(message: string, entry?: string): NpzError {
+  return new NpzError('ERR_SAFETENSORS_INDEX', message, entry === undefined ? {} : { entry });
+}
+
+/** Parses and checks an index: a weight_map of names to plain file names (no directories, no '..'). */
+export function decodeShardIndex(text: string): ShardIndex {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new NpzError('ERR_SAFETENSORS_INDEX', `the shard index is not JSON: ${(cause as Error).message}`, { cause });
+  }
+  const root = parsed as { metadata?: { total_size?: unknown }; weight_map?: unknown } | null;
+  if (typeof root !== 'object' || root === null || typeof root.weight_map !== 'object' || root.weight_map === null || Array.isArray(root.weight_map)) {
+    throw indexError('the shard index has no "weight_map" object');
+  }
+  const weightMap = new Map<string, string>();
+  for (const [name, file] of Object.entries(root.weight_map as Record<string, unknown>)) {
+    if (typeof file !== 'string' || file === '' || file !== basename(file) || file === '.' || file === '..' || file.includes('\\')) {
+      throw indexError(`the shard index maps ${JSON.stringify(name)} to ${JSON.stringify(file)}, which is not a file name beside the index`, name);
+    }
+    weightMap.set(name, file);
+  }
+  const total = root.metadata?.total_size;
+  return { totalSize: typeof total === 'number' ? total : undefined, weightMap };
+}
+
+export interface SaveShardsOptions extends SaveSafetensorsOptions {
+  /** Largest shard data size in bytes (a tensor larger than this gets a shard of its own). */
+  maxShardSize: number;
+}
+
+export interface SaveShardsSummary {
+  /** Files written, shards first, then the index (absent when everything fits in one file). */
+  files: string[];
+  tensors: number;
+  /** Sum of the tensors' data sizes: the index's `metadata.total_size`. */
+  totalSize: number;
+  bytesWritten: number;
+}
+
+/**
+ * Writes `tree` as Hugging Face shards beside `path` (e.g. `out/model.safetensors`): one file named `path`
+ * when everything fits in one shard, as `transformers` does, else numbered shards plus `path.index.json`.
+ * Each file is written atomically; the index comes last, so it never names a shard that is not complete.
+ */
+export async function saveSafetensorsShards(path: string, tree: Tree | FlatTree, options: SaveShardsOptions): Promise<SaveShardsSummary> {
+  if (typeof path !== 'string' || path === '') throw new NpzError('ERR_INVALID_ARGUMENT', 'saveSafetensorsShards needs a file path', { actual: path });
+  const { maxShardSize, signal } = options;
+  if (!Number.isSafeInteger(maxShardSize) || maxShardSize <= 0) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'maxShardSize must be a positive integer', { actual: maxShardSize });
+  }
+  const metadata = checkMetadata(options.metadata);
+  const tensors = await pendingTensors(tree, options.prefix ?? '', signal);
+  const shards = planShards(tensors, maxShardSize);
+  if (shards.length === 0) shards.push([]);
+  const directory = dirname(path);
+  const weightsName = basename(path);
+  // save_pretrained creates its output directory too.
+  try {
+    await mkdir(directory, { recursive: true });
+  } catch (cause) {
+    throw new NpzError('ERR_IO', `cannot create ${directory}: ${(cause as Error).message}`, { cause });
+  }
+  const totalSize = tensors.reduce((sum, tensor) => sum + tensor.byteLength, 0);
+  const files: string[] = [];
+  const weightMap = new Map<string, string>();
+  let bytesWritten = 0;
+  for (const [index, shard] of shards.entries()) {
+    if (signal?.aborted) throw abortError(signal);
+    const name = shards.length === 1 ? weightsName : shardFileName(weightsName, index, shards.length);
+    const target = join(directory, name);
+    const summary = await writeAtomically(target, options, (handle) =>
+      writeSafetensors(shard as PendingTensor[], new FileHandleSink(handle), { metadata, signal, onProgress: options.onProgress }),
+    );
+    bytesWritten += summary.bytesWritten;
+    files.push(target);
+    for (const tensor of shard) weightMap.set(tensor.name, name);
+  }
+  if (shards.length > 1) {
+    const indexPath = `${path}.index.json`;
+    const text = new TextEncoder().encode(encodeShardIndex(totalSize, weightMap));
+    await writeAtomically(indexPath, options, async (handle) => {
+      await new FileHandleSink(handle).write([text]);
+    });
+    bytesWritten += text.byteLength;
+    files.push(indexPath);
+  }
+  return { files, tensors: tensors.length, totalSize, bytesWritten };
+}
+
+export interface ShardedEntry extends SafetensorsEntry {
+  /** The shard file holding the tensor (its name beside the index). */
+  shard: string;
+}
+
+class ShardedSafetensors implements SafetensorsFile {
+  readonly entries: readonly ShardedEntry[];
+  readonly metadata: Readonly<Record<string, string>> | undefined;
+  readonly #files: Map<string, SafetensorsFile>;
+  readonly #byName: Map<string, ShardedEntry>;
+
+  constructor(files: Map<string, SafetensorsFile>, entries: ShardedEntry[]) {
+    this.#files = files;
+    this.entries = Object.freeze(entries);
+    this.#byName = new Map(entries.map((entry) => [entry.name, entry]));
+    this.metadata = [...files.values()][0]?.metadata;
+  }
+
+  has(name: string): boolean {
+    return this.#byName.has(name);
+  }
+
+  get(name: string): Promise<NpyArray> {
+    return this.#file(name).get(name);
+  }
+
+  chunks(name: string, options?: SafetensorsChunksOptions): AsyncIterable<Uint8Array> {
+    return this.#file(name).chunks(name, options);
+  }
+
+  async close(): Promise<void> {
+    const results = await Promise.allSettled([...this.#files.values()].map((file) => file.close()));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  #file(name: string): SafetensorsFile {
+    const entry = this.#byName.get(name);
+    if (entry === undefined) throw new NpzError('ERR_NPZ_NOT_FOUND', `no tensor named ${JSON.stringify(name)} in the shards`, { entry: name });
+    return this.#files.get(entry.shard)!;
+  }
+}
+
+/**
+ * Opens a `*.safetensors.index.json` and every shard it names, as one file. Each name must be in exactly the
+ * shard the index maps it to, and each shard must hold nothing the index does not map to it.
+ */
+export async function openSafetensorsIndex(indexPath: string, options: OpenSafetensorsOptions = {}): Promise<SafetensorsFile> {
+  let text: string;
+  try {
+    text = await readFile(indexPath, 'utf8');
+  } catch (cause) {
+    throw new NpzError('ERR_IO', `cannot read ${indexPath}: ${(cause as Error).message}`, { cause });
+  }
+  const { weightMap } = decodeShardIndex(text);
+  const shardNames = [...new Set(weightMap.values())];
+  const files = new Map<string, SafetensorsFile>();
+  try {
+    const entries: ShardedEntry[] = [];
+    for (const shard of shardNames) {
+      const file = await openSafetensors(join(dirname(indexPath), shard), options);
+      files.set(shard, file);
+      for (const entry of file.entries) {
+        const mapped = weightMap.get(entry.name);
+        if (mapped !== shard) {
+          throw indexError(
+            mapped === undefined
+              ? `shard ${shard} holds ${JSON.stringify(entry.name)}, which the index does not list`
+              : `shard ${shard} holds ${JSON.stringify(entry.name)}, which the index maps to ${mapped}`,
+            entry.name,
+          );
+        }
+        entries.push({ ...entry, shard });
+      }
+    }
+    for (const [name, shard] of weightMap) {
+      if (!files.get(shard)!.has(name)) throw indexError(`the index maps ${JSON.stringify(name)} to ${shard}, which does not hold it`, name);
+    }
+    return new ShardedSafetensors(files, entries);
+  } catch (error) {
+    await Promise.allSettled([...files.values()].map((file) => file.close()));
+    throw error;
+  }
+}

@@ -1,0 +1,106 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isNpzError } from '../../src/errors.js';
+import { openSafetensors, readSafetensors } from '../../src/safetensors/open.js';
+import { saveSafetensors } from '../../src/safetensors/save.js';
+import type { SaveProgress } from '../../src/npz/save.js';
+import { bufferSource } from '../../src/source/index.js';
+import { tempDir } from './st-helpers.js';
+
+// The library surface without the Python oracle: atomic writes under failure, lazy leaves, progress, and the
+// reader's API contract (sources, close, lookups, limits).
+
+const temp = tempDir('api');
+afterAll(() => temp.cleanup());
+
+async function codeOf(work: () => Promise<unknown>): Promise<string> {
+  try {
+    await work();
+    return 'resolved';
+  } catch (error) {
+    return isNpzError(error) ? error.code : `non-NpzError ${String(error)}`;
+  }
+}
+
+const leftovers = (): string[] => readdirSync(temp.dir).filter((name) => name.endsWith('.tmp'));
+
+describe('saveSafetensors', () => {
+  it('keeps the previous file and leaves no temp file when a lazy leaf fails, lies about its length, or is aborted', async () => {
+    const path = join(temp.dir, 'kept.safetensors');
+    writeFileSync(path, 'previous');
+    const failing = { dtype: 'uint8' as const, shape: [4], async *chunks() { yield new Uint8Array(2); throw new Error('upstream failed'); } };
+    expect(await codeOf(() => saveSafetensors(path, { a: Int8Array.of(1), b: failing }))).toBe('ERR_SOURCE');
+    expect(await codeOf(() => saveSafetensors(path, { b: { dtype: 'uint8', shape: [4], chunks: () => [new Uint8Array(5)] } }))).toBe('ERR_SOURCE_LENGTH');
+    const controller = new AbortController();
+    const hanging = { dtype: 'uint8' as const, shape: [4], async *chunks() { controller.abort(); await new Promise(() => undefined); yield new Uint8Array(4); } };
+    expect(await codeOf(() => saveSafetensors(path, { h: hanging }, { signal: controller.signal }))).toBe('ERR_ABORTED');
+    expect(readFileSync(path, 'utf8')).toBe('previous');
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('writes lazy and in-memory leaves with a prefix, reports progress, and reads back through every source kind', async () => {
+    const path = join(temp.dir, 'tree.safetensors');
+    const events: SaveProgress[] = [];
+    const big = new Float32Array(300_000).map((_, i) => i);
+    const summary = await saveSafetensors(
+      path,
+      { w: big, s: 7, flag: true, n: 5n, lazy: { dtype: 'bfloat16', shape: [3], chunks: () => [Uint8Array.of(1), Uint8Array.of(2, 3, 4, 5), Uint8Array.of(6)] } },
+      { prefix: 'params/', onProgress: (progress) => events.push(progress) },
+    );
+    expect(summary.names).toEqual(['params/n', 'params/s', 'params/w', 'params/lazy', 'params/flag']);
+    expect(summary.bytesWritten).toBe(readFileSync(path).length);
+    expect(events.at(-1)).toMatchObject({ entriesDone: 5, entriesTotal: 5, bytesDone: summary.bytesWritten, bytesTotal: summary.bytesWritten });
+
+    const bytes = new Uint8Array(readFileSync(path));
+    for (const input of [path, new URL(`file://${path}`), bytes, bufferSource(bytes)]) {
+      const file = await openSafetensors(input);
+      expect(file.entries.map((e) => [e.name, e.dtype, e.shape])).toEqual([
+        ['params/n', 'int64', []],
+        ['params/s', 'float64', []],
+        ['params/w', 'float32', [300_000]],
+        ['params/lazy', 'bfloat16', [3]],
+        ['params/flag', 'bool', []],
+      ]);
+      const w = (await file.get('params/w')).data;
+      expect(w).toBeInstanceOf(Float32Array);
+      expect(Buffer.compare(Buffer.from(w.buffer, w.byteOffset, w.byteLength), Buffer.from(big.buffer))).toBe(0);
+      expect([...(await file.get('params/lazy')).data]).toEqual([0x0201, 0x0403, 0x0605]);
+      expect((await file.get('params/n')).data).toEqual(BigInt64Array.of(5n));
+      expect(file.has('params/w') && !file.has('w')).toBe(true);
+      expect(await codeOf(() => file.get('w'))).toBe('ERR_NPZ_NOT_FOUND');
+      await file.close();
+      await file.close();
+      expect(await codeOf(() => file.get('params/w'))).toBe('ERR_NPZ_CLOSED');
+    }
+    const names: string[] = [];
+    for await (const [name] of readSafetensors(bytes)) names.push(name);
+    expect(names).toEqual(summary.names);
+  });
+
+  it('chunks() stays within chunkSize; maxArrayBytes refuses get() before allocating', async () => {
+    const path = join(temp.dir, 'tree.safetensors');
+    const file = await openSafetensors(path, { maxArrayBytes: 1000 });
+    try {
+      let total = 0;
+      for await (const chunk of file.chunks('params/w', { chunkSize: 65536 })) {
+        expect(chunk.byteLength).toBeLessThanOrEqual(65536);
+        total += chunk.byteLength;
+      }
+      expect(total).toBe(1_200_000);
+      expect(await codeOf(() => file.get('params/w'))).toBe('ERR_NPY_TOO_LARGE');
+      expect((await file.get('params/s')).data).toEqual(Float64Array.of(7));
+    } finally {
+      await file.close();
+    }
+    expect(await codeOf(() => openSafetensors(path, { maxHeaderLength: 16 }))).toBe('ERR_SAFETENSORS_HEADER_LENGTH');
+  });
+
+  it('refuses bad metadata and paths before writing anything', async () => {
+    const path = join(temp.dir, 'never.safetensors');
+    expect(await codeOf(() => saveSafetensors(path, { a: Int8Array.of(1) }, { metadata: { a: 1 } as unknown as Record<string, string> }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(await codeOf(() => saveSafetensors('', { a: Int8Array.of(1) }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(await codeOf(() => saveSafetensors(path, { __metadata__: Int8Array.of(1) }))).toBe('ERR_SAFETENSORS_UNSUPPORTED');
+    expect(existsSync(path)).toBe(false);
+  });
+});

@@ -1,0 +1,208 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { NpzError } from '../../src/errors.js';
+import { openNpz } from '../../src/npz/open.js';
+import { loadNpz, readNpz } from '../../src/npz/read.js';
+import { streamNpz } from '../../src/npz/stream.js';
+import { GOOD_DIR, localDataStart, zipLayout } from '../zip/reader-helpers.js';
+import { describeArray, outcomeOf, streamOf, unevenChunks } from './stream-helpers.js';
+
+const fixture = (name: string): Buffer => readFileSync(join(GOOD_DIR, name));
+
+async function keysUntilError(input: Parameters<typeof readNpz>[0]): Promise<{ keys: string[]; outcome: string }> {
+  const keys: string[] = [];
+  const outcome = await outcomeOf(async () => {
+    for await (const [key] of readNpz(input)) keys.push(key);
+  });
+  return { keys, outcome };
+}
+
+describe('inputs', () => {
+  it('openNpz refuses a stream with ERR_INVALID_ARGUMENT that points to readNpz', async () => {
+    const error = await openNpz(Readable.from([fixture('pipe.npz')]) as never).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(NpzError);
+    expect((error as NpzError).code).toBe('ERR_INVALID_ARGUMENT');
+    expect((error as NpzError).message).toMatch(/readNpz/);
+  });
+
+  it('loadNpz takes a stream too', async () => {
+    const tree = await loadNpz(streamOf(fixture('paligemma-tiny.npz'), 'web'));
+    const fromFile = await loadNpz(join(GOOD_DIR, 'paligemma-tiny.npz'));
+    expect(JSON.stringify(tree, (_, v) => (ArrayBuffer.isView(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') : v))).toBe(
+      JSON.stringify(fromFile, (_, v) => (ArrayBuffer.isView(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') : v)),
+    );
+  });
+
+  it('a stream of strings is refused with ERR_INVALID_ARGUMENT', async () => {
+    expect(await outcomeOf(() => readNpz(Readable.from(['PK\u0003\u0004'])).next())).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it('a failing input stream is ERR_IO', async () => {
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield fixture('pipe.npz').subarray(0, 100);
+      throw new Error('connection reset');
+    }
+    expect(await outcomeOf(() => readNpz(failing()).next())).toBe('ERR_IO');
+  });
+
+  it('leaving the loop early stops reading the input (a Node stream is destroyed)', async () => {
+    const readable = Readable.from(unevenChunks(fixture('paligemma-tiny.npz')), { objectMode: false });
+    for await (const _ of readNpz(readable)) break;
+    expect(readable.destroyed).toBe(true);
+  });
+});
+
+describe('the lazy form', () => {
+  it('chunks() of every array equals the file reader, big-endian and odd chunk sizes included', async () => {
+    const name = 'all-dtypes.npz';
+    const file = await openNpz(join(GOOD_DIR, name));
+    try {
+      let count = 0;
+      for await (const entry of streamNpz(streamOf(fixture(name), 'iterable'), { chunkSize: 5 })) {
+        if (!entry.isArray) continue;
+        const parts: Uint8Array[] = [];
+        const elements = entry.shape.reduce((a, b) => a * b, 1);
+        const itemsize = elements > 0 ? entry.byteLength / elements : 1;
+        for await (const chunk of entry.chunks()) {
+          // Whole items, each chunk in a buffer of its own: viewable as the array's type.
+          expect(chunk.length % itemsize).toBe(0);
+          expect(chunk.length).toBeLessThanOrEqual(Math.max(5 - (5 % itemsize), itemsize));
+          expect(chunk.byteOffset).toBe(0);
+          parts.push(chunk.slice());
+        }
+        const expected = await file.get(entry.name);
+        expect(Buffer.concat(parts).equals(Buffer.from(expected.data.buffer, expected.data.byteOffset, expected.data.byteLength))).toBe(true);
+        expect([entry.dtype, entry.descr, entry.shape, entry.fortranOrder]).toEqual([expected.dtype, expected.descr, expected.shape, expected.fortranOrder]);
+        count += 1;
+      }
+      expect(count).toBe(file.entries.filter((entry) => entry.isArray).length);
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('entries not read are skipped, still verified: a corrupt skipped member fails the loop', async () => {
+    const bytes = Buffer.from(fixture('pipe.npz'));
+    const keys: string[] = [];
+    for await (const entry of streamNpz(streamOf(bytes, 'node'))) keys.push(entry.name);
+    expect(keys.length).toBeGreaterThan(1);
+    // Flip the last data byte of the first member: skipping it must still check its CRC.
+    const first = zipLayout(bytes).records[0]!;
+    const second = zipLayout(bytes).records[1]!;
+    bytes[second.localHeaderOffset - 25] ^= 0x40;
+    const seen: string[] = [];
+    const outcome = await outcomeOf(async () => {
+      for await (const entry of streamNpz(streamOf(bytes, 'node'))) seen.push(entry.name);
+    });
+    expect(first.localHeaderOffset).toBe(0);
+    expect(outcome).toBe('ERR_ZIP_CRC_MISMATCH');
+    expect(seen).toEqual(keys.slice(0, 1));
+  });
+
+  it('chunks() and read() work once, and only before the next entry', async () => {
+    const entries = streamNpz(streamOf(fixture('paligemma-tiny.npz'), 'iterable'));
+    const first = (await entries.next()).value!;
+    if (!first.isArray) throw new Error('expected an array');
+    const array = await first.read();
+    expect(array.data.byteLength).toBe(first.byteLength);
+    expect(await outcomeOf(() => first.read())).toBe('ERR_NPZ_CLOSED');
+    const second = (await entries.next()).value!;
+    await entries.next();
+    expect(await outcomeOf(async () => {
+      for await (const _ of second.chunks());
+    })).toBe('ERR_NPZ_CLOSED');
+    await entries.return(undefined);
+  });
+
+  it('stops with ERR_ABORTED when the signal fires', async () => {
+    const controller = new AbortController();
+    const outcome = await outcomeOf(async () => {
+      for await (const _ of streamNpz(streamOf(fixture('paligemma-tiny.npz'), 'node'), { signal: controller.signal })) controller.abort();
+    });
+    expect(outcome).toBe('ERR_ABORTED');
+  });
+});
+
+describe('where a deflate stream ends', () => {
+  // The inflater is fed whole input chunks; what it did not consume goes back to the reader. One-byte chunks and
+  // splits at every position around the end of each member's deflate data cover "ended exactly at a chunk
+  // boundary" (the rest of the stream is in the next chunk) and "ended inside a chunk" (the tail is put back).
+  for (const name of ['pipe-compressed.npz', 'compressed.npz', 'deflate-and-stored.npz']) {
+    it(`${name}: the same arrays from one-byte chunks and from every split around each deflate end`, async () => {
+      const bytes = fixture(name);
+      const expected = (await keysUntilError(bytes)).keys;
+      const reference: string[] = [];
+      for await (const [k, v] of readNpz(bytes)) reference.push(k + describeArray(v));
+      async function* oneByte(): AsyncGenerator<Uint8Array> {
+        for (let at = 0; at < bytes.length; at++) yield bytes.subarray(at, at + 1);
+      }
+      const fromBytes: string[] = [];
+      for await (const [k, v] of readNpz(oneByte())) fromBytes.push(k + describeArray(v));
+      expect(fromBytes).toEqual(reference);
+      const ends = zipLayout(bytes).records.filter((r) => r.method === 8).map((r) => localDataStart(bytes, r) + r.compressedSize);
+      expect(ends.length).toBeGreaterThan(0);
+      for (const end of ends) {
+        for (let split = end - 3; split <= end + 5; split++) {
+          const got: string[] = [];
+          for await (const [k, v] of readNpz(Readable.from([bytes.subarray(0, split), bytes.subarray(split)]))) got.push(k + describeArray(v));
+          expect(got, `split at ${split}`).toEqual(reference);
+        }
+      }
+      expect(expected.length).toBe(reference.length);
+    });
+  }
+});
+
+describe('the central directory, checked at the end', () => {
+  it('a CRC changed only in the directory: every array is yielded (each verified by its own header), then ERR_ZIP_CRC_MISMATCH', async () => {
+    const bytes = Buffer.from(fixture('compressed.npz'));
+    const layout = zipLayout(bytes);
+    const last = layout.records.at(-1)!;
+    bytes.writeUInt32LE((last.crc ^ 1) >>> 0, last.at + 16);
+    const { keys, outcome } = await keysUntilError(streamOf(bytes, 'iterable'));
+    expect(keys.length).toBe(layout.records.length);
+    expect(outcome).toBe('ERR_ZIP_CRC_MISMATCH');
+  });
+
+  it('a member the directory does not list: ERR_ZIP_CENTRAL_DIRECTORY after the arrays', async () => {
+    const bytes = Buffer.from(fixture('compressed.npz'));
+    const layout = zipLayout(bytes);
+    const last = layout.records.at(-1)!;
+    // Drop the last directory entry and fix the end record, so only the cross-check can notice.
+    const cdEnd = layout.cdOffset + layout.cdSize;
+    const trimmed = Buffer.concat([bytes.subarray(0, last.at), bytes.subarray(cdEnd)]);
+    const eocd = trimmed.length - 22;
+    trimmed.writeUInt16LE(layout.records.length - 1, eocd + 8);
+    trimmed.writeUInt16LE(layout.records.length - 1, eocd + 10);
+    trimmed.writeUInt32LE(layout.cdSize - (cdEnd - last.at), eocd + 12);
+    expect((await keysUntilError(trimmed)).outcome).toBe('ok');
+    const { keys, outcome } = await keysUntilError(streamOf(trimmed, 'node'));
+    expect(keys.length).toBe(layout.records.length);
+    expect(outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
+  });
+
+  it('a renamed local header: the array comes out under the local name, and the end check refuses the archive', async () => {
+    const bytes = Buffer.from(fixture('pipe.npz'));
+    const first = zipLayout(bytes).records[0]!;
+    bytes[first.localHeaderOffset + 30] ^= 0x20;
+    const { keys, outcome } = await keysUntilError(streamOf(bytes, 'web'));
+    expect(keys[0]).not.toBe(first.name.replace(/\.npy$/, ''));
+    expect(outcome).toBe('ERR_ZIP_NAME_MISMATCH');
+  });
+
+  it('bytes after the end record: ERR_ZIP_EOCD', async () => {
+    const bytes = Buffer.concat([fixture('pipe.npz'), Buffer.from('trailing')]);
+    expect((await keysUntilError(streamOf(bytes, 'iterable'))).outcome).toBe('ERR_ZIP_EOCD');
+  });
+
+  it('the same bytes as a file and as a stream give the same arrays (describeArray)', async () => {
+    const bytes = fixture('deflate-and-stored.npz');
+    const a: string[] = [];
+    const b: string[] = [];
+    for await (const [k, v] of readNpz(bytes)) a.push(k + describeArray(v));
+    for await (const [k, v] of readNpz(streamOf(bytes, 'web'))) b.push(k + describeArray(v));
+    expect(b).toEqual(a);
+  });
+});

@@ -1,0 +1,158 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readNpz } from '../../src/npz/read.js';
+import { FLAG_DATA_DESCRIPTOR } from '../../src/zip/records.js';
+import { BIN, GOOD, PALIGEMMA, ROOT, ensureBuilt } from '../cli/cli-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { hasNumpy, runPython } from '../helpers/python.js';
+import { describeArray } from './stream-helpers.js';
+
+// `-` as the input file reads standard input (here a pipe fed by the test) front to back; the results must be
+// what the same command prints for the file. `convert ... -` writes standard output as a stream.
+
+beforeAll(() => ensureBuilt());
+const temp = makeTempDir('stream');
+afterAll(() => temp.remove());
+
+function cli(args: readonly string[], input?: Uint8Array): { status: number | null; stdout: Buffer; stderr: string } {
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, input, maxBuffer: 1 << 28 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr.toString('utf8') };
+}
+
+const fixtures = ['paligemma-tiny.npz', 'all-dtypes.npz', 'pipe-compressed.npz', 'with-notes.npz', 'unicode-names.npz'];
+
+async function arraysOf(input: string | Uint8Array): Promise<Array<[string, string]>> {
+  const out: Array<[string, string]> = [];
+  for await (const [key, array] of readNpz(input)) out.push([key, describeArray(array)]);
+  return out;
+}
+
+describe("'-' reads standard input", () => {
+  it.each(fixtures)('verify - < %s: OK with the same counts as verify FILE', (name) => {
+    const path = join(GOOD, name);
+    const fromFile = cli(['verify', path]);
+    const fromStdin = cli(['verify', '-'], readFileSync(path));
+    expect(fromStdin.status).toBe(0);
+    expect(fromStdin.stdout.toString()).toBe(fromFile.stdout.toString());
+    expect(fromStdin.stdout.toString()).toMatch(/^OK {4}\d+ arrays?/);
+  });
+
+  it('verify - on damaged input: exit 1, the failing member and its code', () => {
+    const bytes = readFileSync(join(ROOT, 'test/fixtures/bad/ERR_ZIP_CRC_MISMATCH--flipped-data-byte.npz'));
+    const result = cli(['verify', '-', '--json'], bytes);
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout.toString()) as { ok: boolean; failures: Array<{ code: string }> };
+    expect(report.ok).toBe(false);
+    expect(report.failures.map((failure) => failure.code)).toEqual(['ERR_ZIP_CRC_MISMATCH']);
+  });
+
+  it('verify - on a truncated stream: exit 1, ERR_ZIP_TRUNCATED', () => {
+    const bytes = readFileSync(PALIGEMMA);
+    const result = cli(['verify', '-'], bytes.subarray(0, bytes.length - 30));
+    expect(result.status).toBe(1);
+    expect(result.stdout.toString()).toMatch(/ERR_ZIP_TRUNCATED/);
+  });
+
+  it.each(fixtures)('ls - < %s lists what ls FILE lists, and says it read the stream through', (name) => {
+    const path = join(GOOD, name);
+    type Listing = { entries: Array<{ name: string; isArray: boolean; dtype?: string; shape?: number[]; compression: string; offset: number }> };
+    const pick = (listing: Listing) => listing.entries.map((e) => [e.name, e.isArray, e.dtype, e.shape, e.compression, e.offset]);
+    const fromFile = JSON.parse(cli(['ls', path, '--json']).stdout.toString()) as Listing;
+    const fromStdin = cli(['ls', '--json', '-'], readFileSync(path));
+    expect(fromStdin.status).toBe(0);
+    expect(pick(JSON.parse(fromStdin.stdout.toString()) as Listing)).toEqual(pick(fromFile));
+    const text = cli(['ls', '-'], readFileSync(path));
+    expect(text.stderr).toMatch(/read all of standard input/);
+  });
+
+  it.each(['paligemma-tiny.npz', 'all-dtypes.npz'])('stats - < %s prints what stats FILE prints', (name) => {
+    const path = join(GOOD, name);
+    const fromStdin = cli(['stats', '-'], readFileSync(path));
+    expect(fromStdin.status).toBe(0);
+    expect(fromStdin.stdout.toString()).toBe(cli(['stats', path]).stdout.toString());
+  });
+
+  it('stats - NAME: only that array; an unknown name is ERR_NPZ_NOT_FOUND once the stream has ended', () => {
+    const bytes = readFileSync(PALIGEMMA);
+    const one = cli(['stats', '-', 'llm/final_norm/scale', '--json'], bytes);
+    expect(one.status).toBe(0);
+    expect((JSON.parse(one.stdout.toString()) as { arrays: Array<{ name: string }> }).arrays.map((a) => a.name)).toEqual(['llm/final_norm/scale']);
+    const missing = cli(['stats', '-', 'no/such'], bytes);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/ERR_NPZ_NOT_FOUND/);
+  });
+
+  it('cat - NAME and cat --raw - NAME print what they print for the file', () => {
+    const bytes = readFileSync(PALIGEMMA);
+    const name = 'img/Transformer/encoderblock/MlpBlock_0/Dense_0/kernel';
+    for (const extra of [[], ['--raw']]) {
+      const fromStdin = cli(['cat', ...extra, '-', name], bytes);
+      expect(fromStdin.status).toBe(0);
+      expect(fromStdin.stdout.length).toBeGreaterThan(0);
+      expect(fromStdin.stdout.equals(cli(['cat', ...extra, PALIGEMMA, name]).stdout)).toBe(true);
+    }
+  });
+
+  it('extract - -o DIR writes the same .npy files as extract FILE', () => {
+    const a = join(temp.path, 'extract-stdin');
+    const b = join(temp.path, 'extract-file');
+    expect(cli(['extract', '-', '-o', a], readFileSync(PALIGEMMA)).status).toBe(0);
+    expect(cli(['extract', PALIGEMMA, '-o', b]).status).toBe(0);
+    const files = (dir: string): string[] => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(dir.length)).sort();
+    expect(files(a).length).toBeGreaterThan(10);
+    expect(files(a)).toEqual(files(b));
+    for (const file of files(a)) expect(readFileSync(join(a, file)).equals(readFileSync(join(b, file)))).toBe(true);
+  });
+
+  it('convert - OUT --cast float32:bfloat16 < IN gives the arrays convert IN OUT gives', async () => {
+    const fromStdin = join(temp.path, 'cast-stdin.npz');
+    const fromFile = join(temp.path, 'cast-file.npz');
+    expect(cli(['convert', '-', fromStdin, '--cast', 'float32:bfloat16'], readFileSync(PALIGEMMA)).status).toBe(0);
+    expect(cli(['convert', PALIGEMMA, fromFile, '--cast', 'float32:bfloat16']).status).toBe(0);
+    const arrays = await arraysOf(fromStdin);
+    expect(arrays.some(([, described]) => described.includes('"bfloat16"'))).toBe(true);
+    expect(arrays).toEqual(await arraysOf(fromFile));
+  });
+});
+
+describe('convert to standard output', () => {
+  it('convert - - streams an npz with data descriptors that reads back exactly', async () => {
+    const input = readFileSync(join(GOOD, 'all-dtypes.npz'));
+    const result = cli(['convert', '-', '-'], input);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(/wrote standard output/);
+    const output = result.stdout;
+    expect(output.readUInt16LE(6) & FLAG_DATA_DESCRIPTOR).toBe(FLAG_DATA_DESCRIPTOR);
+    expect(await arraysOf(output)).toEqual(await arraysOf(input));
+  });
+
+  it.runIf(hasNumpy())('numpy loads what convert IN - wrote, with the input values', () => {
+    const out = join(temp.path, 'to-stdout.npz');
+    const result = cli(['convert', PALIGEMMA, '-', '--compress']);
+    expect(result.status).toBe(0);
+    writeFileSync(out, result.stdout);
+    const check = runPython(
+      String.raw`
+import sys, numpy as np, zipfile
+assert zipfile.ZipFile(sys.argv[1]).testzip() is None
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert a.files == b.files, (a.files, b.files)
+for k in a.files:
+    assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+print(len(a.files))
+`,
+      [out, PALIGEMMA],
+    );
+    expect(Number(check.trim())).toBe(32);
+  });
+
+  it('a failure mid-stream exits non-zero with the error code (no crash)', () => {
+    const bytes = readFileSync(PALIGEMMA);
+    const result = cli(['convert', '-', '-'], bytes.subarray(0, 3000));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/ERR_ZIP_TRUNCATED/);
+    expect(result.stderr).not.toMatch(/at .*\.js:\d+/);
+  });
+});

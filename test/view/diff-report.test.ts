@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { numberToBfloat16Bits, numberToFloat16Bits, openNpz, saveNpz, type Leaf, type NpzFile } from '../../src/index.js';
+import { compareTensor, diffPlan, orderDiffs, type TensorDiff } from '../../src/cli/view/diff-report.js';
+import { WorkProgress } from '../../src/cli/view/progress-report.js';
+
+/** What changed between two files, tensor by tensor, on values whose norms are plain arithmetic. */
+
+const f16 = (values: number[]): Leaf => ({ dtype: 'float16', shape: [values.length], data: Uint16Array.from(values, numberToFloat16Bits) });
+const bf16 = (values: number[]): Leaf => ({ dtype: 'bfloat16', shape: [values.length], data: Uint16Array.from(values, numberToBfloat16Bits) });
+const c64 = (parts: number[]): Leaf => ({ dtype: 'complex64', shape: [parts.length / 2], data: Float32Array.from(parts) });
+
+const A = new Map<string, Leaf>([
+  ['same-with-nan', f16([3, 4, 0, NaN])],
+  ['bf16-moved', bf16([3, 4])],
+  ['f16-moved', f16([0, 2, -4, 4])],
+  ['from-zero', Float32Array.from([0, 0])],
+  ['complex', c64([1, 0, 0, 0])],
+  ['became-nan', Float64Array.from([1, 2])],
+  ['resized', Int16Array.from([1, 2, 3])],
+  ['recast', Float32Array.from([1])],
+  ['dropped', Uint8Array.from([1])],
+]);
+const B = new Map<string, Leaf>([
+  ['same-with-nan', f16([3, 4, 0, NaN])],
+  ['bf16-moved', bf16([3, 5])],
+  ['f16-moved', f16([0, 2, -4, 7])],
+  ['from-zero', Float32Array.from([0, 1])],
+  ['complex', c64([1, 1, 0, 0])],
+  ['became-nan', Float64Array.from([1, NaN])],
+  ['resized', Int16Array.from([1, 2])],
+  ['recast', Float64Array.from([1])],
+  ['added', Uint8Array.from([1])],
+]);
+
+let dir: string;
+let fileA: NpzFile;
+let fileB: NpzFile;
+let diffs: Map<string, TensorDiff>;
+let ordered: TensorDiff[];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'npz-view-diff-'));
+  await saveNpz(join(dir, 'a.npz'), A);
+  await saveNpz(join(dir, 'b.npz'), B);
+  fileA = await openNpz(join(dir, 'a.npz'));
+  fileB = await openNpz(join(dir, 'b.npz'));
+  const plan = diffPlan(fileA, fileB);
+  const progress = new WorkProgress(plan.pending.reduce((sum, entry) => sum + entry.byteLength, 0));
+  const all = [...plan.structural];
+  for (const entry of plan.pending) all.push(await compareTensor(fileA, fileB, entry, new AbortController().signal, progress));
+  expect(progress.done).toBe(progress.total);
+  ordered = orderDiffs(all);
+  diffs = new Map(all.map((diff) => [diff.name, diff]));
+});
+
+afterAll(async () => {
+  await fileA?.close();
+  await fileB?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('diff report', () => {
+  it('relative change ||a - b|| / ||a|| through the bit-pattern tables of bf16 and f16', () => {
+    expect(diffs.get('bf16-moved')).toMatchObject({ kind: 'changed', relative: 1 / 5, normA: 5, normDiff: 1, maxAbs: 1, differing: 1, items: 2 });
+    expect(diffs.get('f16-moved')).toMatchObject({ kind: 'changed', relative: 3 / 6, normA: 6, normDiff: 3, maxAbs: 3, differing: 1, items: 4 });
+  });
+
+  it('an unchanged NaN is no change; a new NaN is a change of unknown size', () => {
+    expect(diffs.get('same-with-nan')).toMatchObject({ kind: 'equal', relative: 0, differing: 0 });
+    expect(diffs.get('became-nan')).toMatchObject({ kind: 'changed', differing: 1 });
+    expect(diffs.get('became-nan')?.relative).toBeNaN();
+  });
+
+  it('a change from all zeros is infinitely large; a complex item counts once', () => {
+    expect(diffs.get('from-zero')).toMatchObject({ kind: 'changed', relative: Infinity, differing: 1 });
+    expect(diffs.get('complex')).toMatchObject({ kind: 'changed', relative: 1, differing: 1, items: 2 });
+  });
+
+  it('structure changes are named without reading data', () => {
+    expect(diffs.get('resized')).toEqual({ name: 'resized', kind: 'shape', a: 'int16 (3,)', b: 'int16 (2,)' });
+    expect(diffs.get('recast')).toEqual({ name: 'recast', kind: 'dtype', a: 'float32 (1,)', b: 'float64 (1,)' });
+    expect(diffs.get('dropped')).toEqual({ name: 'dropped', kind: 'only-a', a: 'uint8 (1,)' });
+    expect(diffs.get('added')).toEqual({ name: 'added', kind: 'only-b', b: 'uint8 (1,)' });
+  });
+
+  it('orders structure changes, then the largest changes, then the unchanged', () => {
+    expect(ordered.map((diff) => diff.name)).toEqual([
+      'dropped',
+      'added',
+      'recast',
+      'resized',
+      'became-nan',
+      'from-zero',
+      'complex',
+      'f16-moved',
+      'bf16-moved',
+      'same-with-nan',
+    ]);
+  });
+});
