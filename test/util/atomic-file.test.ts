@@ -107,9 +107,8 @@ describe('writeFileAtomically: an abort before the rename backs out', () => {
 describe('save functions pass their signal down to the rename', () => {
   const saves = { saveNpz, saveSafetensors };
   for (const [label, save] of Object.entries(saves)) {
-    // Fails until src/npz/save.ts `writeAtomically` passes `signal: options.signal` to writeFileAtomically (next
-    // to `fsync: options.fsync !== false`); saveNpz, saveSafetensors and the shard writer all go through it.
-    it.fails(`${label}: an abort during the final fsync rejects ERR_ABORTED and keeps the old file`, async () => {
+    // saveNpz, saveSafetensors and the shard writer all reach the rename through save.ts `writeAtomically`.
+    it(`${label}: an abort during the final fsync rejects ERR_ABORTED and keeps the old file`, async () => {
       const controller = new AbortController();
       const error = await withSyncHook(
         () => controller.abort(),
