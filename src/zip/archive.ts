@@ -21,6 +21,8 @@ const FLAG_STRONG_ENCRYPTION = 0x0040;
  * handful of reads, small enough to stay a modest allocation (a remote source keeps `parallelReads` of them).
  */
 export const DEFAULT_SCAN_WINDOW = 4 * 1024 * 1024;
+/** Windows in flight at most, whatever a source's `readCost` asks: bounds the scan's memory to 16 windows. */
+const MAX_SCAN_READS_IN_FLIGHT = 16;
 /** Guess for a local extra field: numpy writes a 20-byte zip64 extra; a longer one costs one extra read. */
 const EXPECTED_LOCAL_EXTRA = LOCAL_ZIP64_EXTRA;
 
@@ -91,14 +93,12 @@ export class ZipArchive {
     // Per member, in file order: raw data bytes wanted after the header, and bytes the header plus those span.
     const peeks = ordered.map((entry) => Math.min(options.peek?.(entry) ?? 0, entry.compressedSize));
     const spans = ordered.map((entry, i) => LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA + (peeks[i] as number));
-    const windows = planScanWindows(ordered, spans, {
-      windowBytes: options.windowBytes ?? DEFAULT_SCAN_WINDOW,
-      gapBytes: cost === undefined ? Number.POSITIVE_INFINITY : Math.max(0, cost.gapBytes),
-      size: this.size,
-    });
+    // A custom source's hint is taken with care: a nonsense gap reads no data, a huge parallelism is capped.
+    const gapBytes = cost === undefined ? Number.POSITIVE_INFINITY : cost.gapBytes >= 0 ? cost.gapBytes : 0;
+    const parallel = cost === undefined ? 1 : Math.min(MAX_SCAN_READS_IN_FLIGHT, Math.max(1, Math.floor(cost.parallelReads) || 1));
+    const windows = planScanWindows(ordered, spans, { windowBytes: options.windowBytes ?? DEFAULT_SCAN_WINDOW, gapBytes, size: this.size });
     // Remote windows go straight to the source at their exact span: ReadWindow would round each up to 64 KiB.
     const direct = cost !== undefined;
-    const parallel = cost === undefined ? 1 : Math.max(1, Math.floor(cost.parallelReads) || 1);
     const inFlight: Array<Promise<Uint8Array> | undefined> = [];
     let issued = 0;
     for (let w = 0; w < windows.length; w++) {

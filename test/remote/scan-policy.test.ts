@@ -89,6 +89,16 @@ describe.skipIf(!hasNumpy())('header scan policy by source cost', () => {
     }
   });
 
+  it('a nonsense readCost from a custom source reads no member data and keeps at most 16 windows in flight', async () => {
+    const planned = headerWindows(layout, 0);
+    expect(planned.length).toBeGreaterThan(16);
+    const { source, reads, maxPending } = scripted(bytes, { gapBytes: Number.NaN, parallelReads: 1e9 }, () => 5);
+    const file = await openNpz(source);
+    await file.close();
+    expect(scanReads(reads)).toEqual(planned.map((window) => ({ offset: window.start, length: window.end - window.start })));
+    expect(maxPending()).toBe(16);
+  });
+
   it('the scan visits members in file order while window reads complete out of order', async () => {
     const { source } = scripted(bytes, { gapBytes: GAP, parallelReads: 4 }, (n) => 40 - 10 * (n % 4));
     const archive = await ZipArchive.open(source);
