@@ -17,6 +17,8 @@ export interface RandomAccessSource {
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Releases the underlying resource. Idempotent. */
   close(): Promise<void>;
+  /** Optional: set by sources that pay a round trip per read (HTTP ranges, object stores); absent means reads are cheap. */
+  readonly readCost?: ReadCost;
 }
 
 /** Anything the readers accept: a path, a `file:` URL, the bytes themselves, or a custom source. */
@@ -39,4 +41,12 @@ export function checkInto(into: Uint8Array | undefined, length: number): void {
   if (into !== undefined && into.length < length) {
     throw new NpzError('ERR_INVALID_ARGUMENT', `destination holds ${into.length} bytes, ${length} requested`);
   }
+}
+
+/** How readers should trade bytes for requests on a source where every read is a round trip. */
+export interface ReadCost {
+  /** A gap up to this many bytes between two wanted ranges is cheaper to read through than a second request. */
+  gapBytes: number;
+  /** Independent reads worth having in flight at once. */
+  parallelReads: number;
 }
