@@ -77,12 +77,30 @@ export function npyHeaderFromHead(head: Uint8Array, streamSize: number, options:
   return checkAccounts(decodeNpyHeader(head.subarray(0, headerLength), options), streamSize);
 }
 
+/**
+ * Reads the npy header from the start of a stream of `size` bytes (header and data) and checks that it accounts
+ * for the stream exactly. `read(n)` returns the next `min(n, bytes left)` bytes. A size of undefined is a
+ * stream whose end only the header can tell (a zip member read front to back, with its sizes in a data
+ * descriptor after the data): the caller then delimits it by the header's length plus `byteLength`.
+ */
+export async function readNpyHeaderFrom(
+  read: (length: number) => Promise<Uint8Array>,
+  size: number | undefined,
+  options: DecodeNpyHeaderOptions = {},
+): Promise<NpyHeader> {
+  const prefix = await read(size === undefined ? 12 : Math.min(12, size));
+  const headerLength = size === undefined ? npyHeaderLength(prefix, options) : headerLengthWithin(prefix, size, options);
+  if (headerLength < prefix.length) {
+    // A v1 header of 10 or 11 bytes: too short for any dictionary, and shorter than the prefix already read.
+    throw new NpzError('ERR_NPY_HEADER_SYNTAX', `npy header of ${headerLength} bytes is too short to hold a dictionary`, { actual: headerLength });
+  }
+  const header = decodeNpyHeader(concat(prefix, await read(headerLength - prefix.length)), options);
+  return size === undefined ? header : checkAccounts(header, size);
+}
+
 /** Reads the npy header from the start of the stream and checks that it accounts for the stream exactly. */
-export async function readNpyHeader(reader: NpyByteReader, options: DecodeNpyHeaderOptions = {}): Promise<NpyHeader> {
-  const prefix = await reader.read(Math.min(12, reader.remaining));
-  const headerLength = headerLengthWithin(prefix, reader.size, options);
-  const header = decodeNpyHeader(concat(prefix, await reader.read(headerLength - prefix.length)), options);
-  return checkAccounts(header, reader.size);
+export function readNpyHeader(reader: NpyByteReader, options: DecodeNpyHeaderOptions = {}): Promise<NpyHeader> {
+  return readNpyHeaderFrom((length) => reader.read(length), reader.size, options);
 }
 
 /** The descr callers see: data that was byte-swapped is little-endian now, and its descr says so. */

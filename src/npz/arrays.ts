@@ -13,7 +13,7 @@ import { MemberReader, type MemberReadOptions } from '../zip/member-reader.js';
 export type NpzReadOptions = NpyReadOptions & MemberReadOptions;
 
 /** Adds the member name to errors raised by the npy layer, which does not know it. */
-export function inMember(entry: ZipEntry, error: unknown): unknown {
+export function inMember(entry: Pick<ZipEntry, 'name'>, error: unknown): unknown {
   if (!(error instanceof NpzError) || error.entry !== undefined) return error;
   return new NpzError(error.code, `member ${JSON.stringify(entry.name)}: ${error.message}`, {
     entry: entry.name,

@@ -38,6 +38,6 @@ export function isArrayMember(entry: ZipEntry): boolean {
   return entry.name.endsWith('.npy');
 }
 
-export function compressionOf(entry: ZipEntry): Compression {
+export function compressionOf(entry: Pick<ZipEntry, 'method'>): Compression {
   return entry.method === METHOD_STORED ? 'stored' : entry.method === METHOD_DEFLATED ? 'deflate' : 'unsupported';
 }

@@ -254,6 +254,7 @@ export async function writeAtomically<T>(
     return await writeFileAtomically(target, write, {
       mode: options.mode ?? 0o666,
       fsync: options.fsync !== false,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
   } catch (err) {
     throw failure(err, options.signal, `saving ${target} failed`);

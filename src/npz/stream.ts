@@ -1,15 +1,14 @@
 import { NpzError } from '../errors.js';
-import { byteSwapInPlace, typedArrayFor, type ArrayDType, type NpyTypedArray } from '../npy/dtype.js';
-import { decodeNpyHeader, npyHeaderLength, type Descr, type NpyHeader } from '../npy/header.js';
-import type { ByteStream } from '../source/byte-stream.js';
 import type { NpyArray } from '../npy/array.js';
-import { reportedDescr } from '../npy/read.js';
+import type { NpyHeader } from '../npy/header.js';
+import { npyDataChunks, readNpyArray, readNpyHeaderFrom, reportedDescr, type NpyByteReader } from '../npy/read.js';
+import type { ByteStream } from '../source/byte-stream.js';
 import { throwIfAborted } from '../util/abort.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
-import { METHOD_DEFLATED, METHOD_STORED } from '../zip/records.js';
 import { SequentialZipReader, type StreamMember } from '../zip/sequential.js';
-import type { NpzReadOptions } from './arrays.js';
-import { keyOfMember, type Compression, type DuplicateNamePolicy } from './keys.js';
+import { inMember, type NpzReadOptions } from './arrays.js';
+import type { NpyArrayFields, NpzMemberFields } from './entry-fields.js';
+import { compressionOf, keyOfMember, type DuplicateNamePolicy } from './keys.js';
 
 /**
  * An npz read front to back from a stream that cannot seek (stdin, a pipe, an HTTP body): members in stream
@@ -32,26 +31,9 @@ export interface StreamChunksOptions {
   chunkSize?: number;
 }
 
-interface StreamEntryBase {
-  /** The key: the member name with one `.npy` removed. */
-  name: string;
-  /** The member name in the archive. */
-  memberName: string;
-  compression: Compression;
-  /** Stream offset of the member's local header. */
-  localHeaderOffset: number;
-}
-
 /** An array member whose npy header has been read; its data is still in the stream. */
-export interface StreamNpzArrayEntry extends StreamEntryBase {
+export interface StreamNpzArrayEntry extends NpzMemberFields, NpyArrayFields {
   isArray: true;
-  dtype: ArrayDType;
-  descr: Descr;
-  shape: number[];
-  fortranOrder: boolean;
-  /** Data bytes after the npy header: prod(shape) × itemsize. */
-  byteLength: number;
-  npyVersion: 1 | 2 | 3;
   /**
    * The data bytes, little-endian, in chunks of at most `chunkSize`. Once only, and only before the next entry
    * is requested. Completing the loop means the member's CRC-32 and sizes verified.
@@ -62,7 +44,7 @@ export interface StreamNpzArrayEntry extends StreamEntryBase {
 }
 
 /** A member whose name does not end in `.npy`. */
-export interface StreamNpzOtherEntry extends StreamEntryBase {
+export interface StreamNpzOtherEntry extends NpzMemberFields {
   isArray: false;
   /** The member's uncompressed bytes; once only, before the next entry. */
   chunks(options?: StreamChunksOptions): AsyncGenerator<Uint8Array, void, undefined>;
@@ -70,79 +52,70 @@ export interface StreamNpzOtherEntry extends StreamEntryBase {
 
 export type StreamNpzEntry = StreamNpzArrayEntry | StreamNpzOtherEntry;
 
-function compressionOfMethod(method: number): Compression {
-  return method === METHOD_STORED ? 'stored' : method === METHOD_DEFLATED ? 'deflate' : 'unsupported';
-}
-
-/** Names the member in errors from the pure npy codec, which does not know it. */
-function inMember(name: string, error: unknown): unknown {
-  if (!(error instanceof NpzError) || error.entry !== undefined) return error;
-  return new NpzError(error.code, `member ${JSON.stringify(name)}: ${error.message}`, {
-    entry: name,
-    ...(error.offset === undefined ? {} : { offset: error.offset }),
-    expected: error.expected,
-    actual: error.actual,
-    cause: error,
-  });
-}
-
 /**
  * Reads the npy header at the start of a member and delimits the member by it: header plus shape × itemsize is
- * where a stored member written with a data descriptor ends, and must equal a size the local header states.
+ * where a stored member written with a data descriptor ends. The header is read before the member's length is
+ * known (no NpyByteReader yet, whose size must be known up front); a size the local header states is checked.
  */
 async function readStreamArrayHeader(member: StreamMember, options: StreamNpzOptions): Promise<NpyHeader> {
   try {
-    const declared = member.declaredSize;
-    const prefix = await member.readExact(declared === undefined ? 12 : Math.min(12, declared));
-    const headerLength = npyHeaderLength(prefix, options);
-    if (declared !== undefined && headerLength > declared) {
-      throw new NpzError('ERR_NPY_TRUNCATED', `npy header needs ${headerLength} bytes but the member holds ${declared}`, {
-        expected: headerLength,
-        actual: declared,
-      });
-    }
-    const bytes = new Uint8Array(Math.max(headerLength, prefix.length));
-    bytes.set(prefix);
-    if (headerLength > prefix.length) await member.readExact(headerLength - prefix.length, bytes.subarray(prefix.length));
-    const header = decodeNpyHeader(bytes, options);
-    if (declared !== undefined && declared - headerLength !== header.byteLength) {
-      throw new NpzError(
-        'ERR_NPY_SIZE_MISMATCH',
-        `shape (${header.shape.join(', ')}) × ${header.itemsize} bytes = ${header.byteLength}, but the member holds ${declared - headerLength} data bytes`,
-        { expected: header.byteLength, actual: declared - headerLength },
-      );
-    }
-    if (prefix.length > headerLength) {
-      throw new NpzError('ERR_NPY_HEADER_SYNTAX', `npy header of ${headerLength} bytes is too short to hold a dictionary`, { actual: headerLength });
-    }
-    member.delimit(headerLength + header.byteLength);
+    const header = await readNpyHeaderFrom((length) => member.readExact(length), member.declaredSize, options);
+    member.delimit(header.headerLength + header.byteLength);
     return header;
   } catch (error) {
     member.abandon();
-    throw inMember(member.name, error);
+    throw inMember(member, error);
   }
 }
 
-/** SEGMENT_BYTES-sized pieces keep Uint8Array views and byte swaps within their limits for huge arrays. */
-const SEGMENT_BYTES = 1 << 30;
+/**
+ * The npy read layer's view of an array member once its header has delimited it (`size`: header plus data).
+ * Every read goes through `readExact`, so each chunk is a fresh buffer of exactly the length asked for: with
+ * `wholeItems` chunk sizes, consumers can view every chunk as the array's type. Nothing is recycled.
+ */
+class StreamNpyReader implements NpyByteReader {
+  readonly #member: StreamMember;
+  readonly #signal: AbortSignal | undefined;
 
-function allocate(name: string, header: NpyHeader, maxArrayBytes: number): NpyTypedArray {
-  if (header.byteLength > maxArrayBytes) {
-    throw new NpzError(
-      'ERR_NPY_TOO_LARGE',
-      `member ${JSON.stringify(name)}: ${header.byteLength} bytes exceed the maxArrayBytes limit of ${maxArrayBytes}; stream it with chunks() or raise the limit`,
-      { entry: name, expected: maxArrayBytes, actual: header.byteLength },
-    );
+  constructor(member: StreamMember, readonly size: number, signal: AbortSignal | undefined) {
+    this.#member = member;
+    this.#signal = signal;
   }
-  try {
-    return typedArrayFor(header.dtype, new ArrayBuffer(header.byteLength), 0, header.byteLength);
-  } catch (cause) {
-    throw new NpzError('ERR_NPY_TOO_LARGE', `member ${JSON.stringify(name)}: ${header.byteLength} bytes do not fit in one typed array here; use chunks() instead`, {
-      entry: name,
-      actual: header.byteLength,
-      cause,
-    });
+
+  get remaining(): number {
+    return this.size - this.#member.position;
   }
+
+  read(length: number): Promise<Uint8Array> {
+    return this.#member.readExact(Math.min(length, this.remaining));
+  }
+
+  async readInto(dest: Uint8Array): Promise<void> {
+    throwIfAborted(this.#signal, 'reading');
+    await this.#member.readExact(dest.length, dest);
+  }
+
+  async *chunks(chunkSize: number): AsyncGenerator<Uint8Array, void, undefined> {
+    while (this.remaining > 0) {
+      throwIfAborted(this.#signal, 'reading');
+      yield await this.read(chunkSize);
+    }
+    await this.finish();
+  }
+
+  async finish(): Promise<void> {
+    while (this.remaining > 0) await this.read(DEFAULT_CHUNK_SIZE);
+    // An empty array never completed a read: the member's end (and its CRC) is checked here.
+    if ((await this.#member.read(1)) !== undefined) {
+      throw new NpzError('ERR_ZIP_BOMB', `member ${JSON.stringify(this.#member.name)} holds more than its npy header says`, { entry: this.#member.name });
+    }
+  }
+}
+
+/** The largest multiple of the item size within `chunkSize` (at least one item), so chunks hold whole items. */
+function wholeItems(header: NpyHeader, chunkSize: number): number {
+  const item = Math.max(1, header.itemsize);
+  return Math.max(item, chunkSize - (chunkSize % item));
 }
 
 /** Hands out a member's bytes once, and only while it is the current entry. */
@@ -166,35 +139,21 @@ class Claim {
   }
 }
 
-/**
- * Chunks like the file reader's: fresh buffers (aligned for any typed array view), whole items each, so a
- * consumer can view them as the array's type. The copy out of the input's buffers is what makes that possible.
- */
 async function* arrayChunks(member: StreamMember, header: NpyHeader, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
-  const item = Math.max(1, header.itemsize);
-  const pieceSize = Math.max(item, chunkSize - (chunkSize % item));
-  for (let left = header.byteLength; left > 0; ) {
-    throwIfAborted(signal);
-    const piece = await member.readExact(Math.min(pieceSize, left));
-    left -= piece.length;
-    byteSwapInPlace(piece, header.swapUnit);
-    yield piece;
+  const reader = new StreamNpyReader(member, header.headerLength + header.byteLength, signal);
+  try {
+    yield* npyDataChunks(reader, header, wholeItems(header, chunkSize), signal === undefined ? {} : { signal });
+  } catch (error) {
+    throw inMember(member, error);
   }
-  // An empty array never completed a read: the member's end (and its CRC) is checked here.
-  if ((await member.read(1)) !== undefined) throw new NpzError('ERR_ZIP_BOMB', `member ${JSON.stringify(member.name)} holds more than its npy header says`, { entry: member.name });
 }
 
 async function readWholeArray(member: StreamMember, header: NpyHeader, options: StreamNpzOptions): Promise<NpyArray> {
-  const data = allocate(member.name, header, options.maxArrayBytes ?? Number.POSITIVE_INFINITY);
-  const bytes = (at: number): Uint8Array => new Uint8Array(data.buffer, at, Math.min(SEGMENT_BYTES, header.byteLength - at));
-  for (let at = 0; at < header.byteLength; at += SEGMENT_BYTES) {
-    throwIfAborted(options.signal);
-    await member.readExact(Math.min(SEGMENT_BYTES, header.byteLength - at), bytes(at));
+  try {
+    return await readNpyArray(new StreamNpyReader(member, header.headerLength + header.byteLength, options.signal), header, options);
+  } catch (error) {
+    throw inMember(member, error);
   }
-  if ((await member.read(1)) !== undefined) throw new NpzError('ERR_ZIP_BOMB', `member ${JSON.stringify(member.name)} holds more than its npy header says`, { entry: member.name });
-  throwIfAborted(options.signal);
-  for (let at = 0; at < header.byteLength; at += SEGMENT_BYTES) byteSwapInPlace(bytes(at), header.swapUnit);
-  return { dtype: header.dtype, descr: reportedDescr(header), shape: header.shape, fortranOrder: header.fortranOrder, data };
 }
 
 function arrayEntry(member: StreamMember, header: NpyHeader, claim: Claim, options: StreamNpzOptions): StreamNpzArrayEntry {
@@ -202,7 +161,7 @@ function arrayEntry(member: StreamMember, header: NpyHeader, claim: Claim, optio
     isArray: true,
     name: keyOfMember(member.name),
     memberName: member.name,
-    compression: compressionOfMethod(member.method),
+    compression: compressionOf(member),
     localHeaderOffset: member.localHeaderOffset,
     dtype: header.dtype,
     descr: reportedDescr(header),
@@ -230,7 +189,7 @@ function otherEntry(member: StreamMember, claim: Claim, options: StreamNpzOption
     isArray: false,
     name: keyOfMember(member.name),
     memberName: member.name,
-    compression: compressionOfMethod(member.method),
+    compression: compressionOf(member),
     localHeaderOffset: member.localHeaderOffset,
     async *chunks(chunkOptions: StreamChunksOptions = {}) {
       claim.take();

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NpzError } from '../errors.js';
-import type { RandomAccessSource } from './random-access.js';
+import type { RandomAccessSource, ReadCost } from './random-access.js';
 
 /**
  * An npz behind an HTTP(S) URL, read with single ranged GETs over Node's own fetch. A remote server is untrusted
@@ -28,7 +28,10 @@ export interface HttpSourceOptions {
   tailSize?: number;
   /** A large read is split into ranged requests of this many bytes, run in parallel (default 1 MiB). */
   requestSize?: number;
-  /** Small reads issued together are merged into one request when at most this many bytes apart (default 16 KiB). */
+  /**
+   * Bytes worth transferring to save a request (default 64 KiB): small reads issued together are merged into one
+   * request when at most this far apart, and openNpz's header scan reads through gaps up to this size only.
+   */
   mergeGap?: number;
   /** Called each time body bytes arrive, with their count and the object's size, for progress bars. */
   onBytes?: (bytes: number, objectSize: number) => void;
@@ -58,7 +61,11 @@ const MAX_RETRY_DELAY_MS = 30_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_TAIL_SIZE = 256 * 1024;
 const DEFAULT_REQUEST_SIZE = 1 << 20;
-const DEFAULT_MERGE_GAP = 16 * 1024;
+/**
+ * Tens of KiB cost less than a round trip on any link worth reading a checkpoint over, while the mid-sized
+ * tensors (biases, norms, small kernels: 100 KiB and up) that separate headers are not worth reading to skip one.
+ */
+const DEFAULT_MERGE_GAP = 64 * 1024;
 /** Reads up to this size are "small": they wait one turn of the event loop to be merged with their neighbours. */
 const SMALL_READ = 64 * 1024;
 /** A merged request never grows past this, so a burst of small reads cannot become one huge response. */
@@ -204,6 +211,8 @@ function headerEntries(headers: HttpSourceOptions['headers']): Array<[string, st
 class RemoteSource implements HttpSource {
   readonly displayUrl: string;
   readonly stats: HttpSourceStats = { requests: 0, bytes: 0, retries: 0 };
+  /** Every read is a request: readers merge only small gaps and keep `concurrency` reads in flight. */
+  readonly readCost: ReadCost;
   size = 0;
   readonly #originalUrl: string;
   /** Where the last redirect chain ended: later requests go straight there. */
@@ -246,7 +255,9 @@ class RemoteSource implements HttpSource {
     this.#requestSize = positiveInteger('requestSize', options.requestSize, DEFAULT_REQUEST_SIZE, 4096);
     this.#mergeGap = positiveInteger('mergeGap', options.mergeGap, DEFAULT_MERGE_GAP, 0);
     this.#onBytes = options.onBytes;
-    this.#limiter = new Limiter(positiveInteger('concurrency', options.concurrency, DEFAULT_CONCURRENCY));
+    const concurrency = positiveInteger('concurrency', options.concurrency, DEFAULT_CONCURRENCY);
+    this.#limiter = new Limiter(concurrency);
+    this.readCost = { gapBytes: this.#mergeGap, parallelReads: concurrency };
     const signal = options.signal;
     if (signal === undefined) this.#unlinkSignal = () => undefined;
     else {

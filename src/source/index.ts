@@ -4,5 +4,5 @@
  */
 export { bufferSource } from './buffer.js';
 export { fileSource } from './file.js';
-export { isRandomAccessSource, type NpzSource, type RandomAccessSource } from './random-access.js';
+export { isRandomAccessSource, type NpzSource, type RandomAccessSource, type ReadCost } from './random-access.js';
 export { resolveSource, type ResolvedSource } from './resolve.js';

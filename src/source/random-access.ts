@@ -15,23 +15,21 @@ export interface RandomAccessSource {
    * Buffer), so callers treat results as read-only.
    */
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
-  /**
-   * Optional hint: how many reads this source serves best when they are in flight at once. The member reader
-   * keeps up to this many positional reads going while it hashes and hands out earlier ones (clamped to
-   * 1–64). A source that pays a round trip per read (HTTP ranges, object stores) sets it high; without it the
-   * reader picks a depth suited to local files.
-   */
-  readonly preferredConcurrency?: number;
   /** Releases the underlying resource. Idempotent. */
   close(): Promise<void>;
+  /** Optional: set by sources that pay a round trip per read (HTTP ranges, object stores); absent means reads are cheap. */
+  readonly readCost?: ReadCost;
 }
 
 /** Upper bound on reads in flight for any one reader, whatever a source asks for. */
 export const MAX_READ_CONCURRENCY = 64;
 
-/** The reads in flight a reader keeps for `source`: its own hint when valid, else `fallback`. */
+/**
+ * The positional reads a member reader keeps in flight for `source`: its `readCost.parallelReads` when valid
+ * (clamped to MAX_READ_CONCURRENCY), else `fallback`, the depth suited to local files.
+ */
 export function readConcurrency(source: RandomAccessSource, fallback: number): number {
-  const hint = source.preferredConcurrency;
+  const hint = source.readCost?.parallelReads;
   if (typeof hint !== 'number' || !Number.isFinite(hint) || hint < 1) return fallback;
   return Math.min(MAX_READ_CONCURRENCY, Math.floor(hint));
 }
@@ -56,4 +54,12 @@ export function checkInto(into: Uint8Array | undefined, length: number): void {
   if (into !== undefined && into.length < length) {
     throw new NpzError('ERR_INVALID_ARGUMENT', `destination holds ${into.length} bytes, ${length} requested`);
   }
+}
+
+/** How readers should trade bytes for requests on a source where every read is a round trip. */
+export interface ReadCost {
+  /** A gap up to this many bytes between two wanted ranges is cheaper to read through than a second request. */
+  gapBytes: number;
+  /** Independent reads worth having in flight at once (the member readers keep up to 64 going). */
+  parallelReads: number;
 }

@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { throwIfAborted } from './abort.js';
 
 export interface AtomicFileOptions {
   /** Permissions of the new file (default 0o666, minus the umask, as numpy's `open` gives). */
   mode?: number;
   /** fsync the file, and its directory after the rename, so the result survives a crash (default false). */
   fsync?: boolean;
+  /**
+   * Checked once more right before the rename: an abort that arrives while `produce`'s last write is in flight
+   * (too late for `produce` to notice) still leaves `path` as it was, and rejects with ERR_ABORTED.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -27,6 +33,8 @@ export async function writeFileAtomically<T>(
     if (options.fsync === true) await handle.sync();
     await handle.close();
     handle = undefined;
+    // The last moment to back out: after the rename the new file is in place and the old one is gone.
+    throwIfAborted(options.signal, 'the write');
     await rename(temp, path);
     if (options.fsync === true) await syncDirectory(dirname(path));
     return result;

@@ -20,16 +20,16 @@ import {
 import { decodeZipName } from './names.js';
 import {
   CENTRAL_DIRECTORY_FIXED,
+  FLAG_ENCRYPTED,
+  FLAG_STRONG_ENCRYPTION,
   LOCAL_HEADER_FIXED,
   METHOD_STORED,
   SIG_CENTRAL_DIRECTORY,
+  SIG_DIGITAL_SIGNATURE,
   SIG_LOCAL_HEADER,
   decodeCentralDirectoryEntry,
 } from './records.js';
 
-const FLAG_ENCRYPTED = 0x0001;
-const FLAG_STRONG_ENCRYPTION = 0x0040;
-const SIG_DIGITAL_SIGNATURE = 0x05054b50;
 /** The end record, its longest comment, and the zip64 locator and record right before it: one read finds all. */
 const TAIL_BYTES = END_LENGTH + 0xffff + ZIP64_LOCATOR_LENGTH + ZIP64_END_LENGTH;
 /** A directory this large would describe ~18 million members; refusing it bounds what one open may allocate. */

@@ -16,7 +16,8 @@ import { METHOD_STORED } from './records.js';
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 /**
  * Reads kept in flight while streaming chunks, so hashing one slice overlaps reading the next. A source's
- * `preferredConcurrency` replaces it (remote sources pay a round trip per read and want many more).
+ * `readCost.parallelReads` replaces it and ARRAY_READS_IN_FLIGHT (remote sources pay a round trip per read and
+ * want many more).
  */
 const CHUNK_READS_IN_FLIGHT = 2;
 /**

@@ -10,16 +10,20 @@ import { getU64, need, setU64, viewOf } from './bytes.js';
 export const SIG_LOCAL_HEADER = 0x04034b50;
 export const SIG_CENTRAL_DIRECTORY = 0x02014b50;
 export const SIG_DATA_DESCRIPTOR = 0x08074b50;
+/** Follows the central directory in some archives (APPNOTE 4.3.13); never written by zipfile. */
+export const SIG_DIGITAL_SIGNATURE = 0x05054b50;
 
 export const METHOD_STORED = 0;
 export const METHOD_DEFLATED = 8;
 export const FLAG_DATA_DESCRIPTOR = 0x0008;
 export const FLAG_UTF8_NAME = 0x0800;
+export const FLAG_ENCRYPTED = 0x0001;
+export const FLAG_STRONG_ENCRYPTION = 0x0040;
 
 /** CPython's ZIP64_LIMIT: values above 2^31-1 (not 2^32-1) get zip64 fields. */
 export const ZIP64_LIMIT = 2 ** 31 - 1;
 export const U32_SENTINEL = 0xffffffff;
-const ZIP64_EXTRA_ID = 0x0001;
+export const ZIP64_EXTRA_ID = 0x0001;
 /** Version 4.5 (zip64), which numpy's forced zip64 puts in every header. */
 export const VERSION_ZIP64 = 45;
 /** Made-by: version 4.5 on Unix (create_system 3), as CPython on POSIX writes it. */

@@ -15,13 +15,14 @@ import {
   CENTRAL_DIRECTORY_FIXED,
   LOCAL_HEADER_FIXED,
   SIG_CENTRAL_DIRECTORY,
+  SIG_DIGITAL_SIGNATURE,
   SIG_LOCAL_HEADER,
   U32_SENTINEL,
   decodeCentralDirectoryEntry,
   decodeLocalHeader,
   type CentralDirectoryEntry,
 } from './records.js';
-import { SIG_DIGITAL_SIGNATURE, StreamMember, hasZip64Extra, hex, truncated, u32, type SeenMember } from './stream-member.js';
+import { StreamMember, hasZip64Extra, hex, truncated, u32, type SeenMember } from './stream-member.js';
 
 export { StreamMember, type SeenMember } from './stream-member.js';
 

@@ -5,11 +5,15 @@ import { crc32 } from './crc32.js';
 import { SIG_END, SIG_ZIP64_END } from './end-records.js';
 import {
   FLAG_DATA_DESCRIPTOR,
+  FLAG_ENCRYPTED,
+  FLAG_STRONG_ENCRYPTION,
   METHOD_DEFLATED,
   METHOD_STORED,
   SIG_CENTRAL_DIRECTORY,
   SIG_DATA_DESCRIPTOR,
+  SIG_DIGITAL_SIGNATURE,
   SIG_LOCAL_HEADER,
+  ZIP64_EXTRA_ID,
   type LocalHeader,
 } from './records.js';
 import { StreamInflater } from './stream-inflate.js';
@@ -21,10 +25,6 @@ import { StreamInflater } from './stream-inflate.js';
  * bytes are handed out. Used by sequential.ts, which walks the members and checks the central directory.
  */
 
-const FLAG_ENCRYPTED = 0x0001;
-const FLAG_STRONG_ENCRYPTION = 0x0040;
-export const SIG_DIGITAL_SIGNATURE = 0x05054b50;
-const ZIP64_EXTRA_ID = 0x0001;
 const STORED_PIECE = 1 << 20;
 
 /** A member as it was read from the stream: what the central directory must repeat. */

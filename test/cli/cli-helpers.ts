@@ -83,3 +83,16 @@ export function startCli(args: readonly string[], preload: readonly string[] = [
 
 /** The preload that parks the CLI's second write until SIGINT (see pause-mid-write.mjs). */
 export const PAUSE_MID_WRITE = new URL('./pause-mid-write.mjs', import.meta.url).href;
+
+/** `runCli` without blocking this process, for a CLI that talks to a server the test runs in-process. */
+export function runCliAsync(args: readonly string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}

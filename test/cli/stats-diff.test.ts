@@ -111,6 +111,14 @@ describe.skipIf(!hasNumpy())('diff', () => {
     values = JSON.parse(runPython(MAKE_VARIANTS, [PALIGEMMA, changed, restructured])) as typeof values;
   });
 
+  it('refuses standard input with a usage error (exit 2), not a missing file called -', () => {
+    for (const args of [['-', PALIGEMMA], [PALIGEMMA, '-']]) {
+      const result = runCli(['diff', ...args]);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toContain('standard input (-) cannot be read side by side');
+    }
+  });
+
   it('a file against itself: identical, exit 0', () => {
     const result = runCli(['diff', PALIGEMMA, PALIGEMMA]);
     expect(result.status).toBe(0);

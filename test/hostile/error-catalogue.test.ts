@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors.js';
+import { NPZ_ERROR_CODES, type NpzErrorCode } from '../../src/errors.js';
 import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { saveNpzStream } from '../../src/npz/save.js';
@@ -15,6 +15,7 @@ import { FLAG_DATA_DESCRIPTOR, METHOD_STORED, encodeLocalHeader } from '../../sr
 import { GOOD_DIR } from '../zip/reader-helpers.js';
 import { httpSource } from '../../src/source/http.js';
 import { startFaultServer } from '../remote/servers.js';
+import { codeOf } from '../helpers/errors.js';
 
 // docs/ERRORS.md is the catalogue of every NpzError code. This keeps it honest: each code in NPZ_ERROR_CODES
 // has a heading there, and is actually raised, either by a failure fixture (test/fixtures/bad/<CODE>--*.npz,
@@ -23,15 +24,6 @@ import { startFaultServer } from '../remote/servers.js';
 const DOC = readFileSync(fileURLToPath(new URL('../../docs/ERRORS.md', import.meta.url)), 'utf8');
 const BAD_DIR = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
 const fixtureCodes = new Set(readdirSync(BAD_DIR).map((name) => name.split('--')[0]));
-
-async function codeOf(work: () => unknown): Promise<string> {
-  try {
-    await work();
-    return 'no error';
-  } catch (error) {
-    return isNpzError(error) ? error.code : `non-NpzError: ${String(error)}`;
-  }
-}
 
 function save(tree: unknown): Promise<unknown> {
   const out = new PassThrough();

@@ -1,6 +1,6 @@
 /**
  * The parallel paths of the readers: several positional reads in flight per array (as deep as a source asks
- * with `preferredConcurrency`), readNpz reading one array ahead, and `reuse`. Reads complete out of order here on
+ * with `readCost.parallelReads`), readNpz reading one array ahead, and `reuse`. Reads complete out of order here on
  * purpose; every test checks the bytes (and so the CRC path) against what was written.
  */
 import { createHash } from 'node:crypto';
@@ -59,7 +59,7 @@ interface SlowSource extends RandomAccessSource {
  * Bytes served after a random delay of up to `maxDelayMs`, so reads issued together complete out of order.
  * `fail(offset)` makes reads covering that offset reject.
  */
-function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; preferredConcurrency?: number; failAt?: number } = {}): SlowSource {
+function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; parallelReads?: number; failAt?: number } = {}): SlowSource {
   let seed = 12345;
   const random = (): number => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -70,7 +70,7 @@ function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; preferred
     inFlight: 0,
     maxInFlight: 0,
     reads: [],
-    ...(options.preferredConcurrency === undefined ? {} : { preferredConcurrency: options.preferredConcurrency }),
+    ...(options.parallelReads === undefined ? {} : { readCost: { gapBytes: 0, parallelReads: options.parallelReads } }),
     readsWithin(from, to) {
       return this.reads.filter((r) => r.offset >= from && r.offset < to).length;
     },
@@ -137,21 +137,21 @@ describe('parallel reads of one array', () => {
     expect(source.maxInFlight).toBeLessThanOrEqual(4);
   });
 
-  it("goes as deep as the source's preferredConcurrency asks, clamped to 64", async () => {
+  it("goes as deep as the source's readCost.parallelReads asks, clamped to 64", async () => {
     const { bytes, arrays } = await archiveOf([4 * MIB]);
-    const deep = slowSource(bytes, { preferredConcurrency: 12 });
+    const deep = slowSource(bytes, { parallelReads: 12 });
     expect(await collect(deep, { chunkSize: 64 * KIB, readAhead: false })).toEqual([['a', sha(arrays.get('a')!)]]);
     expect(deep.maxInFlight).toBe(12);
-    const huge = slowSource(bytes, { preferredConcurrency: 1000 });
+    const huge = slowSource(bytes, { parallelReads: 1000 });
     await collect(huge, { chunkSize: 16 * KIB, readAhead: false });
     expect(huge.maxInFlight).toBe(64);
-    const one = slowSource(bytes, { preferredConcurrency: 1 });
+    const one = slowSource(bytes, { parallelReads: 1 });
     await collect(one, { chunkSize: 64 * KIB, readAhead: false });
     expect(one.maxInFlight).toBe(1);
     for (const invalid of [0, -3, Number.NaN]) {
-      const fallback = slowSource(bytes, { preferredConcurrency: invalid });
+      const fallback = slowSource(bytes, { parallelReads: invalid });
       await collect(fallback, { chunkSize: 64 * KIB, readAhead: false });
-      expect(fallback.maxInFlight, `preferredConcurrency ${invalid}`).toBe(4);
+      expect(fallback.maxInFlight, `readCost.parallelReads ${invalid}`).toBe(4);
     }
   });
 
@@ -159,7 +159,7 @@ describe('parallel reads of one array', () => {
     const { openNpz } = await import('../../src/npz/open.js');
     const { bytes, arrays } = await archiveOf([2 * MIB]);
     for (const reuseBuffers of [false, true]) {
-      const source = slowSource(bytes, { preferredConcurrency: 6 });
+      const source = slowSource(bytes, { parallelReads: 6 });
       const npz = await openNpz(source);
       const hash = createHash('sha256');
       for await (const chunk of npz.chunks('a', { chunkSize: 32 * KIB, reuseBuffers })) hash.update(chunk);

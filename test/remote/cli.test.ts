@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, PALIGEMMA, ROOT, ensureBuilt } from '../cli/cli-helpers.js';
+import { PALIGEMMA, ensureBuilt, runCliAsync, type CliResult } from '../cli/cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { startFaultServer, type RunningServer } from './servers.js';
 
@@ -14,22 +13,8 @@ import { startFaultServer, type RunningServer } from './servers.js';
 const TOKEN = 'tok-9f8e7d';
 const AUTH = `Authorization: Bearer ${TOKEN}`;
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCliAsync(args, { env });
 }
 
 let server: RunningServer;

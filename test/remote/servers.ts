@@ -26,6 +26,8 @@ export interface ServedRequest {
   at: number;
   /** True once the response finished or its connection closed. */
   closed: boolean;
+  /** performance.now() when the response finished or its connection closed; undefined until then. */
+  doneAt?: number;
 }
 
 export interface RunningServer {
@@ -87,6 +89,7 @@ function record(req: IncomingMessage, res: ServerResponse, log: ServedRequest[])
   res.on('close', () => {
     entry.status = res.statusCode;
     entry.closed = true;
+    entry.doneAt = performance.now();
   });
 }
 
@@ -124,6 +127,16 @@ export async function startSendServer(root: string, options: StaticServerOptions
   });
   const { origin, close } = await listen(server, sockets);
   return { origin, log, bytes: () => log.reduce((sum, entry) => sum + entry.bytes, 0), close };
+}
+
+/** The most requests the server was handling at once: each counts from its arrival until its response closed. */
+export function maxInFlight(log: readonly ServedRequest[]): number {
+  let most = 0;
+  for (const request of log) {
+    const overlapping = log.filter((other) => other.at <= request.at && (other.doneAt ?? Number.POSITIVE_INFINITY) > request.at);
+    most = Math.max(most, overlapping.length);
+  }
+  return most;
 }
 
 /** A range request as the fault server sees it: `[start, end)` within a `size`-byte object, or why not. */

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors.js';
+import { NPZ_ERROR_CODES, type NpzErrorCode } from '../../src/errors.js';
 import { MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader, layoutSafetensors } from '../../src/safetensors/header.js';
 import { safetensorsDType } from '../../src/safetensors/dtypes.js';
 import { openSafetensors, readSafetensors } from '../../src/safetensors/open.js';
@@ -10,6 +10,7 @@ import { bufferSource, type RandomAccessSource } from '../../src/source/index.js
 import { openFdCount } from '../helpers/fds.js';
 import { runPython } from '../helpers/python.js';
 import { describeWithSafetensors } from './st-helpers.js';
+import { codeOf } from '../helpers/errors.js';
 
 // test/fixtures/bad/<CODE>--<what>.safetensors (written by test/fixtures/gen/make_bad_safetensors.py): every
 // read path refuses each with exactly <CODE>, reading no more than the file holds, and leaks no descriptor.
@@ -21,15 +22,6 @@ function expectedCode(name: string): NpzErrorCode {
   const code = name.split('--')[0] as NpzErrorCode;
   if (!NPZ_ERROR_CODES.includes(code)) throw new Error(`${name}: '${code}' is not an NpzError code`);
   return code;
-}
-
-async function codeOf(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'resolved';
-  } catch (error) {
-    return isNpzError(error) ? error.code : `non-NpzError ${String(error)}`;
-  }
 }
 
 /** A source that records the largest read asked of it: a hostile length must not become a large buffer. */

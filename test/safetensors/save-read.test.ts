@@ -1,27 +1,18 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isNpzError } from '../../src/errors.js';
 import { openSafetensors, readSafetensors } from '../../src/safetensors/open.js';
 import { saveSafetensors } from '../../src/safetensors/save.js';
 import type { SaveProgress } from '../../src/npz/save.js';
 import { bufferSource } from '../../src/source/index.js';
 import { tempDir } from './st-helpers.js';
+import { codeOf } from '../helpers/errors.js';
 
 // The library surface without the Python oracle: atomic writes under failure, lazy leaves, progress, and the
 // reader's API contract (sources, close, lookups, limits).
 
 const temp = tempDir('api');
 afterAll(() => temp.cleanup());
-
-async function codeOf(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'resolved';
-  } catch (error) {
-    return isNpzError(error) ? error.code : `non-NpzError ${String(error)}`;
-  }
-}
 
 const leftovers = (): string[] => readdirSync(temp.dir).filter((name) => name.endsWith('.tmp'));
 

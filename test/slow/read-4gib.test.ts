@@ -3,36 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-
+import { WRITE_BIG_MEMBER } from './big-member.js';
 
 // A stored member past 4 GiB, written by CPython's zipfile in streaming mode (zf.open(..., 'w')), followed by a
 // small member whose local header offset needs ZIP64 too. Run with `npm run test:slow`.
 const DATA_BYTES = 4 * 1024 ** 3 + 3 * 1024 ** 2 + 4;
 const RSS_BUDGET = 128 * 1024 * 1024;
-
-const WRITE = String.raw`
-import hashlib, io, json, sys, zipfile
-import numpy as np
-out, total = sys.argv[1], int(sys.argv[2])
-header = io.BytesIO()
-np.lib.format.write_array_header_1_0(header, {'descr': '<f4', 'fortran_order': False, 'shape': (total // 4,)})
-block = (np.arange(64 * 1024 * 1024, dtype=np.uint64) * 2654435761 >> 13).astype(np.uint8).tobytes()
-digest = hashlib.sha256()
-with zipfile.ZipFile(out, 'w', allowZip64=True) as zf:
-    with zf.open('big.npy', 'w', force_zip64=True) as f:
-        f.write(header.getvalue())
-        left = total
-        while left:
-            piece = block[:min(left, len(block))]
-            f.write(piece)
-            digest.update(piece)
-            left -= len(piece)
-    np_small = io.BytesIO()
-    np.save(np_small, np.arange(10, dtype=np.int32))
-    zf.writestr('small.npy', np_small.getvalue())
-    offsets = {i.filename: i.header_offset for i in zf.infolist()}
-print(json.dumps({'sha256': digest.hexdigest(), 'offsets': offsets}))
-`;
 
 describe.skipIf(!hasNumpy())('a stored member larger than 4 GiB', () => {
   let dir: TempDir;
@@ -42,7 +18,7 @@ describe.skipIf(!hasNumpy())('a stored member larger than 4 GiB', () => {
   beforeAll(() => {
     dir = makeTempDir('read-4gib');
     path = dir.file('big.npz');
-    written = JSON.parse(runPython(WRITE, [path, String(DATA_BYTES)]));
+    written = JSON.parse(runPython(WRITE_BIG_MEMBER, [path, String(DATA_BYTES)]));
   });
   afterAll(() => dir.remove());
 

@@ -244,7 +244,7 @@ export const convertCommand: Command = {
     'file and renamed into place, so an interrupted or failed conversion leaves no partial file.\n' +
     'Formats go by extension: .npz, .safetensors, or a model.safetensors.index.json of shards (input or\n' +
     'output). safetensors tensors are written to an npz in big_vision tree order. With --max-shard-size OUT\n' +
-    'names the weights (out/model.safetensors): numbered shards plus OUT.index.json, as transformers writes.' +
+    'names the weights (out/model.safetensors): numbered shards plus OUT.index.json, as transformers writes.\n' +
     'IN - reads standard input front to back (output stored unless --compress); OUT - writes standard output as a\n' +
     'stream, with data descriptors as numpy writes to a pipe. A failure mid-stream leaves what was written so far.',
   options: {

@@ -1,5 +1,6 @@
 import type { DType, NpzArrayEntry, NpzFile } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
+import { isStdin } from '../stream-input.js';
 import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
 import { entryItemsize, isArrayEntry, withNpz } from '../npz-input.js';
@@ -183,6 +184,8 @@ function diffJson(diff: ArrayDiff): Record<string, unknown> {
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
   const [pathA, pathB, ...extra] = parsed.positionals;
   if (pathA === undefined || pathB === undefined || extra.length > 0) throw usageError('diff takes two files, A and B');
+  // diff reads A and B side by side, tensor by tensor: both need random access, which standard input lacks.
+  if (isStdin(pathA) || isStdin(pathB)) throw usageError('diff needs two files or URLs; standard input (-) cannot be read side by side');
   const diffs = await withNpz(pathA, context, (fileA) => withNpz(pathB, context, (fileB) => compareFiles(fileA, fileB, context)));
   const changed = diffs.filter((diff) => diff.kind !== 'equal');
   if (context.json) {

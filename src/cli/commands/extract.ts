@@ -16,13 +16,17 @@ import { formatBytes } from '../table.js';
 async function extractOne(file: NpzFile, entry: NpzArrayEntry, root: string, progress: Progress, context: CliContext): Promise<string> {
   const target = await safeTarget(root, entry.name, '.npy');
   const header = encodeNpyHeader({ descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder });
-  await writeFileAtomically(target, async (handle) => {
-    await handle.write(header);
-    for await (const chunk of file.chunks(entry.name, { signal: context.signal, reuseBuffers: true })) {
-      await handle.write(chunk);
-      progress.add(chunk.length, entry.name);
-    }
-  });
+  await writeFileAtomically(
+    target,
+    async (handle) => {
+      await handle.write(header);
+      for await (const chunk of file.chunks(entry.name, { signal: context.signal, reuseBuffers: true })) {
+        await handle.write(chunk);
+        progress.add(chunk.length, entry.name);
+      }
+    },
+    { signal: context.signal },
+  );
   return target;
 }
 

@@ -1,0 +1,28 @@
+import type { ArrayDType } from '../npy/dtype.js';
+import type { Descr } from '../npy/header.js';
+import type { Compression } from './keys.js';
+
+/**
+ * The fields both npz readers (openNpz over a file, streamNpz over a stream) report for every member, and for
+ * array members what their npy header says. One definition, so the two entry types cannot drift apart.
+ */
+
+export interface NpzMemberFields {
+  /** The key: the member name with one `.npy` removed. */
+  name: string;
+  /** The member name in the archive. */
+  memberName: string;
+  compression: Compression;
+  /** Offset of the member's local header in the file (or, for a stream, from the stream's start). */
+  localHeaderOffset: number;
+}
+
+export interface NpyArrayFields {
+  dtype: ArrayDType;
+  descr: Descr;
+  shape: number[];
+  fortranOrder: boolean;
+  /** Data bytes after the npy header: prod(shape) × itemsize. */
+  byteLength: number;
+  npyVersion: 1 | 2 | 3;
+}
