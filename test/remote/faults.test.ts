@@ -528,3 +528,36 @@ describe('redirects, concurrency, abort and close', () => {
     expect((await errorOf(() => source.read(0, 10))).code).toBe('ERR_NPZ_CLOSED');
   });
 });
+
+describe('reads that grow the cached tail', () => {
+  it('two concurrent reads below the tail whose answers arrive in reverse order both get their own bytes', async () => {
+    const tailSize = 4096;
+    const cacheStart = archive.length - tailSize;
+    // The lower read's answer is held back until the higher read has grown the tail.
+    let releaseLow: (() => void) | undefined;
+    const { url } = await serve((req, res, context) => {
+      const range = parseRange(req.headers.range, archive.length);
+      if (context.count > 1 && typeof range === 'object' && range.start === cacheStart - 3000) {
+        releaseLow = () => context.serve(req, res);
+        return;
+      }
+      context.serve(req, res);
+      if (context.count > 1 && releaseLow !== undefined) setTimeout(() => releaseLow?.(), 20);
+    });
+    const source = await httpSource(url, { ...FAST, tailSize });
+    try {
+      const low = source.read(cacheStart - 3000, 100);
+      // Let the lower read go out first, so the server holds its answer.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const high = source.read(cacheStart - 1000, 100);
+      const [lowBytes, highBytes] = await Promise.all([low, high]);
+      expect(Buffer.from(lowBytes).equals(Buffer.from(archive.subarray(cacheStart - 3000, cacheStart - 2900)))).toBe(true);
+      expect(Buffer.from(highBytes).equals(Buffer.from(archive.subarray(cacheStart - 1000, cacheStart - 900)))).toBe(true);
+      // Both grown ranges stay cached: a read across them costs no request.
+      const again = await source.read(cacheStart - 3000, 3000);
+      expect(Buffer.from(again).equals(Buffer.from(archive.subarray(cacheStart - 3000, cacheStart)))).toBe(true);
+    } finally {
+      await source.close();
+    }
+  });
+});
