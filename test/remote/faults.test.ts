@@ -344,6 +344,39 @@ describe('refusals', () => {
     expect((await errorOf(() => readBig(url))).code).toBe('ERR_REMOTE_RANGE');
   });
 
+  it('a Content-Range that starts right but ends early is refused at once, not resumed as a cut body', async () => {
+    let bodyRequests = 0;
+    const { url } = await serve((req, res, context) => {
+      const range = overlapsBig(req);
+      if (range === undefined) return context.serve(req, res);
+      bodyRequests++;
+      const short = { start: range.start, end: range.end - 100 };
+      // Chunked (no Content-Length): only the Content-Range itself tells the answer is short.
+      res.writeHead(206, { 'Content-Range': `bytes ${short.start}-${short.end - 1}/${archive.length}`, ETag: '"v1"' });
+      res.end(archive.subarray(short.start, short.end));
+    });
+    const error = await errorOf(() => readBig(url, { ...FAST, concurrency: 1, requestSize: BIG * 2 }));
+    expect(error.code).toBe('ERR_REMOTE_RANGE');
+    expect(error.message).toMatch(/sent bytes \d+-\d+ for a request of/);
+    expect(bodyRequests).toBe(1);
+  });
+
+  it('a Content-Length that disagrees with the range is refused at once, not retried', async () => {
+    let bodyRequests = 0;
+    const { url } = await serve((req, res, context) => {
+      const range = overlapsBig(req);
+      if (range === undefined) return context.serve(req, res);
+      bodyRequests++;
+      const sent = range.end - range.start - 10;
+      res.writeHead(206, { 'Content-Range': `bytes ${range.start}-${range.end - 1}/${archive.length}`, 'Content-Length': sent, ETag: '"v1"' });
+      res.end(archive.subarray(range.start, range.start + sent));
+    });
+    const error = await errorOf(() => readBig(url, { ...FAST, concurrency: 1, requestSize: BIG * 2 }));
+    expect(error.code).toBe('ERR_REMOTE_RANGE');
+    expect(error.message).toMatch(/declared \d+ body bytes for a \d+-byte range/);
+    expect(bodyRequests).toBe(1);
+  });
+
   it('a compressed (Content-Encoding) body is refused: its ranges are not file offsets', async () => {
     const { url } = await serve((req, res, context) => {
       res.setHeader('Content-Encoding', 'gzip');
