@@ -531,6 +531,32 @@ describe('redirects, concurrency, abort and close', () => {
     expect(peak).toBe(3);
   });
 
+  it('a slot freed while reads wait goes to one waiting read only: a read issued later still finds no spare slot', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    let served = 0;
+    const { url } = await serve(async (req, res, context) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      res.on('close', () => inFlight--);
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      context.serve(req, res);
+      served++;
+    });
+    const source = await httpSource(url, { ...FAST, concurrency: 3, requestSize: 128 * 1024 });
+    peak = 0;
+    served = 0;
+    const first = source.read(bigData.start, BIG);
+    // Several parts of the first read have finished and handed their slots to waiting parts.
+    await expect.poll(() => served, { timeout: 10_000, interval: 5 }).toBeGreaterThanOrEqual(6);
+    const second = source.read(bigData.start, 1024 * 1024);
+    const [a, b] = await Promise.all([first, second]);
+    await source.close();
+    expect(Buffer.from(a).equals(Buffer.from(archive.subarray(bigData.start, bigData.end)))).toBe(true);
+    expect(Buffer.from(b).equals(Buffer.from(archive.subarray(bigData.start, bigData.start + 1024 * 1024)))).toBe(true);
+    expect(peak).toBe(3);
+  });
+
   it('an AbortSignal stops the requests in flight: ERR_ABORTED, and the server sees the connection go', async () => {
     const hung: ServerResponse[] = [];
     const { url } = await serve((req, res, context) => {
