@@ -110,6 +110,40 @@ describe('transient failures are retried and end in the right bytes', () => {
     expect(resumedStart).toBeLessThanOrEqual(cutRange.start + 100_000);
   });
 
+  it('a body cut, ended short, then cut again resumes each time after every byte received so far, and the bytes are right', async () => {
+    const ranges: Array<{ start: number; end: number }> = [];
+    const { url } = await serve((req, res, context) => {
+      const range = parseRange(req.headers.range, archive.length);
+      if (context.count > 1 && typeof range === 'object' && range.end === bigData.end) {
+        ranges.push(range);
+        // The first and third answers are cut by a dropped connection, the second ends cleanly but short
+        // (chunked, so no Content-Length betrays it); the fourth completes the data.
+        if (ranges.length === 1 || ranges.length === 3) return cutAfter(res, range, 100_000);
+        if (ranges.length === 2) {
+          res.writeHead(206, { 'Content-Range': `bytes ${range.start}-${range.end - 1}/${archive.length}`, ETag: '"v1"' });
+          res.end(archive.subarray(range.start, range.start + 60_000));
+          return;
+        }
+      }
+      context.serve(req, res);
+    });
+    const source = await httpSource(url, { ...FAST, requestSize: BIG * 2 });
+    try {
+      const bytes = await source.read(bigData.start, BIG);
+      expect(Buffer.from(bytes).equals(Buffer.from(archive.subarray(bigData.start, bigData.end)))).toBe(true);
+    } finally {
+      await source.close();
+    }
+    expect(ranges).toHaveLength(4);
+    const [first, second, third, fourth] = ranges.map((range) => range.start) as [number, number, number, number];
+    expect(first).toBe(bigData.start);
+    // Each retry starts past the bytes of every earlier attempt (all of them, when the server's writes arrived).
+    expect(second).toBeGreaterThan(first);
+    expect(third - second).toBe(60_000);
+    expect(fourth).toBeGreaterThan(third);
+    expect(fourth - first).toBeLessThanOrEqual(260_000);
+  });
+
   it('a connection reset before any response is retried', async () => {
     let resets = 0;
     const { url } = await serve((req, res, context) => {
