@@ -103,4 +103,14 @@ describe.skipIf(!hasNumpy())('central directory reader against zipfile', () => {
     setU16(bytes, second + 28, 500);
     expect(await codeOf(readCentralDirectory(bufferSource(bytes)))).toBe('ERR_ZIP_BOUNDS');
   });
+
+  it('an empty archive whose directory offset lies past its end record: ERR_ZIP_BOUNDS, not an empty listing', async () => {
+    const eocd = new Uint8Array(22);
+    setU32(eocd, 0, 0x06054b50);
+    expect((await readCentralDirectory(bufferSource(eocd))).entries).toEqual([]);
+    for (const offset of [1, 22, 0xfffffffe]) {
+      setU32(eocd, 16, offset);
+      expect(await codeOf(readCentralDirectory(bufferSource(eocd))), `offset ${offset}`).toBe('ERR_ZIP_BOUNDS');
+    }
+  });
 });
