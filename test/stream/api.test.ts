@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { NpzError } from '../../src/errors.js';
 import { openNpz } from '../../src/npz/open.js';
 import { loadNpz, readNpz } from '../../src/npz/read.js';
-import { streamNpz } from '../../src/npz/stream.js';
+import { readNpzStream, streamNpz } from '../../src/npz/stream.js';
+import { saveNpzStream } from '../../src/npz/save.js';
 import { GOOD_DIR, localDataStart, zipLayout } from '../zip/reader-helpers.js';
 import { describeArray, outcomeOf, streamOf, unevenChunks } from './stream-helpers.js';
 
@@ -204,5 +205,88 @@ describe('the central directory, checked at the end', () => {
     for await (const [k, v] of readNpz(bytes)) a.push(k + describeArray(v));
     for await (const [k, v] of readNpz(streamOf(bytes, 'web'))) b.push(k + describeArray(v));
     expect(b).toEqual(a);
+  });
+});
+
+describe('an abort while the producer is slow or stalls', () => {
+  async function bigArchive(): Promise<Uint8Array> {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveNpzStream({ big: new Float32Array(4 << 20).map((_, i) => i) }, out);
+    return new Uint8Array(Buffer.concat(parts));
+  }
+
+  /** The outcome of `work`, or 'hung' when it has not settled within a generous deadline (a hang guard only). */
+  function settled(work: Promise<unknown>): Promise<string> {
+    const outcome = outcomeOf(() => work);
+    return Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref())]);
+  }
+
+  it('rejects at once with ERR_ABORTED while a read waits on a stalled producer, and stops the producer', async () => {
+    const bytes = await bigArchive();
+    const first = bytes.subarray(0, 1 << 20);
+    const stopped: Record<string, () => boolean> = {};
+    const producers: Record<string, () => AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>> = {
+      node: () => {
+        const readable = new PassThrough();
+        readable.write(first);
+        stopped['node'] = () => readable.destroyed;
+        return readable;
+      },
+      web: () => {
+        let cancelled = false;
+        stopped['web'] = () => cancelled;
+        return new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(first);
+          },
+          cancel() {
+            cancelled = true;
+          },
+        });
+      },
+      // A plain async generator cannot be stopped while it waits in its own body; the read must not wait for it.
+      iterable: () => (async function* () {
+          yield first;
+          await new Promise(() => undefined);
+        })(),
+    };
+    for (const [kind, make] of Object.entries(producers)) {
+      const controller = new AbortController();
+      let received = 0;
+      const work = (async () => {
+        for await (const entry of streamNpz(make(), { signal: controller.signal })) {
+          if (!entry.isArray) continue;
+          for await (const chunk of entry.chunks({ chunkSize: 64 * 1024 })) {
+            received += chunk.length;
+            // Everything the producer gave is consumed; the next read waits on it.
+            if (received >= (1 << 20) - 64 * 1024) setTimeout(() => controller.abort(), 20);
+          }
+        }
+      })();
+      expect(await settled(work), kind).toBe('ERR_ABORTED');
+      if (kind !== 'iterable') expect(stopped[kind]?.(), `${kind} producer stopped`).toBe(true);
+    }
+  });
+
+  it('read() of a large array stops at the next chunk, not at the end of the array', async () => {
+    const bytes = await bigArchive();
+    const controller = new AbortController();
+    let pulled = 0;
+    const pieces = Math.ceil(bytes.length / 65536);
+    async function* slow(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < bytes.length; at += 65536) {
+        pulled++;
+        if (pulled === 20) controller.abort();
+        await new Promise((resolve) => setImmediate(resolve));
+        yield bytes.subarray(at, at + 65536);
+      }
+    }
+    expect(await settled((async () => {
+      for await (const _ of readNpzStream(slow(), { signal: controller.signal }));
+    })())).toBe('ERR_ABORTED');
+    expect(pulled).toBeLessThan(25);
+    expect(pieces).toBeGreaterThan(200);
   });
 });
