@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { saveNpzStream } from '../../src/npz/save.js';
 import { bufferSource } from '../../src/source/index.js';
-import { readCentralDirectory } from '../../src/zip/central-directory.js';
+import { readCentralDirectory, type ZipEntry } from '../../src/zip/central-directory.js';
 import { hasNumpy } from '../helpers/python.js';
 import { countingSource, pythonArchive, setU16, setU32 } from './reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
@@ -130,7 +130,7 @@ describe.skipIf(!hasNumpy())('central directory reader against zipfile', () => {
     reversed.copy(bytes, cdOffset);
     const directory = await readCentralDirectory(bufferSource(bytes));
     expect(directory.entries.map((entry) => entry.name)).toEqual(['b.npy', 'a.npy']);
-    const [b, a] = directory.entries as [{ localHeaderOffset: number; regionEnd: number }, { localHeaderOffset: number; regionEnd: number }];
+    const [b, a] = directory.entries as [ZipEntry, ZipEntry];
     expect(a.regionEnd).toBe(b.localHeaderOffset);
     expect(b.regionEnd).toBe(cdOffset);
     expect(eocd).toBeGreaterThan(cdOffset);
