@@ -7,7 +7,8 @@ import { openNpz } from '../../src/npz/open.js';
 import { loadNpz, readNpz } from '../../src/npz/read.js';
 import { readNpzStream, streamNpz } from '../../src/npz/stream.js';
 import { saveNpzStream } from '../../src/npz/save.js';
-import { GOOD_DIR, localDataStart, zipLayout } from '../zip/reader-helpers.js';
+import { GOOD_DIR, localDataStart, pythonArchive, zipLayout } from '../zip/reader-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { describeArray, outcomeOf, streamOf, unevenChunks } from './stream-helpers.js';
 
 const fixture = (name: string): Buffer => readFileSync(join(GOOD_DIR, name));
@@ -288,5 +289,58 @@ describe('an abort while the producer is slow or stalls', () => {
     })())).toBe('ERR_ABORTED');
     expect(pulled).toBeLessThan(25);
     expect(pieces).toBeGreaterThan(200);
+  });
+});
+
+describe('members whose local header or end records lie', () => {
+  /** zipfile's own writer (sizes in the local header, no descriptor, no zip64 extras): a deflated 1 MiB of zeros, then an array. */
+  function zipfileArchive(): Buffer {
+    const dir = makeTempDir('stream-lies');
+    try {
+      return Buffer.from(
+        pythonArchive(
+          dir.file('lies.zip'),
+          "buf = io.BytesIO()\nnp.save(buf, np.arange(3))\nwith zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as zf:\n    zf.writestr('notes.bin', bytes(1 << 20))\n    zf.writestr('x.npy', buf.getvalue())",
+        ),
+      );
+    } finally {
+      dir.remove();
+    }
+  }
+  const streamed = (bytes: Uint8Array) => keysUntilError(streamOf(bytes, 'iterable'));
+
+  it('a skipped member that inflates past the size its local header states: ERR_ZIP_BOMB, not a full inflation', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    bytes.writeUInt32LE(1000, notes.localHeaderOffset + 22);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_BOMB');
+  });
+
+  it('a deflate stream shorter than the compressed size its local header states: ERR_ZIP_SIZE_MISMATCH', async () => {
+    const bytes = zipfileArchive();
+    expect((await streamed(bytes)).outcome).toBe('ok');
+    const notes = zipLayout(bytes).records[0]!;
+    bytes.writeUInt32LE(notes.compressedSize + 1, notes.localHeaderOffset + 18);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_SIZE_MISMATCH');
+  });
+
+  it('a 0xFFFFFFFF size in the directory without a zip64 extra: ERR_ZIP_ZIP64', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    bytes.writeUInt32LE(0xffffffff, notes.at + 20);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_ZIP64');
+  });
+
+  it('a zip64 end record claiming fewer bytes than its fixed fields: ERR_ZIP_ZIP64', async () => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveNpzStream({ a: Float32Array.of(1, 2) }, out, { forceZip64: true });
+    const bytes = Buffer.concat(parts);
+    const record = bytes.length - 22 - 20 - 56;
+    expect(bytes.readUInt32LE(record)).toBe(0x06064b50);
+    expect((await streamed(bytes)).outcome).toBe('ok');
+    bytes.writeBigUInt64LE(10n, record + 4);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_ZIP64');
   });
 });
