@@ -343,4 +343,42 @@ describe('members whose local header or end records lie', () => {
     bytes.writeBigUInt64LE(10n, record + 4);
     expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_ZIP64');
   });
+
+  it('a zip64-sized descriptor after a local header without zip64 extra: the layout followed by a record wins', async () => {
+    // One empty deflated member ('\x03\x00') whose descriptor has 8-byte sizes: read with 4-byte sizes it also
+    // repeats CRC 0, size 2, size 0, so only what follows it tells the two layouts apart.
+    const name = Buffer.from('notes.txt');
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x0008, 6);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt16LE(name.length, 26);
+    const data = Buffer.from([0x03, 0x00]);
+    const descriptor = Buffer.alloc(24);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeBigUInt64LE(2n, 8);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x0008, 8);
+    central.writeUInt16LE(8, 10);
+    central.writeUInt32LE(2, 20);
+    central.writeUInt16LE(name.length, 28);
+    const directoryOffset = local.length + name.length + data.length + descriptor.length;
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(1, 8);
+    end.writeUInt16LE(1, 10);
+    end.writeUInt32LE(central.length + name.length, 12);
+    end.writeUInt32LE(directoryOffset, 16);
+    const bytes = Buffer.concat([local, name, data, descriptor, central, name, end]);
+    const names: string[] = [];
+    const outcome = await outcomeOf(async () => {
+      for await (const entry of streamNpz(streamOf(bytes, 'iterable'))) names.push(entry.name);
+    });
+    expect(outcome).toBe('ok');
+    expect(names).toEqual(['notes.txt']);
+  });
 });
