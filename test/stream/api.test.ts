@@ -324,6 +324,22 @@ describe('members whose local header or end records lie', () => {
     expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_SIZE_MISMATCH');
   });
 
+  it('a deflate stream longer than the compressed size its local header states is not read past that size: ERR_ZIP_INFLATE', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    bytes.writeUInt32LE(notes.compressedSize - 1, notes.localHeaderOffset + 18);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_INFLATE');
+  });
+
+  it('a stream that ends inside a deflate stream: ERR_ZIP_TRUNCATED, wherever it is cut', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    const dataStart = localDataStart(bytes, notes);
+    for (const cut of [dataStart + 1, dataStart + (notes.compressedSize >> 1), dataStart + notes.compressedSize - 1]) {
+      expect((await streamed(bytes.subarray(0, cut))).outcome, `cut at ${cut}`).toBe('ERR_ZIP_TRUNCATED');
+    }
+  });
+
   it('a 0xFFFFFFFF size in the directory without a zip64 extra: ERR_ZIP_ZIP64', async () => {
     const bytes = zipfileArchive();
     const notes = zipLayout(bytes).records[0]!;
