@@ -529,6 +529,8 @@ class RemoteSource implements HttpSource {
       clearTimeout(timer);
       throw failure('connecting', cause);
     }
+    // The headers are progress too: the body's first bytes get a full timeout of their own.
+    arm();
     try {
       const status = response.status;
       const contentRange = parseContentRange(response.headers.get('content-range'));

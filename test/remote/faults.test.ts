@@ -144,6 +144,28 @@ describe('transient failures are retried and end in the right bytes', () => {
     expect(fourth - first).toBeLessThanOrEqual(260_000);
   });
 
+  it('the timeout counts from the last progress: slow headers, then a slow body, is no timeout', async () => {
+    const timeoutMs = 1_000;
+    const { url } = await serve(async (req, res, context) => {
+      const range = parseRange(req.headers.range, archive.length);
+      if (context.count === 1 || typeof range !== 'object') return context.serve(req, res);
+      // Headers after 60% of the timeout, the body 60% of the timeout after them: never a full timeout of silence.
+      await new Promise((resolve) => setTimeout(resolve, timeoutMs * 0.6));
+      res.writeHead(206, { 'Content-Range': `bytes ${range.start}-${range.end - 1}/${archive.length}`, 'Content-Length': range.end - range.start, ETag: '"v1"' });
+      res.flushHeaders();
+      await new Promise((resolve) => setTimeout(resolve, timeoutMs * 0.6));
+      res.end(archive.subarray(range.start, range.end));
+    });
+    const source = await httpSource(url, { ...FAST, timeoutMs, retries: 0 });
+    try {
+      const bytes = await source.read(bigData.start, 100_000);
+      expect(Buffer.from(bytes).equals(Buffer.from(archive.subarray(bigData.start, bigData.start + 100_000)))).toBe(true);
+      expect(source.stats.retries).toBe(0);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('a connection reset before any response is retried', async () => {
     let resets = 0;
     const { url } = await serve((req, res, context) => {
