@@ -360,6 +360,23 @@ describe('members whose local header or end records lie', () => {
     expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_ZIP64');
   });
 
+  it('end records that misstate the directory: a zip64 locator pointing elsewhere, a wrong directory size', async () => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveNpzStream({ a: Float32Array.of(1, 2) }, out, { forceZip64: true });
+    const zip64 = Buffer.concat(parts);
+    const locator = zip64.length - 22 - 20;
+    expect(zip64.readUInt32LE(locator)).toBe(0x07064b50);
+    zip64.writeBigUInt64LE(zip64.readBigUInt64LE(locator + 8) - 1n, locator + 8);
+    expect((await streamed(zip64)).outcome).toBe('ERR_ZIP_ZIP64');
+
+    const plain = zipfileArchive();
+    const eocd = plain.length - 22;
+    plain.writeUInt32LE(plain.readUInt32LE(eocd + 12) + 1, eocd + 12);
+    expect((await streamed(plain)).outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
+  });
+
   it('a zip64-sized descriptor after a local header without zip64 extra: the layout followed by a record wins', async () => {
     // One empty deflated member ('\x03\x00') whose descriptor has 8-byte sizes: read with 4-byte sizes it also
     // repeats CRC 0, size 2, size 0, so only what follows it tells the two layouts apart.
