@@ -377,6 +377,14 @@ describe('members whose local header or end records lie', () => {
     expect((await streamed(plain)).outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
   });
 
+  it('a directory that names another compression method than the local header: ERR_ZIP_CENTRAL_DIRECTORY', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    expect(notes.method).toBe(8);
+    bytes.writeUInt16LE(0, notes.at + 10);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
+  });
+
   it('a zip64-sized descriptor after a local header without zip64 extra: the layout followed by a record wins', async () => {
     // One empty deflated member ('\x03\x00') whose descriptor has 8-byte sizes: read with 4-byte sizes it also
     // repeats CRC 0, size 2, size 0, so only what follows it tells the two layouts apart.
