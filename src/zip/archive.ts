@@ -21,7 +21,6 @@ export type { ZipEntry } from './central-directory.js';
  * read. Member bytes are read by `member-reader.ts`.
  */
 
-
 /**
  * Span of one coalesced read while scanning local headers: large enough that a file of tiny members costs a
  * handful of reads, small enough to stay a modest allocation (a remote source keeps `parallelReads` of them).
