@@ -212,7 +212,7 @@ function otherEntry(member: StreamMember, claim: Claim, options: StreamNpzOption
  * directory is checked when the loop reaches the end; leaving the loop early stops reading the input.
  */
 export async function* streamNpz(input: ByteStream, options: StreamNpzOptions = {}): AsyncGenerator<StreamNpzEntry, void, undefined> {
-  const zip = new SequentialZipReader(input);
+  const zip = new SequentialZipReader(input, options.signal);
   const keys = new Set<string>();
   const policy = options.duplicates ?? 'error';
   let previous: Claim | undefined;

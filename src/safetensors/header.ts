@@ -127,11 +127,16 @@ function unsigned(value: JsonValue | undefined, what: string, name: string): big
   return BigInt(value.text);
 }
 
-function field(entries: [string, JsonValue][], key: string): JsonValue | undefined {
-  return entries.find(([candidate]) => candidate === key)?.[1];
+/** The value of `key`; a key given twice is refused, as the reference reader refuses a duplicate field. */
+function field(entries: [string, JsonValue][], key: string, tensor: string): JsonValue | undefined {
+  const matches = entries.filter(([candidate]) => candidate === key);
+  if (matches.length > 1) throw headerError(`tensor ${JSON.stringify(tensor)}: ${JSON.stringify(key)} is given ${matches.length} times`, tensor);
+  return matches[0]?.[1];
 }
 
-function decodeMetadata(value: JsonValue): Record<string, string> {
+function decodeMetadata(value: JsonValue): Record<string, string> | undefined {
+  // The reference reader takes `null` for "no metadata" (an optional map).
+  if (value === null) return undefined;
   if (!isJsonObject(value)) throw headerError(`"${METADATA_KEY}" must be an object of strings`);
   const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [key, text] of value.entries) {
@@ -152,9 +157,9 @@ interface RawTensor {
 
 function decodeTensor(name: string, value: JsonValue): RawTensor {
   if (!isJsonObject(value)) throw headerError(`tensor ${JSON.stringify(name)} is not an object`, name);
-  const dtype = field(value.entries, 'dtype');
-  const shape = field(value.entries, 'shape');
-  const offsets = field(value.entries, 'data_offsets');
+  const dtype = field(value.entries, 'dtype', name);
+  const shape = field(value.entries, 'shape', name);
+  const offsets = field(value.entries, 'data_offsets', name);
   if (typeof dtype !== 'string') throw headerError(`tensor ${JSON.stringify(name)}: "dtype" must be a string`, name);
   if (!Array.isArray(shape)) throw headerError(`tensor ${JSON.stringify(name)}: "shape" must be a list`, name);
   if (!Array.isArray(offsets) || offsets.length !== 2) throw headerError(`tensor ${JSON.stringify(name)}: "data_offsets" must be [begin, end]`, name);

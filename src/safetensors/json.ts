@@ -64,6 +64,8 @@ class Parser {
     NUMBER.lastIndex = this.at;
     const match = NUMBER.exec(this.text);
     if (match === null) this.fail(c === undefined ? 'unexpected end' : `unexpected ${JSON.stringify(c)}`);
+    // Integers keep their text whatever their size; a fraction or exponent must fit a double, as serde_json says.
+    if (/[.eE]/.test(match[0]) && !Number.isFinite(Number(match[0]))) this.fail('number out of range');
     this.at += match[0].length;
     return { kind: 'number', text: match[0] };
   }

@@ -1,4 +1,5 @@
 import { NpzError } from '../errors.js';
+import { raceAbort, throwIfAborted } from '../util/abort.js';
 
 /**
  * A pull-based reader over a stream that cannot seek. Bytes are taken from the source only when a read needs
@@ -23,8 +24,7 @@ export function isByteStream(value: unknown): value is ByteStream {
   return hasAsyncIterator(value) || isWebStream(value);
 }
 
-async function* webChunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<unknown> {
-  const reader = stream.getReader();
+async function* webChunks(reader: ReadableStreamDefaultReader<Uint8Array>): AsyncGenerator<unknown> {
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -51,6 +51,14 @@ function asBytes(value: unknown, position: number): Uint8Array {
 
 export class StreamByteReader {
   readonly #iterator: AsyncIterator<unknown>;
+  readonly #signal: AbortSignal | undefined;
+  /**
+   * Stops the producer even while a pull is waiting on it (a Node stream is destroyed, a web stream's reader
+   * cancelled): an async iterator's return() would wait for that pull, which may never end.
+   */
+  readonly #stop: (() => void) | undefined;
+  /** A next() of the producer has not settled (an abort stops waiting for it; it may never settle). */
+  #producerBusy = false;
   /** Chunks taken from the source and not yet consumed, oldest first. */
   #chunks: Uint8Array[] = [];
   #buffered = 0;
@@ -59,9 +67,19 @@ export class StreamByteReader {
   /** Stream offset of the next unread byte. */
   position = 0;
 
-  constructor(stream: ByteStream) {
-    const iterable = hasAsyncIterator(stream) ? (stream as AsyncIterable<unknown>) : webChunks(stream);
-    this.#iterator = iterable[Symbol.asyncIterator]();
+  /** With `signal`, an abort rejects the read waiting on the producer at once, however long the producer stalls. */
+  constructor(stream: ByteStream, signal?: AbortSignal) {
+    this.#signal = signal;
+    if (isWebStream(stream)) {
+      // Read through a reader of our own (not the stream's async iterator) so close() can cancel a pending read.
+      const reader = stream.getReader();
+      this.#iterator = webChunks(reader);
+      this.#stop = () => void reader.cancel().catch(() => undefined);
+    } else {
+      this.#iterator = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      const destroy = (stream as { destroy?: unknown }).destroy;
+      this.#stop = typeof destroy === 'function' ? () => void (destroy as () => void).call(stream) : undefined;
+    }
   }
 
   /** Bytes taken from the source that no read has consumed yet. */
@@ -72,9 +90,16 @@ export class StreamByteReader {
   async #pull(): Promise<boolean> {
     if (this.#ended) return false;
     if (this.#closed) throw new NpzError('ERR_NPZ_CLOSED', 'the input stream was closed');
+    throwIfAborted(this.#signal, 'reading the input stream');
     let result: IteratorResult<unknown>;
+    this.#producerBusy = true;
+    const next = this.#iterator.next();
+    void next.then(
+      () => (this.#producerBusy = false),
+      () => (this.#producerBusy = false),
+    );
     try {
-      result = await this.#iterator.next();
+      result = await raceAbort(next, this.#signal, 'reading the input stream');
     } catch (cause) {
       if (cause instanceof NpzError) throw cause;
       throw new NpzError('ERR_IO', `the input stream failed at byte ${this.position + this.#buffered}: ${(cause as Error)?.message ?? String(cause)}`, {
@@ -168,6 +193,10 @@ export class StreamByteReader {
     this.#closed = true;
     this.#chunks = [];
     this.#buffered = 0;
-    if (!this.#ended) await this.#iterator.return?.().catch(() => undefined);
+    if (this.#ended) return;
+    this.#stop?.();
+    const returned = Promise.resolve(this.#iterator.return?.()).catch(() => undefined);
+    // A plain async generator waiting inside its own body takes the return only when it resumes: do not wait.
+    if (!this.#producerBusy || this.#stop !== undefined) await returned;
   }
 }

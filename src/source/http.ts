@@ -340,14 +340,16 @@ class RemoteSource implements HttpSource {
   async #extendTail(start: number, end: number): Promise<Uint8Array> {
     const cacheStart = this.#cacheStart;
     const missing = await this.#fetch({ start, end: cacheStart });
-    // Another read may have extended the cache meanwhile; keep whichever reaches lower.
-    if (this.#cacheStart === cacheStart && missing !== undefined) {
-      const grown = new Uint8Array(this.#cache.length + missing.length);
-      grown.set(missing, 0);
-      grown.set(this.#cache, missing.length);
+    // Other reads may have grown the cache meanwhile, by less or more than this one: prepend only the part of
+    // `missing` ([start, cacheStart)) still below the cache, so the cache stays one contiguous run to the end.
+    this.#checkUsable();
+    if (missing !== undefined && start < this.#cacheStart) {
+      const below = missing.subarray(0, this.#cacheStart - start);
+      const grown = new Uint8Array(below.length + this.#cache.length);
+      grown.set(below, 0);
+      grown.set(this.#cache, below.length);
       this.#cache = grown;
       this.#cacheStart = start;
-      return grown.subarray(0, end - start);
     }
     return this.#cache.subarray(start - this.#cacheStart, end - this.#cacheStart);
   }
@@ -527,6 +529,8 @@ class RemoteSource implements HttpSource {
       clearTimeout(timer);
       throw failure('connecting', cause);
     }
+    // The headers are progress too: the body's first bytes get a full timeout of their own.
+    arm();
     try {
       const status = response.status;
       const contentRange = parseContentRange(response.headers.get('content-range'));

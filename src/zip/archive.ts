@@ -2,7 +2,15 @@ import { NpzError } from '../errors.js';
 import type { RandomAccessSource } from '../source/random-access.js';
 import { inFileOrder, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { decodeZipName } from './names.js';
-import { LOCAL_HEADER_FIXED, LOCAL_ZIP64_EXTRA, METHOD_DEFLATED, METHOD_STORED, decodeLocalHeader } from './records.js';
+import {
+  FLAG_ENCRYPTED,
+  FLAG_STRONG_ENCRYPTION,
+  LOCAL_HEADER_FIXED,
+  LOCAL_ZIP64_EXTRA,
+  METHOD_DEFLATED,
+  METHOD_STORED,
+  decodeLocalHeader,
+} from './records.js';
 import { ReadWindow } from './window.js';
 
 export type { ZipEntry } from './central-directory.js';
@@ -12,9 +20,6 @@ export type { ZipEntry } from './central-directory.js';
  * truth, each member's local header is checked against it, and every offset is bounds-checked before anything is
  * read. Member bytes are read by `member-reader.ts`.
  */
-
-const FLAG_ENCRYPTED = 0x0001;
-const FLAG_STRONG_ENCRYPTION = 0x0040;
 
 /**
  * Span of one coalesced read while scanning local headers: large enough that a file of tiny members costs a

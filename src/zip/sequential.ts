@@ -45,8 +45,9 @@ export class SequentialZipReader {
   /** Total stream length, known once the end records have been read. */
   totalLength: number | undefined;
 
-  constructor(stream: ByteStream) {
-    this.#reader = new StreamByteReader(stream);
+  /** With `signal`, an abort rejects a read waiting on the stream at once. */
+  constructor(stream: ByteStream, signal?: AbortSignal) {
+    this.#reader = new StreamByteReader(stream, signal);
   }
 
   get position(): number {

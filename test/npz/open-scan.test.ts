@@ -3,11 +3,13 @@
  * large reads whatever the member count, and the data of large members is skipped. Counted through a wrapping
  * source, so a regression to one read per member (or per record) fails here, not only in a benchmark.
  */
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
+import { saveNpzStream } from '../../src/npz/save.js';
 import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { pythonArchive } from '../zip/reader-helpers.js';
+import { pythonArchive, zipLayout } from '../zip/reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 interface Counted {
@@ -140,4 +142,29 @@ describe.skipIf(!hasNumpy())('openNpz header scan', () => {
       await file.close();
     }
   }, 60_000);
+});
+
+describe('local headers that disagree with the directory', () => {
+  it('a local extra field longer than the directory allows pushes the data over the next header: ERR_ZIP_OVERLAP', async () => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveNpzStream({ a: new Float32Array(16), b: new Float32Array(16) }, out);
+    const bytes = Buffer.concat(parts);
+    const layout = zipLayout(bytes);
+    for (const target of layout.records) {
+      const damaged = Buffer.from(bytes);
+      const lh = target.localHeaderOffset;
+      // Eight more bytes of extra field: the zeros at the start of the array data read as two empty records.
+      damaged.writeUInt16LE(damaged.readUInt16LE(lh + 28) + 8, lh + 28);
+      const code = await openNpz(new Uint8Array(damaged)).then(
+        async (file) => {
+          await file.close();
+          return 'opened';
+        },
+        (error: { code?: string }) => error.code,
+      );
+      expect(code, target.name).toBe('ERR_ZIP_OVERLAP');
+    }
+  });
 });

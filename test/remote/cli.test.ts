@@ -100,6 +100,24 @@ describe('refusals', () => {
     expect(result.stderr).not.toMatch(/wrong-secret|s1gn4ture/);
   });
 
+  it('--json output names a signed URL without its query, for every command that echoes its input', async () => {
+    const signed = `${url}?X-Amz-Signature=s1gn4ture`;
+    const name = 'img/head/kernel';
+    const runs = [
+      ['stats', '--json', signed, name],
+      ['extract', '--json', signed, name, '-o', join(temp.path, 'signed-out')],
+      ['diff', '--json', signed, PALIGEMMA],
+      ['diff', '--json', PALIGEMMA, signed],
+      ['convert', '--json', signed, join(temp.path, 'signed.npz')],
+    ];
+    for (const args of runs) {
+      const result = await cli([...args, '--header', AUTH]);
+      expect(result.status, `${args[0]}: ${result.stderr}`).toBeLessThanOrEqual(1);
+      expect(result.stdout, args[0]).toContain(url);
+      expect(result.stdout + result.stderr, args[0]).not.toMatch(/s1gn4ture/);
+    }
+  });
+
   it('a --header without NAME: is a usage error', async () => {
     const result = await cli(['ls', url, '--header', 'no colon here']);
     expect(result.status).toBe(2);

@@ -110,6 +110,62 @@ describe('transient failures are retried and end in the right bytes', () => {
     expect(resumedStart).toBeLessThanOrEqual(cutRange.start + 100_000);
   });
 
+  it('a body cut, ended short, then cut again resumes each time after every byte received so far, and the bytes are right', async () => {
+    const ranges: Array<{ start: number; end: number }> = [];
+    const { url } = await serve((req, res, context) => {
+      const range = parseRange(req.headers.range, archive.length);
+      if (context.count > 1 && typeof range === 'object' && range.end === bigData.end) {
+        ranges.push(range);
+        // The first and third answers are cut by a dropped connection, the second ends cleanly but short
+        // (chunked, so no Content-Length betrays it); the fourth completes the data.
+        if (ranges.length === 1 || ranges.length === 3) return cutAfter(res, range, 100_000);
+        if (ranges.length === 2) {
+          res.writeHead(206, { 'Content-Range': `bytes ${range.start}-${range.end - 1}/${archive.length}`, ETag: '"v1"' });
+          res.end(archive.subarray(range.start, range.start + 60_000));
+          return;
+        }
+      }
+      context.serve(req, res);
+    });
+    const source = await httpSource(url, { ...FAST, requestSize: BIG * 2 });
+    try {
+      const bytes = await source.read(bigData.start, BIG);
+      expect(Buffer.from(bytes).equals(Buffer.from(archive.subarray(bigData.start, bigData.end)))).toBe(true);
+    } finally {
+      await source.close();
+    }
+    expect(ranges).toHaveLength(4);
+    const [first, second, third, fourth] = ranges.map((range) => range.start) as [number, number, number, number];
+    expect(first).toBe(bigData.start);
+    // Each retry starts past the bytes of every earlier attempt (all of them, when the server's writes arrived).
+    expect(second).toBeGreaterThan(first);
+    expect(third - second).toBe(60_000);
+    expect(fourth).toBeGreaterThan(third);
+    expect(fourth - first).toBeLessThanOrEqual(260_000);
+  });
+
+  it('the timeout counts from the last progress: slow headers, then a slow body, is no timeout', async () => {
+    const timeoutMs = 1_000;
+    const { url } = await serve(async (req, res, context) => {
+      const range = parseRange(req.headers.range, archive.length);
+      if (context.count === 1 || typeof range !== 'object') return context.serve(req, res);
+      // Headers after 60% of the timeout, the body 60% of the timeout after them: never a full timeout of silence.
+      await new Promise((resolve) => setTimeout(resolve, timeoutMs * 0.6));
+      res.writeHead(206, { 'Content-Range': `bytes ${range.start}-${range.end - 1}/${archive.length}`, 'Content-Length': range.end - range.start, ETag: '"v1"' });
+      res.flushHeaders();
+      await new Promise((resolve) => setTimeout(resolve, timeoutMs * 0.6));
+      res.end(archive.subarray(range.start, range.end));
+    });
+    const source = await httpSource(url, { ...FAST, timeoutMs, retries: 0 });
+    try {
+      const bytes = await source.read(bigData.start, 100_000);
+      expect(Buffer.from(bytes).equals(Buffer.from(archive.subarray(bigData.start, bigData.start + 100_000)))).toBe(true);
+      expect(source.stats.retries).toBe(0);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('a connection reset before any response is retried', async () => {
     let resets = 0;
     const { url } = await serve((req, res, context) => {
@@ -344,6 +400,39 @@ describe('refusals', () => {
     expect((await errorOf(() => readBig(url))).code).toBe('ERR_REMOTE_RANGE');
   });
 
+  it('a Content-Range that starts right but ends early is refused at once, not resumed as a cut body', async () => {
+    let bodyRequests = 0;
+    const { url } = await serve((req, res, context) => {
+      const range = overlapsBig(req);
+      if (range === undefined) return context.serve(req, res);
+      bodyRequests++;
+      const short = { start: range.start, end: range.end - 100 };
+      // Chunked (no Content-Length): only the Content-Range itself tells the answer is short.
+      res.writeHead(206, { 'Content-Range': `bytes ${short.start}-${short.end - 1}/${archive.length}`, ETag: '"v1"' });
+      res.end(archive.subarray(short.start, short.end));
+    });
+    const error = await errorOf(() => readBig(url, { ...FAST, concurrency: 1, requestSize: BIG * 2 }));
+    expect(error.code).toBe('ERR_REMOTE_RANGE');
+    expect(error.message).toMatch(/sent bytes \d+-\d+ for a request of/);
+    expect(bodyRequests).toBe(1);
+  });
+
+  it('a Content-Length that disagrees with the range is refused at once, not retried', async () => {
+    let bodyRequests = 0;
+    const { url } = await serve((req, res, context) => {
+      const range = overlapsBig(req);
+      if (range === undefined) return context.serve(req, res);
+      bodyRequests++;
+      const sent = range.end - range.start - 10;
+      res.writeHead(206, { 'Content-Range': `bytes ${range.start}-${range.end - 1}/${archive.length}`, 'Content-Length': sent, ETag: '"v1"' });
+      res.end(archive.subarray(range.start, range.start + sent));
+    });
+    const error = await errorOf(() => readBig(url, { ...FAST, concurrency: 1, requestSize: BIG * 2 }));
+    expect(error.code).toBe('ERR_REMOTE_RANGE');
+    expect(error.message).toMatch(/declared \d+ body bytes for a \d+-byte range/);
+    expect(bodyRequests).toBe(1);
+  });
+
   it('a compressed (Content-Encoding) body is refused: its ranges are not file offsets', async () => {
     const { url } = await serve((req, res, context) => {
       res.setHeader('Content-Encoding', 'gzip');
@@ -498,6 +587,32 @@ describe('redirects, concurrency, abort and close', () => {
     expect(peak).toBe(3);
   });
 
+  it('a slot freed while reads wait goes to one waiting read only: a read issued later still finds no spare slot', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    let served = 0;
+    const { url } = await serve(async (req, res, context) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      res.on('close', () => inFlight--);
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      context.serve(req, res);
+      served++;
+    });
+    const source = await httpSource(url, { ...FAST, concurrency: 3, requestSize: 128 * 1024 });
+    peak = 0;
+    served = 0;
+    const first = source.read(bigData.start, BIG);
+    // Several parts of the first read have finished and handed their slots to waiting parts.
+    await expect.poll(() => served, { timeout: 10_000, interval: 5 }).toBeGreaterThanOrEqual(6);
+    const second = source.read(bigData.start, 1024 * 1024);
+    const [a, b] = await Promise.all([first, second]);
+    await source.close();
+    expect(Buffer.from(a).equals(Buffer.from(archive.subarray(bigData.start, bigData.end)))).toBe(true);
+    expect(Buffer.from(b).equals(Buffer.from(archive.subarray(bigData.start, bigData.start + 1024 * 1024)))).toBe(true);
+    expect(peak).toBe(3);
+  });
+
   it('an AbortSignal stops the requests in flight: ERR_ABORTED, and the server sees the connection go', async () => {
     const hung: ServerResponse[] = [];
     const { url } = await serve((req, res, context) => {
@@ -526,5 +641,38 @@ describe('redirects, concurrency, abort and close', () => {
     await source.close();
     expect((await pending).code).toBe('ERR_NPZ_CLOSED');
     expect((await errorOf(() => source.read(0, 10))).code).toBe('ERR_NPZ_CLOSED');
+  });
+});
+
+describe('reads that grow the cached tail', () => {
+  it('two concurrent reads below the tail whose answers arrive in reverse order both get their own bytes', async () => {
+    const tailSize = 4096;
+    const cacheStart = archive.length - tailSize;
+    // The lower read's answer is held back until the higher read has grown the tail.
+    let releaseLow: (() => void) | undefined;
+    const { url } = await serve((req, res, context) => {
+      const range = parseRange(req.headers.range, archive.length);
+      if (context.count > 1 && typeof range === 'object' && range.start === cacheStart - 3000) {
+        releaseLow = () => context.serve(req, res);
+        return;
+      }
+      context.serve(req, res);
+      if (context.count > 1 && releaseLow !== undefined) setTimeout(() => releaseLow?.(), 20);
+    });
+    const source = await httpSource(url, { ...FAST, tailSize });
+    try {
+      const low = source.read(cacheStart - 3000, 100);
+      // Let the lower read go out first, so the server holds its answer.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const high = source.read(cacheStart - 1000, 100);
+      const [lowBytes, highBytes] = await Promise.all([low, high]);
+      expect(Buffer.from(lowBytes).equals(Buffer.from(archive.subarray(cacheStart - 3000, cacheStart - 2900)))).toBe(true);
+      expect(Buffer.from(highBytes).equals(Buffer.from(archive.subarray(cacheStart - 1000, cacheStart - 900)))).toBe(true);
+      // Both grown ranges stay cached: a read across them costs no request.
+      const again = await source.read(cacheStart - 3000, 3000);
+      expect(Buffer.from(again).equals(Buffer.from(archive.subarray(cacheStart - 3000, cacheStart)))).toBe(true);
+    } finally {
+      await source.close();
+    }
   });
 });

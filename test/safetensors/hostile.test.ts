@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { openSafetensors, readSafetensors } from '../../src/safetensors/open.js'
 import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
 import { openFdCount } from '../helpers/fds.js';
 import { runPython } from '../helpers/python.js';
-import { describeWithSafetensors } from './st-helpers.js';
+import { describeWithSafetensors, tempDir as tempDirFor } from './st-helpers.js';
 import { codeOf } from '../helpers/errors.js';
 
 // test/fixtures/bad/<CODE>--<what>.safetensors (written by test/fixtures/gen/make_bad_safetensors.py): every
@@ -157,5 +157,116 @@ describe('header codec', () => {
     expect(() => decodeSafetensorsHeader(lone, 0)).toThrow(expect.objectContaining({ code: 'ERR_SAFETENSORS_HEADER' }));
     const huge = new TextEncoder().encode('{"a":{"dtype":"I8","shape":[0,9007199254740993],"data_offsets":[0,0]}}');
     expect(() => decodeSafetensorsHeader(huge, 0)).toThrow(expect.objectContaining({ code: 'ERR_SAFETENSORS_HEADER' }));
+  });
+});
+
+/**
+ * Header JSON at the edges, judged by the reference reader: each header (for a 4-byte data buffer) must get the
+ * verdict safe_open gives it, except the few listed below where this reader is deliberately stricter.
+ */
+const TENSOR = '"dtype":"U8","shape":[4],"data_offsets":[0,4]';
+const EDGE_HEADERS: Record<string, string> = {
+  plain: `{"a":{${TENSOR}}}`,
+  'control character in a name': `{"a\u0001":{${TENSOR}}}`,
+  'raw tab in a name': `{"a\t":{${TENSOR}}}`,
+  'high surrogate escape then a non-surrogate': `{"a\\ud800\\u0041":{${TENSOR}}}`,
+  'lone low surrogate escape': `{"a\\udc00":{${TENSOR}}}`,
+  'escaped surrogate pair': `{"a\\ud83d\\ude00":{${TENSOR}}}`,
+  'escaped name': `{"\\u0061":{${TENSOR}}}`,
+  'invalid escape': `{"a\\x":{${TENSOR}}}`,
+  'leading zero in an unknown field': `{"a":{${TENSOR},"x":01}}`,
+  'leading zero in an offset': '{"a":{"dtype":"U8","shape":[4],"data_offsets":[00,4]}}',
+  'number out of range in an unknown field': `{"a":{${TENSOR},"x":1e999}}`,
+  'negative number out of range': `{"a":{${TENSOR},"x":-1e999}}`,
+  'tiny number in an unknown field': `{"a":{${TENSOR},"x":1e-999}}`,
+  'huge integer in an unknown field': `{"a":{${TENSOR},"x":123456789012345678901234567890}}`,
+  'fraction without digits': `{"a":{${TENSOR},"x":1.}}`,
+  'plus sign': `{"a":{${TENSOR},"x":+1}}`,
+  NaN: `{"a":{${TENSOR},"x":NaN}}`,
+  'garbage after true': `{"a":{${TENSOR},"x":truex}}`,
+  'trailing comma': `{"a":{${TENSOR}},}`,
+  'unknown nested field': `{"a":{${TENSOR},"x":[1,{"y":null}]}}`,
+  'dtype twice': `{"a":{"dtype":"U8",${TENSOR}}}`,
+  'shape twice': `{"a":{"shape":[4],${TENSOR}}}`,
+  'data_offsets twice': `{"a":{${TENSOR},"data_offsets":[0,4]}}`,
+  'metadata null': `{"__metadata__":null,"a":{${TENSOR}}}`,
+  'metadata value a number': `{"__metadata__":{"k":1},"a":{${TENSOR}}}`,
+  'metadata twice': `{"__metadata__":{"k":"1"},"__metadata__":{"k":"2"},"a":{${TENSOR}}}`,
+  'shape null': '{"a":{"dtype":"U8","shape":null,"data_offsets":[0,4]}}',
+  'dtype missing': '{"a":{"shape":[4],"data_offsets":[0,4]}}',
+  'offset -0': '{"a":{"dtype":"U8","shape":[4],"data_offsets":[-0,4]}}',
+  'dimension 4e0': '{"a":{"dtype":"U8","shape":[4e0],"data_offsets":[0,4]}}',
+  'three offsets': '{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4,4]}}',
+  // Deliberately stricter than the reference reader:
+  'leading space': ` {"a":{${TENSOR}}}`, // the format says the header MUST start with '{'
+  'metadata key twice': `{"__metadata__":{"k":"1","k":"2"},"a":{${TENSOR}}}`, // which value is meant?
+  'tensor as a list': '{"a":["U8",[4],[0,4]]}', // serde's sequence form of a struct; no writer emits it
+};
+const STRICTER = new Set(['leading space', 'metadata key twice', 'tensor as a list']);
+
+function edgeFile(header: string): Uint8Array {
+  const json = new TextEncoder().encode(header);
+  const bytes = new Uint8Array(8 + json.length + 4);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
+  bytes.set(json, 8);
+  bytes.set([1, 2, 3, 4], 8 + json.length);
+  return bytes;
+}
+
+async function ourVerdict(header: string): Promise<string> {
+  try {
+    const file = await openSafetensors(edgeFile(header));
+    const names = file.entries.map((entry) => entry.name);
+    await file.close();
+    return `accepted ${JSON.stringify(names)}`;
+  } catch (error) {
+    if (!(error instanceof Error) || !('code' in error) || !String(error.code).startsWith('ERR_SAFETENSORS_')) throw error;
+    return 'refused';
+  }
+}
+
+describe('header JSON edge cases (offline)', () => {
+  it('refuses what is ambiguous or not JSON, accepts a null metadata map', async () => {
+    expect(await ourVerdict(EDGE_HEADERS['dtype twice'] as string)).toBe('refused');
+    expect(await ourVerdict(EDGE_HEADERS['data_offsets twice'] as string)).toBe('refused');
+    expect(await ourVerdict(EDGE_HEADERS['number out of range in an unknown field'] as string)).toBe('refused');
+    expect(await ourVerdict(EDGE_HEADERS['control character in a name'] as string)).toBe('refused');
+    expect(await ourVerdict(EDGE_HEADERS['leading space'] as string)).toBe('refused');
+    expect(await ourVerdict(EDGE_HEADERS['metadata null'] as string)).toBe('accepted ["a"]');
+    const file = await openSafetensors(edgeFile(EDGE_HEADERS['metadata null'] as string));
+    expect(file.metadata).toBeUndefined();
+    await file.close();
+  });
+});
+
+describeWithSafetensors('header JSON edge cases against the reference reader', () => {
+  it('each gets the verdict safe_open gives it (but for the stricter few)', async () => {
+    const { dir, cleanup } = tempDirFor('edges');
+    try {
+      const names = Object.keys(EDGE_HEADERS);
+      names.forEach((name, i) => writeFileSync(join(dir, `${i}.safetensors`), edgeFile(EDGE_HEADERS[name] as string)));
+      const reference = runPython(
+        String.raw`
+import json, os, sys
+from safetensors import safe_open
+for i in range(int(sys.argv[2])):
+    try:
+        with safe_open(os.path.join(sys.argv[1], f'{i}.safetensors'), framework='numpy') as f:
+            print('accepted ' + json.dumps(list(f.keys()), ensure_ascii=False, separators=(',', ':')))
+    except Exception:
+        print('refused')`,
+        [dir, String(names.length)],
+      )
+        .trim()
+        .split('\n');
+      const ours = await Promise.all(names.map((name) => ourVerdict(EDGE_HEADERS[name] as string)));
+      const table = (verdicts: readonly string[]) => names.map((name, i) => `${name}: ${verdicts[i]}`);
+      const expected = reference.map((verdict, i) => (STRICTER.has(names[i] as string) ? 'refused' : verdict));
+      expect(table(ours)).toEqual(table(expected));
+      // The stricter cases are ones the reference reader accepts (else they would not need listing).
+      for (const name of STRICTER) expect(reference[names.indexOf(name)], name).toMatch(/^accepted/);
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -87,6 +87,37 @@ describe('saveSafetensors', () => {
     expect(await codeOf(() => openSafetensors(path, { maxHeaderLength: 16 }))).toBe('ERR_SAFETENSORS_HEADER_LENGTH');
   });
 
+  it('maxArrayBytes is inclusive: a tensor of exactly that size is read, one byte less refuses it', async () => {
+    const path = join(temp.dir, 'limit.safetensors');
+    await saveSafetensors(path, { w: new Float32Array(250).fill(1.5) });
+    const exact = await openSafetensors(path, { maxArrayBytes: 1000 });
+    expect((await exact.get('w')).data).toEqual(new Float32Array(250).fill(1.5));
+    await exact.close();
+    const under = await openSafetensors(path, { maxArrayBytes: 999 });
+    expect(await codeOf(() => under.get('w'))).toBe('ERR_NPY_TOO_LARGE');
+    await under.close();
+  });
+
+  it('a source that comes up short of a tensor after the header was checked: ERR_SAFETENSORS_BUFFER_LENGTH, never short data', async () => {
+    const path = join(temp.dir, 'shrinks.safetensors');
+    await saveSafetensors(path, { a: new Uint8Array(100).fill(7), b: new Uint8Array(100).fill(9) });
+    const bytes = new Uint8Array(readFileSync(path));
+    const inner = bufferSource(bytes);
+    // Claims the full size, but the last 50 bytes are gone (a file truncated under the reader).
+    const shrunk = {
+      size: inner.size,
+      read: async (offset: number, length: number, into?: Uint8Array) => inner.read(offset, Math.max(0, Math.min(length, bytes.length - 50 - offset)), into),
+      close: () => inner.close(),
+    };
+    const file = await openSafetensors(shrunk);
+    const last = file.entries[file.entries.length - 1]!.name;
+    expect(await codeOf(() => file.get(last))).toBe('ERR_SAFETENSORS_BUFFER_LENGTH');
+    expect(await codeOf(async () => {
+      for await (const _ of file.chunks(last, { chunkSize: 30 }));
+    })).toBe('ERR_SAFETENSORS_BUFFER_LENGTH');
+    await file.close();
+  });
+
   it('refuses bad metadata and paths before writing anything', async () => {
     const path = join(temp.dir, 'never.safetensors');
     expect(await codeOf(() => saveSafetensors(path, { a: Int8Array.of(1) }, { metadata: { a: 1 } as unknown as Record<string, string> }))).toBe('ERR_INVALID_ARGUMENT');

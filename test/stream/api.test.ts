@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { NpzError } from '../../src/errors.js';
 import { openNpz } from '../../src/npz/open.js';
 import { loadNpz, readNpz } from '../../src/npz/read.js';
-import { streamNpz } from '../../src/npz/stream.js';
-import { GOOD_DIR, localDataStart, zipLayout } from '../zip/reader-helpers.js';
+import { readNpzStream, streamNpz } from '../../src/npz/stream.js';
+import { saveNpzStream } from '../../src/npz/save.js';
+import { GOOD_DIR, localDataStart, pythonArchive, zipLayout } from '../zip/reader-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { describeArray, outcomeOf, streamOf, unevenChunks } from './stream-helpers.js';
 
 const fixture = (name: string): Buffer => readFileSync(join(GOOD_DIR, name));
@@ -204,5 +206,220 @@ describe('the central directory, checked at the end', () => {
     for await (const [k, v] of readNpz(bytes)) a.push(k + describeArray(v));
     for await (const [k, v] of readNpz(streamOf(bytes, 'web'))) b.push(k + describeArray(v));
     expect(b).toEqual(a);
+  });
+});
+
+describe('an abort while the producer is slow or stalls', () => {
+  async function bigArchive(): Promise<Uint8Array> {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveNpzStream({ big: new Float32Array(4 << 20).map((_, i) => i) }, out);
+    return new Uint8Array(Buffer.concat(parts));
+  }
+
+  /** The outcome of `work`, or 'hung' when it has not settled within a generous deadline (a hang guard only). */
+  function settled(work: Promise<unknown>): Promise<string> {
+    const outcome = outcomeOf(() => work);
+    return Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref())]);
+  }
+
+  it('rejects at once with ERR_ABORTED while a read waits on a stalled producer, and stops the producer', async () => {
+    const bytes = await bigArchive();
+    const first = bytes.subarray(0, 1 << 20);
+    const stopped: Record<string, () => boolean> = {};
+    const producers: Record<string, () => AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>> = {
+      node: () => {
+        const readable = new PassThrough();
+        readable.write(first);
+        stopped['node'] = () => readable.destroyed;
+        return readable;
+      },
+      web: () => {
+        let cancelled = false;
+        stopped['web'] = () => cancelled;
+        return new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(first);
+          },
+          cancel() {
+            cancelled = true;
+          },
+        });
+      },
+      // A plain async generator cannot be stopped while it waits in its own body; the read must not wait for it.
+      iterable: () => (async function* () {
+          yield first;
+          await new Promise(() => undefined);
+        })(),
+    };
+    for (const [kind, make] of Object.entries(producers)) {
+      const controller = new AbortController();
+      let received = 0;
+      const work = (async () => {
+        for await (const entry of streamNpz(make(), { signal: controller.signal })) {
+          if (!entry.isArray) continue;
+          for await (const chunk of entry.chunks({ chunkSize: 64 * 1024 })) {
+            received += chunk.length;
+            // Everything the producer gave is consumed; the next read waits on it.
+            if (received >= (1 << 20) - 64 * 1024) setTimeout(() => controller.abort(), 20);
+          }
+        }
+      })();
+      expect(await settled(work), kind).toBe('ERR_ABORTED');
+      if (kind !== 'iterable') expect(stopped[kind]?.(), `${kind} producer stopped`).toBe(true);
+    }
+  });
+
+  it('read() of a large array stops at the next chunk, not at the end of the array', async () => {
+    const bytes = await bigArchive();
+    const controller = new AbortController();
+    let pulled = 0;
+    const pieces = Math.ceil(bytes.length / 65536);
+    async function* slow(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < bytes.length; at += 65536) {
+        pulled++;
+        if (pulled === 20) controller.abort();
+        await new Promise((resolve) => setImmediate(resolve));
+        yield bytes.subarray(at, at + 65536);
+      }
+    }
+    expect(await settled((async () => {
+      for await (const _ of readNpzStream(slow(), { signal: controller.signal }));
+    })())).toBe('ERR_ABORTED');
+    expect(pulled).toBeLessThan(25);
+    expect(pieces).toBeGreaterThan(200);
+  });
+});
+
+describe('members whose local header or end records lie', () => {
+  /** zipfile's own writer (sizes in the local header, no descriptor, no zip64 extras): a deflated 1 MiB of zeros, then an array. */
+  function zipfileArchive(): Buffer {
+    const dir = makeTempDir('stream-lies');
+    try {
+      return Buffer.from(
+        pythonArchive(
+          dir.file('lies.zip'),
+          "buf = io.BytesIO()\nnp.save(buf, np.arange(3))\nwith zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as zf:\n    zf.writestr('notes.bin', bytes(1 << 20))\n    zf.writestr('x.npy', buf.getvalue())",
+        ),
+      );
+    } finally {
+      dir.remove();
+    }
+  }
+  const streamed = (bytes: Uint8Array) => keysUntilError(streamOf(bytes, 'iterable'));
+
+  it('a skipped member that inflates past the size its local header states: ERR_ZIP_BOMB, not a full inflation', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    bytes.writeUInt32LE(1000, notes.localHeaderOffset + 22);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_BOMB');
+  });
+
+  it('a deflate stream shorter than the compressed size its local header states: ERR_ZIP_SIZE_MISMATCH', async () => {
+    const bytes = zipfileArchive();
+    expect((await streamed(bytes)).outcome).toBe('ok');
+    const notes = zipLayout(bytes).records[0]!;
+    bytes.writeUInt32LE(notes.compressedSize + 1, notes.localHeaderOffset + 18);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_SIZE_MISMATCH');
+  });
+
+  it('a deflate stream longer than the compressed size its local header states is not read past that size: ERR_ZIP_INFLATE', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    bytes.writeUInt32LE(notes.compressedSize - 1, notes.localHeaderOffset + 18);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_INFLATE');
+  });
+
+  it('a stream that ends inside a deflate stream: ERR_ZIP_TRUNCATED, wherever it is cut', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    const dataStart = localDataStart(bytes, notes);
+    for (const cut of [dataStart + 1, dataStart + (notes.compressedSize >> 1), dataStart + notes.compressedSize - 1]) {
+      expect((await streamed(bytes.subarray(0, cut))).outcome, `cut at ${cut}`).toBe('ERR_ZIP_TRUNCATED');
+    }
+  });
+
+  it('a 0xFFFFFFFF size in the directory without a zip64 extra: ERR_ZIP_ZIP64', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    bytes.writeUInt32LE(0xffffffff, notes.at + 20);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_ZIP64');
+  });
+
+  it('a zip64 end record claiming fewer bytes than its fixed fields: ERR_ZIP_ZIP64', async () => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveNpzStream({ a: Float32Array.of(1, 2) }, out, { forceZip64: true });
+    const bytes = Buffer.concat(parts);
+    const record = bytes.length - 22 - 20 - 56;
+    expect(bytes.readUInt32LE(record)).toBe(0x06064b50);
+    expect((await streamed(bytes)).outcome).toBe('ok');
+    bytes.writeBigUInt64LE(10n, record + 4);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_ZIP64');
+  });
+
+  it('end records that misstate the directory: a zip64 locator pointing elsewhere, a wrong directory size', async () => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveNpzStream({ a: Float32Array.of(1, 2) }, out, { forceZip64: true });
+    const zip64 = Buffer.concat(parts);
+    const locator = zip64.length - 22 - 20;
+    expect(zip64.readUInt32LE(locator)).toBe(0x07064b50);
+    zip64.writeBigUInt64LE(zip64.readBigUInt64LE(locator + 8) - 1n, locator + 8);
+    expect((await streamed(zip64)).outcome).toBe('ERR_ZIP_ZIP64');
+
+    const plain = zipfileArchive();
+    const eocd = plain.length - 22;
+    plain.writeUInt32LE(plain.readUInt32LE(eocd + 12) + 1, eocd + 12);
+    expect((await streamed(plain)).outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
+  });
+
+  it('a directory that names another compression method than the local header: ERR_ZIP_CENTRAL_DIRECTORY', async () => {
+    const bytes = zipfileArchive();
+    const notes = zipLayout(bytes).records[0]!;
+    expect(notes.method).toBe(8);
+    bytes.writeUInt16LE(0, notes.at + 10);
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
+  });
+
+  it('a zip64-sized descriptor after a local header without zip64 extra: the layout followed by a record wins', async () => {
+    // One empty deflated member ('\x03\x00') whose descriptor has 8-byte sizes: read with 4-byte sizes it also
+    // repeats CRC 0, size 2, size 0, so only what follows it tells the two layouts apart.
+    const name = Buffer.from('notes.txt');
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x0008, 6);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt16LE(name.length, 26);
+    const data = Buffer.from([0x03, 0x00]);
+    const descriptor = Buffer.alloc(24);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeBigUInt64LE(2n, 8);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x0008, 8);
+    central.writeUInt16LE(8, 10);
+    central.writeUInt32LE(2, 20);
+    central.writeUInt16LE(name.length, 28);
+    const directoryOffset = local.length + name.length + data.length + descriptor.length;
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(1, 8);
+    end.writeUInt16LE(1, 10);
+    end.writeUInt32LE(central.length + name.length, 12);
+    end.writeUInt32LE(directoryOffset, 16);
+    const bytes = Buffer.concat([local, name, data, descriptor, central, name, end]);
+    const names: string[] = [];
+    const outcome = await outcomeOf(async () => {
+      for await (const entry of streamNpz(streamOf(bytes, 'iterable'))) names.push(entry.name);
+    });
+    expect(outcome).toBe('ok');
+    expect(names).toEqual(['notes.txt']);
   });
 });

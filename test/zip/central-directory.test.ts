@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { saveNpzStream } from '../../src/npz/save.js';
 import { bufferSource } from '../../src/source/index.js';
-import { readCentralDirectory } from '../../src/zip/central-directory.js';
+import { readCentralDirectory, type ZipEntry } from '../../src/zip/central-directory.js';
 import { hasNumpy } from '../helpers/python.js';
 import { countingSource, pythonArchive, setU16, setU32 } from './reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
@@ -102,5 +102,60 @@ describe.skipIf(!hasNumpy())('central directory reader against zipfile', () => {
     const second = view.getUint32(eocd + 16, true) + 46 + 1;
     setU16(bytes, second + 28, 500);
     expect(await codeOf(readCentralDirectory(bufferSource(bytes)))).toBe('ERR_ZIP_BOUNDS');
+  });
+
+  it('an empty archive whose directory offset lies past its end record: ERR_ZIP_BOUNDS, not an empty listing', async () => {
+    const eocd = new Uint8Array(22);
+    setU32(eocd, 0, 0x06054b50);
+    expect((await readCentralDirectory(bufferSource(eocd))).entries).toEqual([]);
+    for (const offset of [1, 22, 0xfffffffe]) {
+      setU32(eocd, 16, offset);
+      expect(await codeOf(readCentralDirectory(bufferSource(eocd))), `offset ${offset}`).toBe('ERR_ZIP_BOUNDS');
+    }
+  });
+
+  it('a directory listing members out of file order: each member is bounded by the next one in the file', async () => {
+    const bytes = Buffer.from(await zip64Archive());
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    const eocd = bytes.length - 22;
+    const records: Buffer[] = [];
+    const cdOffset = Number(view.getBigUint64(bytes.length - RECORD_FROM_END + 48, true));
+    for (let at = cdOffset; view.getUint32(at, true) === 0x02014b50; ) {
+      const length = 46 + view.getUint16(at + 28, true) + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+      records.push(bytes.subarray(at, at + length));
+      at += length;
+    }
+    expect(records).toHaveLength(2);
+    const reversed = Buffer.concat(records.slice().reverse());
+    reversed.copy(bytes, cdOffset);
+    const directory = await readCentralDirectory(bufferSource(bytes));
+    expect(directory.entries.map((entry) => entry.name)).toEqual(['b.npy', 'a.npy']);
+    const [b, a] = directory.entries as [ZipEntry, ZipEntry];
+    expect(a.regionEnd).toBe(b.localHeaderOffset);
+    expect(b.regionEnd).toBe(cdOffset);
+    expect(eocd).toBeGreaterThan(cdOffset);
+  });
+
+  it('a directory over 1 GiB is refused from the end records, before it is read', async () => {
+    const size = 2 ** 31;
+    const tail = new Uint8Array(22);
+    setU32(tail, 0, 0x06054b50);
+    tail.set([1, 0, 1, 0], 8);
+    setU32(tail, 12, size - 22);
+    setU32(tail, 16, 0);
+    let largest = 0;
+    const source = {
+      size,
+      async read(offset: number, length: number) {
+        largest = Math.max(largest, length);
+        const out = new Uint8Array(Math.min(length, size - offset));
+        const from = Math.max(offset, size - 22);
+        if (from < offset + out.length) out.set(tail.subarray(from - (size - 22), offset + out.length - (size - 22)), from - offset);
+        return out;
+      },
+      close: async () => undefined,
+    };
+    expect(await codeOf(readCentralDirectory(source))).toBe('ERR_ZIP_TOO_LARGE');
+    expect(largest).toBeLessThan(1 << 20);
   });
 });

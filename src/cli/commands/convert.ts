@@ -19,7 +19,7 @@ import { flag, listOption, stringOption, usageError, type ParsedCommandLine } fr
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { castLeaf, parseCasts, parseRename, renameWith, type ArrayRecord } from '../convert-records.js';
 import { nameFilter } from '../glob.js';
-import { formatOf, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
+import { formatOf, inputLabel, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
 import type { Progress } from '../progress.js';
 import { isStdin, stdinStream, STDIN_PATH } from '../stream-input.js';
 import { formatBytes } from '../table.js';
@@ -225,7 +225,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     return EXIT_OK;
   }
   if (context.json) {
-    context.printJson({ input, output, arrays: summary.entries, bytesWritten: summary.bytesWritten, names: summary.names, files: summary.files });
+    context.printJson({ input: inputLabel(input), output, arrays: summary.entries, bytesWritten: summary.bytesWritten, names: summary.names, files: summary.files });
   } else {
     const where = summary.files.length === 1 ? output : `${summary.files.length} files (${summary.files.map((file) => basename(file)).join(', ')})`;
     context.print(`wrote ${where}: ${summary.entries} array${summary.entries === 1 ? '' : 's'}, ${formatBytes(summary.bytesWritten)}`);

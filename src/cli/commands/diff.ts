@@ -3,7 +3,7 @@ import { usageError, type ParsedCommandLine } from '../args.js';
 import { isStdin } from '../stream-input.js';
 import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
-import { entryItemsize, isArrayEntry, withNpz } from '../npz-input.js';
+import { entryItemsize, inputLabel, isArrayEntry, withNpz } from '../npz-input.js';
 import { FLOAT_DTYPES, floatScalarText, generalText } from '../print/float-format.js';
 import type { Progress } from '../progress.js';
 import { formatNumber, formatShape } from '../table.js';
@@ -189,7 +189,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   const diffs = await withNpz(pathA, context, (fileA) => withNpz(pathB, context, (fileB) => compareFiles(fileA, fileB, context)));
   const changed = diffs.filter((diff) => diff.kind !== 'equal');
   if (context.json) {
-    context.printJson({ a: pathA, b: pathB, identical: changed.length === 0, arrays: diffs.map(diffJson) });
+    context.printJson({ a: inputLabel(pathA), b: inputLabel(pathB), identical: changed.length === 0, arrays: diffs.map(diffJson) });
   } else {
     for (const diff of changed) context.print(describeDiff(diff));
     const compared = diffs.filter((diff) => diff.kind === 'equal' || diff.kind === 'values').length;

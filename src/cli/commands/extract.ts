@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { encodeNpyHeader, isNpzError, type NpzArrayEntry, type NpzFile } from '../../index.js';
 import { stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
-import { selectArrays, withNpz } from '../npz-input.js';
+import { inputLabel, selectArrays, withNpz } from '../npz-input.js';
 import { forEachStreamArray, isStdin, type StreamVisit } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { safeTarget } from '../safe-path.js';
@@ -78,7 +78,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   }
 
   if (context.json) {
-    context.printJson({ file: path, directory: root, written, refused });
+    context.printJson({ file: inputLabel(path), directory: root, written, refused });
   } else {
     for (const failure of refused) context.print(`FAIL  ${failure.name}: ${failure.message} [${failure.code}]`);
     const bytes = written.reduce((sum, item) => sum + item.bytes, 0);

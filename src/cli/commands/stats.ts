@@ -2,7 +2,7 @@ import type { NpzArrayEntry, NpzFile } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
-import { entryItemsize, selectArrays, withNpz } from '../npz-input.js';
+import { entryItemsize, inputLabel, selectArrays, withNpz } from '../npz-input.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { formatNumber, formatShape, renderTable } from '../table.js';
@@ -130,7 +130,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   });
 
   if (context.json) {
-    context.printJson({ file: path, arrays: results.map(statsJson) });
+    context.printJson({ file: inputLabel(path), arrays: results.map(statsJson) });
     return EXIT_OK;
   }
   const rows = results.map(({ entry, summary, note }) => {
