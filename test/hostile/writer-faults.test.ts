@@ -74,8 +74,8 @@ interface Plan {
  * is given the last leaf is always lazy, so there is at least one leaf for it to act on.
  */
 /**
- * `firstChunks`: make the first leaf lazy with that many 1 MiB chunks, more than saveNpz's 4 MiB write buffer
- * holds, so its local header has been written before its CRC is known and must be patched on the file.
+ * `firstChunks`: make the first leaf lazy with that many 1 MiB chunks, more than a write batch (1 MiB) or bounce
+ * buffer (4 MiB) holds, so its local header has been written before its CRC is known and must be patched.
  */
 function planTree(random: () => number, inject?: (name: string, leaf: LazyArray) => LazyArray, firstChunks?: number): Plan {
   const tree: Record<string, Leaf> = {};

@@ -1,8 +1,8 @@
 /**
- * saveNpz writes through reused bounce buffers (src/zip/output.ts). These tests use members larger than a
- * buffer, so data crosses buffer boundaries and local headers are patched after they left for the file, and
- * check the result against np.savez byte for byte, and the writer against a sink whose writes finish late and
- * out of order (a buffer refilled too early would show up as wrong bytes).
+ * Members larger than a write batch or bounce buffer (src/zip/output.ts): data crosses buffer boundaries and local
+ * headers are patched after they left for the file. saveNpz is checked against np.savez byte for byte, and the
+ * bounce-buffer writer against a sink whose writes finish late and out of order (a buffer refilled too early
+ * would show up as wrong bytes).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -101,7 +101,7 @@ with open(sys.argv[1], 'wb') as f:
 
 afterAll(() => tmp?.remove());
 
-describe('saveNpz through bounce buffers', () => {
+describe('saveNpz with members larger than a write buffer', () => {
   it.skipIf(!hasNumpy())('writes exactly np.savez\'s bytes from in-memory and from lazy leaves', async () => {
     const memoryPath = join(tmp.path, 'memory.npz');
     await saveNpz(memoryPath, SPECS.map((s): [string, Leaf] => [s.name, typed(s)]).values(), { fsync: false });
