@@ -6,7 +6,8 @@
  *   2-vCPU VM writing 1.46 GB of bf16 into the page cache, 16 MiB copies into one reused buffer before each write
  *   took 1.97–3.10 s against 3.38–4.02 s writing straight from the arrays (np.savez writes through such copies
  *   too): the copy is cheap, the buffer is resident and in cache, and the CRC runs over the copy while it is
- *   still in cache, with the previous buffer's write in flight.
+ *   still in cache, with the previous buffer's write in flight. In the project's fair bench it did not win
+ *   (2.30 against 3.96 GB/s for views, 2026-11-30), so saveNpz writes views; this stays for measuring elsewhere.
  */
 import { raceAbort } from '../util/abort.js';
 import { isNpzError } from '../errors.js';
