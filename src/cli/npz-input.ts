@@ -17,8 +17,12 @@ export type InputFormat = 'npz' | 'safetensors';
 
 /** The file type a path names, by extension: `.safetensors` and `*.index.json` are safetensors, the rest npz. */
 export function formatOf(path: string): InputFormat {
-  const name = isUrlInput(path) ? urlPathname(path) : path;
-  return /\.safetensors$|\.index\.json$/i.test(name) ? 'safetensors' : 'npz';
+  return /\.safetensors$|\.index\.json$/i.test(formatPath(path)) ? 'safetensors' : 'npz';
+}
+
+/** The part of an input whose extension names its format: a URL's path, without its query. */
+function formatPath(path: string): string {
+  return isUrlInput(path) ? urlPathname(path) : path;
 }
 
 function urlPathname(url: string): string {
@@ -99,7 +103,10 @@ export async function openInput(path: string, context: CliContext): Promise<NpzF
   try {
     if (formatOf(path) === 'npz') return await openNpz(path, { ...context.read, signal: context.signal, ...withHttp });
     const options = { signal: context.signal, ...withHttp };
-    return asNpzFile(/\.json$/i.test(path) && !remote ? await openSafetensorsIndex(path, options) : await openSafetensors(path, options));
+    if (!/\.json$/i.test(formatPath(path))) return asNpzFile(await openSafetensors(path, options));
+    // An index names its shards relative to itself; reading them over HTTP would need one source per shard URL.
+    if (remote) throw new NpzError('ERR_INVALID_ARGUMENT', `a shard index is read from a local path; open one shard URL at a time instead of ${inputLabel(path)}`);
+    return asNpzFile(await openSafetensorsIndex(path, options));
   } finally {
     progress?.finish();
   }

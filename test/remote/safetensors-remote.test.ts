@@ -74,4 +74,11 @@ describe('safetensors at an http:// URL', () => {
     expect(verify.stderr).not.toContain('ERR_');
     expect(verify.status).toBe(0);
   });
+
+  it('a shard index URL is refused with a clear error (its shards are named relative to a local path)', async () => {
+    const result = await runCliAsync(['ls', `${server.origin}/model.safetensors.index.json?sig=secret`]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('a shard index is read from a local path');
+    expect(result.stderr).not.toContain('secret');
+  });
 });
