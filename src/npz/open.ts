@@ -1,8 +1,7 @@
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { NpzError } from '../errors.js';
 import type { NpyArray } from '../npy/array.js';
-import type { ArrayDType } from '../npy/dtype.js';
-import type { Descr, NpyHeader } from '../npy/header.js';
+import type { NpyHeader } from '../npy/header.js';
 import { npyHeaderFromHead, reportedDescr } from '../npy/read.js';
 import { isByteStream } from '../source/byte-stream.js';
 import type { HttpSourceOptions } from '../source/http.js';
@@ -12,7 +11,8 @@ import { abortError } from '../util/abort.js';
 import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/archive.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
-import { compressionOf, indexByKey, isArrayMember, keyOfMember, type Compression, type DuplicateNamePolicy } from './keys.js';
+import type { NpyArrayFields, NpzMemberFields } from './entry-fields.js';
+import { compressionOf, indexByKey, isArrayMember, keyOfMember, type DuplicateNamePolicy } from './keys.js';
 
 export type { DuplicateNamePolicy } from './keys.js';
 
@@ -23,31 +23,17 @@ export interface OpenNpzOptions extends NpzReadOptions {
   http?: HttpSourceOptions;
 }
 
-interface EntryBase {
-  /** The key: the member name with one `.npy` removed. */
-  name: string;
-  /** The member name in the archive. */
-  memberName: string;
-  compression: Compression;
+interface EntryBase extends NpzMemberFields {
   /** Bytes the member occupies in the file. */
   compressedSize: number;
   /** Uncompressed member size (npy header plus data for arrays). */
   memberSize: number;
-  /** File offset of the member's local header. */
-  localHeaderOffset: number;
   /** CRC-32 of the uncompressed member, from the central directory. */
   crc32: number;
 }
 
-export interface NpzArrayEntry extends EntryBase {
+export interface NpzArrayEntry extends EntryBase, NpyArrayFields {
   isArray: true;
-  dtype: ArrayDType;
-  descr: Descr;
-  shape: number[];
-  fortranOrder: boolean;
-  /** Data bytes after the npy header: prod(shape) × itemsize. */
-  byteLength: number;
-  npyVersion: 1 | 2 | 3;
   /**
    * File offset of the first data byte, for stored members: the array is the `byteLength` bytes from here, so
    * ranges of it can be read directly. Absent for compressed members.

@@ -12,29 +12,18 @@ import type { RandomAccessSource } from '../../src/source/random-access.js';
 import { Writable } from 'node:stream';
 import { isNpzError } from '../../src/errors.js';
 import { localDataStart, record, setU32, zipLayout } from '../zip/reader-helpers.js';
+import { randomBytes } from './fixtures.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
-/** Deterministic bytes that differ from array to array and from offset to offset. */
-function pattern(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const sha = (bytes: ArrayBufferView): string =>
   createHash('sha256').update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).digest('hex');
 
 /** An npz in memory (np.savez layout) of uint8 arrays a, b, c, ... with the given sizes. */
 async function archiveOf(sizes: number[]): Promise<{ bytes: Uint8Array; arrays: Map<string, Uint8Array> }> {
-  const arrays = new Map(sizes.map((size, i) => [String.fromCharCode(97 + i), pattern(size, i + 1)]));
+  const arrays = new Map(sizes.map((size, i) => [String.fromCharCode(97 + i), randomBytes(size, i + 1)]));
   const parts: Buffer[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -14,18 +14,8 @@ import type { ZipSink } from '../../src/zip/sinks.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { MemorySink } from '../zip/memory-sink.js';
+import { randomBytes } from './fixtures.js';
 
-function pattern(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 interface Spec {
   name: string;
@@ -41,7 +31,7 @@ const spec = (name: string, dtype: Spec['dtype'], descr: string, shape: number[]
   dtype,
   descr,
   shape,
-  bytes: pattern(shape.reduce((a, b) => a * b, 1) * ITEM[dtype], seed),
+  bytes: randomBytes(shape.reduce((a, b) => a * b, 1) * ITEM[dtype], seed),
 });
 
 // Sizes around and past the 4 MiB buffer: 2.5 buffers, a member that ends exactly on a boundary once the
@@ -149,7 +139,7 @@ class LateSink implements ZipSink {
 
 describe('ZipWriter bounce buffers', () => {
   const entries = () =>
-    SPECS.map((s, i) => ({ name: `${s.name}.npy`, head: pattern(64, 100 + i), data: i % 2 === 0 ? s.bytes : lazy(s).chunks(), size: s.bytes.length }));
+    SPECS.map((s, i) => ({ name: `${s.name}.npy`, head: randomBytes(64, 100 + i), data: i % 2 === 0 ? s.bytes : lazy(s).chunks(), size: s.bytes.length }));
 
   async function write(sink: ZipSink, options: ConstructorParameters<typeof ZipWriter>[1]): Promise<number[]> {
     const progress: number[] = [];
