@@ -12,7 +12,7 @@ import { flattenWithNames, isFlatTree, type FlatTree, type Tree } from '../tree/
 import { abortError, raceAbort } from '../util/abort.js';
 import { writeFileAtomically } from '../util/atomic-file.js';
 import { FileHandleSink, WritableSink, ioError, type ZipSink } from '../zip/sinks.js';
-import { BOUNCE_BYTES, ZipWriter } from '../zip/writer.js';
+import { ZipWriter } from '../zip/writer.js';
 
 export interface SaveProgress {
   entriesDone: number;
@@ -99,12 +99,7 @@ async function* normalizedLeaves(tree: Tree | FlatTree, signal: AbortSignal | un
   }
 }
 
-/**
- * `bounce`: copy everything through reused buffers before writing (src/zip/output.ts). Off for every caller
- * today: in the fair bench on 2026-11-30 (near idle, 5 rounds) saveNpz from memory wrote 2.30 GB/s through 4 MiB
- * bounce buffers against 3.96 GB/s writing views of the arrays; see bench/RESULTS.md.
- */
-async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveOptions, bounce = false): Promise<SaveSummary> {
+async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveOptions): Promise<SaveSummary> {
   const { signal, onProgress } = options;
   const prefix = options.prefix ?? '';
   const compress = options.compress === true;
@@ -121,7 +116,6 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   const progress: SaveProgress = { entriesDone: 0, bytesDone: 0 };
   const writerOptions: ConstructorParameters<typeof ZipWriter>[1] = {
     forceZip64,
-    bounceBytes: bounce ? BOUNCE_BYTES : 0,
     onWrite: (bytes) => {
       progress.bytesDone = bytes;
       report();

@@ -1,13 +1,8 @@
 /**
- * How ZipWriter's bytes reach its sink. Two strategies behind one interface:
- * - `ViewBatches` hands the sink views of the caller's memory, gathered into vectored batches (no copy of
- *   in-memory data; what a stream destination wants, since it may keep the chunks a while);
- * - `BounceBuffers` copies everything into a small ring of reused buffers and writes from those. Measured on a
- *   2-vCPU VM writing 1.46 GB of bf16 into the page cache, 16 MiB copies into one reused buffer before each write
- *   took 1.97–3.10 s against 3.38–4.02 s writing straight from the arrays (np.savez writes through such copies
- *   too): the copy is cheap, the buffer is resident and in cache, and the CRC runs over the copy while it is
- *   still in cache, with the previous buffer's write in flight. In the project's fair bench it did not win
- *   (2.30 against 3.96 GB/s for views, 2026-11-30), so saveNpz writes views; this stays for measuring elsewhere.
+ * How ZipWriter's bytes reach its sink: `ViewBatches` hands the sink views of the caller's memory, gathered into
+ * vectored batches (no copy of in-memory data; what a stream destination wants, since it may keep the chunks a
+ * while). Copying through a few reused bounce buffers instead, as np.savez does, was built and measured in the
+ * fair bench (2026-11-30, near idle, 5 rounds): 2.30 GB/s against 3.96 GB/s for views, so it was dropped.
  */
 import { raceAbort } from '../util/abort.js';
 import { isNpzError } from '../errors.js';
@@ -113,85 +108,6 @@ export class ViewBatches implements ZipOutput {
     this.#batchBytes = 0;
     await guarded(this.sink.write(chunks), this.options.signal);
     this.#accepted += bytes;
-    this.options.onWrite?.(this.#accepted);
-  }
-}
-
-/** Default size of each bounce buffer. */
-export const BOUNCE_BYTES = 4 << 20;
-
-/**
- * Everything copied into a ring of `inFlight + 1` reused buffers: while up to `inFlight` of them are being
- * written, the next one is filled (and its bytes hashed). A buffer is refilled only after its write resolved,
- * so the sink never sees memory change under it.
- */
-export class BounceBuffers implements ZipOutput {
-  readonly #ring: Uint8Array[] = [];
-  #slot = 0;
-  #used = 0;
-  /** File offset of the current buffer's first byte. */
-  #start = 0;
-  readonly #writes: Array<{ done: Promise<void>; bytes: number }> = [];
-  #accepted = 0;
-
-  constructor(
-    private readonly sink: ZipSink,
-    private readonly options: OutputOptions = {},
-    private readonly bufferBytes = BOUNCE_BYTES,
-    private readonly inFlight = 1,
-  ) {}
-
-  get offset(): number {
-    return this.#start + this.#used;
-  }
-
-  async put(chunk: Uint8Array, crc?: Crc32): Promise<void> {
-    let from = 0;
-    while (from < chunk.byteLength) {
-      const buffer = (this.#ring[this.#slot] ??= new Uint8Array(this.bufferBytes));
-      const take = Math.min(chunk.byteLength - from, buffer.byteLength - this.#used);
-      const landed = buffer.subarray(this.#used, this.#used + take);
-      landed.set(chunk.subarray(from, from + take));
-      // The copy is still in cache: hashing it now reads cache, not memory.
-      crc?.update(landed);
-      this.#used += take;
-      from += take;
-      if (this.#used === buffer.byteLength) await this.#submit();
-    }
-  }
-
-  patchPending(position: number, bytes: Uint8Array): boolean {
-    if (position < this.#start || position + bytes.byteLength > this.#start + this.#used) return false;
-    (this.#ring[this.#slot] as Uint8Array).set(bytes, position - this.#start);
-    return true;
-  }
-
-  async drain(): Promise<void> {
-    if (this.#used > 0) await this.#submit();
-    while (this.#writes.length > 0) await this.#retireOldest();
-  }
-
-  /**
-   * Starts writing the current buffer once fewer than `inFlight` writes are running, and moves on to the next
-   * buffer in the ring, which is free: the ring has one buffer more than there can be writes.
-   */
-  async #submit(): Promise<void> {
-    while (this.#writes.length >= this.inFlight) await this.#retireOldest();
-    const bytes = (this.#ring[this.#slot] as Uint8Array).subarray(0, this.#used);
-    const done = this.sink.write([bytes]);
-    // Observed when retired; until then a failure must not count as unhandled.
-    done.catch(() => undefined);
-    this.#writes.push({ done, bytes: bytes.byteLength });
-    this.#start += this.#used;
-    this.#used = 0;
-    this.#slot = (this.#slot + 1) % (this.inFlight + 1);
-  }
-
-  async #retireOldest(): Promise<void> {
-    const write = this.#writes[0] as { done: Promise<void>; bytes: number };
-    await guarded(write.done, this.options.signal);
-    this.#writes.shift();
-    this.#accepted += write.bytes;
     this.options.onWrite?.(this.#accepted);
   }
 }

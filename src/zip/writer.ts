@@ -4,8 +4,8 @@
  * - seekable sink: placeholder header, data streamed with a running CRC, header patched in place;
  * - anything else: flag bit 3, zeroed header fields, and a zip64 data descriptor after the data.
  * How bytes reach the sink is `ZipOutput`'s business (src/zip/output.ts): views of the caller's memory in
- * vectored batches, or copies through a few reused bounce buffers. Either way a caller's streamed chunk is the
- * caller's again as soon as the next one is pulled (it may come from a reused buffer).
+ * vectored batches. A caller's streamed chunk is the caller's again as soon as the next one is pulled (it may
+ * come from a reused buffer), so small borrowed chunks are copied into the batch.
  */
 import { createDeflateRaw } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -27,7 +27,7 @@ import {
   type AlignmentRecord,
   type LocalHeaderFields,
 } from './records.js';
-import { BOUNCE_BYTES, BounceBuffers, ViewBatches, type ZipOutput } from './output.js';
+import { ViewBatches, type ZipOutput } from './output.js';
 import { ioError, type ZipSink } from './sinks.js';
 
 /** In-memory data is written in views of this size, so CRC of one slice overlaps the write of the last. */
@@ -45,18 +45,9 @@ export interface ZipWriterOptions {
   compressionLevel?: number;
   /** Called after each batch the sink accepted, with the total bytes accepted so far. */
   onWrite?: (bytesWritten: number) => void;
-  /**
-   * Copy every byte into reused buffers of this size and write from those (see src/zip/output.ts), instead of
-   * handing the sink views of the caller's memory. 0 (the default) writes views.
-   */
-  bounceBytes?: number;
-  /** With bounceBytes: writes kept in flight while the next buffer is filled (default 1). */
-  writesInFlight?: number;
   /** Start each member's data past its `head` at a file offset that is a multiple of this (a power of two). */
   align?: number;
 }
-
-export { BOUNCE_BYTES };
 
 export interface ZipEntryInput {
   /** Member name inside the archive. */
@@ -107,12 +98,7 @@ export class ZipWriter {
     private readonly sink: ZipSink,
     private readonly options: ZipWriterOptions = {},
   ) {
-    const outputOptions = { signal: options.signal, onWrite: options.onWrite };
-    const bounce = options.bounceBytes ?? 0;
-    if (!Number.isSafeInteger(bounce) || bounce < 0) {
-      throw new NpzError('ERR_INVALID_ARGUMENT', `bounceBytes must be a non-negative integer, got ${bounce}`);
-    }
-    this.out = bounce > 0 ? new BounceBuffers(sink, outputOptions, bounce, Math.max(1, options.writesInFlight ?? 1)) : new ViewBatches(sink, outputOptions);
+    this.out = new ViewBatches(sink, { signal: options.signal, onWrite: options.onWrite });
   }
 
   /** Bytes emitted so far, written or not: the next local header offset. */
