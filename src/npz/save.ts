@@ -99,13 +99,12 @@ async function* normalizedLeaves(tree: Tree | FlatTree, signal: AbortSignal | un
   }
 }
 
-async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveOptions): Promise<SaveSummary> {
-  const { signal, onProgress } = options;
-  const prefix = options.prefix ?? '';
-  const compress = options.compress === true;
-  const forceZip64 = options.forceZip64 === true;
-
-  const report = (): void => {
+/**
+ * Hands the caller a snapshot of `progress` (so a kept object never changes under it); a callback that throws
+ * fails the save with a clear code instead of an error from deep inside the writer. Shared by every format.
+ */
+export function progressReporter(progress: SaveProgress, onProgress: ((progress: SaveProgress) => void) | undefined): () => void {
+  return () => {
     if (!onProgress) return;
     try {
       onProgress({ ...progress });
@@ -113,7 +112,16 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
       throw new NpzError('ERR_INVALID_ARGUMENT', 'the onProgress callback threw', { cause: err });
     }
   };
+}
+
+async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveOptions): Promise<SaveSummary> {
+  const { signal, onProgress } = options;
+  const prefix = options.prefix ?? '';
+  const compress = options.compress === true;
+  const forceZip64 = options.forceZip64 === true;
+
   const progress: SaveProgress = { entriesDone: 0, bytesDone: 0 };
+  const report = progressReporter(progress, onProgress);
   const writerOptions: ConstructorParameters<typeof ZipWriter>[1] = {
     forceZip64,
     onWrite: (bytes) => {

@@ -4,7 +4,7 @@
  */
 import { NpzError, isNpzError } from '../errors.js';
 import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
-import { writeAtomically, type SaveOptions, type SaveProgress } from '../npz/save.js';
+import { progressReporter, writeAtomically, type SaveOptions, type SaveProgress } from '../npz/save.js';
 import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { abortError, raceAbort } from '../util/abort.js';
@@ -194,14 +194,7 @@ export async function writeSafetensors(
     bytesDone: 0,
     bytesTotal: layout.header.byteLength + layout.dataLength,
   };
-  const report = (): void => {
-    if (!onProgress) return;
-    try {
-      onProgress({ ...progress });
-    } catch (err) {
-      throw new NpzError('ERR_INVALID_ARGUMENT', 'the onProgress callback threw', { cause: err });
-    }
-  };
+  const report = progressReporter(progress, onProgress);
   const writer = new BatchedWriter(sink, (written) => {
     progress.bytesDone = written;
     report();
