@@ -193,32 +193,32 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   const summary = isStdin(input)
     ? await convertStream(context, [keepStep, renameStep, castStep], flag(parsed, 'compress'), write)
     : await withNpz(input, context, async (file) => {
-    for (const entry of file.entries) {
-      if (!isArrayEntry(entry)) context.warn(`${JSON.stringify(entry.memberName)} is not an .npy array; it is not copied`);
-    }
-    const selected = file.entries.filter(isArrayEntry).filter((entry) => keep(entry.name));
-    // Default: compress only when the input's arrays all were, so a plain conversion keeps the input's layout.
-    const compress = flag(parsed, 'compress') || (!flag(parsed, 'no-compress') && selected.length > 0 && selected.every((e) => e.compression === 'deflate'));
-    const progress = context.progress('convert', selected.reduce((sum, entry) => sum + entry.byteLength, 0));
+      for (const entry of file.entries) {
+        if (!isArrayEntry(entry)) context.warn(`${JSON.stringify(entry.memberName)} is not an .npy array; it is not copied`);
+      }
+      const selected = file.entries.filter(isArrayEntry).filter((entry) => keep(entry.name));
+      // Default: compress only when the input's arrays all were, so a plain conversion keeps the input's layout.
+      const compress = flag(parsed, 'compress') || (!flag(parsed, 'no-compress') && selected.length > 0 && selected.every((e) => e.compression === 'deflate'));
+      const progress = context.progress('convert', selected.reduce((sum, entry) => sum + entry.byteLength, 0));
 
-    // safetensors keeps no order (its writer sorts by dtype), so its tensors go out in big_vision's tree order,
-    // which makes npz -> safetensors -> npz give back the original bytes.
-    const inputArrays = file.entries.filter(isArrayEntry);
-    if (formatOf(input) === 'safetensors') inputArrays.sort((a, b) => compareTreeNames(a.name, b.name));
-    async function* records(): AsyncGenerator<ArrayRecord & { entry: NpzArrayEntry }> {
-      for (const entry of inputArrays) yield { name: entry.name, entry, leaf: lazyLeaf(file, entry, progress, context.signal) };
-    }
-    const pipeline = chain([Readable.from(records()), keepStep, renameStep, castStep]);
-    async function* pairs(): AsyncGenerator<[string, LazyArray]> {
-      for await (const record of pipeline as AsyncIterable<ArrayRecord>) yield [record.name, record.leaf];
-    }
-    try {
-      return await write(pairs(), compress);
-    } finally {
-      pipeline.destroy();
-      progress.finish();
-    }
-  });
+      // safetensors keeps no order (its writer sorts by dtype), so its tensors go out in big_vision's tree order,
+      // which makes npz -> safetensors -> npz give back the original bytes.
+      const inputArrays = file.entries.filter(isArrayEntry);
+      if (formatOf(input) === 'safetensors') inputArrays.sort((a, b) => compareTreeNames(a.name, b.name));
+      async function* records(): AsyncGenerator<ArrayRecord & { entry: NpzArrayEntry }> {
+        for (const entry of inputArrays) yield { name: entry.name, entry, leaf: lazyLeaf(file, entry, progress, context.signal) };
+      }
+      const pipeline = chain([Readable.from(records()), keepStep, renameStep, castStep]);
+      async function* pairs(): AsyncGenerator<[string, LazyArray]> {
+        for await (const record of pipeline as AsyncIterable<ArrayRecord>) yield [record.name, record.leaf];
+      }
+      try {
+        return await write(pairs(), compress);
+      } finally {
+        pipeline.destroy();
+        progress.finish();
+      }
+    });
 
   if (toStdout) {
     context.note(`wrote standard output: ${summary.entries} array${summary.entries === 1 ? '' : 's'}, ${formatBytes(summary.bytesWritten)}`);
