@@ -47,6 +47,7 @@ const RUN_ORDER: readonly CaseId[] = [
   'read-npz',
   'read-npz-reuse',
   'load-npz',
+  'np-load-all',
   'np-load',
   'chunks',
   'chunks-reuse',

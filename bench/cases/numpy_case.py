@@ -71,13 +71,18 @@ def main():
         def size():
             return os.path.getsize(out)
 
-    elif case == "np-load":
+    elif case in ("np-load", "np-load-all"):
+        keep = case == "np-load-all"
 
         def run():
             total = 0
+            kept = {}
             with np.load(fixture) as npz:
                 for key in npz.files:
-                    total += npz[key].nbytes
+                    array = npz[key]
+                    total += array.nbytes
+                    if keep:
+                        kept[key] = array
             return total
 
         def before():

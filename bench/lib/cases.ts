@@ -34,6 +34,7 @@ export const CASE_IDS = [
   'chunks',
   'chunks-reuse',
   'np-load',
+  'np-load-all',
   'plain-read',
   'yauzl',
   'raw-read',
@@ -149,6 +150,13 @@ export const CASES: Record<CaseId, CaseInfo> = {
     runtime: 'python',
     label: 'np.load, every key (CRC checked)',
     detail: 'with np.load(path) as z: z[k] for every key (zipfile checks each CRC-32 at the end of a member)',
+  },
+  'np-load-all': {
+    id: 'np-load-all',
+    kind: 'read',
+    runtime: 'python',
+    label: 'np.load, every key kept',
+    detail: "{k: z[k] for k in z.files}: every array held at once, as loadNpz holds them (the like-for-like peer of loadNpz)",
   },
   'plain-read': {
     id: 'plain-read',

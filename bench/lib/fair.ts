@@ -58,8 +58,10 @@ export interface PairRatio {
 
 /** Like with like: in-memory saves against np.savez into an open file, fsynced saves against np.savez + fsync. */
 export function numpyPeer(id: CaseId): CaseId | undefined {
-  if (id === 'np-savez' || id === 'np-load' || id === 'np-savez-fsync') return undefined;
+  if (CASES[id].runtime === 'python') return undefined;
   if (CASES[id].alwaysFsync) return 'np-savez-fsync';
+  // loadNpz holds every array until it returns; so must its peer, or fresh memory would be compared with reused.
+  if (id === 'load-npz') return 'np-load-all';
   return CASES[id].kind === 'write' ? 'np-savez' : 'np-load';
 }
 

@@ -30,7 +30,8 @@ export const METHOD = `- One fixture per run, written by \`bench/fixture.ts\` (\
   GB/s), then summarised over rounds as the median with its range (min–max). Peers compare like with like:
   \`saveNpz(…, { fsync: false })\` against \`np.savez\` into a file opened with \`open(path, 'wb')\`; the default
   \`saveNpz\` (fsync before rename) against \`np.savez\` followed by \`f.flush(); os.fsync(f.fileno())\`; \`readNpz\`,
-  \`loadNpz\` and \`chunks()\` against \`np.load\` of every key. Same-run plain baselines: a plain script that reads
+  \`chunks()\` against \`np.load\` of every key one at a time, \`loadNpz\` (which holds every array) against
+  \`np.load\` keeping every key in a dict. Same-run plain baselines: a plain script that reads
   each array into a fresh buffer with one positional read at a time (for readNpz/loadNpz), and a plain sequential
   1 MiB async write of the same bytes (for saveNpz). The raw limits (16 MiB reads/writes into one reused buffer,
   with and without \`zlib.crc32\`) bound what any reader or writer can reach.

@@ -84,6 +84,26 @@ describe('pair-by-pair ratios', () => {
     expect(pairs.every((p) => p.caseKey !== p.baseKey && !p.caseKey.startsWith('np-'))).toBe(true);
   });
 
+  it('pairs loadNpz, which holds every array, with np.load holding every key', () => {
+    const loadRuns: CaseRun[] = [
+      { id: 'load-npz', variant: 'hugetlb' },
+      { id: 'np-load', variant: 'hugetlb' },
+      { id: 'np-load-all', variant: 'hugetlb' },
+    ];
+    const loadRecords: RoundRecord[] = [
+      { key: 'load-npz+hugetlb', round: 1, position: 0, gbps: 3 },
+      { key: 'np-load+hugetlb', round: 1, position: 0, gbps: 2 },
+      { key: 'np-load-all+hugetlb', round: 1, position: 0, gbps: 1 },
+    ];
+    const loadPairs = pairRatios(loadRuns, loadRecords);
+    expect(loadPairs.filter((p) => p.caseKey === 'load-npz+hugetlb' && p.role === 'numpy').map((p) => [p.baseKey, p.median])).toEqual([
+      ['np-load-all+hugetlb', 3],
+    ]);
+    const target = checkTargets([], loadPairs).find((t) => t.caseId === 'load-npz' && t.target.includes('hugetlb'))!;
+    expect(target.target).toContain('keeping every key');
+    expect(target.met).toBe(true);
+  });
+
   it('skips rounds where one side is missing', () => {
     const partial = pairRatios(runs, records.filter((r) => !(r.key === 'plain-read' && r.round === 2)));
     const plain = partial.find((p) => p.caseKey === 'read-npz' && p.baseKey === 'plain-read')!;
