@@ -79,10 +79,12 @@ def main():
             kept = {}
             with np.load(fixture) as npz:
                 for key in npz.files:
-                    array = npz[key]
-                    total += array.nbytes
+                    # Without keep, no name holds the array: it is freed before the next one is read.
                     if keep:
-                        kept[key] = array
+                        kept[key] = npz[key]
+                        total += kept[key].nbytes
+                    else:
+                        total += npz[key].nbytes
             return total
 
         def before():
