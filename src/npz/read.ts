@@ -14,8 +14,9 @@ import { readNpzStream } from './stream.js';
 export interface ReadNpzOptions extends OpenNpzOptions {
   /**
    * Read the next array while the loop body works on the current one (at most one array ahead), so reading
-   * overlaps the caller's work. Costs the memory of one more array: a `for await` loop holds up to three at
-   * once (the one in its variable, the one handed out next, the one being read). Default true.
+   * overlaps the caller's work. An array is read ahead only while it and the one the caller holds fit in the
+   * largest array of the file plus 64 MiB, so peak memory stays what reading one array at a time needs; two
+   * large arrays in a row are read one after the other. Default true.
    */
   readAhead?: boolean;
   /**
@@ -34,6 +35,12 @@ export interface LoadNpzOptions extends Omit<ReadNpzOptions, 'reuse'> {
    */
   unwrapParams?: boolean;
 }
+
+/**
+ * Memory a read-ahead may add to what reading one array at a time holds (the largest array). Enough to read
+ * every small and mid-sized array ahead (norms, biases, most kernels), never a second large one.
+ */
+const READ_AHEAD_SLACK_BYTES = 64 * 1024 * 1024;
 
 /**
  * Buffers handed out in turn, each grown (replaced) only when an array needs more: with read-ahead, the array
@@ -83,6 +90,7 @@ export async function* readNpz(input: NpzSource | ByteStream, options: ReadNpzOp
   try {
     const archive = await ZipArchive.open(source);
     const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');
+    const budget = kept.reduce((largest, entry) => Math.max(largest, entry.uncompressedSize), 0) + READ_AHEAD_SLACK_BYTES;
     const load = async (entry: ZipEntry): Promise<[string, NpyArray] | undefined> => {
       throwIfAborted(options.signal, 'reading');
       // A non-array member is skipped, but only once its local header agrees with the central directory, so a
@@ -103,8 +111,9 @@ export async function* readNpz(input: NpzSource | ByteStream, options: ReadNpzOp
       const loading = pending ?? start(kept[index] as ZipEntry);
       pending = undefined;
       const pair = await loading;
+      const current = kept[index] as ZipEntry;
       const next = kept[index + 1];
-      if (readAhead && next !== undefined) pending = start(next);
+      if (readAhead && next !== undefined && current.uncompressedSize + next.uncompressedSize <= budget) pending = start(next);
       if (pair !== undefined) yield pair;
     }
   } finally {

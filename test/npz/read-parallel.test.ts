@@ -204,6 +204,24 @@ describe('readNpz read-ahead', () => {
     }
   });
 
+  it('reads ahead only while the held array and the next fit in the largest array plus 64 MiB', async () => {
+    // b and c are each over 64 MiB: holding b while reading c would hold two large arrays at once.
+    const { bytes, arrays } = await archiveOf([1 * MIB, 70 * MIB, 70 * MIB, 1 * MIB]);
+    const ranges = dataRanges(bytes, ['a', 'b', 'c', 'd']);
+    const source = slowSource(bytes, { maxDelayMs: 2 });
+    const readAheadWhileHolding: Record<string, boolean> = {};
+    const followers: Record<string, string> = { a: 'b', b: 'c', c: 'd' };
+    for await (const [key, array] of readNpz(source)) {
+      expect(sha(array.data), key).toBe(sha(arrays.get(key)!));
+      const follower = followers[key];
+      if (follower === undefined) continue;
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      const [start, end] = ranges.get(follower)!;
+      readAheadWhileHolding[key] = source.readsWithin(start, end) > 0;
+    }
+    expect(readAheadWhileHolding).toEqual({ a: true, b: false, c: true });
+  });
+
   it('surfaces an error in member order: the array before a damaged one is still handed out', async () => {
     const { bytes, arrays } = await archiveOf([256 * KIB, 256 * KIB, 256 * KIB]);
     const layout = zipLayout(bytes);
