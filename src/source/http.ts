@@ -573,8 +573,10 @@ class RemoteSource implements HttpSource {
       if (timedOut) return new Transient(`no data for ${this.#timeoutMs} ms while ${what}`);
       const code = (cause as { code?: string } | undefined)?.code;
       if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ERR_INVALID_URL' || code === 'UND_ERR_INVALID_ARG') {
-        // A name that does not resolve, or a redirect undici will not follow (a loop, a bad Location): no retry fixes it.
-        return new NpzError('ERR_REMOTE_NETWORK', `${this.displayUrl}: ${what} failed (${code})`, { cause });
+        // A name that does not resolve, or a redirect undici refuses to follow (a loop, a bad Location): no retry
+        // fixes it. undici's own loop message names its Client/Pool classes, which would only confuse here.
+        const loop = code === 'UND_ERR_INVALID_ARG' && /redirect loop/i.test((cause as Error)?.message ?? '');
+        return new NpzError('ERR_REMOTE_NETWORK', `${this.displayUrl}: ${what} failed (${loop ? 'a redirect loop' : code})`, { cause });
       }
       return new Transient(`${what} failed: ${(cause as Error)?.message ?? String(cause)}${code === undefined ? '' : ` (${code})`}`);
     };
@@ -745,7 +747,12 @@ class RemoteSource implements HttpSource {
   }
 
   #statusError(status: number): NpzError {
-    const hint = status === 401 || status === 403 ? ' (pass an Authorization header if the file is gated)' : '';
+    const hint =
+      status === 401 || status === 403
+        ? ' (pass an Authorization header if the file is gated)'
+        : status >= 300 && status < 400
+          ? ` (a redirect not followed: more than ${MAX_REDIRECTS} hops, or no Location)`
+          : '';
     return new NpzError('ERR_REMOTE_STATUS', `${this.displayUrl} answered HTTP ${status}${hint}`, { actual: status });
   }
 }

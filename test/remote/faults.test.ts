@@ -618,6 +618,26 @@ describe('redirects, concurrency, abort and close', () => {
     }
   });
 
+  it('a redirect loop is refused at once, not retried and not followed forever', async () => {
+    const { server, url } = await serve((req, res) => void res.writeHead(302, { Location: req.url === '/a' ? '/b' : '/a' }).end());
+    const error = await errorOf(() => openNpz(url.replace('/ckpt.npz', '/a'), { http: FAST }));
+    expect(error.code).toBe('ERR_REMOTE_NETWORK');
+    expect(error.message).toMatch(/redirect loop/);
+    expect(server.log.map((request) => request.url)).toEqual(['/a', '/b']);
+  });
+
+  it('a redirect chain longer than 10 hops ends in ERR_REMOTE_STATUS naming the limit, after exactly 11 requests', async () => {
+    const { server, url } = await serve((req, res) => {
+      const hop = Number(/^\/hop(\d+)$/.exec(req.url ?? '')?.[1] ?? 0);
+      res.writeHead(302, { Location: `/hop${hop + 1}` }).end();
+    });
+    const error = await errorOf(() => openNpz(url, { http: FAST }));
+    expect(error.code).toBe('ERR_REMOTE_STATUS');
+    expect(error.actual).toBe(302);
+    expect(error.message).toMatch(/more than 10 hops/);
+    expect(server.log).toHaveLength(11);
+  });
+
   it('close() closes the connections the source kept alive: the server sees none left open', async () => {
     const { server, url } = await serve((req, res, context) => context.serve(req, res));
     const source = await httpSource(url, { ...FAST, concurrency: 4, requestSize: 256 * 1024 });
