@@ -1,11 +1,14 @@
 /**
- * `npm run build && node --import tsx bench/remote.ts [--scale 0.03] [--file F] [--throttle-mbps 50] [--latency-ms 20]`
+ * `npm run build && node --import tsx bench/remote.ts [--scale 0.03] [--file F] [--throttle-mbps 50] [--latency-ms 20]
+ *    [--request-mib N] [--concurrency N] [--only read]`
  *
  * Remote reads over loopback, against a range server in a child process that counts what it sends:
  *  1. `ls` (openNpz) with LATENCY added to every request: wall time, requests, bytes.
  *  2. A full remote read (readNpz, CRC on) against one single-stream download of the file (curl -o /dev/null).
  *  3. With each connection limited to THROTTLE MB/s: concurrency 8 against concurrency 1.
  *  4. Python fsspec (HTTP file + np.load), where it is installed: requests and bytes for ls and one tensor.
+ * `--request-mib` and `--concurrency` set the httpSource options of the full read (2) and of the throttled
+ * concurrency-8 read (3), to compare settings; `--only read` runs section 2 alone.
  * One run; on a shared machine the wall times are indicative only.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,7 +20,16 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { openNpz, readNpz, type HttpSourceOptions } from '../dist/index.js';
+import type { HttpSourceOptions } from '../dist/index.js';
+
+/**
+ * The library and undici are loaded by the measuring process only, never by the serving child: a server process
+ * that had loaded them served curl 25-40 % slower here (same code, measured), which skewed the curl baseline.
+ * NPZ_BENCH_LIB points the client at another build (e.g. main's dist) so two builds share one harness.
+ */
+async function library(): Promise<typeof import('../dist/index.js')> {
+  return (await import(process.env['NPZ_BENCH_LIB'] ?? '../dist/index.js')) as typeof import('../dist/index.js');
+}
 
 interface ServerStats {
   requests: number;
@@ -120,12 +132,24 @@ async function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; valu
 }
 
 async function fullRead(url: string, http: HttpSourceOptions): Promise<number> {
+  const { readNpz } = await library();
   let bytes = 0;
   for await (const [, array] of readNpz(url, { http })) bytes += array.data.byteLength;
   return bytes;
 }
 
+/** The options a read ran with, as printed: what was set, else "defaults". */
+function settings(options: HttpSourceOptions): string {
+  const parts = [
+    ...(options.concurrency === undefined ? [] : [`concurrency ${options.concurrency}`]),
+    ...(options.requestSize === undefined ? [] : [`requestSize ${options.requestSize / 2 ** 20} MiB`]),
+  ];
+  return parts.length === 0 ? 'default options' : parts.join(', ');
+}
+
 async function main(): Promise<void> {
+  const { openNpz } = await library();
+  const { request } = await import('undici');
   const { values } = parseArgs({
     options: {
       scale: { type: 'string', default: '0.03' },
@@ -133,6 +157,9 @@ async function main(): Promise<void> {
       'latency-ms': { type: 'string', default: '20' },
       'throttle-mbps': { type: 'string', default: '50' },
       'skip-python': { type: 'boolean', default: false },
+      'request-mib': { type: 'string' },
+      concurrency: { type: 'string' },
+      only: { type: 'string' },
     },
     strict: true,
   });
@@ -153,20 +180,29 @@ async function main(): Promise<void> {
     process.stdout.write(`${line}\n`);
   };
   say(lines[0] as string);
+  // Unset options stay unset, so the library's defaults are what gets measured.
+  const tuned: HttpSourceOptions = {
+    ...(values['request-mib'] === undefined ? {} : { requestSize: Math.round(Number(values['request-mib']) * 2 ** 20) }),
+    ...(values.concurrency === undefined ? {} : { concurrency: Number(values.concurrency) }),
+  };
+  const only = values.only;
+  if (only !== undefined && only !== 'read') throw new Error(`--only takes 'read', got ${only}`);
 
   // 1. ls with added latency.
-  const slow = await startChild(file, latency, 0);
-  try {
-    const url = `${slow.origin}/ckpt.npz`;
-    const { seconds, value: members } = await timed(async () => {
-      const npz = await openNpz(url);
-      await npz.close();
-      return npz.entries.length;
-    });
-    const stats = await slow.stats();
-    say(`ls, +${latency} ms per request: ${members} members, ${seconds.toFixed(2)} s, ${stats.requests} requests, ${(stats.bytes / 1024).toFixed(0)} KiB`);
-  } finally {
-    slow.stop();
+  if (only === undefined) {
+    const slow = await startChild(file, latency, 0);
+    try {
+      const url = `${slow.origin}/ckpt.npz`;
+      const { seconds, value: members } = await timed(async () => {
+        const npz = await openNpz(url);
+        await npz.close();
+        return npz.entries.length;
+      });
+      const stats = await slow.stats();
+      say(`ls, +${latency} ms per request: ${members} members, ${seconds.toFixed(2)} s, ${stats.requests} requests, ${(stats.bytes / 1024).toFixed(0)} KiB`);
+    } finally {
+      slow.stop();
+    }
   }
 
   // 2. Full remote read vs one single-stream download.
@@ -188,24 +224,38 @@ async function main(): Promise<void> {
       const response = await fetch(url);
       for await (const _ of response.body as AsyncIterable<Uint8Array>);
     });
+    // The same for one undici `request` body, read the way httpSource reads it ('data' events), the chunks dropped
+    // like the fetch line's: the transport's ceiling, before copying into place.
+    const undiciOnly = await timed(async () => {
+      const { body } = await request(url);
+      await new Promise<void>((resolve, reject) => {
+        body.on('data', () => undefined);
+        body.once('end', resolve);
+        body.once('error', reject);
+      });
+    });
     await fast.reset();
-    const read = await timed(() => fullRead(url, {}));
+    const read = await timed(() => fullRead(url, tuned));
     const stats = await fast.stats();
     say(
-      `full read (readNpz, CRC on, concurrency 8): ${read.seconds.toFixed(2)} s = ${(size / MB / read.seconds).toFixed(0)} MB/s, ${stats.requests} requests; ` +
+      `full read (readNpz, CRC on, ${settings(tuned)}): ${read.seconds.toFixed(2)} s = ${(size / MB / read.seconds).toFixed(0)} MB/s, ${stats.requests} requests; ` +
         `single-stream download (${curl ? 'curl' : 'fetch'}): ${download.seconds.toFixed(2)} s = ${(size / MB / download.seconds).toFixed(0)} MB/s; ` +
-        `ratio ${(download.seconds / read.seconds).toFixed(2)}x; one Node fetch stream: ${(size / MB / fetchOnly.seconds).toFixed(0)} MB/s`,
+        `ratio ${(download.seconds / read.seconds).toFixed(2)}x; one Node fetch stream: ${(size / MB / fetchOnly.seconds).toFixed(0)} MB/s; ` +
+        `one undici stream: ${(size / MB / undiciOnly.seconds).toFixed(0)} MB/s`,
     );
   } finally {
     fast.stop();
   }
 
+  if (only === 'read') return;
+
   // 3. Per-connection throttle: concurrency 8 vs 1.
   const paced = await startChild(file, 0, throttle);
   try {
     const url = `${paced.origin}/ckpt.npz`;
-    const one = await timed(() => fullRead(url, { concurrency: 1 }));
-    const eight = await timed(() => fullRead(url, { concurrency: 8 }));
+    const sized = tuned.requestSize === undefined ? {} : { requestSize: tuned.requestSize };
+    const one = await timed(() => fullRead(url, { ...sized, concurrency: 1 }));
+    const eight = await timed(() => fullRead(url, { ...sized, concurrency: 8 }));
     say(
       `throttled to ${values['throttle-mbps']} MB/s per connection: concurrency 1 ${(size / MB / one.seconds).toFixed(0)} MB/s, ` +
         `concurrency 8 ${(size / MB / eight.seconds).toFixed(0)} MB/s, speed-up ${(one.seconds / eight.seconds).toFixed(2)}x`,

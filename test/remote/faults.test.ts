@@ -127,7 +127,8 @@ describe('transient failures are retried and end in the right bytes', () => {
       }
       context.serve(req, res);
     });
-    const source = await httpSource(url, { ...FAST, requestSize: BIG * 2 });
+    // One connection, so the read is one request (with idle connections it would be spread over them).
+    const source = await httpSource(url, { ...FAST, concurrency: 1, requestSize: BIG * 2 });
     try {
       const bytes = await source.read(bigData.start, BIG);
       expect(Buffer.from(bytes).equals(Buffer.from(archive.subarray(bigData.start, bigData.end)))).toBe(true);
@@ -389,6 +390,49 @@ describe('refusals', () => {
     expect(error.message).toMatch(/more than the \d+ bytes asked for/);
   });
 
+  it('a longer body with no length framing at all (ended by closing the connection) is refused, never copied past the range', async () => {
+    const { url } = await serve((req, res, context) => {
+      const range = overlapsBig(req);
+      if (range === undefined) return context.serve(req, res);
+      // Raw HTTP: neither Content-Length nor chunked, so the body runs until the connection closes.
+      const head = `HTTP/1.1 206 Partial Content\r\nContent-Range: bytes ${range.start}-${range.end - 1}/${archive.length}\r\nETag: "v1"\r\nConnection: close\r\n\r\n`;
+      req.socket.end(Buffer.concat([Buffer.from(head), archive.subarray(range.start, range.end), Buffer.alloc(4096, 0xee)]));
+    });
+    const source = await httpSource(url, FAST);
+    try {
+      const into = new Uint8Array(BIG + 8192).fill(0x11);
+      const error = await errorOf(() => source.read(bigData.start, BIG, into));
+      expect(error.code).toBe('ERR_REMOTE_RANGE');
+      expect(error.message).toMatch(/more than the \d+ bytes asked for/);
+      // Whatever landed before the refusal, nothing landed past the range.
+      expect(into.subarray(BIG).every((byte) => byte === 0x11)).toBe(true);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('bytes written past a Content-Length never reach the read: it gets exactly its range, and later reads stay right', async () => {
+    const { url } = await serve((req, res, context) => {
+      const range = overlapsBig(req);
+      if (range === undefined) return context.serve(req, res);
+      const head =
+        `HTTP/1.1 206 Partial Content\r\nContent-Range: bytes ${range.start}-${range.end - 1}/${archive.length}\r\n` +
+        `Content-Length: ${range.end - range.start}\r\nETag: "v1"\r\n\r\n`;
+      req.socket.end(Buffer.concat([Buffer.from(head), archive.subarray(range.start, range.end), Buffer.alloc(4096, 0xee)]));
+    });
+    const source = await httpSource(url, { ...FAST, requestSize: 1 << 20 });
+    try {
+      const into = new Uint8Array(BIG + 8192).fill(0x11);
+      await source.read(bigData.start, BIG, into);
+      expect(Buffer.from(into.subarray(0, BIG)).equals(Buffer.from(archive.subarray(bigData.start, bigData.end)))).toBe(true);
+      expect(into.subarray(BIG).every((byte) => byte === 0x11)).toBe(true);
+      const again = await source.read(bigData.start + 12345, 300_000);
+      expect(Buffer.from(again).equals(Buffer.from(archive.subarray(bigData.start + 12345, bigData.start + 312_345)))).toBe(true);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('a Content-Range that differs from the request is refused', async () => {
     const { url } = await serve((req, res, context) => {
       const range = overlapsBig(req);
@@ -550,6 +594,85 @@ describe('redirects, concurrency, abort and close', () => {
     expect(hub.log).toHaveLength(1);
     expect(cdn.log.length).toBeGreaterThan(2);
     expect(cdn.log.every((request) => request.authorization === undefined)).toBe(true);
+  });
+
+  it('a same-origin redirect keeps every header; a cross-origin one drops Authorization, Cookie and Proxy-Authorization only', async () => {
+    const headers = { Authorization: 'Bearer hub-token', Cookie: 'session=abc', 'Proxy-Authorization': 'Basic cHJveHk=', 'X-Trace': 't1' };
+    const { server: cdn, url: cdnUrl } = await serve((req, res, context) => context.serve(req, res));
+    const { server: hub } = await serve((req, res) => {
+      if (req.url === '/resolve/ckpt.npz') return void res.writeHead(302, { Location: '/signed/ckpt.npz' }).end();
+      // The same-origin hop must still carry the token, or this answers 401.
+      if (req.headers.authorization !== 'Bearer hub-token') return void res.writeHead(401).end();
+      res.writeHead(302, { Location: cdnUrl }).end();
+    });
+    expectBig(await readBig(`${hub.origin}/resolve/ckpt.npz`, { ...FAST, headers }));
+    expect(hub.log.map((request) => request.url)).toEqual(['/resolve/ckpt.npz', '/signed/ckpt.npz']);
+    expect(hub.log.every((request) => request.headers.cookie === 'session=abc' && request.headers['proxy-authorization'] === 'Basic cHJveHk=')).toBe(true);
+    // Every request the other origin saw, the redirected one and the direct ones after it.
+    expect(cdn.log.length).toBeGreaterThan(2);
+    for (const request of cdn.log) {
+      expect(request.headers.authorization).toBeUndefined();
+      expect(request.headers.cookie).toBeUndefined();
+      expect(request.headers['proxy-authorization']).toBeUndefined();
+      expect(request.headers['x-trace']).toBe('t1');
+    }
+  });
+
+  it('a redirect loop is refused at once, not retried and not followed forever', async () => {
+    const { server, url } = await serve((req, res) => void res.writeHead(302, { Location: req.url === '/a' ? '/b' : '/a' }).end());
+    const error = await errorOf(() => openNpz(url.replace('/ckpt.npz', '/a'), { http: FAST }));
+    expect(error.code).toBe('ERR_REMOTE_NETWORK');
+    expect(error.message).toMatch(/redirect loop/);
+    expect(server.log.map((request) => request.url)).toEqual(['/a', '/b']);
+  });
+
+  it('a redirect chain longer than 10 hops ends in ERR_REMOTE_STATUS naming the limit, after exactly 11 requests', async () => {
+    const { server, url } = await serve((req, res) => {
+      const hop = Number(/^\/hop(\d+)$/.exec(req.url ?? '')?.[1] ?? 0);
+      res.writeHead(302, { Location: `/hop${hop + 1}` }).end();
+    });
+    const error = await errorOf(() => openNpz(url, { http: FAST }));
+    expect(error.code).toBe('ERR_REMOTE_STATUS');
+    expect(error.actual).toBe(302);
+    expect(error.message).toMatch(/more than 10 hops/);
+    expect(server.log).toHaveLength(11);
+  });
+
+  it('close() closes the connections the source kept alive: the server sees none left open', async () => {
+    const { server, url } = await serve((req, res, context) => context.serve(req, res));
+    const source = await httpSource(url, { ...FAST, concurrency: 4, requestSize: 256 * 1024 });
+    await source.read(bigData.start, BIG);
+    // Keep-alive: the connections outlive the requests until the pool is closed.
+    expect(server.openConnections()).toBeGreaterThan(1);
+    await source.close();
+    await expect.poll(() => server.openConnections(), { timeout: 2_000 }).toBe(0);
+  });
+
+  it('a read of 1 MiB or more alone is spread over the idle connections; one issued while they are all busy goes out in requestSize parts', async () => {
+    const { server, url } = await serve((req, res, context) => context.serve(req, res));
+    const source = await httpSource(url, { ...FAST, concurrency: 4, requestSize: 1 << 20 });
+    try {
+      const lengthOf = (range: string | undefined): number => {
+        const parsed = parseRange(range, archive.length);
+        return typeof parsed === 'string' ? -1 : parsed.end - parsed.start;
+      };
+      // Below 1 MiB (header-scan windows) a read stays one request, idle connections or not.
+      let before = server.log.length;
+      await source.read(bigData.start, (1 << 20) - 1);
+      expect(server.log.slice(before).map((request) => lengthOf(request.range))).toEqual([(1 << 20) - 1]);
+      before = server.log.length;
+      const alone = await source.read(bigData.start, 1 << 20);
+      expect(Buffer.from(alone).equals(Buffer.from(archive.subarray(bigData.start, bigData.start + (1 << 20))))).toBe(true);
+      expect(server.log.slice(before).map((request) => lengthOf(request.range))).toEqual([262144, 262144, 262144, 262144]);
+      before = server.log.length;
+      // The first read takes every connection (4 parts of 1 MiB); the second finds none idle.
+      const [busy, late] = await Promise.all([source.read(bigData.start, BIG), source.read(bigData.start + 100, 1 << 20)]);
+      expect(Buffer.from(busy).equals(Buffer.from(archive.subarray(bigData.start, bigData.end)))).toBe(true);
+      expect(Buffer.from(late).equals(Buffer.from(archive.subarray(bigData.start + 100, bigData.start + 100 + (1 << 20))))).toBe(true);
+      expect(server.log.slice(before).map((request) => lengthOf(request.range))).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20]);
+    } finally {
+      await source.close();
+    }
   });
 
   it('asks for identity encoding, so ranges are file offsets', async () => {

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ export interface ServedRequest {
   ifMatch: string | undefined;
   authorization: string | undefined;
   acceptEncoding: string | undefined;
+  /** Every request header as received (empty for nginx, whose log records only a few). */
+  headers: IncomingHttpHeaders;
   status: number;
   /** Body bytes written. */
   bytes: number;
@@ -36,6 +38,8 @@ export interface RunningServer {
   log: ServedRequest[];
   /** Sum of body bytes written. */
   bytes(): number;
+  /** Client connections open right now (keep-alive ones included); node:http servers only. */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -65,6 +69,7 @@ function record(req: IncomingMessage, res: ServerResponse, log: ServedRequest[])
     ifMatch: req.headers['if-match'],
     authorization: req.headers.authorization,
     acceptEncoding: req.headers['accept-encoding'],
+    headers: req.headers,
     status: 0,
     bytes: 0,
     at: performance.now(),
@@ -126,7 +131,7 @@ export async function startSendServer(root: string, options: StaticServerOptions
     else setTimeout(respond, options.latencyMs);
   });
   const { origin, close } = await listen(server, sockets);
-  return { origin, log, bytes: () => log.reduce((sum, entry) => sum + entry.bytes, 0), close };
+  return { origin, log, bytes: () => log.reduce((sum, entry) => sum + entry.bytes, 0), openConnections: () => sockets.size, close };
 }
 
 /** The most requests the server was handling at once: each counts from its arrival until its response closed. */
@@ -217,7 +222,7 @@ export async function startFaultServer(bytes: Uint8Array, handler: FaultHandler,
     void Promise.resolve(handler(req, res, { count, bytes, etag, serve })).catch(() => res.destroy());
   });
   const { origin, close } = await listen(server, sockets);
-  return { origin, log, bytes: () => log.reduce((sum, entry) => sum + entry.bytes, 0), close };
+  return { origin, log, bytes: () => log.reduce((sum, entry) => sum + entry.bytes, 0), openConnections: () => sockets.size, close };
 }
 
 export interface NginxServer extends RunningServer {
@@ -315,6 +320,7 @@ export async function startNginx(binary: string): Promise<NginxServer> {
           ifMatch: undefined,
           authorization: undefined,
           acceptEncoding: undefined,
+          headers: {},
           status: Number(status),
           bytes: Number(bytes),
           at: 0,
@@ -329,6 +335,9 @@ export async function startNginx(binary: string): Promise<NginxServer> {
       return readLog();
     },
     bytes: () => readLog().reduce((sum, entry) => sum + entry.bytes, 0),
+    openConnections: () => {
+      throw new Error('nginx does not report its connections');
+    },
     close: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
