@@ -39,6 +39,12 @@ export interface HttpSourceOptions {
   mergeGap?: number;
   /** Called each time body bytes arrive, with their count and the object's size, for progress bars. */
   onBytes?: (bytes: number, objectSize: number) => void;
+  /**
+   * The undici dispatcher requests go through instead of a pool of the source's own, e.g. undici's
+   * `ProxyAgent` or `EnvHttpProxyAgent` behind a proxy. Redirects are still followed on top of it; it is not
+   * closed with the source (it is yours), and `concurrency` still bounds the requests in flight.
+   */
+  dispatcher?: Dispatcher;
 }
 
 export interface HttpSourceStats {
@@ -259,8 +265,8 @@ class RemoteSource implements HttpSource {
   readonly #mergeGap: number;
   readonly #onBytes: ((bytes: number, objectSize: number) => void) | undefined;
   readonly #limiter: Limiter;
-  /** This source's connection pool (one per origin, keep-alive), destroyed by close(). */
-  readonly #agent: Agent;
+  /** This source's own connection pool (one per origin, keep-alive), destroyed by close(); none with a caller's dispatcher. */
+  readonly #agent: Agent | undefined;
   /** The pool with redirects followed inside it. */
   readonly #dispatcher: Dispatcher;
   /** Aborted by close() or the caller's signal: stops every request in flight. */
@@ -298,9 +304,9 @@ class RemoteSource implements HttpSource {
     // A pool of our own: connections enough for every request the limiter lets out, closed with the source rather
     // than left to a process-wide pool. undici's own header and body timeouts are off: the no-progress timer of
     // each attempt covers connecting, headers and body in one place, with one error.
-    this.#agent = new Agent({ connections: concurrency, headersTimeout: 0, bodyTimeout: 0 });
+    this.#agent = options.dispatcher === undefined ? new Agent({ connections: concurrency, headersTimeout: 0, bodyTimeout: 0 }) : undefined;
     // The redirect interceptor drops Authorization, Cookie and Proxy-Authorization when a hop leaves the origin.
-    this.#dispatcher = this.#agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
+    this.#dispatcher = (options.dispatcher ?? (this.#agent as Agent)).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
     this.readCost = { gapBytes: this.#mergeGap, parallelReads: concurrency };
     const signal = options.signal;
     if (signal === undefined) this.#unlinkSignal = () => undefined;
@@ -365,7 +371,7 @@ class RemoteSource implements HttpSource {
     this.#cache = new Uint8Array(0);
     // Aborting first makes every request in flight fail with ERR_NPZ_CLOSED, not with the pool's own error.
     this.#lifetime.abort(new NpzError('ERR_NPZ_CLOSED', `${this.displayUrl} was closed`));
-    await this.#agent.destroy().catch(() => undefined);
+    await this.#agent?.destroy().catch(() => undefined);
   }
 
   #checkUsable(): void {

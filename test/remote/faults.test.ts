@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { httpSource, isNpzError, openNpz, saveNpzStream, type HttpSourceOptions, type NpzFile } from '../../src/index.js';
+import { Agent } from 'undici';
 import { parseRange, startFaultServer, type FaultHandler, type RunningServer } from './servers.js';
 
 /**
@@ -646,6 +647,30 @@ describe('redirects, concurrency, abort and close', () => {
     expect(server.openConnections()).toBeGreaterThan(1);
     await source.close();
     await expect.poll(() => server.openConnections(), { timeout: 2_000 }).toBe(0);
+  });
+
+  it("goes through a caller's dispatcher (a proxy, say) and leaves it open on close()", async () => {
+    const { server, url } = await serve((req, res, context) => context.serve(req, res));
+    let dispatched = 0;
+    const agent = new Agent();
+    const counting = agent.compose((dispatch) => (options, handler) => {
+      dispatched++;
+      return dispatch(options, handler);
+    });
+    try {
+      const source = await httpSource(url, { ...FAST, dispatcher: counting });
+      const bytes = await source.read(bigData.start, 4096);
+      expect(Buffer.from(bytes).equals(Buffer.from(archive.subarray(bigData.start, bigData.start + 4096)))).toBe(true);
+      await source.close();
+      expect(dispatched).toBe(server.log.length);
+      expect(dispatched).toBeGreaterThanOrEqual(2);
+      // Still the caller's to use.
+      const after = await agent.request({ origin: new URL(url).origin, path: new URL(url).pathname, method: 'GET', headers: { range: 'bytes=0-0' } });
+      await after.body.dump();
+      expect(after.statusCode).toBe(206);
+    } finally {
+      await agent.close();
+    }
   });
 
   it('a read of 1 MiB or more alone is spread over the idle connections; one issued while they are all busy goes out in requestSize parts', async () => {
