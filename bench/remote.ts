@@ -4,7 +4,9 @@
  *
  * Remote reads over loopback, against a range server in a child process that counts what it sends:
  *  1. `ls` (openNpz) with LATENCY added to every request: wall time, requests, bytes.
- *  2. A full remote read (readNpz, CRC on) against one single-stream download of the file (curl -o /dev/null).
+ *  2. A full remote read, CRC on, against one single-stream download of the file (curl -o /dev/null): readNpz
+ *     (every array in fresh memory, as a loop that keeps arrays gets them) and the streamed read `verify URL`
+ *     does (openNpz + chunks({ reuseBuffers }) per member: like curl, no fresh memory per byte).
  *  3. With each connection limited to THROTTLE MB/s: concurrency 8 against concurrency 1.
  *  4. Python fsspec (HTTP file + np.load), where it is installed: requests and bytes for ls and one tensor.
  * `--request-mib` and `--concurrency` set the httpSource options of the full read (2) and of the throttled
@@ -138,6 +140,21 @@ async function fullRead(url: string, http: HttpSourceOptions): Promise<number> {
   return bytes;
 }
 
+/** What `npz-stream verify URL` does: every member streamed through reused buffers, its CRC-32 checked. */
+async function streamedRead(url: string, http: HttpSourceOptions): Promise<number> {
+  const { openNpz } = await library();
+  const npz = await openNpz(url, { http });
+  let bytes = 0;
+  try {
+    for (const entry of npz.entries) {
+      for await (const chunk of npz.chunks(entry.name, { reuseBuffers: true })) bytes += chunk.length;
+    }
+  } finally {
+    await npz.close();
+  }
+  return bytes;
+}
+
 /** The options a read ran with, as printed: what was set, else "defaults". */
 function settings(options: HttpSourceOptions): string {
   const parts = [
@@ -237,11 +254,18 @@ async function main(): Promise<void> {
     await fast.reset();
     const read = await timed(() => fullRead(url, tuned));
     const stats = await fast.stats();
+    await fast.reset();
+    const streamed = await timed(() => streamedRead(url, tuned));
+    const streamedStats = await fast.stats();
     say(
       `full read (readNpz, CRC on, ${settings(tuned)}): ${read.seconds.toFixed(2)} s = ${(size / MB / read.seconds).toFixed(0)} MB/s, ${stats.requests} requests; ` +
         `single-stream download (${curl ? 'curl' : 'fetch'}): ${download.seconds.toFixed(2)} s = ${(size / MB / download.seconds).toFixed(0)} MB/s; ` +
         `ratio ${(download.seconds / read.seconds).toFixed(2)}x; one Node fetch stream: ${(size / MB / fetchOnly.seconds).toFixed(0)} MB/s; ` +
         `one undici stream: ${(size / MB / undiciOnly.seconds).toFixed(0)} MB/s`,
+    );
+    say(
+      `streamed full read (openNpz + chunks({ reuseBuffers }), CRC on, as verify URL): ${streamed.seconds.toFixed(2)} s = ` +
+        `${(size / MB / streamed.seconds).toFixed(0)} MB/s, ${streamedStats.requests} requests; ratio to the download ${(download.seconds / streamed.seconds).toFixed(2)}x`,
     );
   } finally {
     fast.stop();

@@ -38,10 +38,19 @@ async function withMember<T>(archive: ZipArchive, entry: ZipEntry, options: NpzR
 
 /**
  * Reads a whole array into a buffer of its own (aligned for any typed array), or at the start of the buffer
- * `memory` hands out, verified before it is returned.
+ * `memory` hands out, verified before it is returned. `onAllRequested` as in MemberReader.whenAllRequested.
  */
-export function readArray(archive: ZipArchive, entry: ZipEntry, options: NpzReadOptions, memory?: ArrayMemory): Promise<NpyArray> {
-  return withMember(archive, entry, options, async (member) => readNpyArray(member, await readNpyHeader(member, options), options, memory));
+export function readArray(
+  archive: ZipArchive,
+  entry: ZipEntry,
+  options: NpzReadOptions,
+  memory?: ArrayMemory,
+  onAllRequested?: () => void,
+): Promise<NpyArray> {
+  return withMember(archive, entry, options, async (member) => {
+    if (onAllRequested !== undefined) member.whenAllRequested(onAllRequested);
+    return readNpyArray(member, await readNpyHeader(member, options), options, memory);
+  });
 }
 
 /** Reads only the npy header of an array member (no data, no CRC check: that needs the whole member). */

@@ -86,12 +86,12 @@ export async function* readNpz(input: NpzSource | ByteStream, options: ReadNpzOp
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
   const readOptions: ReadNpzOptions = { ...options, signal };
   const memory = options.reuse === true ? new ReusedMemory(readAhead ? 2 : 1) : undefined;
-  let pending: Promise<[string, NpyArray] | undefined> | undefined;
+  let pending: { result: Promise<[string, NpyArray] | undefined>; requested: Promise<void> } | undefined;
   try {
     const archive = await ZipArchive.open(source);
     const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');
     const budget = kept.reduce((largest, entry) => Math.max(largest, entry.uncompressedSize), 0) + READ_AHEAD_SLACK_BYTES;
-    const load = async (entry: ZipEntry): Promise<[string, NpyArray] | undefined> => {
+    const load = async (entry: ZipEntry, onAllRequested: () => void): Promise<[string, NpyArray] | undefined> => {
       throwIfAborted(options.signal, 'reading');
       // A non-array member is skipped, but only once its local header agrees with the central directory, so a
       // damaged name cannot make an array disappear from the output silently.
@@ -99,26 +99,42 @@ export async function* readNpz(input: NpzSource | ByteStream, options: ReadNpzOp
         await archive.dataStart(entry);
         return undefined;
       }
-      return [keyOfMember(entry.name), await readArray(archive, entry, readOptions, memory?.take)];
+      return [keyOfMember(entry.name), await readArray(archive, entry, readOptions, memory?.take, onAllRequested)];
     };
-    const start = (entry: ZipEntry): Promise<[string, NpyArray] | undefined> => {
-      const loading = load(entry);
+    interface Loading {
+      result: Promise<[string, NpyArray] | undefined>;
+      /** Settles once every byte of the array has been requested (or it is read, or failed): the read-ahead's cue. */
+      requested: Promise<void>;
+    }
+    const start = (entry: ZipEntry): Loading => {
+      let cue = (): void => undefined;
+      const requested = new Promise<void>((resolve) => (cue = resolve));
+      const result = load(entry, cue);
       // Its error surfaces when the caller asks for this array; until then (or if it never does) it is handled.
-      loading.catch(() => undefined);
-      return loading;
+      result.then(cue, cue);
+      return { result, requested };
     };
     for (let index = 0; index < kept.length; index++) {
-      const loading = pending ?? start(kept[index] as ZipEntry);
-      pending = undefined;
-      const pair = await loading;
       const current = kept[index] as ZipEntry;
+      const loading = pending ?? start(current);
+      pending = undefined;
       const next = kept[index + 1];
-      if (readAhead && next !== undefined && current.uncompressedSize + next.uncompressedSize <= budget) pending = start(next);
+      // The next array starts as soon as the last reads of this one are issued, not when they complete, so a source
+      // with many reads in flight (HTTP connections) is never left idle between arrays; its reads queue behind
+      // this array's, which still completes first.
+      const readingAhead =
+        readAhead && next !== undefined && current.uncompressedSize + next.uncompressedSize <= budget
+          ? loading.requested.then(() => {
+              if (!stop.signal.aborted) pending = start(next);
+            })
+          : undefined;
+      const pair = await loading.result;
+      await readingAhead;
       if (pair !== undefined) yield pair;
     }
   } finally {
     stop.abort();
-    if (pending !== undefined) await pending.catch(() => undefined);
+    if (pending !== undefined) await pending.result.catch(() => undefined);
     if (owned) await source.close();
   }
 }

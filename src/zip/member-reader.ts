@@ -62,6 +62,7 @@ async function* orderedReads(
   depth: number,
   dest?: Uint8Array,
   recycle = false,
+  onAllIssued?: () => void,
 ): AsyncGenerator<Uint8Array> {
   const queue: Array<Promise<Uint8Array>> = [];
   const ring: Uint8Array[] = [];
@@ -88,6 +89,7 @@ async function* orderedReads(
     // Rejections surface when awaited below; reads abandoned by an early exit must not become unhandled.
     pending.catch(() => undefined);
     queue.push(pending);
+    if (issued === total) onAllIssued?.();
   };
   try {
     while (queue.length < depth && issued < total) issue();
@@ -126,6 +128,8 @@ export class MemberReader {
   #inflated: AsyncIterator<Uint8Array> | undefined;
   #inflatedTotal = 0;
   #pending: Uint8Array = new Uint8Array(0);
+  /** Called once every byte of the member has been requested from the source (stored members read by readInto). */
+  #onAllRequested: (() => void) | undefined;
 
   private constructor(archive: ZipArchive, entry: ZipEntry, dataStart: number, options: MemberReadOptions) {
     this.#archive = archive;
@@ -144,6 +148,15 @@ export class MemberReader {
     }
     checkDecodable(entry);
     return new MemberReader(archive, entry, await archive.dataStart(entry), options);
+  }
+
+  /**
+   * `callback` runs once the reads for the member's last bytes have been issued, before they complete: the moment
+   * a reader of several members can start on the next without leaving the source idle. Only readInto of a stored
+   * member calls it; other paths finish the member without notice.
+   */
+  whenAllRequested(callback: () => void): void {
+    this.#onAllRequested = callback;
   }
 
   /** Uncompressed size of the whole member. */
@@ -200,7 +213,8 @@ export class MemberReader {
     const start = this.#dataStart + this.#position;
     const source = this.#archive.source;
     const depth = readConcurrency(source, ARRAY_READS_IN_FLIGHT);
-    for await (const slice of orderedReads(this.entry, source, start, dest.length, this.#chunkSize, depth, dest)) {
+    const last = this.#position + dest.length === this.entry.uncompressedSize ? this.#onAllRequested : undefined;
+    for await (const slice of orderedReads(this.entry, source, start, dest.length, this.#chunkSize, depth, dest, false, last)) {
       await this.#accept(slice);
     }
   }

@@ -40,6 +40,8 @@ interface SlowSource extends RandomAccessSource {
   inFlight: number;
   maxInFlight: number;
   reads: Array<{ offset: number; length: number }>;
+  /** Every read's start and end, in the order they happened. */
+  events: Array<{ kind: 'start' | 'end'; offset: number }>;
   /** Reads so far that start in [from, to). */
   readsWithin(from: number, to: number): number;
 }
@@ -59,12 +61,14 @@ function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; parallelR
     inFlight: 0,
     maxInFlight: 0,
     reads: [],
+    events: [],
     ...(options.parallelReads === undefined ? {} : { readCost: { gapBytes: 0, parallelReads: options.parallelReads } }),
     readsWithin(from, to) {
       return this.reads.filter((r) => r.offset >= from && r.offset < to).length;
     },
     async read(offset, length, into) {
       source.reads.push({ offset, length });
+      source.events.push({ kind: 'start', offset });
       source.inFlight++;
       source.maxInFlight = Math.max(source.maxInFlight, source.inFlight);
       try {
@@ -77,6 +81,7 @@ function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; parallelR
         return into.subarray(0, available.length);
       } finally {
         source.inFlight--;
+        source.events.push({ kind: 'end', offset });
       }
     },
     async close() {},
@@ -220,6 +225,26 @@ describe('readNpz read-ahead', () => {
       readAheadWhileHolding[key] = source.readsWithin(start, end) > 0;
     }
     expect(readAheadWhileHolding).toEqual({ a: true, b: false, c: true });
+  });
+
+  it('starts the next array once the last reads of the current one are issued, before they complete', async () => {
+    const { bytes, arrays } = await archiveOf([2 * MIB, 2 * MIB]);
+    const ranges = dataRanges(bytes, ['a', 'b']);
+    const [aStart, aEnd] = ranges.get('a')!;
+    const [bStart, bEnd] = ranges.get('b')!;
+    for (const readAhead of [true, false]) {
+      const source = slowSource(bytes, { maxDelayMs: 8, parallelReads: 4 });
+      const seen = await collect(source, { readAhead, chunkSize: 64 * KIB });
+      expect(seen).toEqual([...arrays].map(([key, data]) => [key, sha(data)]));
+      // Opening reads the archive's tail (which may start inside b) and the members' headers: look only at what
+      // follows a's first data read past its header window.
+      const reading = source.events.slice(source.events.findIndex((e) => e.kind === 'start' && e.offset >= aStart + 512 * KIB && e.offset < aEnd));
+      const lastEndOfA = reading.findLastIndex((e) => e.kind === 'end' && e.offset >= aStart && e.offset < aEnd);
+      const firstStartOfB = reading.findIndex((e) => e.kind === 'start' && e.offset >= bStart && e.offset < bEnd);
+      expect(firstStartOfB).toBeGreaterThan(0);
+      if (readAhead) expect(firstStartOfB, 'b starts while a is still in flight').toBeLessThan(lastEndOfA);
+      else expect(firstStartOfB, 'b waits to be asked for').toBeGreaterThan(lastEndOfA);
+    }
   });
 
   it('surfaces an error in member order: the array before a damaged one is still handed out', async () => {
