@@ -13,8 +13,9 @@ import { readNpzStream } from './stream.js';
 
 export interface ReadNpzOptions extends OpenNpzOptions {
   /**
-   * Read the next array while the loop body works on the current one (at most one array ahead), so reading
-   * overlaps the caller's work. An array is read ahead only while it and the one the caller holds fit in the
+   * Read the next array while the loop body works on the current one (at most one array ahead, started as soon
+   * as the current one's last reads are issued), so reading overlaps the caller's work and a source with many
+   * reads in flight stays busy between arrays. An array is read ahead only while it and the one the caller holds fit in the
    * largest array of the file plus 64 MiB, so peak memory stays what reading one array at a time needs; two
    * large arrays in a row are read one after the other. Default true.
    */
