@@ -4,7 +4,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
-import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { open, rm, stat, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -174,12 +174,34 @@ async function rawWrite(args: ChildArgs, out: string, withCrc: boolean): Promise
  * memory, written by the plainest loop: sequential 1 MiB async writes, one in flight.
  */
 async function plainWrite(args: ChildArgs, out: string): Promise<Repetition> {
-  const bytes = await readFile(args.fixture);
+  // In pieces of 1 GiB: readFile stops at 2 GiB, and the full fixture is 5.85 GB.
+  const pieces: Buffer[] = [];
+  const source = await open(args.fixture, 'r');
+  try {
+    const size = (await source.stat()).size;
+    for (let at = 0; at < size; ) {
+      const piece = Buffer.allocUnsafeSlow(Math.min(PLAIN_READ_MAX, size - at));
+      for (let filled = 0; filled < piece.length; ) {
+        const { bytesRead } = await source.read(piece, filled, piece.length - filled, at + filled);
+        if (bytesRead === 0) throw new Error(`${args.fixture} ended early`);
+        filled += bytesRead;
+      }
+      pieces.push(piece);
+      at += piece.length;
+    }
+  } finally {
+    await source.close();
+  }
   return writeCase(out, async () => {
     const handle = await open(out, 'w');
     try {
-      for (let done = 0; done < bytes.length; ) {
-        done += (await handle.write(bytes, done, Math.min(PLAIN_WRITE_BYTES, bytes.length - done), done)).bytesWritten;
+      let position = 0;
+      for (const piece of pieces) {
+        for (let done = 0; done < piece.length; ) {
+          const { bytesWritten } = await handle.write(piece, done, Math.min(PLAIN_WRITE_BYTES, piece.length - done), position);
+          done += bytesWritten;
+          position += bytesWritten;
+        }
       }
       if (args.fsync) await handle.sync();
     } finally {
