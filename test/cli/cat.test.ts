@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { GOOD, PALIGEMMA, ensureBuilt, runCli, runCliBytes } from './cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -28,7 +28,7 @@ beforeAll(() => {
 });
 afterAll(() => temp.remove());
 
-describe.skipIf(!hasNumpy())('cat', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'cat'), () => {
   it('prints a bfloat16 PaliGemma array as numpy with ml_dtypes does', () => {
     const name = 'llm/embedder/input_embedding';
     const numpyText = runPython(

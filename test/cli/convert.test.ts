@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { saveNpz } from '../../src/npz/save.js';
 import { GOOD, PALIGEMMA, PAUSE_MID_WRITE, ensureBuilt, runCli, startCli } from './cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -52,7 +52,7 @@ for name in src.files:
 print(json.dumps(report))
 `;
 
-describe.skipIf(!hasNumpy())('convert --cast rounds like numpy and ml_dtypes', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'convert --cast rounds like numpy and ml_dtypes'), () => {
   const input = join(temp.path, 'cast-input.npz');
   beforeAll(() => {
     runPython(MAKE_CAST_INPUT, [input]);
@@ -83,7 +83,7 @@ describe('convert', () => {
     expect(readFileSync(output).equals(readFileSync(PALIGEMMA))).toBe(true);
   });
 
-  it.skipIf(!hasNumpy())('filters, strips, renames and prefixes names; values follow their arrays', () => {
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'filters, strips, renames and prefixes names; values follow their arrays'), () => {
     const output = join(temp.path, 'renamed.npz');
     const result = runCli([
       'convert', PALIGEMMA, output,
@@ -109,7 +109,7 @@ print(all(np.array_equal(a[x].view(np.uint8), b[y].view(np.uint8)) and a[x].dtyp
     expect(same.trim()).toBe('True');
   });
 
-  it.skipIf(!hasNumpy())('--compress deflates every member and numpy still reads the same arrays', () => {
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, '--compress deflates every member and numpy still reads the same arrays'), () => {
     const output = join(temp.path, 'compressed.npz');
     expect(runCli(['convert', PALIGEMMA, output, '--compress']).status).toBe(0);
     const listing = JSON.parse(runCli(['ls', '--json', output]).stdout) as { entries: { compression: string }[] };

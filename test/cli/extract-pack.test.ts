@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { GOOD, PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -34,7 +34,7 @@ for name in json.loads(sys.argv[3]):
 print(json.dumps(bad))
 `;
 
-describe.skipIf(!hasNumpy())('extract', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'extract'), () => {
   it('writes every array as a .npy that np.load reads back equal (all dtypes, orders, 0-d, empty, structs)', () => {
     const dir = join(temp.path, 'all');
     const result = runCli(['extract', ALL_DTYPES, '-o', dir]);
@@ -102,7 +102,7 @@ for name in sorted(names, key=lambda n: n.split('/')):
 np.savez(out, **arrays)
 `;
 
-describe.skipIf(!hasNumpy())('pack', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'pack'), () => {
   it('is byte-identical to np.savez for numpy-written .npy files of every kind', () => {
     const dir = join(temp.path, 'to-pack');
     runPython(

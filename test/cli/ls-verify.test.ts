@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { GOOD, PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -132,7 +132,7 @@ describe('verify', () => {
     }
   });
 
-  it.skipIf(!hasNumpy())('fails with exit 1 and names the entry when one data byte is flipped', () => {
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'fails with exit 1 and names the entry when one data byte is flipped'), () => {
     const target = 'llm/layers/attn/q_einsum/w';
     const start = memberStart(PALIGEMMA, `${target}.npy`);
     const path = damaged('flipped-data.npz', (bytes) => {
@@ -149,7 +149,7 @@ describe('verify', () => {
     expect(json.failures).toEqual([expect.objectContaining({ name: target, code: 'ERR_ZIP_CRC_MISMATCH' })]);
   });
 
-  it.skipIf(!hasNumpy())('fails on a damaged npy header, naming the member', () => {
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'fails on a damaged npy header, naming the member'), () => {
     const target = 'img/head/bias';
     const start = memberStart(PALIGEMMA, `${target}.npy`);
     const path = damaged('flipped-header.npz', (bytes) => {

@@ -4,7 +4,7 @@ import { openNpz, type NpzArrayEntry } from '../../src/index.js';
 import { shownElements } from '../../src/cli/commands/cat.js';
 import { arrayText } from '../../src/cli/print/array-print.js';
 import { FLOAT_DTYPES, floatScalarText, formatPositional, formatScientific, generalText } from '../../src/cli/print/float-format.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { GOOD } from './cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -35,7 +35,7 @@ print(json.dumps({'float16': rows(f16), 'float32': rows(f32), 'float64': rows(f6
                   'bfloat16': [repr(x) for x in bf16]}))
 `;
 
-describe.skipIf(!hasNumpy())('float text matches numpy digit for digit', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'float text matches numpy digit for digit'), () => {
   let reference: Record<string, unknown>;
   beforeAll(() => {
     reference = JSON.parse(runPython(FLOAT_TEXTS)) as Record<string, unknown>;
@@ -117,7 +117,7 @@ np.savez(sys.argv[1], **a)
 print(json.dumps({k: str(v) for k, v in a.items()}))
 `;
 
-describe.skipIf(!hasNumpy())('array text matches print(array)', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'array text matches print(array)'), () => {
   const temp = makeTempDir('cli-print');
   afterAll(() => temp.remove());
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -45,7 +45,7 @@ for name, v in a.items():
 print(json.dumps(out))
 `;
 
-describe.skipIf(!hasNumpy())('stats', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'stats'), () => {
   it('matches numpy float64 statistics over the finite values, with NaN/Inf counted apart', () => {
     const path = join(temp.path, 'stats.npz');
     const expected = JSON.parse(runPython(MAKE_STATS, [path])) as Record<string, NumpyStats>;
@@ -103,7 +103,7 @@ np.savez(sys.argv[3], **other)
 print(json.dumps({'before': str(np.float32(before)), 'after': str(w[1, 0, 3, 2]), 'abs': abs(2.5 - before), 'rel': abs(2.5 - before) / abs(before)}))
 `;
 
-describe.skipIf(!hasNumpy())('diff', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'diff'), () => {
   const changed = join(temp.path, 'changed.npz');
   const restructured = join(temp.path, 'restructured.npz');
   let values: { before: string; after: string; abs: number; rel: number };

@@ -50,6 +50,17 @@ export function hasPython(): boolean {
 }
 
 /**
+ * A skipped test's title carries its reason, so a reader of the test report sees why it did not run, not only
+ * that it did not: `describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), 'no numpy oracle', 'title'), …)`.
+ */
+export function withSkipReason(skipped: boolean, reason: string, title: string): string {
+  return skipped ? `${title} [skipped: ${reason}]` : title;
+}
+
+export const NO_NUMPY = 'no python3 with numpy and ml_dtypes';
+export const NO_PYTHON = 'no python3';
+
+/**
  * Runs a Python script; throws with stderr when it fails. Returns stdout. It runs on the oracle interpreter when
  * there is one, else on the plain python3 (enough for scripts that import only the standard library).
  */

@@ -6,7 +6,7 @@ import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors
 import { openNpz } from '../../src/npz/open.js';
 import { loadNpz, readNpz } from '../../src/npz/read.js';
 import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -167,7 +167,7 @@ describe('a v2 npy header that declares 4 GiB', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('the committed failure fixtures are what the generator writes', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'the committed failure fixtures are what the generator writes'), () => {
   const scratch = makeTempDir('bad-fixtures');
   const out = scratch.path;
   afterAll(() => scratch.remove());

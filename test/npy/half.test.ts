@@ -7,7 +7,7 @@ import {
   numberToBfloat16Bits,
   numberToFloat16Bits,
 } from '../../src/npy/half.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 
 const allBits = Uint16Array.from({ length: 65536 }, (_, i) => i);
 
@@ -87,7 +87,7 @@ describe('half-precision helpers (offline)', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('half-precision helpers against numpy and ml_dtypes', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'half-precision helpers against numpy and ml_dtypes'), () => {
   it('widen every float16 and bfloat16 bit pattern bit for bit', () => {
     const [f16, bf16] = pythonArrays(`
 import numpy as np, ml_dtypes

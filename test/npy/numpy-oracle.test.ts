@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeNpyHeader, encodeNpyHeader, type Descr } from '../../src/npy/header.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 
 // numpy writes the headers itself (through its own _write_array_header, so huge shapes need no allocation);
 // every case must match our encoder byte for byte and decode back to the same fields.
@@ -30,7 +30,7 @@ function tuplesToArrays(value: unknown): Descr {
   return JSON.parse(JSON.stringify(value)) as Descr;
 }
 
-describe.skipIf(!hasNumpy())('npy headers against live numpy', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'npy headers against live numpy'), () => {
   for (const seed of [1, 2, 3]) {
     it(`matches numpy byte for byte on 300 random headers (seed ${seed})`, () => {
       const cases = JSON.parse(runPython(ORACLE, [String(seed), '300'])) as { descr: unknown; shape: number[]; fortran: boolean; hex: string; itemsize: number }[];

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
 import { saveNpzStream } from '../../src/npz/save.js';
 import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { pythonArchive, zipLayout } from '../zip/reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
@@ -35,7 +35,7 @@ function counted(bytes: Uint8Array): Counted {
   };
 }
 
-describe.skipIf(!hasNumpy())('openNpz header scan', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'openNpz header scan'), () => {
   let dir: TempDir;
   let many: Uint8Array;
   let large: Uint8Array;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpyHeader } from '../../src/npy/header.js';
 import { openNpz, type NpzFile } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import {
   GOOD_DIR,
   bytesOf,
@@ -158,7 +158,7 @@ describe('chunks()', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('openNpz random access', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'openNpz random access'), () => {
   let dir: TempDir;
   let bytes: Uint8Array;
   beforeAll(() => {
@@ -278,7 +278,7 @@ describe('a member past 4 GiB (virtual archive, nothing written to disk)', () =>
   });
 });
 
-describe.skipIf(!hasNumpy())('openNpz entry offsets', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'openNpz entry offsets'), () => {
   it('reports local header and data offsets that match CPython zipfile', async () => {
     const path = new URL('../fixtures/good/all-dtypes.npz', import.meta.url);
     const expected = JSON.parse(

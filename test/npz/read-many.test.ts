@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 
@@ -11,7 +11,7 @@ import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 const MEMBERS = 65_537;
 const GENERATOR = fileURLToPath(new URL('../fixtures/gen/make_many_members.py', import.meta.url));
 
-describe.skipIf(!hasNumpy())(`an np.savez archive of ${MEMBERS} members`, () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, `an np.savez archive of ${MEMBERS} members`), () => {
   let dir: TempDir;
   let path: string;
   let report: { members: number; eocd_entries: number; zip64_end_records: boolean; zip64_entries: number };

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NpyArray } from '../../src/npy/array.js';
 import { loadNpz, readNpz, type NpzTree } from '../../src/npz/read.js';
 import { openNpz } from '../../src/npz/open.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import {
   GOOD_DIR,
   bytesOf,
@@ -102,7 +102,7 @@ describe('readNpz on the committed numpy fixtures', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('readNpz against numpy, archives written at test time', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'readNpz against numpy, archives written at test time'), () => {
   let dir: TempDir;
   beforeAll(() => {
     dir = makeTempDir('read');
@@ -212,7 +212,7 @@ print(json.dumps(report))
   });
 });
 
-describe.skipIf(!hasNumpy())('readNpz on damaged files', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'readNpz on damaged files'), () => {
   let dir: TempDir;
   let base: Uint8Array;
   beforeAll(() => {
@@ -290,7 +290,7 @@ describe.skipIf(!hasNumpy())('readNpz on damaged files', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('loadNpz', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'loadNpz'), () => {
   const keysOf = (tree: NpzTree): string[] => Object.keys(tree).sort();
 
   it('rebuilds the nested tree and unwraps params like load_params', async () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LazyArray, Leaf } from '../../src/npy/write.js';
 import { saveNpz } from '../../src/npz/save.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { randomBytes } from './fixtures.js';
 
@@ -90,7 +90,7 @@ with open(sys.argv[1], 'wb') as f:
 afterAll(() => tmp?.remove());
 
 describe('saveNpz with members larger than a write buffer', () => {
-  it.skipIf(!hasNumpy())('writes exactly np.savez\'s bytes from in-memory and from lazy leaves', async () => {
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'writes exactly np.savez\'s bytes from in-memory and from lazy leaves'), async () => {
     const memoryPath = join(tmp.path, 'memory.npz');
     await saveNpz(memoryPath, SPECS.map((s): [string, Leaf] => [s.name, typed(s)]).values(), { fsync: false });
     expect(Buffer.compare(readFileSync(memoryPath), numpyBytes!)).toBe(0);

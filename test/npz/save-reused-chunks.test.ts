@@ -11,7 +11,7 @@ import { openNpz } from '../../src/npz/open.js';
 import { readNpz } from '../../src/npz/read.js';
 import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
 import type { LazyArray } from '../../src/npy/write.js';
-import { hasNumpy } from '../helpers/python.js';
+import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { pythonArchive, sha256 } from '../zip/reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
@@ -29,7 +29,7 @@ async function arraysOf(input: Uint8Array | string): Promise<Map<string, string>
   return out;
 }
 
-describe.skipIf(!hasNumpy())('writing chunks that the reader reuses', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'writing chunks that the reader reuses'), () => {
   let dir: TempDir;
   let original: Uint8Array;
 

@@ -9,7 +9,7 @@ import {
   decodeZip64Locator,
 } from '../../src/zip/end-records.js';
 import { decodeCentralDirectoryEntry } from '../../src/zip/records.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { expectedLoad, mixedTree, numpyLoad, orderedSpecs } from './fixtures.js';
 
@@ -24,7 +24,7 @@ function endRecords(bytes: Uint8Array) {
   return { eocd, locator, zip64 };
 }
 
-describe.skipIf(!hasNumpy())('zip64 records', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'zip64 records'), () => {
   it('forced zip64 archives (file, lazy stream, compressed) load in numpy and carry zip64 records throughout', async () => {
     const { tree, specs } = mixedTree();
     const want = expectedLoad(await orderedSpecs(tree, specs));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { saveNpz, saveNpzStream, type SaveProgress } from '../../src/npz/save.js';
-import { hasNumpy } from '../helpers/python.js';
+import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { differencesButDeflate } from '../zip/same-but-deflate.js';
 import { expectedLoad, mixedTree, numpyLoad, numpySavez, orderedSpecs } from './fixtures.js';
@@ -27,7 +27,7 @@ async function viaPath(tree: unknown, options = {}): Promise<{ path: string; byt
   return { path, bytes: readFileSync(path) };
 }
 
-describe.skipIf(!hasNumpy())('saving against live numpy', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'saving against live numpy'), () => {
   it('in-memory tree: saveNpz and saveNpzStream(WriteStream) both equal np.savez byte for byte', async () => {
     const { tree, specs } = mixedTree();
     const ordered = await orderedSpecs(tree, specs);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/index.js';
 import { bufferSource, type RandomAccessSource, type ReadCost } from '../../src/source/index.js';
 import { ZipArchive, planScanWindows } from '../../src/zip/archive.js';
-import { hasNumpy } from '../helpers/python.js';
+import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { headerWindows, writeCheckpoint, zipLayout, type Checkpoint, type ZipLayout } from './fixture.js';
 
 interface Scripted {
@@ -52,7 +52,7 @@ function scripted(bytes: Uint8Array, cost: ReadCost | undefined, delay: (n: numb
   return { source, reads, maxPending: () => most };
 }
 
-describe.skipIf(!hasNumpy())('header scan policy by source cost', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'header scan policy by source cost'), () => {
   let checkpoint: Checkpoint;
   let bytes: Uint8Array;
   let layout: ZipLayout;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpSource, loadNpz, openNpz, readNpz, saveNpzStream, type NpyArray, type NpzFile } from '../../src/index.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, NO_NUMPY, runPython, withSkipReason } from '../helpers/python.js';
 import { headerRegion, headerWindows, writeCheckpoint, zipLayout, type Checkpoint, type HeaderWindow, type ZipLayout } from './fixture.js';
 import { maxInFlight, nginxBinary, startNginx, startSendServer, type NginxServer, type RunningServer } from './servers.js';
 
@@ -25,9 +25,7 @@ function sameArray(remote: NpyArray, local: NpyArray): void {
   )).toBe(true);
 }
 
-const describeNumpy = hasNumpy() ? describe : describe.skip;
-
-describeNumpy('a numpy-written checkpoint over send (strong ETags)', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'a numpy-written checkpoint over send (strong ETags)'), () => {
   let checkpoint: Checkpoint;
   let server: RunningServer;
   let url: string;
@@ -224,9 +222,9 @@ const nginx = nginxBinary();
 if (nginx === undefined) {
   console.warn('\n*** nginx is not installed: the nginx range and WebDAV PUT tests are SKIPPED (apt-get install -y nginx-light) ***\n');
 }
-const describeNginx = nginx !== undefined && hasNumpy() ? describe : describe.skip;
+const nginxSkip = nginx === undefined ? 'nginx is not installed (apt-get install -y nginx-light)' : hasNumpy() ? undefined : NO_NUMPY;
 
-describeNginx('nginx: ranges against its strong ETag, and a streamed WebDAV PUT upload', () => {
+describe.skipIf(nginxSkip !== undefined)(withSkipReason(nginxSkip !== undefined, nginxSkip ?? '', 'nginx: ranges against its strong ETag, and a streamed WebDAV PUT upload'), () => {
   let checkpoint: Checkpoint;
   let server: NginxServer;
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { WRITE_BIG_MEMBER } from './big-member.js';
 
@@ -10,7 +10,7 @@ import { WRITE_BIG_MEMBER } from './big-member.js';
 const DATA_BYTES = 4 * 1024 ** 3 + 3 * 1024 ** 2 + 4;
 const RSS_BUDGET = 128 * 1024 * 1024;
 
-describe.skipIf(!hasNumpy())('a stored member larger than 4 GiB', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'a stored member larger than 4 GiB'), () => {
   let dir: TempDir;
   let path: string;
   let written: { sha256: string; offsets: Record<string, number> };

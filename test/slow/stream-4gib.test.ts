@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { streamNpz } from '../../src/npz/stream.js';
-import { hasNumpy } from '../helpers/python.js';
+import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { WRITE_BIG_MEMBER } from './big-member.js';
 
 // A stored member larger than 4 GiB, written by CPython's zipfile to a pipe (flag bit 3, zip64 data descriptor:
@@ -27,7 +27,7 @@ function rssOf(pid: number): number {
   }
 }
 
-describe.skipIf(!hasNumpy())('a > 4 GiB member through npz-stream convert - -', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'a > 4 GiB member through npz-stream convert - -'), () => {
   it('arrives exactly, with the convert process in bounded memory', async () => {
     const writer = spawn('python3', ['-c', WRITE_BIG_MEMBER, '-', String(DATA_BYTES)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const convert = spawn(process.execPath, [BIN, 'convert', '-', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });

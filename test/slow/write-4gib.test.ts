@@ -10,7 +10,7 @@ import {
   decodeZip64Locator,
 } from '../../src/zip/end-records.js';
 import { decodeCentralDirectoryEntry, decodeLocalHeader } from '../../src/zip/records.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const scratch = makeTempDir('4gib');
@@ -83,7 +83,7 @@ async function centralDirectory(path: string) {
   return { eocd, zip64, entries: [first, second] };
 }
 
-describe.skipIf(!hasNumpy())('a real member over 4 GiB', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'a real member over 4 GiB'), () => {
   it('saveNpz streams a lazy 4 GiB member in bounded memory; numpy and zipfile verify it', async () => {
     const path = join(dir, 'big.npz');
     let peak = process.memoryUsage().rss;

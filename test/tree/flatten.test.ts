@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
 import { compareCodePoints, flattenWithNames, unflattenWithNames, type Tree } from '../../src/tree/flatten.js';
 import { normalizeLeaf, type Leaf } from '../../src/npy/write.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 
 async function names(tree: unknown): Promise<string[]> {
   const out: string[] = [];
@@ -120,7 +120,7 @@ describe('flattenWithNames', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('flatten order against big_vision semantics in Python', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'flatten order against big_vision semantics in Python'), () => {
   it('matches _traverse_with_names on the tricky tree', async () => {
     // A transcription of big_vision's traversal (sorted dict keys, list indices, None/empty dropped).
     const script = String.raw`
@@ -163,7 +163,7 @@ describe('unflattenWithNames', () => {
     expect(Object.getOwnPropertyDescriptor(tree, '__proto__')?.value).toEqual({ polluted: 5 });
   });
 
-  it.skipIf(!hasNumpy())('matches big_vision recover_tree on awkward names (order and overwrites)', () => {
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'matches big_vision recover_tree on awkward names (order and overwrites)'), () => {
     const names = ['b/x', 'a', 'b', 'c//d', 'c/', 'a/y/z', 'e/f', 'a/w', 'é/ü', 'b/x/deeper'];
     const script = String.raw`
 import collections, json, sys

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasNumpy } from '../helpers/python.js';
+import { hasNumpy, NO_NUMPY, withSkipReason } from '../helpers/python.js';
 import { openNpz } from '../../src/index.js';
 import { startViewServer } from '../../src/cli/view/server.js';
 import { PALIGEMMA } from '../cli/cli-helpers.js';
@@ -14,7 +14,9 @@ import { BINS, DOCS, browserAvailable, launchBrowser, makeViewFixtures, slowly, 
  * (not a spinner forever) for damaged files. Also writes the README's two screenshots into docs/.
  */
 
-const enabled = browserAvailable('test/view/page.test.ts') && hasNumpy();
+const hasBrowser = browserAvailable('test/view/page.test.ts');
+const enabled = hasBrowser && hasNumpy();
+const skipReason = hasBrowser ? NO_NUMPY : 'no chromium (apt-get install -y chromium, or set CHROMIUM_PATH)';
 
 let browser: Browser;
 let fixtures: { dir: string; expected: ViewExpectations };
@@ -61,7 +63,7 @@ async function histogramCounts(page: Page): Promise<number[]> {
   return titles.map((title) => Number(title.slice(title.lastIndexOf(':') + 1)));
 }
 
-describe.skipIf(!enabled)('npz-stream view in chromium', () => {
+describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream view in chromium'), () => {
   it('overview: totals, the byte chart and every tensor of a PaliGemma-shaped checkpoint', async () => {
     await withView(['base.npz'], async (page, view) => {
       await page.goto(view.url);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { addToHistogram, emptyHistogram, histogramRange } from '../../src/cli/view/histogram.js';
 import { orderDiffs, type TensorDiff } from '../../src/cli/view/diff-report.js';
 import { byteGroups, parameterTree, type TensorRow } from '../../src/cli/view/overview.js';
@@ -32,7 +32,7 @@ const CASES: [string, number[], number][] = [
   ['huge and tiny magnitudes', [-3e38, 1e-30, 2.5e38, -1e-45, 0, 7], 16],
 ];
 
-describe.skipIf(!hasNumpy())('histogram bins against np.histogram(a.astype(float64), bins, range=(min, max))', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'histogram bins against np.histogram(a.astype(float64), bins, range=(min, max))'), () => {
   const expected = JSON.parse(
     runPython(
       `

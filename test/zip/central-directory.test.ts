@@ -9,7 +9,7 @@ import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { saveNpzStream } from '../../src/npz/save.js';
 import { bufferSource } from '../../src/source/index.js';
 import { readCentralDirectory, type ZipEntry } from '../../src/zip/central-directory.js';
-import { hasNumpy } from '../helpers/python.js';
+import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { countingSource, pythonArchive, setU16, setU32 } from './reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
@@ -65,7 +65,7 @@ describe('central directory reader', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('central directory reader against zipfile', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'central directory reader against zipfile'), () => {
   let dir: TempDir;
   beforeAll(() => {
     dir = makeTempDir('central-directory');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Crc32, crc32 } from '../../src/zip/crc32.js';
-import { hasPython, runPython } from '../helpers/python.js';
+import { hasPython, runPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
 
 describe('crc32', () => {
   it('gives the standard check value', () => {
@@ -25,7 +25,7 @@ describe('crc32', () => {
     );
   });
 
-  it.skipIf(!hasPython())('agrees with python zlib.crc32', () => {
+  it.skipIf(!hasPython())(withSkipReason(!hasPython(), NO_PYTHON, 'agrees with python zlib.crc32'), () => {
     const data = new Uint8Array(100_003);
     for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
     const expected = Number(runPython('import sys, zlib; print(zlib.crc32(sys.stdin.buffer.read()))', [], data).trim());

@@ -5,7 +5,7 @@ import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { MemberReader } from '../../src/zip/member-reader.js';
 import { ZipArchive } from '../../src/zip/archive.js';
 import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { countingSource, localDataStart, pythonArchive, record, setU32, sha256, zipLayout } from './reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
@@ -38,7 +38,7 @@ async function expectCode(work: () => Promise<unknown>, ...codes: NpzErrorCode[]
   if (!isNpzError(error, ...codes)) throw error;
 }
 
-describe.skipIf(!hasNumpy())('member bytes against CPython zipfile', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'member bytes against CPython zipfile'), () => {
   let dir: TempDir;
   let archive: Uint8Array;
   let oracle: Record<string, string>;

@@ -6,7 +6,7 @@ import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { ZipArchive, checkDecodable } from '../../src/zip/archive.js';
 import { indexByKey } from '../../src/npz/keys.js';
 import { bufferSource, fileSource, resolveSource, type RandomAccessSource } from '../../src/source/index.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import {
   GOOD_DIR,
   countingSource,
@@ -110,7 +110,7 @@ describe('fileSource', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('central directory against CPython zipfile', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'central directory against CPython zipfile'), () => {
   const INSPECT = String.raw`
 import json, struct, sys, zipfile
 report = {}
@@ -181,7 +181,7 @@ print(json.dumps(report))
   });
 });
 
-describe.skipIf(!hasNumpy())('central directory reads', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'central directory reads'), () => {
   let dir: TempDir;
   let bytes: Uint8Array;
   beforeAll(() => {
@@ -209,7 +209,7 @@ describe.skipIf(!hasNumpy())('central directory reads', () => {
   });
 });
 
-describe.skipIf(!hasNumpy())('corrupt and hostile archives', () => {
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'corrupt and hostile archives'), () => {
   let dir: TempDir;
   let base: Uint8Array;
   let unicode: Uint8Array;

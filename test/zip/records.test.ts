@@ -26,7 +26,7 @@ import {
   encodeLocalHeader,
   centralDirectoryEntryLength,
 } from '../../src/zip/records.js';
-import { hasPython, runPython } from '../helpers/python.js';
+import { hasPython, runPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
@@ -125,7 +125,7 @@ const entry = (over: Partial<OracleEntry>): OracleEntry => ({
   ...over,
 });
 
-describe.skipIf(!hasPython())('records against CPython zipfile', () => {
+describe.skipIf(!hasPython())(withSkipReason(!hasPython(), NO_PYTHON, 'records against CPython zipfile'), () => {
   it('encodes local headers, descriptors, CD entries and end records like zipfile around every threshold', () => {
     const big = [ZIP64_LIMIT - 1, ZIP64_LIMIT, ZIP64_LIMIT + 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 5, 2 ** 40 + 3, 2 ** 52 + 1];
     const entries: OracleEntry[] = [

@@ -10,7 +10,7 @@ import {
 import { decodeCentralDirectoryEntry, encodeEntryName } from '../../src/zip/records.js';
 import { WritableSink } from '../../src/zip/sinks.js';
 import { ZipWriter, type ZipEntryInput } from '../../src/zip/writer.js';
-import { hasPython } from '../helpers/python.js';
+import { hasPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
 import { MemorySink } from './memory-sink.js';
 import { pythonInspect, pythonZip } from './python-zip.js';
 
@@ -58,7 +58,7 @@ async function write(
   return bytes;
 }
 
-describe.skipIf(!hasPython())('ZipWriter against CPython zipfile', () => {
+describe.skipIf(!hasPython())(withSkipReason(!hasPython(), NO_PYTHON, 'ZipWriter against CPython zipfile'), () => {
   it('seekable sink: in-memory and lazy members equal zipfile writing a real file, byte for byte', async () => {
     const expected = hex(pythonZip(joined, { seekable: true }));
     expect(hex(await write(new MemorySink(true), false))).toBe(expected);
