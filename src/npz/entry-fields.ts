@@ -1,5 +1,6 @@
 import type { ArrayDType } from '../npy/dtype.js';
-import type { Descr } from '../npy/header.js';
+import type { Descr, NpyHeader } from '../npy/header.js';
+import { reportedDescr } from '../npy/read.js';
 import type { Compression } from './keys.js';
 
 /**
@@ -25,4 +26,16 @@ export interface NpyArrayFields {
   /** Data bytes after the npy header: prod(shape) × itemsize. */
   byteLength: number;
   npyVersion: 1 | 2 | 3;
+}
+
+/** What an array member's npy header says, as both readers report it. */
+export function npyArrayFields(header: NpyHeader): NpyArrayFields {
+  return {
+    dtype: header.dtype,
+    descr: reportedDescr(header),
+    shape: header.shape,
+    fortranOrder: header.fortranOrder,
+    byteLength: header.byteLength,
+    npyVersion: header.version,
+  };
 }

@@ -2,7 +2,7 @@ import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { NpzError } from '../errors.js';
 import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
-import { npyHeaderFromHead, reportedDescr } from '../npy/read.js';
+import { npyHeaderFromHead } from '../npy/read.js';
 import { isByteStream } from '../source/byte-stream.js';
 import type { HttpSourceOptions } from '../source/http.js';
 import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
@@ -11,7 +11,7 @@ import { abortError } from '../util/abort.js';
 import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/archive.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
-import type { NpyArrayFields, NpzMemberFields } from './entry-fields.js';
+import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
 import { compressionOf, indexByKey, isArrayMember, keyOfMember, type DuplicateNamePolicy } from './keys.js';
 
 export type { DuplicateNamePolicy } from './keys.js';
@@ -208,12 +208,7 @@ function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzA
     localHeaderOffset: base.localHeaderOffset,
     crc32: base.crc32,
     isArray: true,
-    dtype: header.dtype,
-    descr: reportedDescr(header),
-    shape: header.shape,
-    fortranOrder: header.fortranOrder,
-    byteLength: header.byteLength,
-    npyVersion: header.version,
+    ...npyArrayFields(header),
   };
   if (base.compression === 'stored') entry.dataOffset = dataStart + header.headerLength;
   return entry;

@@ -1,13 +1,13 @@
 import { NpzError } from '../errors.js';
 import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
-import { npyDataChunks, readNpyArray, readNpyHeaderFrom, reportedDescr, type NpyByteReader } from '../npy/read.js';
+import { npyDataChunks, readNpyArray, readNpyHeaderFrom, type NpyByteReader } from '../npy/read.js';
 import type { ByteStream } from '../source/byte-stream.js';
 import { throwIfAborted } from '../util/abort.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { SequentialZipReader, type StreamMember } from '../zip/sequential.js';
 import { inMember, type NpzReadOptions } from './arrays.js';
-import type { NpyArrayFields, NpzMemberFields } from './entry-fields.js';
+import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
 import { compressionOf, keyOfMember, type DuplicateNamePolicy } from './keys.js';
 
 /**
@@ -163,12 +163,7 @@ function arrayEntry(member: StreamMember, header: NpyHeader, claim: Claim, optio
     memberName: member.name,
     compression: compressionOf(member),
     localHeaderOffset: member.localHeaderOffset,
-    dtype: header.dtype,
-    descr: reportedDescr(header),
-    shape: header.shape,
-    fortranOrder: header.fortranOrder,
-    byteLength: header.byteLength,
-    npyVersion: header.version,
+    ...npyArrayFields(header),
     chunks(chunkOptions: StreamChunksOptions = {}) {
       claim.take();
       return arrayChunks(member, header, chunkOptions.chunkSize ?? options.chunkSize ?? DEFAULT_CHUNK_SIZE, options.signal);
