@@ -2,6 +2,7 @@
  * The public surface, pinned: every name the main entry and the `npz-stream/paligemma` subpath export, with its
  * kind, read by the TypeScript compiler from the sources. Adding, removing or re-kinding an export changes this
  * list, so a change to the surface is a visible diff in review rather than a side effect of a refactor.
+ * Issue 21 added the one file interface (Array*) and saveNpy, and removed parseShardSize (a CLI parser).
  */
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -71,15 +72,19 @@ describe('public API', () => {
       'function openNpz',
       'function openSafetensors',
       'function openSafetensorsIndex',
-      'function parseShardSize',
       'function readNpz',
       'function readSafetensors',
+      'function saveNpy',
       'function saveNpz',
       'function saveNpzStream',
       'function saveSafetensors',
       'function saveSafetensorsShards',
       'function streamNpz',
       'function unflattenWithNames',
+      'interface ArrayChunksOptions',
+      'interface ArrayFile',
+      'interface ArrayGetOptions',
+      'interface ArrayInfo',
       'interface DTypeInfo',
       'interface DecodeNpyHeaderOptions',
       'interface HttpSource',
@@ -103,6 +108,8 @@ describe('public API', () => {
       'interface SafetensorsChunksOptions',
       'interface SafetensorsEntry',
       'interface SafetensorsFile',
+      'interface SaveNpyOptions',
+      'interface SaveNpySummary',
       'interface SaveOptions',
       'interface SaveProgress',
       'interface SaveSafetensorsOptions',
@@ -116,6 +123,8 @@ describe('public API', () => {
       'interface StreamNpzOptions',
       'interface StreamNpzOtherEntry',
       'type ArrayDType',
+      'type ArrayEntry',
+      'type ArrayFormat',
       'type ByteOrder',
       'type ByteStream',
       'type Compression',

@@ -1,13 +1,4 @@
-import {
-  NpzError,
-  openNpz,
-  openSafetensors,
-  openSafetensorsIndex,
-  type NpzArrayEntry,
-  type NpzEntry,
-  type NpzFile,
-  type SafetensorsFile,
-} from '../index.js';
+import { NpzError, openNpz, openSafetensors, openSafetensorsIndex, type ArrayEntry, type ArrayFile, type ArrayInfo } from '../index.js';
 import type { CliContext } from './context.js';
 import { itemsizeOf } from './elements.js';
 
@@ -33,40 +24,11 @@ function urlPathname(url: string): string {
   }
 }
 
-/** An npz entry, or a safetensors tensor seen as a stored npz array; `safetensorsDType` says which it is. */
-export type InputArrayEntry = NpzArrayEntry & { safetensorsDType?: string };
+/** An entry that is an array, whatever the format. */
+export type TensorEntry = Extract<ArrayEntry, { isArray: true }>;
 
-/**
- * A safetensors file behind the npz interface the commands use. A tensor is a stored range of the file: the
- * zip-only fields say so (member = name, sizes = data size, offsets = the data offset) and carry no CRC.
- */
-function asNpzFile(file: SafetensorsFile): NpzFile {
-  const entries: InputArrayEntry[] = file.entries.map((entry) => ({
-    name: entry.name,
-    memberName: entry.name,
-    compression: 'stored',
-    compressedSize: entry.byteLength,
-    memberSize: entry.byteLength,
-    localHeaderOffset: entry.dataOffset,
-    crc32: 0,
-    isArray: true,
-    dtype: entry.dtype,
-    descr: entry.descr,
-    shape: entry.shape,
-    fortranOrder: false,
-    byteLength: entry.byteLength,
-    npyVersion: 1,
-    dataOffset: entry.dataOffset,
-    safetensorsDType: entry.safetensorsDType,
-  }));
-  return {
-    entries,
-    has: (name) => file.has(name),
-    get: (name) => file.get(name),
-    chunks: (name, options = {}) => file.chunks(name, { ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }), ...(options.signal === undefined ? {} : { signal: options.signal }) }),
-    close: () => file.close(),
-  };
-}
+/** What commands read array data through: an opened file, or the one array of a stream at hand. */
+export type ArrayReader = Pick<ArrayFile, 'get' | 'chunks'>;
 
 export function isUrlInput(path: string): boolean {
   return /^https?:\/\//i.test(path);
@@ -87,7 +49,7 @@ export function inputLabel(path: string): string {
  * Opens a path or an http(s):// URL, as npz or safetensors by extension; a URL gets a byte progress bar while the
  * directory and headers arrive. A shard index is read from a local path only.
  */
-export async function openInput(path: string, context: CliContext): Promise<NpzFile> {
+export async function openInput(path: string, context: CliContext): Promise<ArrayFile> {
   const remote = isUrlInput(path);
   const progress = remote ? context.progress('fetch', 0) : undefined;
   const http = progress === undefined
@@ -103,16 +65,16 @@ export async function openInput(path: string, context: CliContext): Promise<NpzF
   try {
     if (formatOf(path) === 'npz') return await openNpz(path, { ...context.read, signal: context.signal, ...withHttp });
     const options = { signal: context.signal, ...withHttp };
-    if (!/\.json$/i.test(formatPath(path))) return asNpzFile(await openSafetensors(path, options));
+    if (!/\.json$/i.test(formatPath(path))) return await openSafetensors(path, options);
     // An index names its shards relative to itself; reading them over HTTP would need one source per shard URL.
     if (remote) throw new NpzError('ERR_INVALID_ARGUMENT', `a shard index is read from a local path; open one shard URL at a time instead of ${inputLabel(path)}`);
-    return asNpzFile(await openSafetensorsIndex(path, options));
+    return await openSafetensorsIndex(path, options);
   } finally {
     progress?.finish();
   }
 }
 
-export async function withNpz<T>(path: string, context: CliContext, use: (file: NpzFile) => Promise<T>): Promise<T> {
+export async function withNpz<T>(path: string, context: CliContext, use: (file: ArrayFile) => Promise<T>): Promise<T> {
   const file = await openInput(path, context);
   try {
     return await use(file);
@@ -121,16 +83,16 @@ export async function withNpz<T>(path: string, context: CliContext, use: (file: 
   }
 }
 
-export function isArrayEntry(entry: NpzEntry): entry is NpzArrayEntry {
+export function isArrayEntry(entry: ArrayEntry): entry is TensorEntry {
   return entry.isArray;
 }
 
-/** The arrays named (keys or member names), in the order given; every array when no name is given. */
-export function selectArrays(file: NpzFile, names: readonly string[]): NpzArrayEntry[] {
+/** The arrays named (keys, or npz member names), in the order given; every array when no name is given. */
+export function selectArrays(file: ArrayFile, names: readonly string[]): TensorEntry[] {
   const arrays = file.entries.filter(isArrayEntry);
   if (names.length === 0) return arrays;
   return names.map((name) => {
-    const entry = file.entries.find((candidate) => candidate.name === name || candidate.memberName === name);
+    const entry = file.entries.find((candidate) => candidate.name === name || (candidate.format === 'npz' && candidate.memberName === name));
     if (entry === undefined) throw new NpzError('ERR_NPZ_NOT_FOUND', `no array named ${JSON.stringify(name)} in the file`, { entry: name });
     if (!isArrayEntry(entry)) {
       throw new NpzError('ERR_NPZ_NOT_ARRAY', `member ${JSON.stringify(entry.memberName)} is not an .npy array`, { entry: name });
@@ -144,14 +106,36 @@ export function elementCount(shape: readonly number[]): number {
 }
 
 /** Bytes per item; for raw descrs (strings, structs) it follows from the data length and the shape. */
-export function entryItemsize(entry: NpzArrayEntry): number {
+export function entryItemsize(entry: ArrayInfo): number {
   const count = elementCount(entry.shape);
   return itemsizeOf(entry.dtype, count > 0 ? entry.byteLength / count : 1);
 }
 
-/** Where a member starts in the file (its local header), and where its array data starts when stored. */
-export function entryOffsets(entry: NpzEntry): { offset: number; dataOffset?: number } {
+/**
+ * Where an entry sits in its file, as `ls` and the viewer show it. A safetensors tensor is one uncompressed range
+ * of the file: its member is the tensor, its sizes the data size, its offset where the data starts.
+ */
+export interface Placement {
+  member: string;
+  compression: 'stored' | 'deflate' | 'unsupported';
+  memberSize: number;
+  compressedSize: number;
+  /** Where the entry starts in the file: an npz member's local header, a tensor's data. */
+  offset: number;
+  /** Where the array's data starts, when it is one uncompressed run of the file. */
+  dataOffset?: number;
+}
+
+export function placementOf(entry: ArrayEntry): Placement {
+  if (entry.format === 'safetensors') {
+    const { byteLength, dataOffset } = entry;
+    return { member: entry.name, compression: 'stored', memberSize: byteLength, compressedSize: byteLength, offset: dataOffset, dataOffset };
+  }
   return {
+    member: entry.memberName,
+    compression: entry.compression,
+    memberSize: entry.memberSize,
+    compressedSize: entry.compressedSize,
     offset: entry.localHeaderOffset,
     ...(entry.isArray && entry.dataOffset !== undefined ? { dataOffset: entry.dataOffset } : {}),
   };

@@ -1,9 +1,10 @@
-import { NpzError, streamNpz, type ByteStream, type NpzArrayEntry, type NpzFile, type StreamNpzArrayEntry, type StreamNpzEntry } from '../index.js';
+import { NpzError, streamNpz, type ByteStream, type StreamNpzArrayEntry, type StreamNpzEntry } from '../index.js';
 import type { CliContext } from './context.js';
+import type { ArrayReader } from './npz-input.js';
 
 /**
  * `-` as an input file: the archive is read front to back from standard input (a pipe: `curl ... | npz-stream
- * verify -`). Commands see each array as the entry of a one-array NpzFile, in stream order, so the code that
+ * verify -`). Commands read each array through a reader of that one array, in stream order, so the code that
  * reads arrays from files serves streams too. The central directory is checked when the stream ends: a command
  * has only succeeded once the whole stream has been read.
  */
@@ -19,36 +20,11 @@ export function stdinStream(): ByteStream {
   return process.stdin;
 }
 
-/**
- * The entry as the file commands know it. Sizes the stream learns only after the data (the compressed size, the
- * CRC) are not known when the entry is handed out: they are NaN.
- */
-function asFileEntry(entry: StreamNpzArrayEntry): NpzArrayEntry {
-  return {
-    isArray: true,
-    name: entry.name,
-    memberName: entry.memberName,
-    compression: entry.compression,
-    compressedSize: Number.NaN,
-    memberSize: Number.NaN,
-    localHeaderOffset: entry.localHeaderOffset,
-    crc32: Number.NaN,
-    dtype: entry.dtype,
-    descr: entry.descr,
-    shape: entry.shape,
-    fortranOrder: entry.fortranOrder,
-    byteLength: entry.byteLength,
-    npyVersion: entry.npyVersion,
-  };
-}
-
-/** A one-array NpzFile over the current stream entry: its data can be read once, before the stream moves on. */
-function singleEntryFile(entry: StreamNpzArrayEntry, fileEntry: NpzArrayEntry): NpzFile {
+/** A reader of the current stream entry: its data can be read once, before the stream moves on. */
+function singleArrayReader(entry: StreamNpzArrayEntry): ArrayReader {
   const matches = (name: string): boolean => name === entry.name || name === entry.memberName;
   const missing = (name: string): NpzError => new NpzError('ERR_NPZ_NOT_FOUND', `no array named ${JSON.stringify(name)} at this point of the stream`, { entry: name });
   return {
-    entries: [fileEntry],
-    has: matches,
     get: async (name) => {
       if (!matches(name)) throw missing(name);
       return entry.read();
@@ -57,13 +33,12 @@ function singleEntryFile(entry: StreamNpzArrayEntry, fileEntry: NpzArrayEntry): 
       if (!matches(name)) throw missing(name);
       return entry.chunks(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize });
     },
-    close: async () => undefined,
   };
 }
 
 export interface StreamVisit {
-  file: NpzFile;
-  entry: NpzArrayEntry;
+  file: ArrayReader;
+  entry: StreamNpzArrayEntry;
 }
 
 /**
@@ -90,8 +65,7 @@ export async function forEachStreamArray(
     const key = wanted.has(entry.name) ? entry.name : wanted.has(entry.memberName) ? entry.memberName : undefined;
     if (wanted.size > 0 && key === undefined) continue;
     if (key !== undefined) found.add(key);
-    const fileEntry = asFileEntry(entry);
-    await visit({ file: singleEntryFile(entry, fileEntry), entry: fileEntry });
+    await visit({ file: singleArrayReader(entry), entry });
   }
   const absent = names.find((name) => !found.has(name));
   if (absent !== undefined) throw new NpzError('ERR_NPZ_NOT_FOUND', `no array named ${JSON.stringify(absent)} in the stream`, { entry: absent });

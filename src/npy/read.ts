@@ -3,8 +3,8 @@
  * safetensors tensor or a plain .npy file tomorrow). Knows nothing of zip: the reader hands out verified bytes.
  */
 import { NpzError } from '../errors.js';
-import { abortError, throwIfAborted } from '../util/abort.js';
-import { MAX_VIEW_BYTES } from '../util/views.js';
+import { abortError, throwIfAborted } from '../io/abort.js';
+import { MAX_VIEW_BYTES } from '../io/chunks.js';
 import type { NpyArray } from './array.js';
 import { byteSwapInPlace, typedArrayFor, type NpyTypedArray } from './dtype.js';
 import { decodeNpyHeader, npyHeaderLength, type DecodeNpyHeaderOptions, type Descr, type NpyHeader } from './header.js';

@@ -11,7 +11,7 @@ import { descrItemsize, encodeNpyHeader, validateShape, type Descr } from './hea
  * may be left out (taken from `dtype`) and `fortranOrder` too (C order); `data` may be any view of the bytes.
  */
 type NpyArrayToWrite = Pick<NpyArray, 'dtype'> &
-  Partial<Pick<NpyArray, 'descr' | 'fortranOrder'>> & { shape: readonly number[]; data: NpyTypedArray | ArrayBufferView };
+  Partial<Pick<NpyArray, 'descr' | 'fortranOrder'>> & { shape: readonly number[]; data: NpyTypedArray | ArrayBufferView; safetensorsDType?: string };
 
 /**
  * An array whose bytes are produced on demand, chunk by chunk (little-endian, prod(shape)·itemsize in total).
@@ -23,6 +23,11 @@ export interface LazyArray {
   descr?: Descr;
   shape: readonly number[];
   fortranOrder?: boolean;
+  /**
+   * For safetensors output only: which float8 kind ('F8_E4M3', 'F8_E5M2', 'F8_E8M0') a raw one-byte leaf holds,
+   * as `SafetensorsEntry.safetensorsDType` reports it. Also on in-memory leaves; npz ignores it.
+   */
+  safetensorsDType?: string;
   chunks(): AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
 

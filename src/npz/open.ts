@@ -1,13 +1,14 @@
-import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { NpzError } from '../errors.js';
+import { abortError } from '../io/abort.js';
+import type { ArrayChunksOptions, ArrayFile, ArrayGetOptions, ArrayInfo } from '../io/array-file.js';
+import type { Codecs } from '../io/codecs.js';
+import type { Platform } from '../io/platform.js';
 import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
 import { npyHeaderFromHead } from '../npy/read.js';
 import { isByteStream } from '../source/byte-stream.js';
 import type { HttpSourceOptions } from '../source/http.js';
 import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
-import { resolveSource } from '../source/resolve.js';
-import { abortError } from '../util/abort.js';
 import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/archive.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
@@ -24,6 +25,7 @@ export interface OpenNpzOptions extends NpzReadOptions {
 }
 
 interface EntryBase extends NpzMemberFields {
+  format: 'npz';
   /** Bytes the member occupies in the file. */
   compressedSize: number;
   /** Uncompressed member size (npy header plus data for arrays). */
@@ -32,7 +34,8 @@ interface EntryBase extends NpzMemberFields {
   crc32: number;
 }
 
-export interface NpzArrayEntry extends EntryBase, NpyArrayFields {
+/** An `.npy` member: the npz fields, and what its npy header says. */
+export interface NpzArrayEntry extends EntryBase, NpyArrayFields, ArrayInfo {
   isArray: true;
   /**
    * File offset of the first data byte, for stored members: the array is the `byteLength` bytes from here, so
@@ -54,32 +57,29 @@ export type NpzEntry = NpzArrayEntry | NpzOtherEntry;
  */
 const RECYCLED_CHUNK_SIZE = 1 << 20;
 
-export interface NpzChunksOptions {
-  /** Largest chunk in bytes (default 4 MiB, or 1 MiB with `reuseBuffers`). */
-  chunkSize?: number;
-  signal?: AbortSignal;
-  /**
-   * Read stored members into a small ring of reused buffers instead of a fresh buffer per chunk. A chunk is then
-   * valid only until the next one is requested: copy what you keep. Faster where fresh memory is expensive
-   * (page faults on VMs), and no garbage per chunk. Default false.
-   */
-  reuseBuffers?: boolean;
-}
+/**
+ * `chunks` options for an npz: with `reuseBuffers`, stored members are read into a small ring of reused buffers
+ * (default chunk size then 1 MiB), and no garbage is made per chunk.
+ */
+export interface NpzChunksOptions extends ArrayChunksOptions {}
 
-export interface NpzFile {
-  /** Every member, in central directory order. */
+/** An npz opened for random access: the `ArrayFile` of the npz format. */
+export interface NpzFile extends ArrayFile<NpzEntry> {
+  readonly format: 'npz';
+  /** Every member, in central directory order; members that are not `.npy` are listed with `isArray: false`. */
   readonly entries: readonly NpzEntry[];
   /** True for an entry key (or full member name). */
   has(name: string): boolean;
-  /** Reads one array (verified), leaving the others untouched. */
-  get(name: string): Promise<NpyArray>;
-  /** The array's little-endian data bytes after the header, with bounded memory, whatever the member size. */
+  /** Reads one array (its CRC-32 verified), leaving the others untouched. */
+  get(name: string, options?: ArrayGetOptions): Promise<NpyArray>;
+  /** The array's little-endian data bytes after the header, with bounded memory; completing the loop verifies its CRC-32. */
   chunks(name: string, options?: NpzChunksOptions): AsyncIterable<Uint8Array>;
   /** Closes the source if it was opened from a path, URL or bytes. Idempotent. */
   close(): Promise<void>;
 }
 
 class OpenedNpz implements NpzFile {
+  readonly format = 'npz';
   readonly entries: readonly NpzEntry[];
   readonly #archive: ZipArchive;
   readonly #source: RandomAccessSource;
@@ -104,8 +104,9 @@ class OpenedNpz implements NpzFile {
     return this.#lookup(name) !== undefined;
   }
 
-  async get(name: string): Promise<NpyArray> {
-    return readArray(this.#archive, this.#arrayEntry(name), this.#options);
+  async get(name: string, options: ArrayGetOptions = {}): Promise<NpyArray> {
+    const entry = this.#arrayEntry(name);
+    return readArray(this.#archive, entry, options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal });
   }
 
   chunks(name: string, options: NpzChunksOptions = {}): AsyncIterable<Uint8Array> {
@@ -152,9 +153,10 @@ const DEFLATED_HEADER_PEEK = 512;
 const MAX_INFLATED_PEEK = 1 << 20;
 
 /** The entry for one member; synchronous (no promise) when the scan's bytes already hold its npy header. */
-function describe(archive: ZipArchive, located: LocatedMember, options: OpenNpzOptions): NpzEntry | Promise<NpzEntry> {
+function describe(archive: ZipArchive, codecs: Codecs, located: LocatedMember, options: OpenNpzOptions): NpzEntry | Promise<NpzEntry> {
   const { entry, dataStart, head } = located;
   const base: EntryBase = {
+    format: 'npz',
     name: keyOfMember(entry.name),
     memberName: entry.name,
     compression: compressionOf(entry),
@@ -177,7 +179,7 @@ function describe(archive: ZipArchive, located: LocatedMember, options: OpenNpzO
     }
     if (header !== undefined) return arrayEntry(base, header, dataStart);
   } else if (base.compression === 'deflate' && (entry.flags & ENCRYPTION_FLAGS) === 0) {
-    const header = headerFromDeflatedHead(head, entry.uncompressedSize, options);
+    const header = headerFromDeflatedHead(codecs, head, entry.uncompressedSize, options);
     if (header !== undefined) return arrayEntry(base, header, dataStart);
   }
   return peekArrayHeader(archive, entry, options).then((header) => arrayEntry(base, header, dataStart));
@@ -188,9 +190,10 @@ function describe(archive: ZipArchive, located: LocatedMember, options: OpenNpzO
  * go; undefined whenever that is not conclusive (too few bytes, damaged data, any header error), so the member
  * reader decides, and reports errors exactly as it would for any read.
  */
-function headerFromDeflatedHead(head: Uint8Array, memberSize: number, options: OpenNpzOptions): NpyHeader | undefined {
+function headerFromDeflatedHead(codecs: Codecs, head: Uint8Array, memberSize: number, options: OpenNpzOptions): NpyHeader | undefined {
   try {
-    const inflated = inflateRawSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: MAX_INFLATED_PEEK });
+    const inflated = codecs.inflateHead(head, MAX_INFLATED_PEEK);
+    if (inflated === undefined) return undefined;
     return npyHeaderFromHead(inflated.subarray(0, Math.min(inflated.length, memberSize)), memberSize, options);
   } catch {
     return undefined;
@@ -200,6 +203,7 @@ function headerFromDeflatedHead(head: Uint8Array, memberSize: number, options: O
 function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzArrayEntry {
   // Spelled out rather than spread: tens of thousands of entries are built here, and spreads were the cost.
   const entry: NpzArrayEntry = {
+    format: 'npz',
     name: base.name,
     memberName: base.memberName,
     compression: base.compression,
@@ -214,19 +218,15 @@ function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzA
   return entry;
 }
 
-/**
- * Opens an npz for random access: reads the central directory and each array's npy header, so `entries`
- * describes every array up front. Headers are fetched in file order, many members per read, so opening costs a
- * few large reads whatever the member count.
- */
-export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): Promise<NpzFile> {
+/** `openNpz` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function openNpz(platform: Platform, input: NpzSource, options: OpenNpzOptions = {}): Promise<NpzFile> {
   if (isByteStream(input)) {
     throw new NpzError(
       'ERR_INVALID_ARGUMENT',
       'openNpz needs random access (a path, URL, bytes or a RandomAccessSource); to read a stream front to back use readNpz(stream) or streamNpz(stream)',
     );
   }
-  const { source, owned } = await resolveSource(input, options);
+  const { source, owned } = await platform.openSource(input, options);
   try {
     const policy = options.duplicates ?? 'error';
     const archive = await ZipArchive.open(source);
@@ -245,7 +245,7 @@ export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): P
       (located) => {
         if (signal?.aborted === true) throw abortError(signal, 'reading');
         const slot = position.get(located.entry) as number;
-        const entry = describe(archive, located, options);
+        const entry = describe(archive, platform.codecs, located, options);
         if (!(entry instanceof Promise)) described[slot] = entry;
         else return entry.then((done) => void (described[slot] = done));
       },

@@ -3,8 +3,8 @@ import { unflattenWithNames } from '../tree/flatten.js';
 import type { NpyArray } from '../npy/array.js';
 import { isByteStream, type ByteStream } from '../source/byte-stream.js';
 import type { NpzSource } from '../source/random-access.js';
-import { resolveSource } from '../source/resolve.js';
-import { throwIfAborted } from '../util/abort.js';
+import type { Platform } from '../io/platform.js';
+import { throwIfAborted } from '../io/abort.js';
 import { ZipArchive, type ZipEntry } from '../zip/archive.js';
 import { readArray } from './arrays.js';
 import { indexByKey, isArrayMember, keyOfMember } from './keys.js';
@@ -64,23 +64,17 @@ class ReusedMemory {
   };
 }
 
-/**
- * Every array of an npz, one at a time, in central directory order: `[key, array]` with the key's `.npy`
- * removed. Members that are not `.npy` are skipped. Each array is read into its own buffer (a reused one with
- * `reuse`) and verified before it is yielded; errors surface in member order, when the array that failed is
- * requested. The file is closed when the loop ends, throws, or is left early; a read-ahead still running then
- * is stopped and waited for first.
- *
- * A stream (Node Readable, web ReadableStream, any AsyncIterable<Uint8Array>) is read front to back instead, in
- * stream order (see streamNpz): the central directory is checked at its end, after the arrays before it.
- * `readAhead` and `reuse` apply to random-access inputs only.
- */
-export async function* readNpz(input: NpzSource | ByteStream, options: ReadNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
+/** `readNpz` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function* readNpz(
+  platform: Platform,
+  input: NpzSource | ByteStream,
+  options: ReadNpzOptions = {},
+): AsyncGenerator<[string, NpyArray], void, undefined> {
   if (isByteStream(input)) {
-    yield* readNpzStream(input, options);
+    yield* readNpzStream(platform, input, options);
     return;
   }
-  const { source, owned } = await resolveSource(input, options);
+  const { source, owned } = await platform.openSource(input, options);
   const readAhead = options.readAhead !== false;
   // Stops a read-ahead nobody will ask for; the caller's signal still stops everything.
   const stop = new AbortController();
@@ -168,14 +162,11 @@ function unwrapCheckpoint(tree: NpzTree): NpzTree {
   return tree;
 }
 
-/**
- * The whole npz as a nested tree of arrays, rebuilt with big_vision's `recover_tree` semantics (names split on
- * '/'). Holds every array in memory; use `readNpz` or `openNpz` to stay within bounded memory.
- */
-export async function loadNpz(input: NpzSource | ByteStream, options: LoadNpzOptions = {}): Promise<NpzTree> {
+/** `loadNpz` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function loadNpz(platform: Platform, input: NpzSource | ByteStream, options: LoadNpzOptions = {}): Promise<NpzTree> {
   const pairs: Array<[string, NpyArray]> = [];
   // Every array is kept, so none may share memory with another.
-  for await (const pair of readNpz(input, { ...options, reuse: false })) pairs.push(pair);
+  for await (const pair of readNpz(platform, input, { ...options, reuse: false })) pairs.push(pair);
   const tree = unflattenWithNames(pairs) as NpzTree;
   return options.unwrapParams === true ? unwrapCheckpoint(tree) : tree;
 }

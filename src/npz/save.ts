@@ -3,34 +3,24 @@
  * `<name>.npy` in flatten order, laid out byte for byte as `np.savez` lays them out (see src/zip/writer.ts
  * for the three member layouts and when each is used).
  */
-import type { FileHandle } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import type { Writable } from 'node:stream';
 import { NpzError, isNpzError } from '../errors.js';
+import { abortError, raceAbort } from '../io/abort.js';
+import type { Platform } from '../io/platform.js';
+import { progressReporter, type SaveProgress } from '../io/progress.js';
+import { saveFailure, saveFile } from '../io/save-file.js';
 import { normalizeLeaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, isFlatTree, type FlatTree, type Tree } from '../tree/flatten.js';
-import { abortError, raceAbort } from '../util/abort.js';
-import { writeFileAtomically } from '../util/atomic-file.js';
-import { FileHandleSink, WritableSink, ioError, type ZipSink } from '../zip/sinks.js';
+import type { ZipSink } from '../zip/sinks.js';
 import { ZipWriter } from '../zip/writer.js';
 
-export interface SaveProgress {
-  entriesDone: number;
-  /** Known when the tree is a nested object (all leaves are visible up front), not for a flat iterable. */
-  entriesTotal?: number;
-  /** Archive bytes accepted by the destination so far. */
-  bytesDone: number;
-  /** Exact archive size, when `entriesTotal` is known and members are stored (not compressed). */
-  bytesTotal?: number;
-  /** The leaf being written, or last written. */
-  entry?: string;
-}
+export type { SaveProgress } from '../io/progress.js';
 
 export interface SaveOptions {
   /** Deflate members, like `np.savez_compressed`. Default false (stored, like `np.savez`). */
   compress?: boolean;
   /** Deflate level 0-9 when compressing; zipfile and numpy use 6. */
   compressionLevel?: number;
+  /** Stops the write (ERR_ABORTED); saveNpz then leaves the file as it was. */
   signal?: AbortSignal;
   onProgress?: (progress: SaveProgress) => void;
   /** Prepended to every member name, e.g. 'params/' gives 'params/img/embedding/kernel.npy'. */
@@ -97,21 +87,6 @@ async function* normalizedLeaves(tree: Tree | FlatTree, signal: AbortSignal | un
     }
     yield normalized;
   }
-}
-
-/**
- * Hands the caller a snapshot of `progress` (so a kept object never changes under it); a callback that throws
- * fails the save with a clear code instead of an error from deep inside the writer. Shared by every format.
- */
-export function progressReporter(progress: SaveProgress, onProgress: ((progress: SaveProgress) => void) | undefined): () => void {
-  return () => {
-    if (!onProgress) return;
-    try {
-      onProgress({ ...progress });
-    } catch (err) {
-      throw new NpzError('ERR_INVALID_ARGUMENT', 'the onProgress callback threw', { cause: err });
-    }
-  };
 }
 
 async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveOptions): Promise<SaveSummary> {
@@ -184,39 +159,9 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   return { entries: summary.entries, bytesWritten: summary.bytes, names };
 }
 
-function failure(err: unknown, signal: AbortSignal | undefined, what: string): NpzError {
-  if (isNpzError(err)) return err;
-  if (signal?.aborted) return abortError(signal, 'the write');
-  return ioError(what, err);
-}
-
-function isWritable(value: unknown): value is Writable {
-  const candidate = value as Partial<Writable> | null;
-  return (
-    typeof candidate === 'object' &&
-    candidate !== null &&
-    typeof candidate.write === 'function' &&
-    typeof candidate.end === 'function' &&
-    typeof candidate.on === 'function'
-  );
-}
-
-/**
- * Writes `tree` as an `.npz` into `destination` (a file stream, socket, HTTP body...), honouring backpressure,
- * and resolves once the destination has finished. In-memory leaves give exactly `np.savez`'s bytes; lazy or
- * compressed leaves use data descriptors, as `np.savez` does when writing to a pipe. Chunks a lazy leaf yields
- * belong to the writer from then on. On failure the destination is destroyed and the promise rejects with an
- * NpzError.
- */
-export async function saveNpzStream(
-  tree: Tree | FlatTree,
-  destination: Writable,
-  options: SaveOptions = {},
-): Promise<SaveSummary> {
-  if (!isWritable(destination)) {
-    throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpzStream needs a Node Writable destination');
-  }
-  const sink = new WritableSink(destination);
+/** `saveNpzStream` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function saveNpzStream(platform: Platform, tree: Tree | FlatTree, destination: unknown, options: SaveOptions = {}): Promise<SaveSummary> {
+  const sink = platform.streamSink(destination, 'saveNpzStream');
   try {
     checkOptions(options);
     const summary = await writeArchive(tree, sink, options);
@@ -224,42 +169,17 @@ export async function saveNpzStream(
     else await sink.end();
     return summary;
   } catch (err) {
-    const error = failure(err, options.signal, 'writing the archive failed');
+    const error = saveFailure(err, options.signal, 'writing the archive failed');
     sink.destroy(error);
     throw error;
   }
 }
 
-/**
- * Writes `tree` to `path` atomically: into a temp file beside it, fsync'd, then renamed over `path`. Lazy
- * leaves are streamed and their local headers patched in place, so the file equals `np.savez`'s byte for byte.
- * On any failure `path` is untouched and the temp file is removed. Unlike numpy, no '.npz' is appended.
- */
-export async function saveNpz(path: string, tree: Tree | FlatTree, options: SaveOptions = {}): Promise<SaveSummary> {
+/** `saveNpz` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function saveNpz(platform: Platform, path: string, tree: Tree | FlatTree, options: SaveOptions = {}): Promise<SaveSummary> {
   if (typeof path !== 'string' || path === '') {
     throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpz needs a file path', { actual: path });
   }
   checkOptions(options);
-  return writeAtomically(path, options, (handle) => writeArchive(tree, new FileHandleSink(handle), options));
-}
-
-/**
- * `writeFileAtomically` with the save functions' options and error mapping (aborts and I/O failures become
- * NpzErrors naming the target). Shared by every format written to a path.
- */
-export async function writeAtomically<T>(
-  path: string,
-  options: Pick<SaveOptions, 'mode' | 'fsync' | 'signal'>,
-  write: (handle: FileHandle) => Promise<T>,
-): Promise<T> {
-  const target = resolve(path);
-  try {
-    return await writeFileAtomically(target, write, {
-      mode: options.mode ?? 0o666,
-      fsync: options.fsync !== false,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-  } catch (err) {
-    throw failure(err, options.signal, `saving ${target} failed`);
-  }
+  return saveFile(platform, path, options, (sink) => writeArchive(tree, sink, options));
 }

@@ -2,8 +2,9 @@ import { NpzError } from '../errors.js';
 import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
 import { npyDataChunks, readNpyArray, readNpyHeaderFrom, type NpyByteReader } from '../npy/read.js';
+import type { Platform } from '../io/platform.js';
 import type { ByteStream } from '../source/byte-stream.js';
-import { throwIfAborted } from '../util/abort.js';
+import { throwIfAborted } from '../io/abort.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { SequentialZipReader, type StreamMember } from '../zip/sequential.js';
 import { inMember, type NpzReadOptions } from './arrays.js';
@@ -201,12 +202,15 @@ function otherEntry(member: StreamMember, claim: Claim, options: StreamNpzOption
 }
 
 /**
- * The entries of an npz stream, lazily, in stream order (like tar-stream): each array entry carries its npy header;
- * its data is read by `chunks()` or `read()` before the next entry is requested, or skipped (still verified) when
- * the next entry is requested first. Memory stays at a few chunks whatever the member sizes. The central
- * directory is checked when the loop reaches the end; leaving the loop early stops reading the input.
+ * `streamNpz` on an explicit platform (the public function, documented in src/index.ts, passes Node's). The
+ * front-to-back zip reader inflates with zlib itself on this branch; it takes `platform.codecs` once the zip
+ * rework of issue 21 lands.
  */
-export async function* streamNpz(input: ByteStream, options: StreamNpzOptions = {}): AsyncGenerator<StreamNpzEntry, void, undefined> {
+export async function* streamNpz(
+  _platform: Platform,
+  input: ByteStream,
+  options: StreamNpzOptions = {},
+): AsyncGenerator<StreamNpzEntry, void, undefined> {
   const zip = new SequentialZipReader(input, options.signal);
   const keys = new Set<string>();
   const policy = options.duplicates ?? 'error';
@@ -241,8 +245,12 @@ export async function* streamNpz(input: ByteStream, options: StreamNpzOptions = 
 }
 
 /** readNpz over a stream: every array in stream order, each read whole and verified before it is yielded. */
-export async function* readNpzStream(input: ByteStream, options: StreamNpzOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
-  for await (const entry of streamNpz(input, options)) {
+export async function* readNpzStream(
+  platform: Platform,
+  input: ByteStream,
+  options: StreamNpzOptions = {},
+): AsyncGenerator<[string, NpyArray], void, undefined> {
+  for await (const entry of streamNpz(platform, input, options)) {
     if (entry.isArray) yield [entry.name, await entry.read()];
   }
 }

@@ -4,11 +4,13 @@
  * reads and validated whole before a tensor is handed out; tensors are then plain ranges of the file.
  */
 import { NpzError } from '../errors.js';
+import { throwIfAborted } from '../io/abort.js';
+import type { ArrayChunksOptions, ArrayFile, ArrayGetOptions, ArrayInfo } from '../io/array-file.js';
+import type { Platform } from '../io/platform.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
 import type { HttpSourceOptions } from '../source/http.js';
-import { resolveSource, type NpzSource, type RandomAccessSource } from '../source/index.js';
-import { throwIfAborted } from '../util/abort.js';
+import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { LENGTH_PREFIX, MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader } from './header.js';
 
@@ -24,7 +26,11 @@ export interface OpenSafetensorsOptions {
   http?: HttpSourceOptions;
 }
 
-export interface SafetensorsEntry {
+/** A tensor: the `ArrayEntry` of the safetensors format. */
+export interface SafetensorsEntry extends ArrayInfo {
+  format: 'safetensors';
+  /** Every safetensors entry is a tensor. */
+  isArray: true;
   name: string;
   /** The project dtype; float8 kinds are `'raw'` (their `descr` is '|V1', as numpy + ml_dtypes saves them). */
   dtype: ArrayDType;
@@ -36,23 +42,25 @@ export interface SafetensorsEntry {
   /** safetensors has no Fortran order; present so entries read like npz entries. */
   fortranOrder: false;
   byteLength: number;
-  /** File offset of the first data byte. */
+  /** File offset of the first data byte (in its shard, for a file opened from a shard index). */
   dataOffset: number;
+  /** The shard file holding the tensor (its name beside the index), for a file opened with `openSafetensorsIndex`. */
+  shard?: string;
 }
 
-export interface SafetensorsChunksOptions {
-  chunkSize?: number;
-  signal?: AbortSignal;
-}
+/** `chunks` options for safetensors: fresh buffers are handed out whatever `reuseBuffers` says. */
+export interface SafetensorsChunksOptions extends ArrayChunksOptions {}
 
-export interface SafetensorsFile {
-  /** Every tensor, in the order of its data in the file. */
-  readonly entries: readonly SafetensorsEntry[];
+/** A safetensors file (or a shard index) opened for random access: the `ArrayFile` of the safetensors format. */
+export interface SafetensorsFile<Entry extends SafetensorsEntry = SafetensorsEntry> extends ArrayFile<Entry> {
+  readonly format: 'safetensors';
+  /** Every tensor, in the order of its data in the file (shard by shard for an index). */
+  readonly entries: readonly Entry[];
   /** The `__metadata__` map, when the file has one. */
   readonly metadata: Readonly<Record<string, string>> | undefined;
   has(name: string): boolean;
   /** One tensor in a fresh buffer of its own, aligned for its typed array. */
-  get(name: string): Promise<NpyArray>;
+  get(name: string, options?: ArrayGetOptions): Promise<NpyArray>;
   /** The tensor's bytes in chunks of at most `chunkSize`, in bounded memory whatever its size. */
   chunks(name: string, options?: SafetensorsChunksOptions): AsyncIterable<Uint8Array>;
   /** Closes the source if it was opened from a path or bytes. Idempotent. */
@@ -79,7 +87,9 @@ async function readEntries(source: RandomAccessSource, options: OpenSafetensorsO
   const json = await readExactly(source, LENGTH_PREFIX, length);
   const dataStart = LENGTH_PREFIX + length;
   const header = decodeSafetensorsHeader(json, source.size - dataStart);
-  const entries = header.tensors.map((tensor) => ({
+  const entries = header.tensors.map((tensor): SafetensorsEntry => ({
+    format: 'safetensors',
+    isArray: true,
     name: tensor.name,
     dtype: tensor.dtype.dtype,
     descr: tensor.dtype.descr,
@@ -139,6 +149,7 @@ async function* tensorChunks(source: RandomAccessSource, entry: SafetensorsEntry
 }
 
 class OpenedSafetensors implements SafetensorsFile {
+  readonly format = 'safetensors';
   readonly entries: readonly SafetensorsEntry[];
   readonly metadata: Readonly<Record<string, string>> | undefined;
   readonly #source: RandomAccessSource;
@@ -160,9 +171,10 @@ class OpenedSafetensors implements SafetensorsFile {
     return this.#byName.has(name);
   }
 
-  get(name: string): Promise<NpyArray> {
+  get(name: string, options: ArrayGetOptions = {}): Promise<NpyArray> {
     try {
-      return readTensor(this.#source, this.#entry(name), this.#options);
+      const entry = this.#entry(name);
+      return readTensor(this.#source, entry, options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -188,9 +200,9 @@ class OpenedSafetensors implements SafetensorsFile {
   }
 }
 
-/** Opens a safetensors file for random access: the header is read and validated, no tensor data is read. */
-export async function openSafetensors(input: NpzSource, options: OpenSafetensorsOptions = {}): Promise<SafetensorsFile> {
-  const { source, owned } = await resolveSource(input, options);
+/** `openSafetensors` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function openSafetensors(platform: Platform, input: NpzSource, options: OpenSafetensorsOptions = {}): Promise<SafetensorsFile> {
+  const { source, owned } = await platform.openSource(input, options);
   try {
     throwIfAborted(options.signal);
     const { entries, metadata } = await readEntries(source, options);
@@ -201,9 +213,13 @@ export async function openSafetensors(input: NpzSource, options: OpenSafetensors
   }
 }
 
-/** Every tensor of a safetensors file as `[name, array]`, in data order; the file is closed when the loop ends. */
-export async function* readSafetensors(input: NpzSource, options: OpenSafetensorsOptions = {}): AsyncGenerator<[string, NpyArray], void, undefined> {
-  const file = await openSafetensors(input, options);
+/** `readSafetensors` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function* readSafetensors(
+  platform: Platform,
+  input: NpzSource,
+  options: OpenSafetensorsOptions = {},
+): AsyncGenerator<[string, NpyArray], void, undefined> {
+  const file = await openSafetensors(platform, input, options);
   try {
     for (const entry of file.entries) yield [entry.name, await file.get(entry.name)];
   } finally {

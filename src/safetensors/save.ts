@@ -3,14 +3,16 @@
  * descriptor is gathered first (lazy leaves stay unread), then the data is streamed in the writer's order.
  */
 import { NpzError, isNpzError } from '../errors.js';
+import { abortError, raceAbort } from '../io/abort.js';
+import { checkedSource, slices } from '../io/chunks.js';
+import type { Platform } from '../io/platform.js';
+import { progressReporter, type SaveProgress } from '../io/progress.js';
+import { saveFile } from '../io/save-file.js';
 import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
-import { progressReporter, writeAtomically, type SaveOptions, type SaveProgress } from '../npz/save.js';
-import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
-import { abortError, raceAbort } from '../util/abort.js';
-import { slices } from '../util/views.js';
-import { checkedSource } from '../zip/caller-chunks.js';
-import { FileHandleSink, type ZipSink } from '../zip/sinks.js';
+import type { SaveOptions } from '../npz/save.js';
+import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
+import type { ZipSink } from '../zip/sinks.js';
 import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 
@@ -47,9 +49,9 @@ function unsupported(name: string, why: string, actual?: unknown): NpzError {
   });
 }
 
-/** The safetensors dtype of a leaf; a float8 leaf says which kind it is with `safetensorsDType` (as read). */
+/** The safetensors dtype of a leaf; a float8 leaf says which kind it is with its declared `safetensorsDType`. */
 function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf): SafetensorsDTypeInfo {
-  const named = typeof leaf === 'object' && leaf !== null ? (leaf as { safetensorsDType?: unknown }).safetensorsDType : undefined;
+  const named = typeof leaf === 'object' && leaf !== null && 'safetensorsDType' in leaf ? leaf.safetensorsDType : undefined;
   if (normalized.dtype === 'raw') {
     if (isFloat8Name(named) && typeof normalized.descr === 'string' && /^[|<>=]?V1$/.test(normalized.descr)) {
       return safetensorsDType(named, name);
@@ -217,18 +219,12 @@ export async function writeSafetensors(
   return { tensors: layout.tensors.length, bytesWritten: writer.written, names: layout.tensors.map((tensor) => tensor.name) };
 }
 
-/**
- * Writes `tree` to `path` as safetensors, atomically (temp file, fsync, rename). The same trees and leaves as
- * `saveNpz`, lazy ones included. For the same arrays the bytes equal `safetensors.numpy.save_file`'s (with at
- * most one metadata key: the Python writer orders several keys differently on every run).
- */
-export async function saveSafetensors(path: string, tree: Tree | FlatTree, options: SaveSafetensorsOptions = {}): Promise<SaveSafetensorsSummary> {
+/** `saveSafetensors` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function saveSafetensors(platform: Platform, path: string, tree: Tree | FlatTree, options: SaveSafetensorsOptions = {}): Promise<SaveSafetensorsSummary> {
   if (typeof path !== 'string' || path === '') throw new NpzError('ERR_INVALID_ARGUMENT', 'saveSafetensors needs a file path', { actual: path });
   if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new NpzError('ERR_INVALID_ARGUMENT', 'prefix must be a string');
   const metadata = checkMetadata(options.metadata);
   if (options.signal?.aborted) throw abortError(options.signal);
   const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal);
-  return writeAtomically(path, options, (handle) =>
-    writeSafetensors(tensors, new FileHandleSink(handle), { metadata, signal: options.signal, onProgress: options.onProgress }),
-  );
+  return saveFile(platform, path, options, (sink) => writeSafetensors(tensors, sink, { metadata, signal: options.signal, onProgress: options.onProgress }));
 }

@@ -3,41 +3,15 @@
  * (`{"metadata": {"total_size": N}, "weight_map": {name: file}}`), split and named as `transformers`'
  * `save_pretrained` does, and read back as its loader does (every name exactly once).
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { NpzError } from '../errors.js';
+import { abortError } from '../io/abort.js';
+import type { ArrayGetOptions } from '../io/array-file.js';
+import type { Platform } from '../io/platform.js';
+import { saveFile } from '../io/save-file.js';
 import type { NpyArray } from '../npy/array.js';
 import { compareCodePoints, type FlatTree, type Tree } from '../tree/flatten.js';
-import { abortError } from '../util/abort.js';
-import { FileHandleSink } from '../zip/sinks.js';
-import { writeAtomically } from '../npz/save.js';
 import { openSafetensors, type OpenSafetensorsOptions, type SafetensorsChunksOptions, type SafetensorsEntry, type SafetensorsFile } from './open.js';
 import { checkMetadata, pendingTensors, writeSafetensors, type PendingTensor, type SaveSafetensorsOptions } from './save.js';
-
-/**
- * A shard size as `transformers` reads `max_shard_size`: a byte count, or an integer with GiB/MiB/KiB (powers of
- * 2) or GB/MB/KB (powers of 10), case-insensitive; a lowercase final 'b' ('5Gb') means bits, as there.
- */
-export function parseShardSize(text: string): number {
-  const spec = text.trim();
-  const binary = /^(\d+)\s*([GMK])iB$/i.exec(spec);
-  const decimal = /^(\d+)\s*([GMK])(B)$/i.exec(spec);
-  let bytes: number;
-  if (/^\d+$/.test(spec)) bytes = Number(spec);
-  else if (binary) bytes = Number(binary[1]) * 2 ** ({ G: 30, M: 20, K: 10 }[binary[2]!.toUpperCase() as 'G' | 'M' | 'K']);
-  else if (decimal) {
-    bytes = Number(decimal[1]) * 10 ** ({ G: 9, M: 6, K: 3 }[decimal[2]!.toUpperCase() as 'G' | 'M' | 'K']);
-    if (spec.endsWith('b')) bytes = Math.floor(bytes / 8);
-  } else {
-    throw new NpzError('ERR_INVALID_ARGUMENT', `a shard size is a byte count or a number with GB, MB, KB, GiB, MiB or KiB; got ${JSON.stringify(text)}`, {
-      actual: text,
-    });
-  }
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    throw new NpzError('ERR_INVALID_ARGUMENT', `a shard size must be a positive number of bytes; got ${JSON.stringify(text)}`, { actual: text });
-  }
-  return bytes;
-}
 
 /**
  * Splits tensors (in the given order) as huggingface_hub's `split_state_dict_into_shards_factory` does: a new
@@ -108,7 +82,7 @@ export function decodeShardIndex(text: string): ShardIndex {
   }
   const weightMap = new Map<string, string>();
   for (const [name, file] of Object.entries(root.weight_map as Record<string, unknown>)) {
-    if (typeof file !== 'string' || file === '' || file !== basename(file) || file === '.' || file === '..' || file.includes('\\')) {
+    if (typeof file !== 'string' || file === '' || file === '.' || file === '..' || file.includes('/') || file.includes('\\')) {
       throw indexError(`the shard index maps ${JSON.stringify(name)} to ${JSON.stringify(file)}, which is not a file name beside the index`, name);
     }
     weightMap.set(name, file);
@@ -131,12 +105,8 @@ export interface SaveShardsSummary {
   bytesWritten: number;
 }
 
-/**
- * Writes `tree` as Hugging Face shards beside `path` (e.g. `out/model.safetensors`): one file named `path`
- * when everything fits in one shard, as `transformers` does, else numbered shards plus `path.index.json`.
- * Each file is written atomically; the index comes last, so it never names a shard that is not complete.
- */
-export async function saveSafetensorsShards(path: string, tree: Tree | FlatTree, options: SaveShardsOptions): Promise<SaveShardsSummary> {
+/** `saveSafetensorsShards` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function saveSafetensorsShards(platform: Platform, path: string, tree: Tree | FlatTree, options: SaveShardsOptions): Promise<SaveShardsSummary> {
   if (typeof path !== 'string' || path === '') throw new NpzError('ERR_INVALID_ARGUMENT', 'saveSafetensorsShards needs a file path', { actual: path });
   const { maxShardSize, signal } = options;
   if (!Number.isSafeInteger(maxShardSize) || maxShardSize <= 0) {
@@ -146,11 +116,12 @@ export async function saveSafetensorsShards(path: string, tree: Tree | FlatTree,
   const tensors = await pendingTensors(tree, options.prefix ?? '', signal);
   const shards = planShards(tensors, maxShardSize);
   if (shards.length === 0) shards.push([]);
-  const directory = dirname(path);
-  const weightsName = basename(path);
+  const { files: host } = platform;
+  const directory = host.dirname(path);
+  const weightsName = host.basename(path);
   // save_pretrained creates its output directory too.
   try {
-    await mkdir(directory, { recursive: true });
+    await host.makeDirectory(directory);
   } catch (cause) {
     throw new NpzError('ERR_IO', `cannot create ${directory}: ${(cause as Error).message}`, { cause });
   }
@@ -161,9 +132,9 @@ export async function saveSafetensorsShards(path: string, tree: Tree | FlatTree,
   for (const [index, shard] of shards.entries()) {
     if (signal?.aborted) throw abortError(signal);
     const name = shards.length === 1 ? weightsName : shardFileName(weightsName, index, shards.length);
-    const target = join(directory, name);
-    const summary = await writeAtomically(target, options, (handle) =>
-      writeSafetensors(shard as PendingTensor[], new FileHandleSink(handle), { metadata, signal, onProgress: options.onProgress }),
+    const target = host.join(directory, name);
+    const summary = await saveFile(platform, target, options, (sink) =>
+      writeSafetensors(shard as PendingTensor[], sink, { metadata, signal, onProgress: options.onProgress }),
     );
     bytesWritten += summary.bytesWritten;
     files.push(target);
@@ -172,9 +143,7 @@ export async function saveSafetensorsShards(path: string, tree: Tree | FlatTree,
   if (shards.length > 1) {
     const indexPath = `${path}.index.json`;
     const text = new TextEncoder().encode(encodeShardIndex(totalSize, weightMap));
-    await writeAtomically(indexPath, options, async (handle) => {
-      await new FileHandleSink(handle).write([text]);
-    });
+    await saveFile(platform, indexPath, options, (sink) => sink.write([text]));
     bytesWritten += text.byteLength;
     files.push(indexPath);
   }
@@ -186,7 +155,8 @@ export interface ShardedEntry extends SafetensorsEntry {
   shard: string;
 }
 
-class ShardedSafetensors implements SafetensorsFile {
+class ShardedSafetensors implements SafetensorsFile<ShardedEntry> {
+  readonly format = 'safetensors';
   readonly entries: readonly ShardedEntry[];
   readonly metadata: Readonly<Record<string, string>> | undefined;
   readonly #files: Map<string, SafetensorsFile>;
@@ -203,8 +173,12 @@ class ShardedSafetensors implements SafetensorsFile {
     return this.#byName.has(name);
   }
 
-  get(name: string): Promise<NpyArray> {
-    return this.#file(name).get(name);
+  get(name: string, options?: ArrayGetOptions): Promise<NpyArray> {
+    try {
+      return this.#file(name).get(name, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   chunks(name: string, options?: SafetensorsChunksOptions): AsyncIterable<Uint8Array> {
@@ -224,14 +198,15 @@ class ShardedSafetensors implements SafetensorsFile {
   }
 }
 
-/**
- * Opens a `*.safetensors.index.json` and every shard it names, as one file. Each name must be in exactly the
- * shard the index maps it to, and each shard must hold nothing the index does not map to it.
- */
-export async function openSafetensorsIndex(indexPath: string, options: OpenSafetensorsOptions = {}): Promise<SafetensorsFile> {
+/** `openSafetensorsIndex` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
+export async function openSafetensorsIndex(
+  platform: Platform,
+  indexPath: string,
+  options: OpenSafetensorsOptions = {},
+): Promise<SafetensorsFile<ShardedEntry>> {
   let text: string;
   try {
-    text = await readFile(indexPath, 'utf8');
+    text = await platform.files.readText(indexPath);
   } catch (cause) {
     throw new NpzError('ERR_IO', `cannot read ${indexPath}: ${(cause as Error).message}`, { cause });
   }
@@ -241,7 +216,7 @@ export async function openSafetensorsIndex(indexPath: string, options: OpenSafet
   try {
     const entries: ShardedEntry[] = [];
     for (const shard of shardNames) {
-      const file = await openSafetensors(join(dirname(indexPath), shard), options);
+      const file = await openSafetensors(platform, platform.files.join(platform.files.dirname(indexPath), shard), options);
       files.set(shard, file);
       for (const entry of file.entries) {
         const mapped = weightMap.get(entry.name);

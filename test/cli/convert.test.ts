@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { saveNpz } from '../../src/npz/save.js';
+import { saveNpz } from '../../src/index.js';
 import { GOOD, PALIGEMMA, PAUSE_MID_WRITE, ensureBuilt, runCli, startCli } from './cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

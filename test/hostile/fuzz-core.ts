@@ -2,8 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isNpzError } from '../../src/errors.js';
 import type { NpyArray } from '../../src/npy/array.js';
-import { openNpz, type NpzEntry, type OpenNpzOptions } from '../../src/npz/open.js';
-import { readNpz } from '../../src/npz/read.js';
+import { type NpzEntry, type OpenNpzOptions } from '../../src/npz/open.js';
+import { openNpz, readNpz } from '../../src/index.js';
 import { openFdCount } from '../helpers/fds.js';
 import { GOOD_DIR, localDataStart, zipLayout } from '../zip/reader-helpers.js';
 

@@ -17,7 +17,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { saveNpz } from '../../src/npz/save.js';
+import { saveNpz } from '../../src/index.js';
 import type { LazyArray } from '../../src/npy/write.js';
 
 export const BIG_LEAVES = 8;

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpyHeader } from '../../src/npy/header.js';
-import { openNpz, type NpzFile } from '../../src/npz/open.js';
-import { readNpz } from '../../src/npz/read.js';
+import { type NpzFile } from '../../src/npz/open.js';
+import { openNpz, readNpz } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import {
   GOOD_DIR,

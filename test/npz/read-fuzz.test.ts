@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
-import { openNpz } from '../../src/npz/open.js';
-import { readNpz } from '../../src/npz/read.js';
+import { openNpz, readNpz } from '../../src/index.js';
 import { GOOD_DIR, bytesOf, sha256 } from '../zip/reader-helpers.js';
 import { manifestOf, storedSha256, type Manifest } from './read-helpers.js';
 

@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNpz } from '../../src/npz/open.js';
-import { readNpz } from '../../src/npz/read.js';
+import { openNpz, readNpz } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NpyArray } from '../../src/npy/array.js';
-import { loadNpz, readNpz, type ReadNpzOptions } from '../../src/npz/read.js';
-import { saveNpzStream } from '../../src/npz/save.js';
+import { type ReadNpzOptions } from '../../src/npz/read.js';
+import { loadNpz, readNpz, saveNpzStream } from '../../src/index.js';
 import type { RandomAccessSource } from '../../src/source/random-access.js';
 import { Writable } from 'node:stream';
 import { isNpzError } from '../../src/errors.js';
@@ -150,7 +150,7 @@ describe('parallel reads of one array', () => {
   });
 
   it('streams chunks() as deep as the source asks too', async () => {
-    const { openNpz } = await import('../../src/npz/open.js');
+    const { openNpz } = await import('../../src/index.js');
     const { bytes, arrays } = await archiveOf([2 * MIB]);
     for (const reuseBuffers of [false, true]) {
       const source = slowSource(bytes, { parallelReads: 6 });

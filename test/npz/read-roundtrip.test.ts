@@ -2,9 +2,7 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DTYPES, type DType } from '../../src/npy/dtype.js';
-import { openNpz } from '../../src/npz/open.js';
-import { readNpz } from '../../src/npz/read.js';
-import { saveNpzStream } from '../../src/npz/save.js';
+import { openNpz, readNpz, saveNpzStream } from '../../src/index.js';
 import type { Leaf } from '../../src/npy/write.js';
 import { bytesOf, sha256 } from '../zip/reader-helpers.js';
 

@@ -2,8 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NpyArray } from '../../src/npy/array.js';
-import { loadNpz, readNpz, type NpzTree } from '../../src/npz/read.js';
-import { openNpz } from '../../src/npz/open.js';
+import { type NpzTree } from '../../src/npz/read.js';
+import { loadNpz, openNpz, readNpz } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import {
   GOOD_DIR,

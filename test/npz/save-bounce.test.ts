@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LazyArray, Leaf } from '../../src/npy/write.js';
-import { saveNpz } from '../../src/npz/save.js';
+import { saveNpz } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { randomBytes } from './fixtures.js';

@@ -6,7 +6,8 @@ import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
-import { saveNpz, saveNpzStream, type SaveOptions } from '../../src/npz/save.js';
+import { type SaveOptions } from '../../src/npz/save.js';
+import { saveNpz, saveNpzStream } from '../../src/index.js';
 import type { LazyArray } from '../../src/npy/write.js';
 
 const rootDir = makeTempDir('faults');

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Descr } from '../../src/npy/header.js';
-import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
+import { saveNpz, saveNpzStream } from '../../src/index.js';
 import type { Leaf } from '../../src/npy/write.js';
 import { differencesButDeflate } from '../zip/same-but-deflate.js';
 

@@ -1,7 +1,7 @@
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
+import { saveNpz, saveNpzStream } from '../../src/index.js';
 import type { Leaf } from '../../src/npy/write.js';
 import {
   decodeEndOfCentralDirectory,

@@ -1,8 +1,9 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parseShardSize, planShards } from '../../src/safetensors/shards.js';
-import { compareTreeNames } from '../../src/safetensors/tree-order.js';
+import { parseShardSize } from '../../src/cli/shard-size.js';
+import { compareTreeNames } from '../../src/cli/tree-order.js';
+import { planShards } from '../../src/safetensors/shards.js';
 import { ensureBuilt, PALIGEMMA, runCli } from '../cli/cli-helpers.js';
 import { runPython } from '../helpers/python.js';
 import { describeWithSafetensors, sameBytes, tempDir } from './st-helpers.js';

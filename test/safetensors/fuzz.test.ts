@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
-import { openSafetensors } from '../../src/safetensors/open.js';
+import { openSafetensors } from '../../src/index.js';
 import { fileSource, type RandomAccessSource } from '../../src/source/index.js';
 import { seededRandom } from '../hostile/fuzz-core.js';
 import { openFdCount } from '../helpers/fds.js';

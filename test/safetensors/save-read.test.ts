@@ -1,8 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openSafetensors, readSafetensors } from '../../src/safetensors/open.js';
-import { saveSafetensors } from '../../src/safetensors/save.js';
+import { openSafetensors, readSafetensors, saveSafetensors } from '../../src/index.js';
 import type { SaveProgress } from '../../src/npz/save.js';
 import { bufferSource } from '../../src/source/index.js';
 import { tempDir } from './st-helpers.js';

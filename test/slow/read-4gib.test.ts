@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNpz } from '../../src/npz/open.js';
+import { openNpz } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { WRITE_BIG_MEMBER } from './big-member.js';

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { streamNpz } from '../../src/npz/stream.js';
+import { streamNpz } from '../../src/index.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { WRITE_BIG_MEMBER } from './big-member.js';
 

@@ -2,7 +2,7 @@ import { createWriteStream, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { saveNpz, saveNpzStream } from '../../src/npz/save.js';
+import { saveNpz, saveNpzStream } from '../../src/index.js';
 import type { LazyArray } from '../../src/npy/write.js';
 import {
   decodeEndOfCentralDirectory,

@@ -3,10 +3,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { NpzError } from '../../src/errors.js';
-import { openNpz } from '../../src/npz/open.js';
-import { loadNpz, readNpz } from '../../src/npz/read.js';
-import { readNpzStream, streamNpz } from '../../src/npz/stream.js';
-import { saveNpzStream } from '../../src/npz/save.js';
+import { loadNpz, openNpz, readNpz, saveNpzStream, streamNpz } from '../../src/index.js';
 import { GOOD_DIR, localDataStart, pythonArchive, zipLayout } from '../zip/reader-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { describeArray, outcomeOf, streamOf, unevenChunks } from './stream-helpers.js';
@@ -285,7 +282,7 @@ describe('an abort while the producer is slow or stalls', () => {
       }
     }
     expect(await settled((async () => {
-      for await (const _ of readNpzStream(slow(), { signal: controller.signal }));
+      for await (const _ of readNpz(slow(), { signal: controller.signal }));
     })())).toBe('ERR_ABORTED');
     expect(pulled).toBeLessThan(25);
     expect(pieces).toBeGreaterThan(200);

@@ -1,9 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { readNpz } from '../../src/npz/read.js';
-import { saveNpzStream } from '../../src/npz/save.js';
-import { streamNpz } from '../../src/npz/stream.js';
+import { readNpz, saveNpzStream, streamNpz } from '../../src/index.js';
 import { randomBytes } from '../npz/fixtures.js';
 
 // A slow consumer must slow the producer: the reader pulls input only when a read needs it. Each test counts

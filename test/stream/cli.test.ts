@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readNpz } from '../../src/npz/read.js';
+import { readNpz } from '../../src/index.js';
 import { FLAG_DATA_DESCRIPTOR } from '../../src/zip/records.js';
 import { BIN, GOOD, PALIGEMMA, ROOT, ensureBuilt } from '../cli/cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
-import { readNpz } from '../../src/npz/read.js';
-import { streamNpz } from '../../src/npz/stream.js';
+import { readNpz, streamNpz } from '../../src/index.js';
 import { MUTATION_KINDS, loadOriginals, mutate, seededRandom, type MutationKind } from '../hostile/fuzz-core.js';
 import { zipLayout } from '../zip/reader-helpers.js';
 import { describeArray, streamOf, type StreamKind } from './stream-helpers.js';

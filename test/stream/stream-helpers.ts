@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { isNpzError } from '../../src/errors.js';
 import type { NpyArray } from '../../src/npy/array.js';
-import { readNpz, type ReadNpzOptions } from '../../src/npz/read.js';
+import { type ReadNpzOptions } from '../../src/npz/read.js';
+import { readNpz } from '../../src/index.js';
 
 /** The three kinds of stream readNpz accepts, over bytes held in memory, with small and uneven chunks. */
 

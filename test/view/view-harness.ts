@@ -112,6 +112,7 @@ export interface Reads {
 /** The file, read 8 bytes per 10 ms, so work on it lasts long enough to watch and to walk away from. */
 export function slowly(file: NpzFile, reads: Reads): NpzFile {
   return {
+    format: file.format,
     entries: file.entries,
     has: (name) => file.has(name),
     get: (name) => file.get(name),

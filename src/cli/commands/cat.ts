@@ -1,9 +1,9 @@
 import { once } from 'node:events';
-import { bfloat16BitsToNumber, float16BitsToNumber, type DType, type NpzArrayEntry, type NpzFile } from '../../index.js';
+import { bfloat16BitsToNumber, float16BitsToNumber, type ArrayInfo, type DType } from '../../index.js';
 import { flag, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks } from '../elements.js';
-import { entryItemsize, selectArrays, withNpz } from '../npz-input.js';
+import { entryItemsize, selectArrays, withNpz, type ArrayReader } from '../npz-input.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { arrayText, isSummarised, shownIndices, type Element } from '../print/array-print.js';
 
@@ -46,7 +46,7 @@ function elementAt(dtype: DType, view: DataView, offset: number): Element {
  * Collects only the elements numpy would show, while the data streams past: at most 6 per axis once the array
  * is summarised, so printing a multi-GB tensor holds a few hundred numbers.
  */
-export async function shownElements(file: NpzFile, entry: NpzArrayEntry, dtype: DType, signal?: AbortSignal): Promise<Element[]> {
+export async function shownElements(file: ArrayReader, entry: ArrayInfo, dtype: DType, signal?: AbortSignal): Promise<Element[]> {
   const { shape } = entry;
   const shown = shownIndices(shape);
   const storageStrides = shape.map((_, axis) =>
@@ -81,7 +81,7 @@ export async function shownElements(file: NpzFile, entry: NpzArrayEntry, dtype: 
   return values;
 }
 
-async function writeRaw(file: NpzFile, entry: NpzArrayEntry, context: CliContext): Promise<void> {
+async function writeRaw(file: ArrayReader, entry: ArrayInfo, context: CliContext): Promise<void> {
   const { stdout } = context;
   for await (const chunk of file.chunks(entry.name, { signal: context.signal })) {
     if (!stdout.write(chunk)) await once(stdout, 'drain', { signal: context.signal });
@@ -94,42 +94,43 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   // Standard input: the array is printed when the stream reaches it, and the rest is read and verified after.
   if (isStdin(path)) {
     let status = EXIT_OK;
-    await forEachStreamArray(context, [name], async ({ file }) => {
-      status = await catOne(file, name, parsed, context);
+    await forEachStreamArray(context, [name], async ({ file, entry }) => {
+      status = await catOne(file, entry, name, parsed, context);
     });
     return status;
   }
-  return withNpz(path, context, (file) => catOne(file, name, parsed, context));
-}
-
-async function catOne(file: NpzFile, name: string, parsed: ParsedCommandLine, context: CliContext): Promise<number> {
-  {
+  return withNpz(path, context, async (file) => {
     const [entry] = selectArrays(file, [name]);
     if (entry === undefined) throw usageError(`no array named ${JSON.stringify(name)}`);
-    if (flag(parsed, 'raw')) {
-      await writeRaw(file, entry, context);
-      return EXIT_OK;
-    }
-    const { dtype } = entry;
-    if (dtype === 'raw') {
-      throw usageError(`${JSON.stringify(name)} has descr ${JSON.stringify(entry.descr)}, which is not printed as numbers; use --raw for its bytes`);
-    }
-    const text = arrayText({ dtype, shape: entry.shape, values: await shownElements(file, entry, dtype, context.signal) });
-    if (context.json) {
-      context.printJson({
-        name: entry.name,
-        dtype,
-        descr: entry.descr,
-        shape: entry.shape,
-        fortranOrder: entry.fortranOrder,
-        summarised: isSummarised(entry.shape),
-        text,
-      });
-    } else {
-      context.print(text);
-    }
+    return catOne(file, entry, name, parsed, context);
+  });
+}
+
+/** Prints one array; `name` is as the user gave it (a key or a member name). */
+async function catOne(file: ArrayReader, entry: ArrayInfo, name: string, parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  if (flag(parsed, 'raw')) {
+    await writeRaw(file, entry, context);
     return EXIT_OK;
   }
+  const { dtype } = entry;
+  if (dtype === 'raw') {
+    throw usageError(`${JSON.stringify(name)} has descr ${JSON.stringify(entry.descr)}, which is not printed as numbers; use --raw for its bytes`);
+  }
+  const text = arrayText({ dtype, shape: entry.shape, values: await shownElements(file, entry, dtype, context.signal) });
+  if (context.json) {
+    context.printJson({
+      name: entry.name,
+      dtype,
+      descr: entry.descr,
+      shape: entry.shape,
+      fortranOrder: entry.fortranOrder,
+      summarised: isSummarised(entry.shape),
+      text,
+    });
+  } else {
+    context.print(text);
+  }
+  return EXIT_OK;
 }
 
 export const catCommand: Command = {

@@ -2,33 +2,32 @@ import { basename } from 'node:path';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import chain from 'stream-chain';
-import { compareTreeNames } from '../../safetensors/tree-order.js';
 import {
-  parseShardSize,
   saveNpz,
   saveNpzStream,
   saveSafetensors,
   saveSafetensorsShards,
   streamNpz,
+  type ArrayFile,
   type LazyArray,
-  type NpzArrayEntry,
-  type NpzFile,
   type SaveSummary,
 } from '../../index.js';
 import { flag, listOption, stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { castLeaf, parseCasts, parseRename, renameWith, type ArrayRecord } from '../convert-records.js';
 import { nameFilter } from '../glob.js';
-import { formatOf, inputLabel, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
+import { formatOf, inputLabel, isArrayEntry, withNpz, type TensorEntry } from '../npz-input.js';
 import type { Progress } from '../progress.js';
+import { parseShardSize } from '../shard-size.js';
 import { isStdin, stdinStream, STDIN_PATH } from '../stream-input.js';
 import { formatBytes } from '../table.js';
+import { compareTreeNames } from '../tree-order.js';
 
 /** A leaf reading its data from the open input when the writer gets to it, counting bytes for the progress bar. */
-function lazyLeaf(file: NpzFile, entry: InputArrayEntry, progress: Progress, signal: AbortSignal): LazyArray {
+function lazyLeaf(file: ArrayFile, entry: TensorEntry, progress: Progress, signal: AbortSignal): LazyArray {
   return {
-    // A float8 tensor is raw '|V1' bytes to npz; its safetensors kind rides along for a safetensors output.
-    ...(entry.safetensorsDType === undefined ? {} : { safetensorsDType: entry.safetensorsDType }),
+    // A float8 tensor is raw '|V1' bytes to npz; its safetensors kind goes along for a safetensors output.
+    ...(entry.format === 'safetensors' ? { safetensorsDType: entry.safetensorsDType } : {}),
     dtype: entry.dtype,
     descr: entry.descr,
     shape: entry.shape,
@@ -198,14 +197,15 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
       }
       const selected = file.entries.filter(isArrayEntry).filter((entry) => keep(entry.name));
       // Default: compress only when the input's arrays all were, so a plain conversion keeps the input's layout.
-      const compress = flag(parsed, 'compress') || (!flag(parsed, 'no-compress') && selected.length > 0 && selected.every((e) => e.compression === 'deflate'));
+      const compress =
+        flag(parsed, 'compress') || (!flag(parsed, 'no-compress') && selected.length > 0 && selected.every((e) => e.format === 'npz' && e.compression === 'deflate'));
       const progress = context.progress('convert', selected.reduce((sum, entry) => sum + entry.byteLength, 0));
 
       // safetensors keeps no order (its writer sorts by dtype), so its tensors go out in big_vision's tree order,
       // which makes npz -> safetensors -> npz give back the original bytes.
       const inputArrays = file.entries.filter(isArrayEntry);
-      if (formatOf(input) === 'safetensors') inputArrays.sort((a, b) => compareTreeNames(a.name, b.name));
-      async function* records(): AsyncGenerator<ArrayRecord & { entry: NpzArrayEntry }> {
+      if (file.format === 'safetensors') inputArrays.sort((a, b) => compareTreeNames(a.name, b.name));
+      async function* records(): AsyncGenerator<ArrayRecord & { entry: TensorEntry }> {
         for (const entry of inputArrays) yield { name: entry.name, entry, leaf: lazyLeaf(file, entry, progress, context.signal) };
       }
       const pipeline = chain([Readable.from(records()), keepStep, renameStep, castStep]);

@@ -1,9 +1,9 @@
-import type { DType, NpzArrayEntry, NpzFile } from '../../index.js';
+import type { ArrayFile, DType } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { isStdin } from '../stream-input.js';
 import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
-import { entryItemsize, inputLabel, isArrayEntry, withNpz } from '../npz-input.js';
+import { entryItemsize, inputLabel, isArrayEntry, withNpz, type TensorEntry } from '../npz-input.js';
 import { FLOAT_DTYPES, floatScalarText, generalText } from '../print/float-format.js';
 import type { Progress } from '../progress.js';
 import { formatNumber, formatShape } from '../table.js';
@@ -24,15 +24,15 @@ interface ValueDiff {
 }
 
 type ArrayDiff =
-  | { name: string; kind: 'only-a' | 'only-b'; entry: NpzArrayEntry }
+  | { name: string; kind: 'only-a' | 'only-b'; entry: TensorEntry }
   | { name: string; kind: 'dtype' | 'shape' | 'order'; a: string; b: string }
-  | { name: string; kind: 'values' | 'equal'; values: ValueDiff; dtype: NpzArrayEntry['dtype']; shape: number[]; fortranOrder: boolean };
+  | { name: string; kind: 'values' | 'equal'; values: ValueDiff; dtype: TensorEntry['dtype']; shape: number[]; fortranOrder: boolean };
 
 function sameNumber(a: number, b: number): boolean {
   return a === b || (a !== a && b !== b);
 }
 
-async function compareValues(fileA: NpzFile, fileB: NpzFile, a: NpzArrayEntry, progress: Progress, context: CliContext): Promise<ValueDiff> {
+async function compareValues(fileA: ArrayFile, fileB: ArrayFile, a: TensorEntry, progress: Progress, context: CliContext): Promise<ValueDiff> {
   const itemsize = entryItemsize(a);
   const dtype = a.dtype;
   const parts = dtype === 'raw' ? 1 : partsPerItem(dtype);
@@ -80,11 +80,11 @@ async function compareValues(fileA: NpzFile, fileB: NpzFile, a: NpzArrayEntry, p
   return result;
 }
 
-async function compareFiles(fileA: NpzFile, fileB: NpzFile, context: CliContext): Promise<ArrayDiff[]> {
+async function compareFiles(fileA: ArrayFile, fileB: ArrayFile, context: CliContext): Promise<ArrayDiff[]> {
   const arraysA = fileA.entries.filter(isArrayEntry);
   const arraysB = new Map(fileB.entries.filter(isArrayEntry).map((entry) => [entry.name, entry]));
   const diffs: ArrayDiff[] = [];
-  const pending: NpzArrayEntry[] = [];
+  const pending: TensorEntry[] = [];
   for (const a of arraysA) {
     const b = arraysB.get(a.name);
     if (b === undefined) diffs.push({ name: a.name, kind: 'only-a', entry: a });
@@ -111,11 +111,11 @@ async function compareFiles(fileA: NpzFile, fileB: NpzFile, context: CliContext)
   return diffs;
 }
 
-function describeType(entry: NpzArrayEntry): string {
+function describeType(entry: TensorEntry): string {
   return entry.dtype === 'raw' ? JSON.stringify(entry.descr) : entry.dtype;
 }
 
-function orderOf(entry: NpzArrayEntry): string {
+function orderOf(entry: TensorEntry): string {
   return entry.fortranOrder ? 'Fortran order' : 'C order';
 }
 
@@ -132,7 +132,7 @@ function indexOf(item: number, shape: readonly number[], fortranOrder: boolean):
   return index;
 }
 
-function valueText(value: number, dtype: NpzArrayEntry['dtype']): string {
+function valueText(value: number, dtype: TensorEntry['dtype']): string {
   if (dtype === 'float16' || dtype === 'float32' || dtype === 'float64') return floatScalarText(value, FLOAT_DTYPES[dtype]);
   if (dtype === 'complex64') return floatScalarText(value, FLOAT_DTYPES.float32);
   if (dtype === 'complex128') return floatScalarText(value, FLOAT_DTYPES.float64);

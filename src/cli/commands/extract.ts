@@ -1,31 +1,35 @@
 import { mkdir } from 'node:fs/promises';
-import { encodeNpyHeader, isNpzError, type NpzArrayEntry, type NpzFile } from '../../index.js';
+import { isNpzError, saveNpy, type ArrayInfo } from '../../index.js';
 import { stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
-import { inputLabel, selectArrays, withNpz } from '../npz-input.js';
-import { forEachStreamArray, isStdin, type StreamVisit } from '../stream-input.js';
+import { inputLabel, selectArrays, withNpz, type ArrayReader } from '../npz-input.js';
+import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { safeTarget } from '../safe-path.js';
-import { writeFileAtomically } from '../../util/atomic-file.js';
 import { formatBytes } from '../table.js';
 
 /**
  * Writes arrays as standalone `.npy` files numpy can load. The reader hands out little-endian data and reports
- * the descr accordingly, so the header is re-encoded from the entry (exactly as np.save would write it).
+ * the descr accordingly, so the array is written as it is described (the header np.save would write for it).
+ * Each file is written atomically, without an fsync (a lost extraction is simply run again).
  */
-async function extractOne(file: NpzFile, entry: NpzArrayEntry, root: string, progress: Progress, context: CliContext): Promise<string> {
+async function extractOne(file: ArrayReader, entry: ArrayInfo, root: string, progress: Progress, context: CliContext): Promise<string> {
   const target = await safeTarget(root, entry.name, '.npy');
-  const header = encodeNpyHeader({ descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder });
-  await writeFileAtomically(
+  await saveNpy(
     target,
-    async (handle) => {
-      await handle.write(header);
-      for await (const chunk of file.chunks(entry.name, { signal: context.signal, reuseBuffers: true })) {
-        await handle.write(chunk);
-        progress.add(chunk.length, entry.name);
-      }
+    {
+      dtype: entry.dtype,
+      descr: entry.descr,
+      shape: entry.shape,
+      fortranOrder: entry.fortranOrder,
+      async *chunks() {
+        for await (const chunk of file.chunks(entry.name, { signal: context.signal, reuseBuffers: true })) {
+          yield chunk;
+          progress.add(chunk.length, entry.name);
+        }
+      },
     },
-    { signal: context.signal },
+    { signal: context.signal, fsync: false },
   );
   return target;
 }
@@ -39,7 +43,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
 
   const written: { name: string; path: string; bytes: number }[] = [];
   const refused: { name: string; code: string; message: string }[] = [];
-  const extractEach = async (pairs: Iterable<StreamVisit>, progress: Progress): Promise<void> => {
+  const extractEach = async (pairs: Iterable<{ file: ArrayReader; entry: ArrayInfo }>, progress: Progress): Promise<void> => {
     for (const { file, entry } of pairs) {
       try {
         const target = await extractOne(file, entry, root, progress, context);

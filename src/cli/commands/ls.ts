@@ -1,13 +1,13 @@
 import { stat } from 'node:fs/promises';
-import type { NpzArrayEntry } from '../../index.js';
+import type { ArrayInfo, StreamNpzArrayEntry } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
-import { entryOffsets, inputLabel, isArrayEntry, withNpz, type InputArrayEntry } from '../npz-input.js';
+import { inputLabel, isArrayEntry, placementOf, withNpz } from '../npz-input.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { formatBytes, formatShape, renderTable } from '../table.js';
 
 /** The dtype, or the descr of a raw array; a structured descr can be kilobytes long, so only its size is shown. */
-function typeLabel(entry: NpzArrayEntry): string {
+function typeLabel(entry: ArrayInfo): string {
   if (entry.dtype !== 'raw') return entry.dtype;
   return typeof entry.descr === 'string' ? entry.descr : `struct(${entry.descr.length} fields)`;
 }
@@ -17,7 +17,7 @@ function typeLabel(entry: NpzArrayEntry): string {
  * is printed only once the whole stream was read and its central directory agreed with it.
  */
 async function lsStream(context: CliContext): Promise<number> {
-  const entries: Array<{ name: string; member: string; compression: string; offset: number; array?: NpzArrayEntry }> = [];
+  const entries: Array<{ name: string; member: string; compression: string; offset: number; array?: StreamNpzArrayEntry }> = [];
   await forEachStreamArray(
     context,
     [],
@@ -73,42 +73,44 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   const entries = await withNpz(path, context, async (file) => file.entries);
   const arrays = entries.filter(isArrayEntry);
   const dataBytes = arrays.reduce((sum, entry) => sum + entry.byteLength, 0);
-  const storedBytes = entries.reduce((sum, entry) => sum + entry.compressedSize, 0);
+  const storedBytes = entries.reduce((sum, entry) => sum + placementOf(entry).compressedSize, 0);
 
   if (context.json) {
     context.printJson({
       file: inputLabel(path),
       fileSize,
-      entries: entries.map((entry) => ({
-        name: entry.name,
-        member: entry.memberName,
-        isArray: entry.isArray,
-        ...(isArrayEntry(entry)
-          ? {
-              dtype: entry.dtype,
-              descr: entry.descr,
-              shape: entry.shape,
-              fortranOrder: entry.fortranOrder,
-              byteLength: entry.byteLength,
-              ...((entry as InputArrayEntry).safetensorsDType === undefined
-                ? { npyVersion: entry.npyVersion }
-                : { safetensorsDType: (entry as InputArrayEntry).safetensorsDType }),
-            }
-          : {}),
-        compression: entry.compression,
-        memberSize: entry.memberSize,
-        compressedSize: entry.compressedSize,
-        ...entryOffsets(entry),
-      })),
+      entries: entries.map((entry) => {
+        const { member, compression, memberSize, compressedSize, offset, dataOffset } = placementOf(entry);
+        return {
+          name: entry.name,
+          member,
+          isArray: entry.isArray,
+          ...(isArrayEntry(entry)
+            ? {
+                dtype: entry.dtype,
+                descr: entry.descr,
+                shape: entry.shape,
+                fortranOrder: entry.fortranOrder,
+                byteLength: entry.byteLength,
+                ...(entry.format === 'npz' ? { npyVersion: entry.npyVersion } : { safetensorsDType: entry.safetensorsDType }),
+              }
+            : {}),
+          compression,
+          memberSize,
+          compressedSize,
+          offset,
+          ...(dataOffset === undefined ? {} : { dataOffset }),
+        };
+      }),
       totals: { arrays: arrays.length, members: entries.length, dataBytes, compressedBytes: storedBytes },
     });
     return EXIT_OK;
   }
 
   const rows = entries.map((entry) => {
-    const offset = entryOffsets(entry).offset;
-    const common = [entry.compression, offset === undefined ? '-' : String(offset)];
-    if (!isArrayEntry(entry)) return [entry.name, '(file)', '-', formatBytes(entry.memberSize), ...common];
+    const placement = placementOf(entry);
+    const common = [placement.compression, String(placement.offset)];
+    if (!isArrayEntry(entry)) return [entry.name, '(file)', '-', formatBytes(placement.memberSize), ...common];
     const order = entry.fortranOrder ? ' F' : '';
     return [entry.name, typeLabel(entry), `${formatShape(entry.shape)}${order}`, formatBytes(entry.byteLength), ...common];
   });

@@ -1,8 +1,8 @@
-import type { NpzArrayEntry, NpzFile } from '../../index.js';
+import type { ArrayInfo } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
-import { entryItemsize, inputLabel, selectArrays, withNpz } from '../npz-input.js';
+import { entryItemsize, inputLabel, selectArrays, withNpz, type ArrayReader } from '../npz-input.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { formatNumber, formatShape, renderTable } from '../table.js';
@@ -65,12 +65,12 @@ export function addValues(summary: Summary, values: ArrayLike<number>): void {
 }
 
 interface TensorStats {
-  entry: NpzArrayEntry;
+  entry: ArrayInfo;
   summary?: Summary;
   note?: string;
 }
 
-async function tensorStats(file: NpzFile, entry: NpzArrayEntry, progress: Progress, context: CliContext): Promise<TensorStats> {
+async function tensorStats(file: ArrayReader, entry: ArrayInfo, progress: Progress, context: CliContext): Promise<TensorStats> {
   const { dtype } = entry;
   if (dtype === 'raw') {
     progress.add(entry.byteLength);

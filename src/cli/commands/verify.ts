@@ -1,7 +1,7 @@
-import type { NpzFile } from '../../index.js';
+import type { ArrayFile } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
-import { formatOf, inputLabel, isArrayEntry, openInput } from '../npz-input.js';
+import { inputLabel, isArrayEntry, openInput } from '../npz-input.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { formatBytes } from '../table.js';
 
@@ -12,7 +12,7 @@ interface Failure {
 }
 
 /** Reads every array to the end: the reader checks header, sizes, bounds, and the CRC-32 once a member is read. */
-async function checkArrays(file: NpzFile, context: CliContext): Promise<{ failures: Failure[]; checked: number; bytes: number }> {
+async function checkArrays(file: ArrayFile, context: CliContext): Promise<{ failures: Failure[]; checked: number; bytes: number }> {
   const arrays = file.entries.filter(isArrayEntry);
   const total = arrays.reduce((sum, entry) => sum + entry.byteLength, 0);
   const progress = context.progress('verify', total);
@@ -83,7 +83,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   if (path === undefined || extra.length > 0) throw usageError('verify takes exactly one FILE');
   if (isStdin(path)) return verifyStream(context);
 
-  let file: NpzFile;
+  let file: ArrayFile;
   try {
     file = await openInput(path, context);
   } catch (caught) {
@@ -93,8 +93,8 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     return report(context, path, { failures: [{ name: error.entry ?? inputLabel(path), code: error.code, message: error.message }], checked: 0, bytes: 0, skipped: [] });
   }
   try {
-    const skipped = file.entries.filter((entry) => !isArrayEntry(entry)).map((entry) => entry.memberName);
-    if (formatOf(path) === 'safetensors') context.note('safetensors holds no checksums: the header, offsets and sizes are checked and every byte is read');
+    const skipped = file.entries.flatMap((entry) => (entry.isArray ? [] : [entry.memberName]));
+    if (file.format === 'safetensors') context.note('safetensors holds no checksums: the header, offsets and sizes are checked and every byte is read');
     return report(context, path, { ...(await checkArrays(file, context)), skipped });
   } finally {
     await file.close();

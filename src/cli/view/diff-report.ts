@@ -1,6 +1,6 @@
-import type { DType, NpzArrayEntry, NpzFile } from '../../index.js';
+import type { ArrayFile, DType } from '../../index.js';
 import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
-import { entryItemsize, isArrayEntry } from '../npz-input.js';
+import { entryItemsize, isArrayEntry, type TensorEntry } from '../npz-input.js';
 import { formatShape } from '../table.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import type { WorkProgress } from './progress-report.js';
@@ -28,20 +28,20 @@ export interface TensorDiff {
   items?: number;
 }
 
-function describe(entry: NpzArrayEntry): string {
+function describe(entry: TensorEntry): string {
   return `${entry.dtype === 'raw' ? JSON.stringify(entry.descr) : entry.dtype} ${formatShape(entry.shape)}`;
 }
 
-function sameType(a: NpzArrayEntry, b: NpzArrayEntry): boolean {
+function sameType(a: TensorEntry, b: TensorEntry): boolean {
   return a.dtype === b.dtype && (a.dtype !== 'raw' || JSON.stringify(a.descr) === JSON.stringify(b.descr));
 }
 
 /** Pairs the tensors of A and B; `pending` are those whose values must be compared. */
-export function diffPlan(fileA: NpzFile, fileB: NpzFile): { structural: TensorDiff[]; pending: NpzArrayEntry[] } {
+export function diffPlan(fileA: ArrayFile, fileB: ArrayFile): { structural: TensorDiff[]; pending: TensorEntry[] } {
   const arraysA = fileA.entries.filter(isArrayEntry);
   const arraysB = new Map(fileB.entries.filter(isArrayEntry).map((entry) => [entry.name, entry]));
   const structural: TensorDiff[] = [];
-  const pending: NpzArrayEntry[] = [];
+  const pending: TensorEntry[] = [];
   for (const a of arraysA) {
     const b = arraysB.get(a.name);
     if (b === undefined) structural.push({ name: a.name, kind: 'only-a', a: describe(a) });
@@ -56,9 +56,9 @@ export function diffPlan(fileA: NpzFile, fileB: NpzFile): { structural: TensorDi
 }
 
 export async function compareTensor(
-  fileA: NpzFile,
-  fileB: NpzFile,
-  entry: NpzArrayEntry,
+  fileA: ArrayFile,
+  fileB: ArrayFile,
+  entry: TensorEntry,
   signal: AbortSignal,
   progress: WorkProgress,
 ): Promise<TensorDiff> {

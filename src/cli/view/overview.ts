@@ -1,5 +1,5 @@
-import type { NpzEntry, NpzFile } from '../../index.js';
-import { elementCount, isArrayEntry } from '../npz-input.js';
+import type { ArrayFile } from '../../index.js';
+import { elementCount, isArrayEntry, placementOf, type TensorEntry } from '../npz-input.js';
 import { formatShape } from '../table.js';
 
 /**
@@ -46,8 +46,9 @@ export interface Overview {
   tensors: TensorRow[];
 }
 
-function rowOf(entry: NpzEntry & { isArray: true }): TensorRow {
+function rowOf(entry: TensorEntry): TensorRow {
   const parameters = elementCount(entry.shape);
+  const placement = placementOf(entry);
   return {
     name: entry.name,
     dtype: entry.dtype === 'raw' ? JSON.stringify(entry.descr) : entry.dtype,
@@ -55,9 +56,9 @@ function rowOf(entry: NpzEntry & { isArray: true }): TensorRow {
     shapeText: formatShape(entry.shape),
     parameters,
     bytes: entry.byteLength,
-    storedBytes: entry.compressedSize,
-    compression: entry.compression,
-    offset: entry.localHeaderOffset,
+    storedBytes: placement.compressedSize,
+    compression: placement.compression,
+    offset: placement.offset,
   };
 }
 
@@ -109,7 +110,7 @@ export function byteGroups(rows: readonly TensorRow[], total: number): { path: s
   return [...groups].map(([path, bytes]) => ({ path, bytes })).sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
 }
 
-export function overviewOf(file: NpzFile): Overview {
+export function overviewOf(file: ArrayFile): Overview {
   const tensors = file.entries.filter(isArrayEntry).map(rowOf);
   const byDtype = new Map<string, { dtype: string; bytes: number; parameters: number; tensors: number }>();
   for (const row of tensors) {
@@ -122,7 +123,7 @@ export function overviewOf(file: NpzFile): Overview {
   const bytes = tensors.reduce((sum, row) => sum + row.bytes, 0);
   return {
     arrays: tensors.length,
-    otherMembers: file.entries.filter((entry) => !entry.isArray).map((entry) => entry.memberName),
+    otherMembers: file.entries.flatMap((entry) => (entry.isArray ? [] : [entry.memberName])),
     parameters: tensors.reduce((sum, row) => sum + row.parameters, 0),
     bytes,
     bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes),

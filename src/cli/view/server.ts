@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { NpzArrayEntry, NpzFile } from '../../index.js';
-import { isArrayEntry } from '../npz-input.js';
+import type { ArrayFile } from '../../index.js';
+import { isArrayEntry, type TensorEntry } from '../npz-input.js';
 import { formatBytes } from '../table.js';
 import { loadAssets, type PageAssets } from './assets.js';
 import { compareTensor, diffPlan, orderDiffs, type TensorDiff } from './diff-report.js';
@@ -23,7 +23,7 @@ export interface ViewFile {
   path: string;
   /** File size in bytes, when known. */
   size?: number;
-  file?: NpzFile;
+  file?: ArrayFile;
   /** Why the file could not be opened (the page shows it). */
   error?: { code: string; message: string };
 }
@@ -110,7 +110,7 @@ class ViewApi {
   }
 
   /** The opened file a request names, or undefined after answering with the reason. */
-  #fileOf(query: URLSearchParams, response: ServerResponse): { index: number; file: NpzFile } | undefined {
+  #fileOf(query: URLSearchParams, response: ServerResponse): { index: number; file: ArrayFile } | undefined {
     const text = query.get('file') ?? '';
     const index = /^[01]$/.test(text) ? Number(text) : -1;
     const view = this.#files[index];
@@ -125,7 +125,7 @@ class ViewApi {
     return { index, file: view.file };
   }
 
-  #tensorOf(query: URLSearchParams, response: ServerResponse): { index: number; file: NpzFile; entry: NpzArrayEntry } | undefined {
+  #tensorOf(query: URLSearchParams, response: ServerResponse): { index: number; file: ArrayFile; entry: TensorEntry } | undefined {
     const opened = this.#fileOf(query, response);
     if (opened === undefined) return undefined;
     const name = query.get('name') ?? '';

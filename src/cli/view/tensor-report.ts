@@ -1,8 +1,8 @@
-import { DTYPES, type DType, type NpzArrayEntry, type NpzFile } from '../../index.js';
+import { DTYPES, type ArrayFile, type DType } from '../../index.js';
 import { addValues, emptySummary, type Summary } from '../commands/stats.js';
 import { shownElements } from '../commands/cat.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
-import { entryItemsize } from '../npz-input.js';
+import { entryItemsize, type TensorEntry } from '../npz-input.js';
 import { arrayText, isSummarised } from '../print/array-print.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import { addToHistogram, binOf, emptyHistogram, histogramRange, type Histogram } from './histogram.js';
@@ -52,12 +52,12 @@ function statisticsOf(summary: Summary): TensorStatistics {
 }
 
 /** Bytes the report streams: one pass for 1- and 2-byte types, two for the others, none for non-numeric data. */
-export function reportBytes(entry: NpzArrayEntry): number {
+export function reportBytes(entry: TensorEntry): number {
   if (notSummarisable(entry) !== undefined) return 0;
   return isSmallType(entry.dtype as DType) ? entry.byteLength : 2 * entry.byteLength;
 }
 
-async function patternReport(file: NpzFile, entry: NpzArrayEntry, dtype: DType, bins: number, signal: AbortSignal, progress: WorkProgress): Promise<TensorReport> {
+async function patternReport(file: ArrayFile, entry: TensorEntry, dtype: DType, bins: number, signal: AbortSignal, progress: WorkProgress): Promise<TensorReport> {
   const itemsize = DTYPES[dtype].itemsize;
   const counts = new Float64Array(256 ** itemsize);
   for await (const chunk of itemChunks(file.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name)) {
@@ -99,13 +99,13 @@ async function patternReport(file: NpzFile, entry: NpzArrayEntry, dtype: DType, 
   return { name: entry.name, stats: statisticsOf(summary), histogram };
 }
 
-function notSummarisable(entry: NpzArrayEntry): string | undefined {
+function notSummarisable(entry: TensorEntry): string | undefined {
   if (entry.dtype === 'raw') return `descr ${JSON.stringify(entry.descr)} is not numeric`;
   if (partsPerItem(entry.dtype) > 1) return 'complex values have no order; not summarised';
   return undefined;
 }
 
-async function* numberChunks(file: NpzFile, entry: NpzArrayEntry, signal: AbortSignal): AsyncGenerator<[ArrayLike<number>, number]> {
+async function* numberChunks(file: ArrayFile, entry: TensorEntry, signal: AbortSignal): AsyncGenerator<[ArrayLike<number>, number]> {
   if (entry.dtype === 'raw') return;
   const dtype = entry.dtype;
   for await (const chunk of itemChunks(file.chunks(entry.name, { signal, reuseBuffers: true }), entryItemsize(entry), entry.name)) {
@@ -114,8 +114,8 @@ async function* numberChunks(file: NpzFile, entry: NpzArrayEntry, signal: AbortS
 }
 
 export async function tensorReport(
-  file: NpzFile,
-  entry: NpzArrayEntry,
+  file: ArrayFile,
+  entry: TensorEntry,
   options: { bins?: number; signal: AbortSignal; progress: WorkProgress },
 ): Promise<TensorReport> {
   const note = notSummarisable(entry);
@@ -143,7 +143,7 @@ export async function tensorReport(
 }
 
 /** The first and last values as numpy prints the array (the `cat` command's text). */
-export async function tensorPreview(file: NpzFile, entry: NpzArrayEntry, signal: AbortSignal): Promise<{ text: string; summarised: boolean }> {
+export async function tensorPreview(file: ArrayFile, entry: TensorEntry, signal: AbortSignal): Promise<{ text: string; summarised: boolean }> {
   if (entry.dtype === 'raw') return { text: `(descr ${JSON.stringify(entry.descr)} is not printed as numbers)`, summarised: false };
   const values = await shownElements(file, entry, entry.dtype, signal);
   return { text: arrayText({ dtype: entry.dtype, shape: entry.shape, values }), summarised: isSummarised(entry.shape) };

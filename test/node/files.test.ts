@@ -2,10 +2,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
-import { saveNpz } from '../../src/npz/save.js';
-import { saveSafetensors } from '../../src/safetensors/save.js';
-import { writeFileAtomically } from '../../src/util/atomic-file.js';
+import { writeFileAtomically } from '../../src/node/files.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { saveNpz, saveSafetensors } from '../../src/index.js';
 
 // An abort that arrives after the producer's last write (too late for it to notice) but before the rename must
 // still back out: old file untouched, no temp file, ERR_ABORTED. The window is hit deterministically by aborting

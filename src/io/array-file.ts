@@ -1,0 +1,81 @@
+/**
+ * The one file interface: what `openNpz`, `openSafetensors` and `openSafetensorsIndex` all return. Code that
+ * lists, reads or compares arrays works on `ArrayFile` and `ArrayEntry` whatever the format; what only one format
+ * has is declared on that format's entry type (narrow on `format`), never carried as an undeclared property.
+ *
+ * Room to grow without breaking callers: `get` and `chunks` take an options object (a `slice` can join it), and
+ * code that narrows on `isArray` before using array fields stays correct when entries that cannot be read as
+ * arrays (damaged members, which will carry their error) join the non-array side of the union.
+ *
+ * The union names each format's entry type, so this module imports those types (types only; each format's
+ * module imports the generic part from here).
+ */
+import type { NpyArray } from '../npy/array.js';
+import type { ArrayDType } from '../npy/dtype.js';
+import type { Descr } from '../npy/header.js';
+import type { NpzEntry } from '../npz/open.js';
+import type { SafetensorsEntry } from '../safetensors/open.js';
+
+/** The formats behind an `ArrayFile`. */
+export type ArrayFormat = 'npz' | 'safetensors';
+
+/**
+ * What every array says, in every format and from a stream too: enough to interpret the bytes `get` and `chunks`
+ * hand out (always little-endian, in storage order).
+ */
+export interface ArrayInfo {
+  /** The name `get` and `chunks` take: an npz key (the member name without `.npy`), a safetensors tensor name. */
+  name: string;
+  dtype: ArrayDType;
+  /** The descr an `.npy` of the data carries: little-endian, as the data is handed out; raw descrs as stored. */
+  descr: Descr;
+  shape: number[];
+  /** True when the data is in Fortran (column-major) order; npz only, safetensors is always C order. */
+  fortranOrder: boolean;
+  /** Data bytes: prod(shape) × itemsize. */
+  byteLength: number;
+  /**
+   * File offset of the first data byte when the data is one uncompressed run of the file (stored npz members,
+   * safetensors tensors), so ranges of it can be read directly; absent otherwise.
+   */
+  dataOffset?: number;
+}
+
+/**
+ * One entry of an `ArrayFile`. `format` says which format's fields it declares; `isArray` whether it is an array
+ * (`get` and `chunks` read it) or a member listed only (an npz member whose name does not end in `.npy`).
+ */
+export type ArrayEntry = NpzEntry | SafetensorsEntry;
+
+export interface ArrayGetOptions {
+  /** Stops this read (ERR_ABORTED); replaces, for this read, the signal the file was opened with. */
+  signal?: AbortSignal;
+}
+
+export interface ArrayChunksOptions {
+  /** Largest chunk in bytes (default 4 MiB; 1 MiB for npz with `reuseBuffers`). */
+  chunkSize?: number;
+  /** Stops the chunks (ERR_ABORTED); replaces, for this read, the signal the file was opened with. */
+  signal?: AbortSignal;
+  /**
+   * Allows chunks from a small ring of reused buffers instead of a fresh buffer each (stored npz members use
+   * it): a chunk is then valid only until the next one is requested, so copy what you keep. Faster where fresh
+   * memory is expensive (page faults on VMs). Default false. A format may hand out fresh buffers anyway.
+   */
+  reuseBuffers?: boolean;
+}
+
+/** An opened file of arrays, read by name in any order; what every `open*` function returns. */
+export interface ArrayFile<Entry extends ArrayEntry = ArrayEntry> {
+  readonly format: Entry['format'];
+  /** Every entry, in the format's order (npz: central directory order; safetensors: data order). */
+  readonly entries: readonly Entry[];
+  /** True when `name` names an entry (for npz also a full member name). */
+  has(name: string): boolean;
+  /** One array in a fresh buffer of its own, aligned for its typed array, checked as the format allows. */
+  get(name: string, options?: ArrayGetOptions): Promise<NpyArray>;
+  /** The array's little-endian data bytes in chunks of at most `chunkSize`, in bounded memory whatever its size. */
+  chunks(name: string, options?: ArrayChunksOptions): AsyncIterable<Uint8Array>;
+  /** Closes what the file opened itself (a path, URL or bytes); a caller's RandomAccessSource stays open. Idempotent. */
+  close(): Promise<void>;
+}
