@@ -10,15 +10,23 @@ import { progressReporter, type SaveProgress } from '../io/progress.js';
 import { saveFile } from '../io/save-file.js';
 import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
-import type { SaveOptions } from '../npz/save.js';
 import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
 import type { ZipSink } from '../zip/sinks.js';
 import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 
-export interface SaveSafetensorsOptions extends Pick<SaveOptions, 'signal' | 'onProgress' | 'prefix' | 'mode' | 'fsync'> {
+export interface SaveSafetensorsOptions {
   /** The `__metadata__` map (strings to strings), written first in the header, in this object's key order. */
   metadata?: Readonly<Record<string, string>>;
+  /** Stops the write (ERR_ABORTED); the file is then left as it was. */
+  signal?: AbortSignal;
+  onProgress?: (progress: SaveProgress) => void;
+  /** Prepended to every tensor name. */
+  prefix?: string;
+  /** Permissions of the new file (default 0o666, minus the umask, as numpy's `open` gives). */
+  mode?: number;
+  /** fsync the file and its directory so the rename survives a crash (default true). */
+  fsync?: boolean;
 }
 
 export interface SaveSafetensorsSummary {
