@@ -46,12 +46,13 @@ export { readNpz, loadNpz } from './npz/read.js';
 export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
 export { streamNpz } from './npz/stream.js';
 export type { StreamNpzOptions, StreamChunksOptions, StreamNpzEntry, StreamNpzArrayEntry, StreamNpzOtherEntry } from './npz/stream.js';
-export type { ByteStream } from './source/byte-stream.js';
+export type { ByteStream } from './io/byte-stream.js';
 
-export { fileSource, bufferSource } from './source/index.js';
-export type { RandomAccessSource, NpzSource } from './source/index.js';
-export { httpSource } from './source/http.js';
-export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './source/http.js';
+export { fileSource } from './node/file-source.js';
+export { bufferSource } from './io/buffer-source.js';
+export type { RandomAccessSource, NpzSource } from './io/random-access.js';
+export { httpSource } from './node/http-source.js';
+export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './node/http-source.js';
 
 export { saveSafetensors } from './safetensors/save.js';
 export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';

@@ -1,9 +1,9 @@
 import { NpzError } from '../errors.js';
 import { unflattenWithNames } from '../tree/flatten.js';
 import type { NpyArray } from '../npy/array.js';
-import { isByteStream, type ByteStream } from '../source/byte-stream.js';
-import type { NpzSource } from '../source/random-access.js';
-import { resolveSource } from '../source/resolve.js';
+import { isByteStream, type ByteStream } from '../io/byte-stream.js';
+import type { NpzSource } from '../io/random-access.js';
+import { resolveSource } from '../node/resolve.js';
 import { throwIfAborted } from '../util/abort.js';
 import { ZipArchive, type ZipEntry } from '../zip/archive.js';
 import { readArray } from './arrays.js';

@@ -6,8 +6,10 @@
 import { NpzError } from '../errors.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
-import type { HttpSourceOptions } from '../source/http.js';
-import { resolveSource, type NpzSource, type RandomAccessSource } from '../source/index.js';
+import type { HttpReadOptions } from '../http/options.js';
+import { ReadPlanner } from '../io/planner/index.js';
+import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
+import { resolveSource } from '../node/resolve.js';
 import { throwIfAborted } from '../util/abort.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { LENGTH_PREFIX, MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader } from './header.js';
@@ -21,7 +23,7 @@ export interface OpenSafetensorsOptions {
   chunkSize?: number;
   signal?: AbortSignal;
   /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
-  http?: HttpSourceOptions;
+  http?: HttpReadOptions;
 }
 
 export interface SafetensorsEntry {
@@ -59,16 +61,19 @@ export interface SafetensorsFile {
   close(): Promise<void>;
 }
 
-/** Reads exactly `length` bytes; a file that ends early has changed since its header was checked. */
-async function readExactly(source: RandomAccessSource, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-  const bytes = await source.read(offset, length, into);
-  if (bytes.byteLength !== length) {
-    throw new NpzError('ERR_SAFETENSORS_BUFFER_LENGTH', `the file ended at byte ${offset + bytes.byteLength}, before byte ${offset + length}`, {
-      offset: offset + bytes.byteLength,
-      expected: length,
-      actual: bytes.byteLength,
-    });
-  }
+/** A file that ends early has changed since its header was checked. */
+function endedEarly(end: number, expectedEnd: number, start: number): NpzError {
+  return new NpzError('ERR_SAFETENSORS_BUFFER_LENGTH', `the file ended at byte ${end}, before byte ${expectedEnd}`, {
+    offset: end,
+    expected: expectedEnd - start,
+    actual: end - start,
+  });
+}
+
+/** Reads exactly `length` bytes. */
+async function readExactly(source: RandomAccessSource, offset: number, length: number): Promise<Uint8Array> {
+  const bytes = await source.read(offset, length);
+  if (bytes.byteLength !== length) throw endedEarly(offset + bytes.byteLength, offset + length, offset);
   return bytes;
 }
 
@@ -92,8 +97,8 @@ async function readEntries(source: RandomAccessSource, options: OpenSafetensorsO
   return header.metadata === undefined ? { entries } : { entries, metadata: header.metadata };
 }
 
-/** One tensor read into a buffer of its own. */
-async function readTensor(source: RandomAccessSource, entry: SafetensorsEntry, options: OpenSafetensorsOptions): Promise<NpyArray> {
+/** One tensor read into a buffer of its own, in pieces the read planner keeps in flight. */
+async function readTensor(source: ReadPlanner, entry: SafetensorsEntry, options: OpenSafetensorsOptions): Promise<NpyArray> {
   throwIfAborted(options.signal);
   const max = options.maxArrayBytes ?? Number.POSITIVE_INFINITY;
   if (entry.byteLength > max) {
@@ -113,12 +118,12 @@ async function readTensor(source: RandomAccessSource, entry: SafetensorsEntry, o
       cause,
     });
   }
-  const segment = 1 << 30;
-  for (let at = 0; at < entry.byteLength; at += segment) {
-    const length = Math.min(segment, entry.byteLength - at);
-    await readExactly(source, entry.dataOffset + at, length, new Uint8Array(buffer, at, length));
-    throwIfAborted(options.signal);
-  }
+  const pieces = source.pieces(entry.dataOffset, entry.byteLength, {
+    pieceBytes: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    into: new Uint8Array(buffer),
+    shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
+  });
+  for await (const _ of pieces) throwIfAborted(options.signal);
   return {
     dtype: entry.dtype,
     descr: entry.descr,
@@ -128,26 +133,32 @@ async function readTensor(source: RandomAccessSource, entry: SafetensorsEntry, o
   };
 }
 
-async function* tensorChunks(source: RandomAccessSource, entry: SafetensorsEntry, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+/** The tensor's bytes in fresh chunks, the next ones read while the consumer holds the current one. */
+async function* tensorChunks(source: ReadPlanner, entry: SafetensorsEntry, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
     throw new NpzError('ERR_INVALID_ARGUMENT', `chunkSize must be a positive integer, got ${chunkSize}`, { actual: chunkSize });
   }
-  for (let at = 0; at < entry.byteLength; at += chunkSize) {
+  throwIfAborted(signal);
+  const pieces = source.pieces(entry.dataOffset, entry.byteLength, {
+    pieceBytes: chunkSize,
+    shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
+  });
+  for await (const chunk of pieces) {
+    yield chunk;
     throwIfAborted(signal);
-    yield await readExactly(source, entry.dataOffset + at, Math.min(chunkSize, entry.byteLength - at));
   }
 }
 
 class OpenedSafetensors implements SafetensorsFile {
   readonly entries: readonly SafetensorsEntry[];
   readonly metadata: Readonly<Record<string, string>> | undefined;
-  readonly #source: RandomAccessSource;
+  readonly #source: ReadPlanner;
   readonly #owned: boolean;
   readonly #options: OpenSafetensorsOptions;
   readonly #byName: Map<string, SafetensorsEntry>;
   #closed = false;
 
-  constructor(source: RandomAccessSource, owned: boolean, entries: SafetensorsEntry[], metadata: Record<string, string> | undefined, options: OpenSafetensorsOptions) {
+  constructor(source: ReadPlanner, owned: boolean, entries: SafetensorsEntry[], metadata: Record<string, string> | undefined, options: OpenSafetensorsOptions) {
     this.#source = source;
     this.#owned = owned;
     this.#options = options;
@@ -193,8 +204,9 @@ export async function openSafetensors(input: NpzSource, options: OpenSafetensors
   const { source, owned } = await resolveSource(input, options);
   try {
     throwIfAborted(options.signal);
-    const { entries, metadata } = await readEntries(source, options);
-    return new OpenedSafetensors(source, owned, entries, metadata, options);
+    const planner = ReadPlanner.over(source);
+    const { entries, metadata } = await readEntries(planner, options);
+    return new OpenedSafetensors(planner, owned, entries, metadata, options);
   } catch (error) {
     if (owned) await source.close().catch(() => undefined);
     throw error;

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { openNpz } from '../../src/npz/open.js';
 import { loadNpz, readNpz } from '../../src/npz/read.js';
-import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
+import { bufferSource, type RandomAccessSource } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir } from '../helpers/tmp.js';

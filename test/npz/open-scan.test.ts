@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/npz/open.js';
 import { saveNpzStream } from '../../src/npz/save.js';
-import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
+import { bufferSource, type RandomAccessSource } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { pythonArchive, zipLayout } from '../zip/reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
 import { openSafetensors } from '../../src/safetensors/open.js';
-import { fileSource, type RandomAccessSource } from '../../src/source/index.js';
+import { fileSource, type RandomAccessSource } from '../../src/index.js';
 import { seededRandom } from '../hostile/fuzz-core.js';
 import { openFdCount } from '../helpers/fds.js';
 import { runPython } from '../helpers/python.js';

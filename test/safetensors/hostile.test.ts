@@ -6,7 +6,7 @@ import { NPZ_ERROR_CODES, type NpzErrorCode } from '../../src/errors.js';
 import { MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader, layoutSafetensors } from '../../src/safetensors/header.js';
 import { safetensorsDType } from '../../src/safetensors/dtypes.js';
 import { openSafetensors, readSafetensors } from '../../src/safetensors/open.js';
-import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
+import { bufferSource, type RandomAccessSource } from '../../src/index.js';
 import { openFdCount } from '../helpers/fds.js';
 import { runPython } from '../helpers/python.js';
 import { describeWithSafetensors, tempDir as tempDirFor } from './st-helpers.js';

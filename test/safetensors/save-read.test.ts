@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openSafetensors, readSafetensors } from '../../src/safetensors/open.js';
 import { saveSafetensors } from '../../src/safetensors/save.js';
 import type { SaveProgress } from '../../src/npz/save.js';
-import { bufferSource } from '../../src/source/index.js';
+import { bufferSource } from '../../src/index.js';
 import { tempDir } from './st-helpers.js';
 import { codeOf } from '../helpers/errors.js';
 
