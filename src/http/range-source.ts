@@ -152,7 +152,6 @@ export class HttpRangeSource implements RandomAccessSource {
     const signal = cancel === undefined ? this.#lifetime.signal : AbortSignal.any([this.#lifetime.signal, cancel]);
     const transfer: Transfer = { wanted, buffer: target, received: 0 };
     let attempt = 0;
-    let reResolved = false;
     for (;;) {
       if (signal.aborted) throw this.#stopError(signal);
       const outcome = await this.#attempt(transfer, signal);
@@ -164,9 +163,8 @@ export class HttpRangeSource implements RandomAccessSource {
         case 'fatal':
           throw outcome.error;
         case 'refused-after-redirect':
-          if (reResolved) throw outcome.error;
-          // A resolved (e.g. pre-signed CDN) URL may expire: go back through the original URL once.
-          reResolved = true;
+          // A resolved (e.g. pre-signed CDN) URL may expire: go back through the original URL. The next attempt is
+          // sent there, so its refusal is final.
           this.#url = this.#originalUrl;
           continue;
         case 'retry':
@@ -212,18 +210,17 @@ export class HttpRangeSource implements RandomAccessSource {
       return { kind: 'retry', message: `${what} failed: ${failure.reason}` };
     };
     this.stats.requests++;
-    const crossOrigin = new URL(this.#url).origin !== new URL(this.#originalUrl).origin;
+    // Where this attempt goes: the original URL, or where an earlier redirect led.
+    const url = this.#url;
+    const crossOrigin = new URL(url).origin !== new URL(this.#originalUrl).origin;
     const etag = this.#pin?.etag;
     let response: TransportResponse;
     try {
-      response = await this.#transport.send(
-        { url: this.#url, headers: rangeRequestHeaders(this.#userHeaders, range, crossOrigin, isStrongEtag(etag) ? etag : undefined) },
-        stop,
-      );
+      response = await this.#transport.send({ url, headers: rangeRequestHeaders(this.#userHeaders, range, crossOrigin, isStrongEtag(etag) ? etag : undefined) }, stop);
       if (!response.ok) return failed('connecting', response.failure);
       // The headers are progress too: the body's first bytes get a full timeout of their own.
       watchdog.progress();
-      return await this.#receive(transfer, response, opening, from, watchdog, failed);
+      return await this.#receive(transfer, response, url !== this.#originalUrl, opening, from, watchdog, failed);
     } finally {
       watchdog.stop();
       // Stops a body left unread by a refusal; a body read to its end is past caring.
@@ -234,6 +231,7 @@ export class HttpRangeSource implements RandomAccessSource {
   async #receive(
     transfer: Transfer,
     response: Extract<TransportResponse, { ok: true }>,
+    redirected: boolean,
     opening: boolean,
     from: number,
     watchdog: Watchdog,
@@ -244,7 +242,7 @@ export class HttpRangeSource implements RandomAccessSource {
       displayUrl: this.displayUrl,
       opening,
       pin: this.#pin,
-      redirected: this.#url !== this.#originalUrl,
+      redirected,
     });
     if (outcome.kind !== 'partial') {
       if (response.status === 200) body.destroy();

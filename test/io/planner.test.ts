@@ -96,9 +96,18 @@ describe('one positional read', () => {
     const data = bytesOf(8 * MIB);
     const source = recording(data, undefined);
     const planner = new ReadPlanner(source);
-    const results = await Promise.all([planner.read(0, 10), planner.read(20, 10), planner.read(100, 6 * MIB)]);
-    expect(source.reads.map(({ offset, length }) => [offset, length])).toEqual([[0, 10], [20, 10], [100, 6 * MIB]]);
+    const results = await Promise.all([planner.read(0, 10), planner.read(20, 10), planner.read(100, 6 * MIB), planner.read(9 * MIB, 5)]);
+    // Even a read past the end reaches the source, so its own answer (or error, e.g. after close) is the one seen.
+    expect(source.reads.map(({ offset, length }) => [offset, length])).toEqual([[0, 10], [20, 10], [100, 6 * MIB], [9 * MIB, 5]]);
     expect(same(results[2] as Uint8Array, data.subarray(100, 100 + 6 * MIB))).toBe(true);
+  });
+
+  it('a cheap source with a cached tail: reads below it are still not merged', async () => {
+    const data = bytesOf(MIB);
+    const source = recording(data, undefined);
+    const planner = new ReadPlanner(source, { tail: data.slice(MIB - 1000) });
+    await Promise.all([planner.read(0, 10), planner.read(20, 10), planner.read(MIB - 10, 10)]);
+    expect(source.reads.map(({ offset, length }) => [offset, length])).toEqual([[0, 10], [20, 10]]);
   });
 
   it('round trip: small reads issued in one turn go out merged when within the gap, as aligned copies', async () => {
@@ -152,12 +161,16 @@ describe('one positional read', () => {
     for (const release of source.pending) release();
   });
 
-  it('a split read that the source ends early returns the bytes up to the first short part', async () => {
-    const data = bytesOf(2 * MIB + 100);
-    const source = recording(data, { parallelReads: 2, requestBytes: MIB });
-    const planner = new ReadPlanner(source);
-    // A read past the end is clipped to the source's size first.
-    expect((await planner.read(MIB, 4 * MIB)).length).toBe(MIB + 100);
+  it('a split read is clipped to the size first; a source that then ends early gives the bytes up to its first short part', async () => {
+    const source = recording(bytesOf(2 * MIB + 100), { parallelReads: 2, requestBytes: MIB });
+    expect((await new ReadPlanner(source).read(MIB, 4 * MIB)).length).toBe(MIB + 100);
+    expect(source.reads.map((read) => read.length)).toEqual([(MIB + 100) / 2, (MIB + 100) / 2]);
+    // A file cut while being read: its size still claims 4 MiB, its bytes end at 2.5 MiB.
+    const cut = recording(bytesOf(2.5 * MIB), { parallelReads: 4, requestBytes: MIB });
+    const planner = new ReadPlanner({ ...cut, size: 4 * MIB, read: cut.read.bind(cut), readCost: cut.readCost });
+    const bytes = await planner.read(0, 4 * MIB);
+    expect(bytes.length).toBe(2.5 * MIB);
+    expect(same(bytes, bytesOf(2.5 * MIB))).toBe(true);
   });
 
   it('checks its arguments like every source', async () => {
@@ -268,6 +281,16 @@ describe('pieces: an ordered stream with bounded reads in flight', () => {
     const pieces = await drain(new ReadPlanner(source).pieces(0, MIB, { pieceBytes: 64 * KIB, recycle: true }), (piece) => void buffers.add(piece.buffer));
     expect(same(joined(pieces), data)).toBe(true);
     expect(buffers.size).toBe(3);
+  });
+
+  it('a source that ignores the destination: its bytes are still put in place', async () => {
+    const data = bytesOf(MIB);
+    const inner = recording(data, undefined);
+    const careless: RandomAccessSource = { size: MIB, read: (offset, length) => inner.read(offset, length), close: async () => undefined };
+    const into = new Uint8Array(MIB);
+    const pieces = await drain(new ReadPlanner(careless).pieces(0, MIB, { pieceBytes: 100 * KIB, into }));
+    expect(same(into, data)).toBe(true);
+    expect(pieces.length).toBe(11);
   });
 
   it('a source that ends early: the caller\u2019s error, naming where it ended', async () => {

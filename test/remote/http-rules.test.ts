@@ -305,6 +305,16 @@ describe('the range source over a transport whose exchanges return values', () =
     expect(transport.requests[1]?.headers).toContainEqual(['if-match', etag]);
   });
 
+  it('a weak ETag is compared but never sent as If-Match', async () => {
+    const weak = (request: RangeRequest): Scripted => ({ ...serve()(request), headers: { ...serve()(request).headers, etag: 'W/"w1"' } });
+    const transport = scriptedTransport([weak, weak]);
+    const source = new HttpRangeSource(transport, new URL(URL_TEXT), httpSettings({}));
+    await source.open(1024);
+    await source.read(0, 10);
+    expect(source.etag).toBeUndefined();
+    expect(transport.requests.every((request) => request.headers.every(([name]) => name !== 'if-match'))).toBe(true);
+  });
+
   it('a body cut short, then one that fails, resume after every byte received; the bytes are right', async () => {
     const { source, transport } = await opened([serve({ keep: 300 }), serve({ keep: 200, end: 'failed' }), serve()]);
     const bytes = await source.read(1000, 1000);

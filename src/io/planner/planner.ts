@@ -222,7 +222,7 @@ export class ReadPlanner implements RandomAccessSource {
     const tail = this.#tail;
     const cached = end <= start ? EMPTY : tail?.lookup(start, end);
     if (cached !== undefined) bytes = cached;
-    else if (tail !== undefined && growsTail(start, end, { start: tail.start, length: tail.bytes.length }, this.policy.gapBytes)) {
+    else if (tail !== undefined && this.policy.roundTrip && growsTail(start, end, { start: tail.start, length: tail.bytes.length }, this.policy.gapBytes)) {
       bytes = await this.#growTail(tail, start, end);
     } else if (merge && this.policy.roundTrip && end - start <= SMALL_READ) bytes = await this.#queueSmall(start, end);
     else return this.#split(start, end, into, signal);

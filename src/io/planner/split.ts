@@ -13,7 +13,8 @@ import { MIN_SPLIT, SPREAD_FROM } from './policy.js';
  */
 export function partSize(length: number, requestBytes: number, idle: number): number {
   if (!Number.isFinite(requestBytes)) return Math.max(1, length);
-  const share = length < SPREAD_FROM ? length : Math.ceil(length / Math.max(1, idle));
+  // No idle slot gives an infinite share: parts of the request size.
+  const share = length < SPREAD_FROM ? length : Math.ceil(length / idle);
   return Math.max(1, Math.min(requestBytes, Math.max(MIN_SPLIT, share)));
 }
 
