@@ -33,7 +33,7 @@ export interface RandomAccessSource {
 export interface ReadCost {
   /** A gap up to this many bytes between two wanted ranges is cheaper to read through than a second request. */
   gapBytes?: number;
-  /** Independent reads worth having in flight at once (the planner keeps at most 64). */
+  /** Independent reads worth having in flight at once (the planner keeps at most 64; derived from the link when absent). */
   parallelReads?: number;
   /** Milliseconds a read waits for its first byte (about one round trip). */
   latencyMs?: number;

@@ -10,6 +10,7 @@ import {
   MAX_DERIVED_GAP,
   MAX_TAIL_CACHE,
   MIN_DERIVED_GAP,
+  derivedParallel,
   MIN_SPLIT,
   SMALL_READ,
   SPREAD_FROM,
@@ -66,6 +67,20 @@ describe('policy from a read cost', () => {
     expect(runReadsInFlight(remote)).toBe(8);
     // A batch of runs holds at most 16 merged reads, whatever the source asks.
     expect(runReadsInFlight(readPolicy({ parallelReads: 40 }))).toBe(16);
+  });
+
+  it('without declared parallel reads, a link gets 1 + latency × throughput / read size of them, 2 to 16', () => {
+    expect(readPolicy({ latencyMs: 20, bytesPerSecond: 100e6, requestBytes: 1e6 }).parallelReads).toBe(3);
+    expect(derivedParallel(20, 100e6, 1e6)).toBe(3);
+    expect(derivedParallel(20, 100e6, 2.5e6)).toBe(2);
+    // With no request size the reads are assumed to be 1 MiB.
+    expect(readPolicy({ latencyMs: 50, bytesPerSecond: 100 * MIB }).parallelReads).toBe(6);
+    expect(derivedParallel(0.01, 1e6, 1e6)).toBe(2);
+    expect(derivedParallel(1000, 1e9, 1e6)).toBe(16);
+    // A declared value wins, also a nonsense one (then the local depths apply); half a link derives nothing.
+    expect(readPolicy({ latencyMs: 50, bytesPerSecond: 1e9, parallelReads: 5 }).parallelReads).toBe(5);
+    expect(readPolicy({ latencyMs: 50, bytesPerSecond: 1e9, parallelReads: Number.NaN }).parallelReads).toBeUndefined();
+    expect(readPolicy({ latencyMs: 50 }).parallelReads).toBeUndefined();
   });
 
   it('request size: a declared one splits, none never does', () => {

@@ -43,6 +43,10 @@ export const DEFAULT_GAP = 64 * 1024;
 /** A gap derived from latency × throughput stays within these: a request has a CPU cost of its own; memory is finite. */
 export const MIN_DERIVED_GAP = 4 * 1024;
 export const MAX_DERIVED_GAP = 4 << 20;
+/** Reads in flight derived from a link stay at or below this. */
+export const MAX_DERIVED_PARALLEL = 16;
+/** The read size a derived parallelism assumes when the source declares none. */
+export const REFERENCE_READ = 1 << 20;
 
 export interface ReadPolicy {
   /** True when every read is a round trip (the source has a `readCost`). */
@@ -65,6 +69,17 @@ export function derivedGap(latencyMs: number, bytesPerSecond: number): number {
   return Math.round(Math.min(MAX_DERIVED_GAP, Math.max(MIN_DERIVED_GAP, product)));
 }
 
+/**
+ * Reads in flight that keep a link busy (Little's law): one read takes latency + size / throughput, of which only
+ * size / throughput moves bytes, so 1 + latency × throughput / size reads overlap to hide the round trips: two at
+ * least, and at most 16 (a link paced per connection would want more, which only the source can know: it declares
+ * `parallelReads` then).
+ */
+export function derivedParallel(latencyMs: number, bytesPerSecond: number, readBytes: number): number {
+  const overlap = 1 + ((latencyMs / 1000) * bytesPerSecond) / readBytes;
+  return Math.min(MAX_DERIVED_PARALLEL, Math.ceil(overlap));
+}
+
 export function readPolicy(cost: ReadCost | undefined): ReadPolicy {
   if (cost === undefined) {
     return { roundTrip: false, gapBytes: Number.POSITIVE_INFINITY, parallelReads: undefined, requestBytes: Number.POSITIVE_INFINITY };
@@ -78,14 +93,15 @@ export function readPolicy(cost: ReadCost | undefined): ReadPolicy {
   } else if (latency !== undefined && throughput !== undefined) {
     gapBytes = derivedGap(latency, throughput);
   } else gapBytes = DEFAULT_GAP;
-  const parallel = positive(cost.parallelReads);
   const request = positive(cost.requestBytes);
-  return {
-    roundTrip: true,
-    gapBytes,
-    parallelReads: parallel === undefined || parallel < 1 ? undefined : Math.min(MAX_READ_CONCURRENCY, Math.floor(parallel)),
-    requestBytes: request === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(request)),
-  };
+  const requestBytes = request === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(request));
+  const declared = positive(cost.parallelReads);
+  let parallelReads: number | undefined;
+  if (declared !== undefined) parallelReads = declared < 1 ? undefined : Math.min(MAX_READ_CONCURRENCY, Math.floor(declared));
+  else if (cost.parallelReads === undefined && latency !== undefined && throughput !== undefined) {
+    parallelReads = derivedParallel(latency, throughput, Number.isFinite(requestBytes) ? requestBytes : REFERENCE_READ);
+  }
+  return { roundTrip: true, gapBytes, parallelReads, requestBytes };
 }
 
 /** How a stream of pieces lands: in caller memory, in a recycled ring, or in fresh buffers per piece. */
