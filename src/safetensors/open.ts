@@ -11,6 +11,7 @@ import { ReadPlanner } from '../io/planner/index.js';
 import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
 import { resolveSource } from '../node/resolve.js';
 import { throwIfAborted } from '../util/abort.js';
+import { MAX_VIEW_BYTES } from '../util/views.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { LENGTH_PREFIX, MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader } from './header.js';
 
@@ -118,8 +119,9 @@ async function readTensor(source: ReadPlanner, entry: SafetensorsEntry, options:
       cause,
     });
   }
+  // Nothing is done per piece (no CRC here), so pieces are as large as one read can be: abort is checked between them.
   const pieces = source.pieces(entry.dataOffset, entry.byteLength, {
-    pieceBytes: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    pieceBytes: MAX_VIEW_BYTES,
     into: new Uint8Array(buffer),
     shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
   });
