@@ -28,8 +28,8 @@ import * as npzStream from './npz/stream.js';
 import * as stOpen from './safetensors/open.js';
 import * as stSave from './safetensors/save.js';
 import * as stShards from './safetensors/shards.js';
-import type { ByteStream } from './source/byte-stream.js';
-import type { NpzSource } from './source/random-access.js';
+import type { ByteStream } from './io/byte-stream.js';
+import type { NpzSource } from './io/random-access.js';
 import type { FlatTree, Tree } from './tree/flatten.js';
 
 export { NpzError, isNpzError, NPZ_ERROR_CODES } from './errors.js';
@@ -63,12 +63,13 @@ export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, N
 export type { Compression, DuplicateNamePolicy } from './npz/keys.js';
 export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
 export type { StreamNpzOptions, StreamChunksOptions, StreamNpzEntry, StreamNpzArrayEntry, StreamNpzOtherEntry } from './npz/stream.js';
-export type { ByteStream } from './source/byte-stream.js';
+export type { ByteStream } from './io/byte-stream.js';
 
-export { fileSource, bufferSource } from './source/index.js';
-export type { RandomAccessSource, NpzSource } from './source/index.js';
-export { httpSource } from './source/http.js';
-export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './source/http.js';
+export { fileSource } from './node/file-source.js';
+export { bufferSource } from './io/buffer-source.js';
+export type { RandomAccessSource, NpzSource } from './io/random-access.js';
+export { httpSource } from './node/http-source.js';
+export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './node/http-source.js';
 
 export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';
 export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';

@@ -4,8 +4,8 @@
  * implementation and `src/index.ts` binds the public functions to it; a browser entry will bind the same core
  * to its own. There is no registry and nothing is set on import: a core function uses the platform it is given.
  */
-import type { HttpSourceOptions } from '../source/http.js';
-import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
+import type { HttpReadOptions } from '../http/options.js';
+import type { NpzSource, RandomAccessSource } from './random-access.js';
 import type { ZipSink } from '../zip/sinks.js';
 import type { Codecs } from './codecs.js';
 
@@ -28,7 +28,7 @@ export interface Platform {
 
 export interface OpenSourceOptions {
   /** How an `http(s):` URL is fetched. */
-  http?: HttpSourceOptions;
+  http?: HttpReadOptions;
   /** Stops the source's requests too (a URL source's signal unless `http.signal` is given). */
   signal?: AbortSignal;
 }

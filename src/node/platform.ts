@@ -7,7 +7,7 @@ import { constants as zlibConstants, createDeflateRaw, inflateRawSync } from 'no
 import { NpzError } from '../errors.js';
 import type { Codecs } from '../io/codecs.js';
 import type { Platform, StreamSink } from '../io/platform.js';
-import { resolveSource } from '../source/resolve.js';
+import { resolveSource } from './resolve.js';
 import { crc32 } from '../zip/crc32.js';
 import { WritableSink } from '../zip/sinks.js';
 import { nodeFiles, type FileSystemCalls } from './files.js';

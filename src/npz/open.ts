@@ -6,9 +6,9 @@ import type { Platform } from '../io/platform.js';
 import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
 import { npyHeaderFromHead } from '../npy/read.js';
-import { isByteStream } from '../source/byte-stream.js';
-import type { HttpSourceOptions } from '../source/http.js';
-import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
+import type { HttpReadOptions } from '../http/options.js';
+import { isByteStream } from '../io/byte-stream.js';
+import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
 import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/archive.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
@@ -21,7 +21,7 @@ export interface OpenNpzOptions extends NpzReadOptions {
   /** Two members with the same key: `'error'` (default) or `'last'` (the last one wins, as in np.load). */
   duplicates?: DuplicateNamePolicy;
   /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
-  http?: HttpSourceOptions;
+  http?: HttpReadOptions;
 }
 
 interface EntryBase extends NpzMemberFields {

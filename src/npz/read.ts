@@ -1,8 +1,8 @@
 import { NpzError } from '../errors.js';
 import { unflattenWithNames } from '../tree/flatten.js';
 import type { NpyArray } from '../npy/array.js';
-import { isByteStream, type ByteStream } from '../source/byte-stream.js';
-import type { NpzSource } from '../source/random-access.js';
+import { isByteStream, type ByteStream } from '../io/byte-stream.js';
+import type { NpzSource } from '../io/random-access.js';
 import type { Platform } from '../io/platform.js';
 import { throwIfAborted } from '../io/abort.js';
 import { ZipArchive, type ZipEntry } from '../zip/archive.js';

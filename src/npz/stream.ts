@@ -3,7 +3,7 @@ import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
 import { npyDataChunks, readNpyArray, readNpyHeaderFrom, type NpyByteReader } from '../npy/read.js';
 import type { Platform } from '../io/platform.js';
-import type { ByteStream } from '../source/byte-stream.js';
+import type { ByteStream } from '../io/byte-stream.js';
 import { throwIfAborted } from '../io/abort.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { SequentialZipReader, type StreamMember } from '../zip/sequential.js';

@@ -9,8 +9,10 @@ import type { ArrayChunksOptions, ArrayFile, ArrayGetOptions, ArrayInfo } from '
 import type { Platform } from '../io/platform.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
-import type { HttpSourceOptions } from '../source/http.js';
-import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
+import type { HttpReadOptions } from '../http/options.js';
+import { ReadPlanner } from '../io/planner/index.js';
+import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
+import { MAX_VIEW_BYTES } from '../io/chunks.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
 import { LENGTH_PREFIX, MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader } from './header.js';
 
@@ -23,7 +25,7 @@ export interface OpenSafetensorsOptions {
   chunkSize?: number;
   signal?: AbortSignal;
   /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
-  http?: HttpSourceOptions;
+  http?: HttpReadOptions;
 }
 
 /** A tensor: the `ArrayEntry` of the safetensors format. */
@@ -67,16 +69,19 @@ export interface SafetensorsFile<Entry extends SafetensorsEntry = SafetensorsEnt
   close(): Promise<void>;
 }
 
-/** Reads exactly `length` bytes; a file that ends early has changed since its header was checked. */
-async function readExactly(source: RandomAccessSource, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-  const bytes = await source.read(offset, length, into);
-  if (bytes.byteLength !== length) {
-    throw new NpzError('ERR_SAFETENSORS_BUFFER_LENGTH', `the file ended at byte ${offset + bytes.byteLength}, before byte ${offset + length}`, {
-      offset: offset + bytes.byteLength,
-      expected: length,
-      actual: bytes.byteLength,
-    });
-  }
+/** A file that ends early has changed since its header was checked. */
+function endedEarly(end: number, expectedEnd: number, start: number): NpzError {
+  return new NpzError('ERR_SAFETENSORS_BUFFER_LENGTH', `the file ended at byte ${end}, before byte ${expectedEnd}`, {
+    offset: end,
+    expected: expectedEnd - start,
+    actual: end - start,
+  });
+}
+
+/** Reads exactly `length` bytes. */
+async function readExactly(source: RandomAccessSource, offset: number, length: number): Promise<Uint8Array> {
+  const bytes = await source.read(offset, length);
+  if (bytes.byteLength !== length) throw endedEarly(offset + bytes.byteLength, offset + length, offset);
   return bytes;
 }
 
@@ -102,8 +107,8 @@ async function readEntries(source: RandomAccessSource, options: OpenSafetensorsO
   return header.metadata === undefined ? { entries } : { entries, metadata: header.metadata };
 }
 
-/** One tensor read into a buffer of its own. */
-async function readTensor(source: RandomAccessSource, entry: SafetensorsEntry, options: OpenSafetensorsOptions): Promise<NpyArray> {
+/** One tensor read into a buffer of its own, in pieces the read planner keeps in flight. */
+async function readTensor(source: ReadPlanner, entry: SafetensorsEntry, options: OpenSafetensorsOptions): Promise<NpyArray> {
   throwIfAborted(options.signal);
   const max = options.maxArrayBytes ?? Number.POSITIVE_INFINITY;
   if (entry.byteLength > max) {
@@ -123,12 +128,13 @@ async function readTensor(source: RandomAccessSource, entry: SafetensorsEntry, o
       cause,
     });
   }
-  const segment = 1 << 30;
-  for (let at = 0; at < entry.byteLength; at += segment) {
-    const length = Math.min(segment, entry.byteLength - at);
-    await readExactly(source, entry.dataOffset + at, length, new Uint8Array(buffer, at, length));
-    throwIfAborted(options.signal);
-  }
+  // Nothing is done per piece (no CRC here), so pieces are as large as one read can be: abort is checked between them.
+  const pieces = source.pieces(entry.dataOffset, entry.byteLength, {
+    pieceBytes: MAX_VIEW_BYTES,
+    into: new Uint8Array(buffer),
+    shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
+  });
+  for await (const _ of pieces) throwIfAborted(options.signal);
   return {
     dtype: entry.dtype,
     descr: entry.descr,
@@ -138,13 +144,19 @@ async function readTensor(source: RandomAccessSource, entry: SafetensorsEntry, o
   };
 }
 
-async function* tensorChunks(source: RandomAccessSource, entry: SafetensorsEntry, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+/** The tensor's bytes in fresh chunks, the next ones read while the consumer holds the current one. */
+async function* tensorChunks(source: ReadPlanner, entry: SafetensorsEntry, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
     throw new NpzError('ERR_INVALID_ARGUMENT', `chunkSize must be a positive integer, got ${chunkSize}`, { actual: chunkSize });
   }
-  for (let at = 0; at < entry.byteLength; at += chunkSize) {
+  throwIfAborted(signal);
+  const pieces = source.pieces(entry.dataOffset, entry.byteLength, {
+    pieceBytes: chunkSize,
+    shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
+  });
+  for await (const chunk of pieces) {
+    yield chunk;
     throwIfAborted(signal);
-    yield await readExactly(source, entry.dataOffset + at, Math.min(chunkSize, entry.byteLength - at));
   }
 }
 
@@ -152,13 +164,13 @@ class OpenedSafetensors implements SafetensorsFile {
   readonly format = 'safetensors';
   readonly entries: readonly SafetensorsEntry[];
   readonly metadata: Readonly<Record<string, string>> | undefined;
-  readonly #source: RandomAccessSource;
+  readonly #source: ReadPlanner;
   readonly #owned: boolean;
   readonly #options: OpenSafetensorsOptions;
   readonly #byName: Map<string, SafetensorsEntry>;
   #closed = false;
 
-  constructor(source: RandomAccessSource, owned: boolean, entries: SafetensorsEntry[], metadata: Record<string, string> | undefined, options: OpenSafetensorsOptions) {
+  constructor(source: ReadPlanner, owned: boolean, entries: SafetensorsEntry[], metadata: Record<string, string> | undefined, options: OpenSafetensorsOptions) {
     this.#source = source;
     this.#owned = owned;
     this.#options = options;
@@ -205,8 +217,9 @@ export async function openSafetensors(platform: Platform, input: NpzSource, opti
   const { source, owned } = await platform.openSource(input, options);
   try {
     throwIfAborted(options.signal);
-    const { entries, metadata } = await readEntries(source, options);
-    return new OpenedSafetensors(source, owned, entries, metadata, options);
+    const planner = ReadPlanner.over(source);
+    const { entries, metadata } = await readEntries(planner, options);
+    return new OpenedSafetensors(planner, owned, entries, metadata, options);
   } catch (error) {
     if (owned) await source.close().catch(() => undefined);
     throw error;

@@ -1,5 +1,6 @@
 import { NpzError } from '../errors.js';
-import type { RandomAccessSource } from '../source/random-access.js';
+import { ReadPlanner } from '../io/planner/index.js';
+import type { RandomAccessSource } from '../io/random-access.js';
 import { inFileOrder, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { decodeZipName } from './names.js';
 import {
@@ -11,7 +12,6 @@ import {
   METHOD_STORED,
   decodeLocalHeader,
 } from './records.js';
-import { ReadWindow } from './window.js';
 
 export type { ZipEntry } from './central-directory.js';
 
@@ -21,13 +21,6 @@ export type { ZipEntry } from './central-directory.js';
  * read. Member bytes are read by `member-reader.ts`.
  */
 
-/**
- * Span of one coalesced read while scanning local headers: large enough that a file of tiny members costs a
- * handful of reads, small enough to stay a modest allocation (a remote source keeps `parallelReads` of them).
- */
-export const DEFAULT_SCAN_WINDOW = 4 * 1024 * 1024;
-/** Windows in flight at most, whatever a source's `readCost` asks: bounds the scan's memory to 16 windows. */
-const MAX_SCAN_READS_IN_FLIGHT = 16;
 /** Guess for a local extra field: numpy writes a 20-byte zip64 extra; a longer one costs one extra read. */
 const EXPECTED_LOCAL_EXTRA = LOCAL_ZIP64_EXTRA;
 
@@ -42,7 +35,7 @@ export interface LocatedMember {
 export interface ScanOptions {
   /** Raw data bytes wanted after each local header (e.g. room for an npy header); 0 for none. */
   peek?: (entry: ZipEntry) => number;
-  /** Largest coalesced read in bytes (default 4 MiB). Gaps and parallelism come from the source's `readCost`. */
+  /** Largest merged read in bytes (default 4 MiB). Gaps and parallelism are the read planner's, from the source's `readCost`. */
   windowBytes?: number;
 }
 
@@ -50,24 +43,22 @@ export class ZipArchive {
   readonly #dataStarts: Array<number | undefined> = [];
 
   private constructor(
-    readonly window: ReadWindow,
+    /** Every read of the archive goes through the read planner of its source (closing it closes the source). */
+    readonly source: ReadPlanner,
     /** Every member, in central directory order (duplicate names included: naming policy is the caller's). */
     readonly entries: readonly ZipEntry[],
     readonly centralDirectoryOffset: number,
   ) {}
 
-  get source(): RandomAccessSource {
-    return this.window.source;
-  }
-
   get size(): number {
-    return this.window.source.size;
+    return this.source.size;
   }
 
   /** Reads the central directory in a few large reads. Does not take ownership of `source`. */
   static async open(source: RandomAccessSource): Promise<ZipArchive> {
-    const directory = await readCentralDirectory(source);
-    return new ZipArchive(new ReadWindow(source), directory.entries, directory.offset);
+    const planner = ReadPlanner.over(source);
+    const directory = await readCentralDirectory(planner);
+    return new ZipArchive(planner, directory.entries, directory.offset);
   }
 
   /** Offset of the member's first data byte, from its (checked) local header. */
@@ -76,63 +67,42 @@ export class ZipArchive {
     if (cached !== undefined) return cached;
     const at = entry.localHeaderOffset;
     const guess = LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA;
-    let bytes = await this.#readHeaderBytes(entry, at, guess);
+    let bytes = await this.#readHeaderBytes(entry, at, guess, true);
     const needed = localHeaderLength(bytes, entry);
-    if (needed > bytes.length) bytes = await this.#readHeaderBytes(entry, at, needed);
+    if (needed > bytes.length) bytes = await this.#readHeaderBytes(entry, at, needed, true);
     return this.#accept(entry, bytes, 0);
   }
 
   /**
    * Checks the local headers of `entries` in file order and hands each member, with its first `peek` data bytes,
-   * to `visit`. Neighbouring headers are fetched together, in reads of up to `windowBytes`, so the number of reads
-   * grows with the file's metadata, not with its member count or data size. How far a read stretches over member
-   * data to reach the next header depends on the source: a local file or buffer reads through any data that fits
-   * the window (bytes are nearly free, a read is not), while a source with a `readCost` (a round trip per read)
-   * reads through gaps up to its `gapBytes` only, and keeps up to `parallelReads` windows in flight so opening
-   * waits for about windows / parallelReads round trips. Members are visited in file order either way. A visit
-   * that needs no I/O returns nothing and costs no promise; `head` is valid only during the visit.
+   * to `visit`. The headers (with their peeks) are one batch of byte runs for the read planner, which merges
+   * neighbours into reads of up to `windowBytes` by the source's cost (a local file reads through any member data
+   * that fits, a round-trip source only through gaps up to its `gapBytes`, with several reads in flight), so the
+   * number of reads grows with the file's metadata, not with its member count or data size. Members are visited in
+   * file order either way. A visit that needs no I/O returns nothing and costs no promise; `head` is valid only
+   * during the visit.
    */
   async scan(entries: readonly ZipEntry[], visit: (member: LocatedMember) => void | Promise<void>, options: ScanOptions = {}): Promise<void> {
-    const cost = this.source.readCost;
-    const ordered = inFileOrder(entries);
-    // Per member, in file order: raw data bytes wanted after the header, and bytes the header plus those span.
-    const peeks = ordered.map((entry) => Math.min(options.peek?.(entry) ?? 0, entry.compressedSize));
-    const spans = ordered.map((entry, i) => LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA + (peeks[i] as number));
-    // A custom source's hint is taken with care: a nonsense gap reads no data, a huge parallelism is capped.
-    const gapBytes = cost === undefined ? Number.POSITIVE_INFINITY : cost.gapBytes >= 0 ? cost.gapBytes : 0;
-    const parallel = cost === undefined ? 1 : Math.min(MAX_SCAN_READS_IN_FLIGHT, Math.max(1, Math.floor(cost.parallelReads) || 1));
-    const windows = planScanWindows(ordered, spans, { windowBytes: options.windowBytes ?? DEFAULT_SCAN_WINDOW, gapBytes, size: this.size });
-    // Remote windows go straight to the source at their exact span: ReadWindow would round each up to 64 KiB.
-    const direct = cost !== undefined;
-    const inFlight: Array<Promise<Uint8Array> | undefined> = [];
-    let issued = 0;
-    for (let w = 0; w < windows.length; w++) {
-      for (; issued < windows.length && issued < w + parallel; issued++) {
-        const window = windows[issued] as ScanWindow;
-        const read = this.#readHeaderBytes(ordered[window.first] as ZipEntry, window.start, window.end - window.start, direct);
-        // Handled here so that a failure of a window read ahead is not reported as unhandled while an earlier
-        // window's error is the one thrown; awaiting `read` later still sees it.
-        read.catch(() => undefined);
-        inFlight[issued] = read;
-      }
-      const window = windows[w] as ScanWindow;
-      const bytes = await (inFlight[w] as Promise<Uint8Array>);
-      inFlight[w] = undefined;
-      for (let i = window.first; i < window.last; i++) {
-        const entry = ordered[i] as ZipEntry;
+    // Per member, in file order: the bytes its local header and its peek span.
+    const runs = inFileOrder(entries).map((entry) => {
+      const peek = Math.min(options.peek?.(entry) ?? 0, entry.compressedSize);
+      return { entry, peek, offset: entry.localHeaderOffset, length: LOCAL_HEADER_FIXED + entry.rawName.length + EXPECTED_LOCAL_EXTRA + peek };
+    });
+    const groups = this.source.readRuns(runs, options.windowBytes === undefined ? {} : { maxSpan: options.windowBytes });
+    for await (const { start, bytes, runs: members } of groups) {
+      for (const { entry, peek, length } of members) {
         const at = entry.localHeaderOffset;
-        const peek = peeks[i] as number;
-        let relative = at - window.start;
+        let relative = at - start;
         let local = bytes;
         if (relative + LOCAL_HEADER_FIXED > local.length) {
           // The source came up short of this header: its own read reports why (bounds or truncation).
-          local = await this.#readHeaderBytes(entry, at, spans[i] as number, direct);
+          local = await this.#readHeaderBytes(entry, at, length);
           relative = 0;
         }
         const headerLength = localHeaderLength(local.subarray(relative), entry);
         if (relative + headerLength + peek > local.length) {
           // A longer extra field than expected: this member alone needs a read of its own.
-          local = await this.#readHeaderBytes(entry, at, headerLength + peek, direct);
+          local = await this.#readHeaderBytes(entry, at, headerLength + peek);
           relative = 0;
         }
         const dataStart = this.#accept(entry, local, relative);
@@ -194,8 +164,11 @@ export class ZipArchive {
     return start;
   }
 
-  /** Up to `length` bytes at `offset`, at least a whole fixed local header, inside the file. */
-  async #readHeaderBytes(entry: ZipEntry, offset: number, length: number, direct = false): Promise<Uint8Array> {
+  /**
+   * Up to `length` bytes at `offset`, at least a whole fixed local header, inside the file: through the planner's
+   * cached window when the member's data will be read next (`around`), else as one run of a scan.
+   */
+  async #readHeaderBytes(entry: ZipEntry, offset: number, length: number, around = false): Promise<Uint8Array> {
     if (offset + LOCAL_HEADER_FIXED > this.size) {
       throw new NpzError('ERR_ZIP_BOUNDS', `member ${JSON.stringify(entry.name)}: local header at ${offset} runs past the end of the file`, {
         entry: entry.name,
@@ -205,7 +178,7 @@ export class ZipArchive {
       });
     }
     const wanted = Math.min(length, this.size - offset);
-    const bytes = await (direct ? this.source.read(offset, wanted) : this.window.read(offset, wanted));
+    const bytes = await (around ? this.source.readAround(offset, wanted) : this.source.readRun(offset, wanted));
     if (bytes.length < Math.min(wanted, LOCAL_HEADER_FIXED)) {
       throw new NpzError('ERR_ZIP_TRUNCATED', `source ended inside the local header of ${JSON.stringify(entry.name)}`, {
         entry: entry.name,
@@ -214,41 +187,6 @@ export class ZipArchive {
     }
     return bytes;
   }
-}
-
-/** One coalesced read of the scan: members `[first, last)` in file order, whose headers lie in `[start, end)`. */
-export interface ScanWindow {
-  first: number;
-  last: number;
-  start: number;
-  end: number;
-}
-
-/**
- * Groups members (in file order, with the bytes `spans[i]` each needs from its local header on) into reads: a
- * window grows over the next member while the whole stays within `windowBytes` and the bytes skipped to reach
- * that member's header are at most `gapBytes`. Pure, so the policy is testable without I/O.
- */
-export function planScanWindows(
-  ordered: readonly ZipEntry[],
-  spans: readonly number[],
-  limits: { windowBytes: number; gapBytes: number; size: number },
-): ScanWindow[] {
-  const windows: ScanWindow[] = [];
-  for (let i = 0; i < ordered.length; ) {
-    const start = (ordered[i] as ZipEntry).localHeaderOffset;
-    let end = start + (spans[i] as number);
-    let j = i + 1;
-    for (; j < ordered.length; j++) {
-      const at = (ordered[j] as ZipEntry).localHeaderOffset;
-      const nextEnd = at + (spans[j] as number);
-      if (nextEnd - start > limits.windowBytes || at - end > limits.gapBytes) break;
-      end = Math.max(end, nextEnd);
-    }
-    windows.push({ first: i, last: j, start, end: Math.max(start, Math.min(end, limits.size)) });
-    i = j;
-  }
-  return windows;
 }
 
 /**

@@ -5,7 +5,7 @@
  * is lenient in ways that hide damage (a sentinel without its zip64 extra, records past the directory's end).
  */
 import { NpzError } from '../errors.js';
-import type { RandomAccessSource } from '../source/random-access.js';
+import type { RandomAccessSource } from '../io/random-access.js';
 import { viewOf } from './bytes.js';
 import {
   END_LENGTH,

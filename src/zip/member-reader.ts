@@ -1,7 +1,6 @@
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { NpzError } from '../errors.js';
-import { readConcurrency, type RandomAccessSource } from '../source/random-access.js';
 import { abortError } from '../util/abort.js';
 import { checkDecodable, type ZipArchive, type ZipEntry } from './archive.js';
 import { crc32 } from './crc32.js';
@@ -14,18 +13,6 @@ import { METHOD_STORED } from './records.js';
  */
 
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
-/**
- * Reads kept in flight while streaming chunks, so hashing one slice overlaps reading the next. A source's
- * `readCost.parallelReads` replaces it and ARRAY_READS_IN_FLIGHT (remote sources pay a round trip per read and
- * want many more).
- */
-const CHUNK_READS_IN_FLIGHT = 2;
-/**
- * Reads kept in flight while filling one whole array. Reading into fresh memory is mostly page faults, which the
- * kernel takes on whichever thread reads; several positional reads at once spread them over the cores (measured
- * on a 2-vCPU VM: 0.25 GB/s with one read at a time, 0.52 GB/s with 2–4). Four is libuv's default pool size.
- */
-const ARRAY_READS_IN_FLIGHT = 4;
 /** First compressed read of a deflated member: enough for an npy header, small enough to make peeking cheap. */
 const FIRST_COMPRESSED_READ = 16 * 1024;
 
@@ -44,63 +31,6 @@ function truncated(entry: ZipEntry, offset: number, expected: number): NpzError 
     offset,
     expected,
   });
-}
-
-/**
- * Reads `[offset, offset + total)` in `sliceSize` pieces, keeping `depth` reads in flight, and yields them in
- * order. With `dest` each piece lands directly in its place in `dest` (no intermediate copy). With `recycle`,
- * pieces land in a ring of depth + 1 buffers: enough that a buffer is reused only after the piece it held was
- * yielded and the consumer asked for the next one. However the loop ends, it returns only once every read it
- * issued has settled, so no read lands in memory the caller has since reused.
- */
-async function* orderedReads(
-  entry: ZipEntry,
-  source: RandomAccessSource,
-  offset: number,
-  total: number,
-  sliceSize: number,
-  depth: number,
-  dest?: Uint8Array,
-  recycle = false,
-  onAllIssued?: () => void,
-): AsyncGenerator<Uint8Array> {
-  const queue: Array<Promise<Uint8Array>> = [];
-  const ring: Uint8Array[] = [];
-  let issued = 0;
-  let reads = 0;
-  const issue = (): void => {
-    const at = issued;
-    const length = Math.min(sliceSize, total - at);
-    issued += length;
-    let into = dest?.subarray(at, at + length);
-    if (into === undefined && recycle) {
-      const slot = reads % (depth + 1);
-      ring[slot] ??= new Uint8Array(Math.min(sliceSize, total));
-      into = (ring[slot] as Uint8Array).subarray(0, length);
-    }
-    reads++;
-    const pending = source.read(offset + at, length, into).then((bytes) => {
-      if (bytes.length < length) throw truncated(entry, offset + at + bytes.length, offset + at + length);
-      if (into === undefined) return bytes;
-      // A custom source may ignore `into`; the bytes still have to end up in place.
-      if (bytes.buffer !== into.buffer || bytes.byteOffset !== into.byteOffset) into.set(bytes);
-      return into;
-    });
-    // Rejections surface when awaited below; reads abandoned by an early exit must not become unhandled.
-    pending.catch(() => undefined);
-    queue.push(pending);
-    if (issued === total) onAllIssued?.();
-  };
-  try {
-    while (queue.length < depth && issued < total) issue();
-    while (queue.length > 0) {
-      const bytes = await (queue.shift() as Promise<Uint8Array>);
-      if (issued < total) issue();
-      yield bytes;
-    }
-  } finally {
-    if (queue.length > 0) await Promise.allSettled(queue);
-  }
 }
 
 function inflateError(entry: ZipEntry, cause: unknown): NpzError {
@@ -182,7 +112,7 @@ export class MemberReader {
     const wanted = Math.min(length, this.remaining);
     if (this.#stored) {
       const at = this.#dataStart + this.#position;
-      const bytes = await this.#archive.window.read(at, wanted);
+      const bytes = await this.#archive.source.readAround(at, wanted);
       if (bytes.length < wanted) throw truncated(this.entry, at + bytes.length, at + wanted);
       await this.#accept(bytes);
       return bytes;
@@ -206,17 +136,15 @@ export class MemberReader {
       await this.#fillFromInflater(dest);
       return;
     }
-    if (dest.length <= this.#archive.window.windowSize / 2) {
+    const source = this.#archive.source;
+    if (dest.length <= source.aroundLimit) {
       dest.set(await this.read(dest.length));
       return;
     }
     const start = this.#dataStart + this.#position;
-    const source = this.#archive.source;
-    const depth = readConcurrency(source, ARRAY_READS_IN_FLIGHT);
     const last = this.#position + dest.length === this.entry.uncompressedSize ? this.#onAllRequested : undefined;
-    for await (const slice of orderedReads(this.entry, source, start, dest.length, this.#chunkSize, depth, dest, false, last)) {
-      await this.#accept(slice);
-    }
+    const pieces = source.pieces(start, dest.length, { pieceBytes: this.#chunkSize, into: dest, onAllIssued: last, shortRead: this.#shortRead });
+    for await (const slice of pieces) await this.#accept(slice);
   }
 
   /**
@@ -230,9 +158,8 @@ export class MemberReader {
     try {
       if (this.#stored) {
         const start = this.#dataStart + this.#position;
-        const source = this.#archive.source;
-        const depth = readConcurrency(source, CHUNK_READS_IN_FLIGHT);
-        for await (const chunk of orderedReads(this.entry, source, start, this.remaining, chunkSize, depth, undefined, recycle)) {
+        const pieces = this.#archive.source.pieces(start, this.remaining, { pieceBytes: chunkSize, recycle, shortRead: this.#shortRead });
+        for await (const chunk of pieces) {
           await this.#accept(chunk);
           yield chunk;
         }
@@ -268,6 +195,9 @@ export class MemberReader {
     this.#pending = new Uint8Array(0);
     void inflated?.return?.().catch(() => undefined);
   }
+
+  /** The error for a source that ends inside the member. */
+  readonly #shortRead = (end: number, expectedEnd: number): NpzError => truncated(this.entry, end, expectedEnd);
 
   #checkOpen(): void {
     if (this.#closed) throw new NpzError('ERR_NPZ_CLOSED', `member ${JSON.stringify(this.entry.name)} reader is closed`);
@@ -332,15 +262,12 @@ export class MemberReader {
     const source = this.#archive.source;
     const start = this.#dataStart;
     const chunkSize = this.#chunkSize;
+    const shortRead = this.#shortRead;
     async function* compressed(): AsyncGenerator<Uint8Array> {
-      let offset = 0;
-      while (offset < entry.compressedSize) {
-        const length = Math.min(offset === 0 ? FIRST_COMPRESSED_READ : chunkSize, entry.compressedSize - offset);
-        const bytes = await source.read(start + offset, length);
-        if (bytes.length < length) throw truncated(entry, start + offset + bytes.length, start + offset + length);
-        offset += length;
-        yield bytes;
-      }
+      // A small first read (enough for an npy header, so peeking is cheap), then the rest read ahead in chunks.
+      const first = Math.min(FIRST_COMPRESSED_READ, entry.compressedSize);
+      yield* source.pieces(start, first, { pieceBytes: first, shortRead });
+      if (first < entry.compressedSize) yield* source.pieces(start + first, entry.compressedSize - first, { pieceBytes: chunkSize, shortRead });
     }
     const inflater = zlib.createInflateRaw({ chunkSize: Math.min(chunkSize, 1024 * 1024) });
     // Errors from either side reach the consumer through the inflater's iterator.

@@ -1,6 +1,6 @@
 import { NpzError, type NpzErrorCode } from '../errors.js';
 import { viewOf } from './bytes.js';
-import { StreamByteReader, type ByteStream } from '../source/byte-stream.js';
+import { StreamByteReader, type ByteStream } from '../io/byte-stream.js';
 import {
   END_LENGTH,
   SIG_END,

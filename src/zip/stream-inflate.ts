@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { NpzError } from '../errors.js';
-import type { StreamByteReader } from '../source/byte-stream.js';
+import type { StreamByteReader } from '../io/byte-stream.js';
 
 /**
  * Inflates one deflate stream read from a StreamByteReader, stopping where the deflate stream ends by itself: the

@@ -1,6 +1,6 @@
 import { NpzError, type NpzErrorCode } from '../errors.js';
 import { viewOf } from './bytes.js';
-import type { StreamByteReader } from '../source/byte-stream.js';
+import type { StreamByteReader } from '../io/byte-stream.js';
 import { crc32 } from './crc32.js';
 import { SIG_END, SIG_ZIP64_END } from './end-records.js';
 import {

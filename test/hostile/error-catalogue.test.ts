@@ -9,7 +9,7 @@ import { decodeZip64EndOfCentralDirectory } from '../../src/zip/end-records.js';
 import type { Leaf } from '../../src/npy/write.js';
 import { FLAG_DATA_DESCRIPTOR, METHOD_STORED, encodeLocalHeader } from '../../src/zip/records.js';
 import { GOOD_DIR } from '../zip/reader-helpers.js';
-import { httpSource } from '../../src/source/http.js';
+import { httpSource } from '../../src/node/http-source.js';
 import { startFaultServer } from '../remote/servers.js';
 import { codeOf } from '../helpers/errors.js';
 

@@ -5,8 +5,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNpz, saveNpzStream } from '../../src/index.js';
-import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
+import { bufferSource, openNpz, saveNpzStream, type RandomAccessSource } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { pythonArchive, zipLayout } from '../zip/reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NpyArray } from '../../src/npy/array.js';
 import { type ReadNpzOptions } from '../../src/npz/read.js';
 import { loadNpz, readNpz, saveNpzStream } from '../../src/index.js';
-import type { RandomAccessSource } from '../../src/source/random-access.js';
+import type { RandomAccessSource } from '../../src/io/random-access.js';
 import { Writable } from 'node:stream';
 import { isNpzError } from '../../src/errors.js';
 import { localDataStart, record, setU32, zipLayout } from '../zip/reader-helpers.js';

@@ -9,8 +9,9 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/index.js';
-import { bufferSource, type RandomAccessSource, type ReadCost } from '../../src/source/index.js';
-import { ZipArchive, planScanWindows } from '../../src/zip/archive.js';
+import { bufferSource, type RandomAccessSource } from '../../src/index.js';
+import type { ReadCost } from '../../src/io/random-access.js';
+import { ZipArchive } from '../../src/zip/archive.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { headerWindows, writeCheckpoint, zipLayout, type Checkpoint, type ZipLayout } from './fixture.js';
 
@@ -139,23 +140,5 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'header scan 
     await expect(openNpz(source)).rejects.toBe(failure);
     // Let any rejection nobody handled surface (vitest fails the run on one).
     await sleep(20);
-  });
-});
-
-describe('planScanWindows (pure)', () => {
-  const entry = (localHeaderOffset: number) => ({ localHeaderOffset }) as unknown as Parameters<typeof planScanWindows>[0][number];
-
-  it('reads through a gap of exactly gapBytes, and not one byte more; a window never exceeds windowBytes', () => {
-    // Headers of 100 bytes at 0 and at 100 + gap.
-    const plan = (gap: number, windowBytes = 1 << 20) =>
-      planScanWindows([entry(0), entry(100 + gap)], [100, 100], { windowBytes, gapBytes: 64, size: 1 << 20 }).map(({ first, last, start, end }) => [first, last, start, end]);
-    expect(plan(64)).toEqual([[0, 2, 0, 264]]);
-    expect(plan(65)).toEqual([[0, 1, 0, 100], [1, 2, 165, 265]]);
-    expect(plan(0, 200)).toEqual([[0, 2, 0, 200]]);
-    expect(plan(0, 199)).toEqual([[0, 1, 0, 100], [1, 2, 100, 200]]);
-  });
-
-  it('clips the last window to the file size', () => {
-    expect(planScanWindows([entry(0)], [500], { windowBytes: 1 << 20, gapBytes: 0, size: 300 })).toEqual([{ first: 0, last: 1, start: 0, end: 300 }]);
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSafetensors, readSafetensors, saveSafetensors } from '../../src/index.js';
 import type { SaveProgress } from '../../src/npz/save.js';
-import { bufferSource } from '../../src/source/index.js';
+import { bufferSource } from '../../src/index.js';
 import { tempDir } from './st-helpers.js';
 import { codeOf } from '../helpers/errors.js';
 

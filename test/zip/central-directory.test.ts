@@ -6,8 +6,7 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
-import { saveNpzStream } from '../../src/index.js';
-import { bufferSource } from '../../src/source/index.js';
+import { bufferSource, saveNpzStream } from '../../src/index.js';
 import { readCentralDirectory, type ZipEntry } from '../../src/zip/central-directory.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { countingSource, pythonArchive, setU16, setU32 } from './reader-helpers.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { MemberReader } from '../../src/zip/member-reader.js';
 import { ZipArchive } from '../../src/zip/archive.js';
-import { bufferSource, type RandomAccessSource } from '../../src/source/index.js';
+import { bufferSource, type RandomAccessSource } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { countingSource, localDataStart, pythonArchive, record, setU32, sha256, zipLayout } from './reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { ZipArchive, checkDecodable } from '../../src/zip/archive.js';
 import { indexByKey } from '../../src/npz/keys.js';
-import { bufferSource, fileSource, resolveSource, type RandomAccessSource } from '../../src/source/index.js';
+import { bufferSource, fileSource, type RandomAccessSource } from '../../src/index.js';
+import { resolveSource } from '../../src/node/resolve.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import {
   GOOD_DIR,

@@ -2,8 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { NpzError } from '../errors.js';
 import { MAX_VIEW_BYTES } from '../util/views.js';
-import { checkInto, checkRange, type RandomAccessSource } from './random-access.js';
-
+import { checkInto, checkRange, type RandomAccessSource } from '../io/random-access.js';
 
 class FileSource implements RandomAccessSource {
   #handle: FileHandle | undefined;

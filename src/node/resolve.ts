@@ -1,8 +1,10 @@
 import { NpzError } from '../errors.js';
-import { bufferSource } from './buffer.js';
-import { fileSource } from './file.js';
-import { httpSource, isHttpUrl, type HttpSourceOptions } from './http.js';
-import { isRandomAccessSource, type NpzSource, type RandomAccessSource } from './random-access.js';
+import { isHttpUrl } from '../http/url.js';
+import { bufferSource } from '../io/buffer-source.js';
+import { isRandomAccessSource, type NpzSource, type RandomAccessSource } from '../io/random-access.js';
+import { fileSource } from './file-source.js';
+import type { HttpReadOptions } from '../http/options.js';
+import { httpSource, type HttpSourceOptions } from './http-source.js';
 
 /** An opened source plus whether the caller who resolved it is responsible for closing it. */
 export interface ResolvedSource {
@@ -13,14 +15,15 @@ export interface ResolvedSource {
 
 /** How `resolveSource` opens an `http(s):` URL; the reader's `signal` stops its requests too. */
 export interface ResolveOptions {
-  http?: HttpSourceOptions;
+  http?: HttpReadOptions;
   signal?: AbortSignal;
 }
 
 /** Turns any accepted input into a source, noting whether the library opened it (and so must close it). */
 export async function resolveSource(input: NpzSource, options: ResolveOptions = {}): Promise<ResolvedSource> {
   if (isHttpUrl(input)) {
-    const http = { ...options.http, ...(options.http?.signal === undefined && options.signal !== undefined ? { signal: options.signal } : {}) };
+    // The dispatcher, if any, is the caller's undici Dispatcher (the core types it loosely).
+    const http: HttpSourceOptions = { ...(options.http as HttpSourceOptions | undefined), ...(options.http?.signal === undefined && options.signal !== undefined ? { signal: options.signal } : {}) };
     return { source: await httpSource(input, http), owned: true };
   }
   if (typeof input === 'string' || input instanceof URL) return { source: await fileSource(input), owned: true };

@@ -1,5 +1,5 @@
 import { NpzError } from '../errors.js';
-import { raceAbort, throwIfAborted } from '../util/abort.js';
+import { raceAbort, throwIfAborted } from './abort.js';
 
 /**
  * A pull-based reader over a stream that cannot seek. Bytes are taken from the source only when a read needs

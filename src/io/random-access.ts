@@ -3,7 +3,9 @@ import { NpzError } from '../errors.js';
 /**
  * Random access to the bytes of an archive. A zip can only be read from its end (the central directory), so
  * every reader needs the total size up front and positional reads; that is all this interface asks for, which
- * keeps other transports (HTTP range requests, cloud object stores) a small adapter away.
+ * keeps other transports (HTTP range requests, cloud object stores) a small adapter away. How reads are merged,
+ * split and kept in flight is not a source's business: the read planner (`io/planner/`) wraps any source and
+ * decides that from its `readCost`.
  */
 export interface RandomAccessSource {
   /** Total size in bytes. */
@@ -12,26 +14,33 @@ export interface RandomAccessSource {
    * Reads the bytes at `[offset, offset + length)`. Resolves with exactly `length` bytes, or fewer only when the
    * source ends first (never more). With `into` (at least `length` bytes long) the bytes are written to its start
    * and the result is a view of it; without it the result may alias memory the source keeps (e.g. the caller's
-   * Buffer), so callers treat results as read-only.
+   * Buffer), so callers treat results as read-only. A source may stop early (rejecting) once `signal` aborts; the
+   * planner passes one to stop the other parts of a split read when one part failed. Ignoring it is allowed.
    */
-  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  read(offset: number, length: number, into?: Uint8Array, signal?: AbortSignal): Promise<Uint8Array>;
   /** Releases the underlying resource. Idempotent. */
   close(): Promise<void>;
   /** Optional: set by sources that pay a round trip per read (HTTP ranges, object stores); absent means reads are cheap. */
-  readonly readCost?: ReadCost;
+  readonly readCost?: ReadCost | undefined;
 }
 
-/** Upper bound on reads in flight for any one reader, whatever a source asks for. */
-export const MAX_READ_CONCURRENCY = 64;
-
 /**
- * The positional reads a member reader keeps in flight for `source`: its `readCost.parallelReads` when valid
- * (clamped to MAX_READ_CONCURRENCY), else `fallback`, the depth suited to local files.
+ * What a read costs on a source where every read is a round trip; the read planner derives its merging, splitting
+ * and reads in flight from it. A source may declare the outcome directly (`gapBytes`, `parallelReads`) or the link
+ * it sees, declared or measured (`latencyMs`, `bytesPerSecond`), and let the planner derive the rest. Nonsense
+ * values (NaN, negative) are treated as absent, or as "read no gap" for `gapBytes`.
  */
-export function readConcurrency(source: RandomAccessSource, fallback: number): number {
-  const hint = source.readCost?.parallelReads;
-  if (typeof hint !== 'number' || !Number.isFinite(hint) || hint < 1) return fallback;
-  return Math.min(MAX_READ_CONCURRENCY, Math.floor(hint));
+export interface ReadCost {
+  /** A gap up to this many bytes between two wanted ranges is cheaper to read through than a second request. */
+  gapBytes?: number;
+  /** Independent reads worth having in flight at once (the planner keeps at most 64; derived from the link when absent). */
+  parallelReads?: number;
+  /** Milliseconds a read waits for its first byte (about one round trip). */
+  latencyMs?: number;
+  /** Bytes per second one read delivers once its bytes flow. */
+  bytesPerSecond?: number;
+  /** A large read is split into reads of this many bytes, run in parallel (absent: reads are never split). */
+  requestBytes?: number;
 }
 
 /** Anything the readers accept: a path, a `file:` URL, the bytes themselves, or a custom source. */
@@ -54,12 +63,4 @@ export function checkInto(into: Uint8Array | undefined, length: number): void {
   if (into !== undefined && into.length < length) {
     throw new NpzError('ERR_INVALID_ARGUMENT', `destination holds ${into.length} bytes, ${length} requested`);
   }
-}
-
-/** How readers should trade bytes for requests on a source where every read is a round trip. */
-export interface ReadCost {
-  /** A gap up to this many bytes between two wanted ranges is cheaper to read through than a second request. */
-  gapBytes: number;
-  /** Independent reads worth having in flight at once (the member readers keep up to 64 going). */
-  parallelReads: number;
 }
