@@ -5,7 +5,7 @@ import { isByteStream, type ByteStream } from '../source/byte-stream.js';
 import type { NpzSource } from '../source/random-access.js';
 import { resolveSource } from '../source/resolve.js';
 import { throwIfAborted } from '../util/abort.js';
-import { ZipArchive, type ZipEntry } from '../zip/archive.js';
+import { ZipArchive, type ZipEntry } from '../zip/random/archive.js';
 import { readArray } from './arrays.js';
 import { indexByKey, isArrayMember, keyOfMember } from './keys.js';
 import type { OpenNpzOptions } from './open.js';

@@ -1,6 +1,6 @@
 /**
  * Writing `.npz` archives: `saveNpzStream` into any Writable, `saveNpz` atomically to a path. Members are
- * `<name>.npy` in flatten order, laid out byte for byte as `np.savez` lays them out (see src/zip/writer.ts
+ * `<name>.npy` in flatten order, laid out byte for byte as `np.savez` lays them out (see src/zip/write/writer.ts
  * for the three member layouts and when each is used).
  */
 import type { FileHandle } from 'node:fs/promises';
@@ -11,8 +11,8 @@ import { normalizeLeaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, isFlatTree, type FlatTree, type Tree } from '../tree/flatten.js';
 import { abortError, raceAbort } from '../util/abort.js';
 import { writeFileAtomically } from '../util/atomic-file.js';
-import { FileHandleSink, WritableSink, ioError, type ZipSink } from '../zip/sinks.js';
-import { ZipWriter } from '../zip/writer.js';
+import { FileHandleSink, WritableSink, ioError, type ZipSink } from '../node/sinks.js';
+import { ZipWriter } from '../zip/write/writer.js';
 
 export interface SaveProgress {
   entriesDone: number;

@@ -9,7 +9,7 @@ import type { NpyArray } from '../npy/array.js';
 import type { HttpSourceOptions } from '../source/http.js';
 import { resolveSource, type NpzSource, type RandomAccessSource } from '../source/index.js';
 import { throwIfAborted } from '../util/abort.js';
-import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
+import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { LENGTH_PREFIX, MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader } from './header.js';
 
 export interface OpenSafetensorsOptions {

@@ -9,8 +9,8 @@ import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { abortError, raceAbort } from '../util/abort.js';
 import { slices } from '../util/views.js';
-import { checkedSource } from '../zip/caller-chunks.js';
-import { FileHandleSink, type ZipSink } from '../zip/sinks.js';
+import { checkedSource } from '../io/caller-chunks.js';
+import { FileHandleSink, type ZipSink } from '../node/sinks.js';
 import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 

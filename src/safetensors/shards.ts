@@ -9,7 +9,7 @@ import { NpzError } from '../errors.js';
 import type { NpyArray } from '../npy/array.js';
 import { compareCodePoints, type FlatTree, type Tree } from '../tree/flatten.js';
 import { abortError } from '../util/abort.js';
-import { FileHandleSink } from '../zip/sinks.js';
+import { FileHandleSink } from '../node/sinks.js';
 import { writeAtomically } from '../npz/save.js';
 import { openSafetensors, type OpenSafetensorsOptions, type SafetensorsChunksOptions, type SafetensorsEntry, type SafetensorsFile } from './open.js';
 import { checkMetadata, pendingTensors, writeSafetensors, type PendingTensor, type SaveSafetensorsOptions } from './save.js';

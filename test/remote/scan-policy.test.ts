@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/index.js';
 import { bufferSource, type RandomAccessSource, type ReadCost } from '../../src/source/index.js';
-import { ZipArchive, planScanWindows } from '../../src/zip/archive.js';
+import { ZipArchive, planScanWindows } from '../../src/zip/random/archive.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { headerWindows, writeCheckpoint, zipLayout, type Checkpoint, type ZipLayout } from './fixture.js';
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { saveNpzStream } from '../../src/npz/save.js';
 import { bufferSource } from '../../src/source/index.js';
-import { readCentralDirectory, type ZipEntry } from '../../src/zip/central-directory.js';
+import { readCentralDirectory, type ZipEntry } from '../../src/zip/random/central-directory.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { countingSource, pythonArchive, setU16, setU32 } from './reader-helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Crc32, crc32 } from '../../src/zip/crc32.js';
+import { Crc32, crc32 } from '../../src/zip/write/crc32.js';
 import { hasPython, runPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
 
 describe('crc32', () => {

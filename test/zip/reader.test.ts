@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
-import { ZipArchive, checkDecodable } from '../../src/zip/archive.js';
+import { ZipArchive, checkDecodable } from '../../src/zip/random/archive.js';
 import { indexByKey } from '../../src/npz/keys.js';
 import { bufferSource, fileSource, resolveSource, type RandomAccessSource } from '../../src/source/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';

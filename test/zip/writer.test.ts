@@ -1,15 +1,15 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
-import { crc32 } from '../../src/zip/crc32.js';
+import { crc32 } from '../../src/zip/write/crc32.js';
 import {
   decodeEndOfCentralDirectory,
   decodeZip64EndOfCentralDirectory,
   plannedArchiveLength,
-} from '../../src/zip/end-records.js';
-import { decodeCentralDirectoryEntry, encodeEntryName } from '../../src/zip/records.js';
-import { WritableSink } from '../../src/zip/sinks.js';
-import { ZipWriter, type ZipEntryInput } from '../../src/zip/writer.js';
+} from '../../src/zip/format/end-records.js';
+import { decodeCentralDirectoryEntry, encodeEntryName } from '../../src/zip/format/records.js';
+import { WritableSink } from '../../src/node/sinks.js';
+import { ZipWriter, type ZipEntryInput } from '../../src/zip/write/writer.js';
 import { hasPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
 import { MemorySink } from './memory-sink.js';
 import { pythonInspect, pythonZip } from './python-zip.js';

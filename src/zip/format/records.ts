@@ -4,7 +4,7 @@
  * end-records.ts. Pure functions over Uint8Array: no I/O. Sizes and offsets are JS numbers up to 2^53; 64-bit
  * fields are split into 32-bit halves, never truncated with bit operators.
  */
-import { NpzError } from '../errors.js';
+import { NpzError } from '../../errors.js';
 import { getU64, need, setU64, viewOf } from './bytes.js';
 
 export const SIG_LOCAL_HEADER = 0x04034b50;

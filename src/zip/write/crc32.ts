@@ -1,5 +1,5 @@
 import { crc32 as zlibCrc32 } from 'node:zlib';
-import { MAX_VIEW_BYTES } from '../util/views.js';
+import { MAX_VIEW_BYTES } from '../../util/views.js';
 
 // zlib's crc32 takes a 32-bit length: a 4 GiB view silently hashes as if empty, so large views go in slices.
 

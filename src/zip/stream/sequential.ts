@@ -1,6 +1,6 @@
-import { NpzError, type NpzErrorCode } from '../errors.js';
-import { viewOf } from './bytes.js';
-import { StreamByteReader, type ByteStream } from '../source/byte-stream.js';
+import { NpzError, type NpzErrorCode } from '../../errors.js';
+import { viewOf } from '../format/bytes.js';
+import { StreamByteReader, type ByteStream } from '../../source/byte-stream.js';
 import {
   END_LENGTH,
   SIG_END,
@@ -9,8 +9,8 @@ import {
   decodeEndOfCentralDirectory,
   decodeZip64EndOfCentralDirectory,
   decodeZip64Locator,
-} from './end-records.js';
-import { decodeZipName } from './names.js';
+} from '../format/end-records.js';
+import { decodeZipName } from '../format/names.js';
 import {
   CENTRAL_DIRECTORY_FIXED,
   LOCAL_HEADER_FIXED,
@@ -21,7 +21,7 @@ import {
   decodeCentralDirectoryEntry,
   decodeLocalHeader,
   type CentralDirectoryEntry,
-} from './records.js';
+} from '../format/records.js';
 import { StreamMember, hasZip64Extra, hex, truncated, u32, type SeenMember } from './stream-member.js';
 
 export { StreamMember, type SeenMember } from './stream-member.js';

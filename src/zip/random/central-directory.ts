@@ -4,9 +4,9 @@
  * Layout and checks follow CPython's zipfile (np.load's reader) where it is strict, and are stricter where it
  * is lenient in ways that hide damage (a sentinel without its zip64 extra, records past the directory's end).
  */
-import { NpzError } from '../errors.js';
-import type { RandomAccessSource } from '../source/random-access.js';
-import { viewOf } from './bytes.js';
+import { NpzError } from '../../errors.js';
+import type { RandomAccessSource } from '../../source/random-access.js';
+import { viewOf } from '../format/bytes.js';
 import {
   END_LENGTH,
   SIG_END,
@@ -16,8 +16,8 @@ import {
   decodeEndOfCentralDirectory,
   decodeZip64EndOfCentralDirectory,
   decodeZip64Locator,
-} from './end-records.js';
-import { decodeZipName } from './names.js';
+} from '../format/end-records.js';
+import { decodeZipName } from '../format/names.js';
 import {
   CENTRAL_DIRECTORY_FIXED,
   FLAG_ENCRYPTED,
@@ -28,7 +28,7 @@ import {
   SIG_DIGITAL_SIGNATURE,
   SIG_LOCAL_HEADER,
   decodeCentralDirectoryEntry,
-} from './records.js';
+} from '../format/records.js';
 
 /** The end record, its longest comment, and the zip64 locator and record right before it: one read finds all. */
 const TAIL_BYTES = END_LENGTH + 0xffff + ZIP64_LOCATOR_LENGTH + ZIP64_END_LENGTH;

@@ -9,12 +9,12 @@
  */
 import { createDeflateRaw } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { NpzError, isNpzError } from '../errors.js';
-import { abortError, raceAbort } from '../util/abort.js';
-import { slices } from '../util/views.js';
-import { checkedSource } from './caller-chunks.js';
+import { NpzError, isNpzError } from '../../errors.js';
+import { abortError, raceAbort } from '../../util/abort.js';
+import { slices } from '../../util/views.js';
+import { checkedSource } from '../../io/caller-chunks.js';
 import { Crc32, crc32 } from './crc32.js';
-import { encodeEndRecords, plannedArchiveLength } from './end-records.js';
+import { encodeEndRecords, plannedArchiveLength } from '../format/end-records.js';
 import {
   FLAG_DATA_DESCRIPTOR,
   METHOD_DEFLATED,
@@ -26,9 +26,9 @@ import {
   encodeLocalHeader,
   type AlignmentRecord,
   type LocalHeaderFields,
-} from './records.js';
+} from '../format/records.js';
 import { ViewBatches, type ZipOutput } from './output.js';
-import { ioError, type ZipSink } from './sinks.js';
+import { ioError, type ZipSink } from '../../node/sinks.js';
 
 /** In-memory data is written in views of this size, so CRC of one slice overlaps the write of the last. */
 const SLICE_BYTES = 16 << 20;

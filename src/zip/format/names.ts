@@ -1,4 +1,4 @@
-import { NpzError } from '../errors.js';
+import { NpzError } from '../../errors.js';
 import { FLAG_UTF8_NAME } from './records.js';
 
 // Upper half of code page 437, as Python's 'cp437' codec (the np.load reader) decodes it; the lower half is ASCII.

@@ -1,8 +1,8 @@
-import { NpzError, type NpzErrorCode } from '../errors.js';
-import { viewOf } from './bytes.js';
-import type { StreamByteReader } from '../source/byte-stream.js';
-import { crc32 } from './crc32.js';
-import { SIG_END, SIG_ZIP64_END } from './end-records.js';
+import { NpzError, type NpzErrorCode } from '../../errors.js';
+import { viewOf } from '../format/bytes.js';
+import type { StreamByteReader } from '../../source/byte-stream.js';
+import { crc32 } from '../write/crc32.js';
+import { SIG_END, SIG_ZIP64_END } from '../format/end-records.js';
 import {
   FLAG_DATA_DESCRIPTOR,
   FLAG_ENCRYPTED,
@@ -15,8 +15,8 @@ import {
   SIG_LOCAL_HEADER,
   ZIP64_EXTRA_ID,
   type LocalHeader,
-} from './records.js';
-import { StreamInflater } from './stream-inflate.js';
+} from '../format/records.js';
+import { StreamInflater } from '../../node/codecs.js';
 
 /**
  * One zip member read from a stream, front to back: its end found from the sizes in its local header, from the

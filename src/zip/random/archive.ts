@@ -1,7 +1,7 @@
-import { NpzError } from '../errors.js';
-import type { RandomAccessSource } from '../source/random-access.js';
+import { NpzError } from '../../errors.js';
+import type { RandomAccessSource } from '../../source/random-access.js';
 import { inFileOrder, readCentralDirectory, type ZipEntry } from './central-directory.js';
-import { decodeZipName } from './names.js';
+import { decodeZipName } from '../format/names.js';
 import {
   FLAG_ENCRYPTED,
   FLAG_STRONG_ENCRYPTION,
@@ -10,7 +10,7 @@ import {
   METHOD_DEFLATED,
   METHOD_STORED,
   decodeLocalHeader,
-} from './records.js';
+} from '../format/records.js';
 import { ReadWindow } from './window.js';
 
 export type { ZipEntry } from './central-directory.js';

@@ -1,4 +1,4 @@
-import type { RandomAccessSource } from '../source/random-access.js';
+import type { RandomAccessSource } from '../../source/random-access.js';
 
 export const DEFAULT_WINDOW_SIZE = 64 * 1024;
 

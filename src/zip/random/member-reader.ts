@@ -1,11 +1,11 @@
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
-import { NpzError } from '../errors.js';
-import { readConcurrency, type RandomAccessSource } from '../source/random-access.js';
-import { abortError } from '../util/abort.js';
+import { NpzError } from '../../errors.js';
+import { readConcurrency, type RandomAccessSource } from '../../source/random-access.js';
+import { abortError } from '../../util/abort.js';
 import { checkDecodable, type ZipArchive, type ZipEntry } from './archive.js';
-import { crc32 } from './crc32.js';
-import { METHOD_STORED } from './records.js';
+import { crc32 } from '../write/crc32.js';
+import { METHOD_STORED } from '../format/records.js';
 
 /**
  * Sequential access to one member's uncompressed bytes, with the CRC-32 and the size checked against the central

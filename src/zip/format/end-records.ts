@@ -2,7 +2,7 @@
  * End-of-archive records (zip64 EOCD, locator, EOCD) as CPython's zipfile writes them, and the exact length
  * of a whole archive. Pure functions over Uint8Array: no I/O.
  */
-import { NpzError } from '../errors.js';
+import { NpzError } from '../../errors.js';
 import { getU64, need, setU64, viewOf } from './bytes.js';
 import {
   DATA_DESCRIPTOR64_LENGTH,
