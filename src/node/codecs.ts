@@ -1,41 +1,48 @@
-import zlib from 'node:zlib';
-import { NpzError } from '../errors.js';
-import type { StreamByteReader } from '../source/byte-stream.js';
-
 /**
- * Inflates one deflate stream read from a StreamByteReader, stopping where the deflate stream ends by itself: the
- * compressed bytes zlib did not consume go back to the reader, so the data descriptor or next header after a
- * member written with unknown sizes is found without knowing the compressed size. Input is fed one chunk at a
- * time and only when the consumer wants output, so neither side runs ahead.
+ * The core's codecs (src/io/codecs.ts) on Node's zlib: CRC-32, raw deflate as np.savez_compressed writes it, and
+ * raw inflate that stops where the deflate stream ends.
  */
+import { pipeline } from 'node:stream';
+import { constants, crc32 as zlibCrc32, createDeflateRaw, createInflateRaw, inflateRawSync, type InflateRaw } from 'node:zlib';
+import type { Codecs, InflateInput, Inflation } from '../io/codecs.js';
+import { MAX_VIEW_BYTES } from '../util/views.js';
 
-const INPUT_CHUNK = 64 * 1024;
-const OUTPUT_CHUNK = 256 * 1024;
+// zlib's crc32 takes a 32-bit length: a 4 GiB view silently hashes as if empty, so large views go in slices.
+function crc32(data: Uint8Array, previous: number): number {
+  let crc = previous;
+  const length = data.byteLength;
+  // Node 20 returns 0 for a zero-length view over a zero-byte ArrayBuffer, whatever `previous` is.
+  if (length === 0) return crc;
+  if (length <= MAX_VIEW_BYTES) return zlibCrc32(data, crc);
+  for (let start = 0; start < length; start += MAX_VIEW_BYTES) {
+    crc = zlibCrc32(data.subarray(start, Math.min(length, start + MAX_VIEW_BYTES)), crc);
+  }
+  return crc;
+}
+
 /** Inflated pieces queued before the inflater is paused (and so stops taking input). */
 const QUEUE_HIGH = 4;
 
-export class StreamInflater {
-  readonly #reader: StreamByteReader;
-  readonly #inputLimit: number | undefined;
-  readonly #entry: string;
-  readonly #inflater: zlib.InflateRaw;
+/**
+ * One deflate stream inflated by zlib. Input is written one piece at a time, and only when the consumer wants
+ * output and zlib has taken the previous piece, so neither side runs ahead and whatever zlib did not consume lies
+ * in the last piece written: that tail is `unused()`.
+ */
+class ZlibInflation implements Inflation {
+  readonly #input: InflateInput;
+  readonly #inflater: InflateRaw;
   readonly #queue: Uint8Array[] = [];
   #ended = false;
-  #settled = false;
   #error: unknown;
   #writing = false;
   #inputDone = false;
-  #inputTruncated = false;
   #fed = 0;
   #last: Uint8Array = new Uint8Array(0);
   #wake: (() => void) | undefined;
 
-  /** With `inputLimit` (the compressed size from the local header) no byte past it is fed. */
-  constructor(reader: StreamByteReader, entry: string, inputLimit?: number) {
-    this.#reader = reader;
-    this.#entry = entry;
-    this.#inputLimit = inputLimit;
-    this.#inflater = zlib.createInflateRaw({ chunkSize: OUTPUT_CHUNK });
+  constructor(input: InflateInput, chunkSize: number) {
+    this.#input = input;
+    this.#inflater = createInflateRaw({ chunkSize });
     this.#inflater.on('data', (piece: Buffer) => {
       this.#queue.push(piece);
       if (this.#queue.length >= QUEUE_HIGH) this.#inflater.pause();
@@ -51,12 +58,10 @@ export class StreamInflater {
     });
   }
 
-  /** Compressed bytes the deflate stream occupied; final once `next` has returned undefined. */
   get consumed(): number {
     return this.#inflater.bytesWritten;
   }
 
-  /** The next inflated piece, or undefined once the deflate stream has ended (unused input is put back first). */
   async next(): Promise<Uint8Array | undefined> {
     for (;;) {
       const piece = this.#queue.shift();
@@ -64,17 +69,18 @@ export class StreamInflater {
         if (this.#queue.length < QUEUE_HIGH) this.#inflater.resume();
         return piece;
       }
-      if (this.#error !== undefined) throw this.#mappedError();
-      if (this.#ended) {
-        this.#settle();
-        return undefined;
-      }
+      if (this.#error !== undefined) throw this.#error;
+      if (this.#ended) return undefined;
       if (!this.#writing && !this.#inputDone) await this.#feed();
       else await new Promise<void>((resolve) => (this.#wake = resolve));
     }
   }
 
-  /** Stops inflating; the reader is left wherever the inflater got to. Idempotent. */
+  unused(): Uint8Array {
+    const unused = this.#fed - this.#inflater.bytesWritten;
+    return unused > 0 ? this.#last.subarray(this.#last.length - unused) : new Uint8Array(0);
+  }
+
   destroy(): void {
     this.#inflater.removeAllListeners('data');
     this.#inflater.on('error', () => undefined);
@@ -89,15 +95,14 @@ export class StreamInflater {
   }
 
   async #feed(): Promise<void> {
-    const room = this.#inputLimit === undefined ? INPUT_CHUNK : Math.min(INPUT_CHUNK, this.#inputLimit - this.#fed);
-    const chunk = room > 0 ? await this.#reader.next(room) : undefined;
+    const chunk = await this.#input.next();
     if (chunk === undefined) {
       // No more input: zlib either finishes the stream from what it has or reports "unexpected end of file".
       this.#inputDone = true;
-      this.#inputTruncated = room > 0;
       this.#inflater.end();
       return;
     }
+    if (chunk.length === 0) return;
     this.#fed += chunk.length;
     this.#last = chunk;
     this.#writing = true;
@@ -106,29 +111,27 @@ export class StreamInflater {
       this.#signal();
     });
   }
-
-  /** Puts the bytes zlib did not consume (a tail of the last chunk fed) back into the reader. */
-  #settle(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    const unused = this.#fed - this.#inflater.bytesWritten;
-    if (unused > 0) this.#reader.unread(this.#last.subarray(this.#last.length - unused));
-  }
-
-  #mappedError(): NpzError {
-    const cause = this.#error;
-    if (cause instanceof NpzError) return cause;
-    const message = cause instanceof Error ? cause.message : String(cause);
-    if (this.#inputTruncated) {
-      return new NpzError('ERR_ZIP_TRUNCATED', `the stream ended inside the deflate data of member ${JSON.stringify(this.#entry)}`, {
-        entry: this.#entry,
-        offset: this.#reader.position,
-        cause,
-      });
-    }
-    return new NpzError('ERR_ZIP_INFLATE', `member ${JSON.stringify(this.#entry)}: corrupt deflate data (${message})`, {
-      entry: this.#entry,
-      cause,
-    });
-  }
 }
+
+export const nodeCodecs: Codecs = {
+  crc32,
+
+  deflateRaw(input, { level, chunkSize }) {
+    const deflate = createDeflateRaw({ level, chunkSize });
+    // An error of `input` destroys the deflate stream with it, so iterating the output rejects with that error.
+    pipeline(input, deflate, () => undefined);
+    return deflate;
+  },
+
+  inflateRaw(input, { chunkSize }) {
+    return new ZlibInflation(input, chunkSize);
+  },
+
+  inflateHead(head, maxOutput) {
+    try {
+      return inflateRawSync(head, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: maxOutput });
+    } catch {
+      return undefined;
+    }
+  },
+};

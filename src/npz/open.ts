@@ -9,6 +9,7 @@ import type { NpzSource, RandomAccessSource } from '../source/random-access.js';
 import { resolveSource } from '../source/resolve.js';
 import { abortError } from '../util/abort.js';
 import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/random/archive.js';
+import { nodeCodecs } from '../node/codecs.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
 import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
@@ -229,7 +230,7 @@ export async function openNpz(input: NpzSource, options: OpenNpzOptions = {}): P
   const { source, owned } = await resolveSource(input, options);
   try {
     const policy = options.duplicates ?? 'error';
-    const archive = await ZipArchive.open(source);
+    const archive = await ZipArchive.open(source, nodeCodecs);
     const { byKey, kept } = indexByKey(archive.entries, policy);
     // Local headers and npy headers are read in file order, neighbours together; entries keep directory order.
     const described = new Array<NpzEntry>(kept.length);

@@ -6,6 +6,7 @@ import type { NpzSource } from '../source/random-access.js';
 import { resolveSource } from '../source/resolve.js';
 import { throwIfAborted } from '../util/abort.js';
 import { ZipArchive, type ZipEntry } from '../zip/random/archive.js';
+import { nodeCodecs } from '../node/codecs.js';
 import { readArray } from './arrays.js';
 import { indexByKey, isArrayMember, keyOfMember } from './keys.js';
 import type { OpenNpzOptions } from './open.js';
@@ -89,7 +90,7 @@ export async function* readNpz(input: NpzSource | ByteStream, options: ReadNpzOp
   const memory = options.reuse === true ? new ReusedMemory(readAhead ? 2 : 1) : undefined;
   let pending: { result: Promise<[string, NpyArray] | undefined>; requested: Promise<void> } | undefined;
   try {
-    const archive = await ZipArchive.open(source);
+    const archive = await ZipArchive.open(source, nodeCodecs);
     const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');
     const budget = kept.reduce((largest, entry) => Math.max(largest, entry.uncompressedSize), 0) + READ_AHEAD_SLACK_BYTES;
     const load = async (entry: ZipEntry, onAllRequested: () => void): Promise<[string, NpyArray] | undefined> => {

@@ -11,7 +11,9 @@ import { normalizeLeaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, isFlatTree, type FlatTree, type Tree } from '../tree/flatten.js';
 import { abortError, raceAbort } from '../util/abort.js';
 import { writeFileAtomically } from '../util/atomic-file.js';
-import { FileHandleSink, WritableSink, ioError, type ZipSink } from '../node/sinks.js';
+import { nodeCodecs } from '../node/codecs.js';
+import { FileHandleSink, WritableSink } from '../node/sinks.js';
+import { ioError, type ZipSink } from '../io/sink.js';
 import { ZipWriter } from '../zip/write/writer.js';
 
 export interface SaveProgress {
@@ -123,6 +125,7 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   const progress: SaveProgress = { entriesDone: 0, bytesDone: 0 };
   const report = progressReporter(progress, onProgress);
   const writerOptions: ConstructorParameters<typeof ZipWriter>[1] = {
+    codecs: nodeCodecs,
     forceZip64,
     onWrite: (bytes) => {
       progress.bytesDone = bytes;

@@ -6,6 +6,7 @@ import type { ByteStream } from '../source/byte-stream.js';
 import { throwIfAborted } from '../util/abort.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { SequentialZipReader, type StreamMember } from '../zip/stream/sequential.js';
+import { nodeCodecs } from '../node/codecs.js';
 import { inMember, type NpzReadOptions } from './arrays.js';
 import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
 import { compressionOf, keyOfMember, type DuplicateNamePolicy } from './keys.js';
@@ -207,7 +208,7 @@ function otherEntry(member: StreamMember, claim: Claim, options: StreamNpzOption
  * directory is checked when the loop reaches the end; leaving the loop early stops reading the input.
  */
 export async function* streamNpz(input: ByteStream, options: StreamNpzOptions = {}): AsyncGenerator<StreamNpzEntry, void, undefined> {
-  const zip = new SequentialZipReader(input, options.signal);
+  const zip = new SequentialZipReader(input, nodeCodecs, options.signal);
   const keys = new Set<string>();
   const policy = options.duplicates ?? 'error';
   let previous: Claim | undefined;

@@ -10,7 +10,8 @@ import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { abortError, raceAbort } from '../util/abort.js';
 import { slices } from '../util/views.js';
 import { checkedSource } from '../io/caller-chunks.js';
-import { FileHandleSink, type ZipSink } from '../node/sinks.js';
+import { FileHandleSink } from '../node/sinks.js';
+import type { ZipSink } from '../io/sink.js';
 import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 

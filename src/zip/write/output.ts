@@ -7,7 +7,7 @@
 import { raceAbort } from '../../util/abort.js';
 import { isNpzError } from '../../errors.js';
 import type { Crc32 } from './crc32.js';
-import { ioError, type ZipSink } from '../../node/sinks.js';
+import { ioError, type ZipSink } from '../../io/sink.js';
 
 export interface OutputOptions {
   signal?: AbortSignal | undefined;
