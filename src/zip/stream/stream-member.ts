@@ -166,7 +166,8 @@ export class StreamMember {
       );
     }
     this.#length = length;
-    this.#delimited = this.hasDescriptor;
+    // Only a stored member's end is where its contents say; a deflate stream ends by itself.
+    this.#delimited = this.hasDescriptor && this.header.method === METHOD_STORED;
   }
 
   /**
