@@ -35,8 +35,11 @@ interface Damage {
   zip64: boolean;
   /** An archive without members. */
   empty?: boolean;
-  patch: (bytes: Buffer) => void;
+  /** Damages the bytes in place, or returns the damaged archive. */
+  patch: (bytes: Buffer) => unknown;
   code: string;
+  /** Words the message must hold (where another check would raise the same code). */
+  words?: RegExp;
   /** CPython 3.11's zipfile.ZipFile opens it / np.load reads every array: 'ok' or 'error'. */
   zipfile: 'ok' | 'error';
   npLoad: 'ok' | 'error';
@@ -54,7 +57,7 @@ const DAMAGES: Damage[] = [
   { name: 'a directory offset one byte too small', zip64: false, patch: (b) => b.writeUInt32LE(b.readUInt32LE(b.length - END + 16) - 1, b.length - END + 16), code: 'ERR_ZIP_CENTRAL_DIRECTORY', zipfile: 'ok', npLoad: 'error' },
   // zipfile never reads the entry counts: it walks the directory by its size.
   { name: 'an entry count for this disk below the total', zip64: false, patch: (b) => b.writeUInt16LE(1, b.length - END + 8), code: 'ERR_ZIP_EOCD', zipfile: 'ok', npLoad: 'ok' },
-  { name: 'both entry counts one too many', zip64: false, patch: (b) => (b.writeUInt16LE(3, b.length - END + 8), b.writeUInt16LE(3, b.length - END + 10)), code: 'ERR_ZIP_BOUNDS', zipfile: 'ok', npLoad: 'ok' },
+  { name: 'both entry counts one too many', zip64: false, patch: (b) => (b.writeUInt16LE(3, b.length - END + 8), b.writeUInt16LE(3, b.length - END + 10)), code: 'ERR_ZIP_BOUNDS', words: /counts 3 entries but the central directory holds only 2/, zipfile: 'ok', npLoad: 'ok' },
   { name: 'both entry counts one too few', zip64: false, patch: (b) => (b.writeUInt16LE(1, b.length - END + 8), b.writeUInt16LE(1, b.length - END + 10)), code: 'ERR_ZIP_CENTRAL_DIRECTORY', zipfile: 'ok', npLoad: 'ok' },
   { name: 'the directory on disk 1', zip64: false, patch: (b) => b.writeUInt16LE(1, b.length - END + 6), code: 'ERR_ZIP_MULTIDISK', zipfile: 'ok', npLoad: 'ok' },
   // zip64 end records (forced): the end record holds sentinels, the zip64 record the values.
@@ -67,7 +70,9 @@ const DAMAGES: Damage[] = [
   { name: 'an end record count for this disk that is neither the zip64 count nor the sentinel', zip64: true, patch: (b) => b.writeUInt16LE(1, b.length - END + 8), code: 'ERR_ZIP_ZIP64', zipfile: 'ok', npLoad: 'ok' },
   { name: 'an end record directory size that is neither the zip64 size nor the sentinel', zip64: true, patch: (b) => b.writeUInt32LE(7, b.length - END + 12), code: 'ERR_ZIP_ZIP64', zipfile: 'ok', npLoad: 'ok' },
   { name: 'an end record on disk 1 beside a zip64 record', zip64: true, patch: (b) => b.writeUInt16LE(1, b.length - END + 4), code: 'ERR_ZIP_MULTIDISK', zipfile: 'ok', npLoad: 'ok' },
-  { name: 'a zip64 record stating too small a size', zip64: true, patch: (b) => b.writeBigUInt64LE(43n, b.length - RECORD + 4), code: 'ERR_ZIP_ZIP64', zipfile: 'ok', npLoad: 'ok' },
+  { name: 'a zip64 record stating too small a size', zip64: true, patch: (b) => b.writeBigUInt64LE(43n, b.length - RECORD + 4), code: 'ERR_ZIP_ZIP64', words: /less than its 44 bytes of fields/, zipfile: 'ok', npLoad: 'ok' },
+  // A stream reads through an extensible data sector of up to 1 MiB; a random-access reader sees it cannot end at the locator.
+  { name: 'a zip64 record stating 2 MiB of extensible data', zip64: true, patch: (b) => b.writeBigUInt64LE(44n + 2n ** 21n, b.length - RECORD + 4), code: 'ERR_ZIP_ZIP64', zipfile: 'ok', npLoad: 'ok', streamWords: true },
   { name: 'a zip64 record stating a size that does not end at its locator', zip64: true, patch: (b) => b.writeBigUInt64LE(45n, b.length - RECORD + 4), code: 'ERR_ZIP_ZIP64', zipfile: 'ok', npLoad: 'ok', streamWords: true },
   { name: 'a zip64 record on disk 1', zip64: true, patch: (b) => b.writeUInt32LE(1, b.length - RECORD + 16), code: 'ERR_ZIP_MULTIDISK', zipfile: 'ok', npLoad: 'ok' },
   { name: 'a zip64 record placing the directory on disk 1', zip64: true, patch: (b) => b.writeUInt32LE(1, b.length - RECORD + 20), code: 'ERR_ZIP_MULTIDISK', zipfile: 'ok', npLoad: 'ok' },
@@ -75,6 +80,9 @@ const DAMAGES: Damage[] = [
   { name: 'a zip64 locator counting 2 disks', zip64: true, patch: (b) => b.writeUInt32LE(2, b.length - LOCATOR + 16), code: 'ERR_ZIP_MULTIDISK', zipfile: 'error', npLoad: 'error' },
   { name: 'a zip64 locator pointing one byte before its record', zip64: true, patch: (b) => b.writeBigUInt64LE(b.readBigUInt64LE(b.length - LOCATOR + 8) - 1n, b.length - LOCATOR + 8), code: 'ERR_ZIP_ZIP64', zipfile: 'ok', npLoad: 'ok', streamWords: true },
   { name: 'a zip64 locator pointing past its record', zip64: true, patch: (b) => b.writeBigUInt64LE(b.readBigUInt64LE(b.length - LOCATOR + 8) + 1n, b.length - LOCATOR + 8), code: 'ERR_ZIP_ZIP64', zipfile: 'ok', npLoad: 'ok', streamWords: true },
+  // Bytes after the end record: counted up to where a random-access reader stops looking for it.
+  { name: '10 bytes after the end record', zip64: false, patch: (b) => Buffer.concat([b, Buffer.alloc(10)]), code: 'ERR_ZIP_EOCD', zipfile: 'ok', npLoad: 'ok' },
+  { name: '100 KiB after the end record', zip64: false, patch: (b) => Buffer.concat([b, Buffer.alloc(100 * 1024)]), code: 'ERR_ZIP_TRUNCATED', zipfile: 'error', npLoad: 'error' },
 ];
 
 /** 'ok' or the NpzError as `CODE: message`. */
@@ -101,8 +109,9 @@ describe('end records that disagree, through every reader', () => {
     expect(bases.zip64.readUInt32LE(bases.zip64.length - RECORD)).toBe(0x06064b50);
     expect(bases.empty.length).toBe(END);
     DAMAGES.forEach((damage, i) => {
-      const bytes = Buffer.from(damage.empty === true ? bases.empty : damage.zip64 ? bases.zip64 : bases.plain);
-      damage.patch(bytes);
+      const base = Buffer.from(damage.empty === true ? bases.empty : damage.zip64 ? bases.zip64 : bases.plain);
+      const patched = damage.patch(base);
+      const bytes = patched instanceof Buffer ? patched : base;
       const name = `damage-${i}.npz`;
       writeFileSync(dir.file(name), bytes);
       files.set(name, bytes);
@@ -127,6 +136,7 @@ describe('end records that disagree, through every reader', () => {
     const bytes = files.get(name) as Buffer;
     const fromFile = await outcome(join(dir.path, name));
     expect(fromFile.split(':')[0]).toBe(damage.code);
+    if (damage.words !== undefined) expect(fromFile).toMatch(damage.words);
     expect(await outcome(`${server.origin}/${name}`)).toBe(fromFile);
     expect(await outcome(new Uint8Array(bytes))).toBe(fromFile);
     const fromStream = await outcome(unevenChunks(bytes));

@@ -99,6 +99,20 @@ export function multiDisk(where: string, disk: number, offset?: number): NpzErro
 // ---------------------------------------------------------------------------------------------------------
 // End records
 
+/**
+ * No end record where one can be: the last END_LENGTH + 0xffff + zip64 records' bytes of the archive hold none.
+ * `startsLikeZip`: the archive starts with a local header, so it is a zip cut short (or still being written).
+ */
+export function noEndRecord(startsLikeZip: boolean): NpzError {
+  if (startsLikeZip) {
+    return new NpzError(
+      'ERR_ZIP_TRUNCATED',
+      'the archive starts like a zip but has no end of central directory record: the file is truncated or still being written',
+    );
+  }
+  return new NpzError('ERR_ZIP_NOT_ZIP', 'input is not a zip archive (no end of central directory record found)');
+}
+
 /** The end record's comment must reach exactly to the end of the archive. */
 export function checkComment(endOffset: number, declared: number, trailing: number): void {
   if (declared === trailing) return;

@@ -23,6 +23,7 @@ import {
   checkZip64Locator,
   checkZip64Record,
   decodeDirectory,
+  noEndRecord,
   resolveEndRecords,
   zip64Value,
   type EndRecords,
@@ -57,13 +58,7 @@ async function readExact(source: RandomAccessSource, offset: number, length: num
 async function missingEnd(source: RandomAccessSource): Promise<NpzError> {
   if (source.size === 0) return new NpzError('ERR_ZIP_NOT_ZIP', 'input is empty, not a zip archive');
   const head = await source.read(0, Math.min(4, source.size));
-  if (head.length === 4 && viewOf(head).getUint32(0, true) === SIG_LOCAL_HEADER) {
-    return new NpzError(
-      'ERR_ZIP_TRUNCATED',
-      'the archive starts like a zip but has no end of central directory record: the file is truncated or still being written',
-    );
-  }
-  return new NpzError('ERR_ZIP_NOT_ZIP', 'input is not a zip archive (no end of central directory record found)');
+  return noEndRecord(head.length === 4 && viewOf(head).getUint32(0, true) === SIG_LOCAL_HEADER);
 }
 
 /** The last end record whose comment reaches exactly to the end of the file, and the zip64 records it leads to. */

@@ -37,6 +37,7 @@ import {
   decodeDirectory,
   directoryTooLarge,
   localName,
+  noEndRecord,
   resolveEndRecords,
   zip64Value,
   type EndRecords,
@@ -49,8 +50,8 @@ export { StreamMember, type SeenMember } from './stream-member.js';
 /** Zip64 end records carry an extensible data sector; this much of it is read through, more is refused. */
 const MAX_ZIP64_EXTENSIBLE_DATA = 1 << 20;
 /**
- * Bytes after the end record that are still counted, to report them as a random-access reader does: it finds the
- * end record only within its last END_LENGTH + 0xffff + zip64 records of the file.
+ * Bytes after the end record that are still counted, to report them as a random-access reader does: it looks for
+ * the end record only in the last END_LENGTH + 0xffff + zip64 records' bytes of the file, and past that finds none.
  */
 const MAX_TRAILING_COUNTED = 0xffff + ZIP64_LOCATOR_LENGTH + ZIP64_END_LENGTH;
 
@@ -90,6 +91,8 @@ export class SequentialZipReader {
   readonly #seen: SeenMember[] = [];
   #current: StreamMember | undefined;
   #finished = false;
+  /** The stream's first record was a local header. */
+  #startedWithMember = false;
   /** Total stream length, known once the end records have been read. */
   totalLength: number | undefined;
 
@@ -125,6 +128,7 @@ export class SequentialZipReader {
     }
     const sig = u32(signature, 0);
     if (sig === SIG_LOCAL_HEADER) {
+      if (at === 0) this.#startedWithMember = true;
       this.#current = await this.#localHeader(at);
       return this.#current;
     }
@@ -269,11 +273,7 @@ export class SequentialZipReader {
       comment += piece.length;
     }
     const trailing = comment < declared ? comment : comment + (await this.#drain(MAX_TRAILING_COUNTED - comment + 1));
-    if (trailing > MAX_TRAILING_COUNTED) {
-      throw new NpzError('ERR_ZIP_EOCD', `more than ${MAX_TRAILING_COUNTED} bytes follow the end of central directory record at ${endOffset}`, {
-        offset: endOffset,
-      });
-    }
+    if (trailing > MAX_TRAILING_COUNTED) throw noEndRecord(this.#seen.length > 0 || this.#startedWithMember);
     checkComment(endOffset, declared, trailing);
     this.totalLength = this.#reader.position;
     return { end: decodeEndOfCentralDirectory(whole, 0), endOffset, zip64 };
