@@ -190,6 +190,44 @@ describe('the shared rules, through both readers', () => {
   });
 });
 
+describe('what only one reader sees', () => {
+  it('strong encryption flagged in the local header only: the stream refuses the member, the file reader takes the directory', async () => {
+    const bytes = buildZip([{ name: 'a.npy', content: A, local: (header) => header.writeUInt16LE(header.readUInt16LE(6) | 0x0040, 6) }]);
+    expect(await fromFile(bytes)).toBe('ok: a');
+    expect(await fromStream(bytes)).toBe('ERR_ZIP_ENCRYPTED: member "a.npy" uses strong encryption');
+  });
+
+  it('a directory recording a stored member 8 bytes shorter than the stream held: ERR_ZIP_SIZE_MISMATCH from the stream', async () => {
+    const bytes = buildZip([{ name: 'a.npy', content: A, central: (entry) => (entry.writeUInt32LE(A.length - 8, 20), entry.writeUInt32LE(A.length - 8, 24)) }]);
+    // The file reader believes the directory, and its npy layer finds the member too short for its header.
+    expect(code(await fromFile(bytes))).toBe('ERR_NPY_SIZE_MISMATCH');
+    expect(await fromStream(bytes)).toMatch(/^ERR_ZIP_SIZE_MISMATCH: the central directory disagrees with the stream about member "a.npy": sizes/);
+  });
+
+  it('a directory whose two entries swap their local header offsets: the stream compares offsets, the file reader names', async () => {
+    const bytes = buildZip([{ name: 'a.npy', content: A }, { name: 'b.npy', content: A }]);
+    const directory = bytes.readUInt32LE(bytes.length - 22 + 16);
+    const second = directory + 46 + 5;
+    const [first, other] = [bytes.readUInt32LE(directory + 42), bytes.readUInt32LE(second + 42)];
+    bytes.writeUInt32LE(other, directory + 42);
+    bytes.writeUInt32LE(first, second + 42);
+    expect(code(await fromFile(bytes))).toBe('ERR_ZIP_NAME_MISMATCH');
+    expect(await fromStream(bytes)).toMatch(/^ERR_ZIP_CENTRAL_DIRECTORY: the central directory disagrees with the stream about member "a.npy": local header offset/);
+  });
+
+  it('a local extra field that pushes the last member\'s data past the end of the file: ERR_ZIP_BOUNDS from the file reader', async () => {
+    const bytes = buildZip([{ name: 'a.npy', content: A }]);
+    bytes.writeUInt16LE(bytes.length - (30 + 5), 28);
+    expect(await fromFile(bytes)).toMatch(/^ERR_ZIP_BOUNDS: member "a.npy" data ends at \d+, past the \d+-byte file/);
+  });
+
+  it("a local extra field that pushes a member's data into the next member: ERR_ZIP_OVERLAP from the file reader", async () => {
+    const bytes = buildZip([{ name: 'a.npy', content: A }, { name: 'b.npy', content: B }]);
+    bytes.writeUInt16LE(bytes.readUInt16LE(28) + 10, 28);
+    expect(await fromFile(bytes)).toMatch(/^ERR_ZIP_OVERLAP: member "a.npy" data \(\d+\.\.\d+\) overlaps the next record/);
+  });
+});
+
 describe('the shared member check, through both readers', () => {
   it('bytes after the end of a deflate stream, inside the compressed size: ERR_ZIP_SIZE_MISMATCH from both, in the same words', async () => {
     const bytes = buildZip([{ name: 'b.npy', content: B, deflate: true, junk: Buffer.from('trailing junk') }]);
@@ -280,5 +318,39 @@ describe('data descriptors (stream only: the file reader takes the directory and
     const second = directory + 46 + 5;
     rebuilt.writeUInt32LE(rebuilt.readUInt32LE(second + 42) - 8, second + 42);
     expect(await fromStream(rebuilt)).toBe('ok: b,a');
+  });
+
+  it('a zip64 descriptor is not read as a 4-byte one whose CRC-32 matches and that a record signature seems to follow', async () => {
+    // 0x04034b50 zeros: the descriptor's 8-byte uncompressed size starts with a local header signature, so read
+    // with 4-byte sizes it repeats the CRC-32 and looks followed by a record; only its sizes tell it is not that.
+    const content = new Uint8Array(0x04034b50);
+    const compressed = deflateRawSync(content, { level: 1 });
+    const name = Buffer.from('zeros.bin');
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(FLAG_DATA_DESCRIPTOR, 6);
+    local.writeUInt16LE(METHOD_DEFLATED, 8);
+    local.writeUInt16LE(name.length, 26);
+    const descriptor = Buffer.alloc(24);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeUInt32LE(nodeCodecs.crc32(content, 0), 4);
+    descriptor.writeBigUInt64LE(BigInt(compressed.length), 8);
+    descriptor.writeBigUInt64LE(BigInt(content.length), 16);
+    const head = Buffer.concat([local, name, compressed, descriptor]);
+    const rest = buildZip([{ name: 'a.npy', content: A }]);
+    // Prepend the member: shift the directory's offsets and add its record.
+    const end = rest.length - 22;
+    const directory = rest.readUInt32LE(end + 16);
+    const entry = Buffer.from(encodeCentralDirectoryEntry({ name, flags: FLAG_DATA_DESCRIPTOR, method: METHOD_DEFLATED, crc32: nodeCodecs.crc32(content, 0), compressedSize: compressed.length, uncompressedSize: content.length, localHeaderOffset: 0 }));
+    const oldEntry = Buffer.from(rest.subarray(directory, end));
+    oldEntry.writeUInt32LE(head.length, 42);
+    const eocd = Buffer.from(rest.subarray(end));
+    eocd.writeUInt16LE(2, 8);
+    eocd.writeUInt16LE(2, 10);
+    eocd.writeUInt32LE(entry.length + oldEntry.length, 12);
+    eocd.writeUInt32LE(head.length + directory, 16);
+    const bytes = Buffer.concat([head, rest.subarray(0, directory), entry, oldEntry, eocd]);
+    expect(await fromStream(bytes)).toBe('ok: a');
   });
 });

@@ -203,7 +203,7 @@ export class ZipWriter {
         hashed += slice.byteLength;
         // Hashing gigabytes is synchronous; let timers and an abort in between.
         if (hashed % YIELD_EVERY === 0) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await new Promise<void>((resolve) => setTimeout(resolve, 0));
           this.checkAbort();
         }
       }
@@ -332,7 +332,7 @@ export class ZipWriter {
   }
 }
 
-/** A copy in memory of its own (Buffer's `slice` would return a view). */
+/** A copy in memory of its own (a Node Buffer's `slice` would return a view). */
 function copyOf(chunk: Uint8Array): Uint8Array {
   return new Uint8Array(chunk);
 }
