@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import yauzl from 'yauzl';
 import { openNpz, type RandomAccessSource } from '../src/index.js';
 import { bufferSource, fileSource } from '../src/index.js';
-import { readCentralDirectory } from '../src/zip/central-directory.js';
+import { readCentralDirectory } from '../src/zip/random/central-directory.js';
 
 const { values } = parseArgs({ options: { members: { type: 'string', default: '70000' }, runs: { type: 'string', default: '3' } } });
 const members = Number(values.members);

@@ -161,26 +161,6 @@ export function violationsOf(path: string, text: string): string[] {
  * becomes io/, http/ and node/ (the types below move with it), util/ is gone, and npy/ stops using Buffer.
  */
 const PENDING = new Set([
-  // src/source/ → io/random-access.ts, io/byte-stream.ts, http/ (types the readers' options name)
-  // src/zip/ → zip/format, random, stream, write over Codecs; helpers from io/
-  'zip/caller-chunks.ts: import util/abort.ts (the core imports only the core)',
-  'zip/crc32.ts: import node:zlib (a Node built-in in the core)',
-  'zip/crc32.ts: import util/views.ts (the core imports only the core)',
-  'zip/member-reader.ts: import node:stream (a Node built-in in the core)',
-  'zip/member-reader.ts: import node:zlib (a Node built-in in the core)',
-  'zip/member-reader.ts: import util/abort.ts (the core imports only the core)',
-  'zip/output.ts: import util/abort.ts (the core imports only the core)',
-  'zip/sinks.ts: import type node:fs/promises (a Node built-in in the core)',
-  'zip/sinks.ts: import type node:stream (a Node built-in in the core)',
-  'zip/sinks.ts: import node:stream/promises (a Node built-in in the core)',
-  'zip/stream-inflate.ts: import node:zlib (a Node built-in in the core)',
-  'zip/stream-inflate.ts: global Buffer (a Node-only global in the core)',
-  'zip/writer.ts: import node:zlib (a Node built-in in the core)',
-  'zip/writer.ts: import node:stream/promises (a Node built-in in the core)',
-  'zip/writer.ts: import util/abort.ts (the core imports only the core)',
-  'zip/writer.ts: import util/views.ts (the core imports only the core)',
-  'zip/writer.ts: global setImmediate (a Node-only global in the core)',
-  'zip/names.ts: global Buffer (a Node-only global in the core)',
   // npy/ (helper C): latin1 and byte-swap helpers through Buffer
   'npy/header.ts: global Buffer (a Node-only global in the core)',
   'npy/dtype.ts: global Buffer (a Node-only global in the core)',
@@ -197,9 +177,9 @@ describe('architecture: the checker reads every kind of import', () => {
   const coreFile = join(SRC, 'npz', 'probe.ts');
   const cases: Array<[string, string, string, string]> = [
     ['CLI static import of an internal', cliFile, "import { openNpz } from '../../npz/open.js';", 'cli/commands/probe.ts: import npz/open.ts'],
-    ['CLI import type of an internal', cliFile, "import type { ZipEntry } from '../../zip/archive.js';", 'cli/commands/probe.ts: import type zip/archive.ts'],
-    ['CLI import of only types by name', cliFile, "import { type ZipEntry } from '../../zip/archive.js';", 'cli/commands/probe.ts: import type zip/archive.ts'],
-    ['CLI re-export of an internal', cliFile, "export { crc32 } from '../../zip/crc32.js';", 'cli/commands/probe.ts: export from zip/crc32.ts'],
+    ['CLI import type of an internal', cliFile, "import type { ZipEntry } from '../../zip/random/archive.js';", 'cli/commands/probe.ts: import type zip/random/archive.ts'],
+    ['CLI import of only types by name', cliFile, "import { type ZipEntry } from '../../zip/random/archive.js';", 'cli/commands/probe.ts: import type zip/random/archive.ts'],
+    ['CLI re-export of an internal', cliFile, "export { Crc32 } from '../../zip/write/crc32.js';", 'cli/commands/probe.ts: export from zip/write/crc32.ts'],
     ['CLI dynamic import', cliFile, "const m = await import('../../node/files.js');", "cli/commands/probe.ts: import() node/files.ts"],
     ['CLI import() type', cliFile, "let x: import('../../io/platform.js').Platform;", "cli/commands/probe.ts: import('…') type io/platform.ts"],
     ['CLI require', cliFile, "const m = require('../../node/platform.js');", 'cli/commands/probe.ts: require node/platform.ts'],

@@ -6,7 +6,7 @@
  */
 import type { HttpReadOptions } from '../http/options.js';
 import type { NpzSource, RandomAccessSource } from './random-access.js';
-import type { ZipSink } from '../zip/sinks.js';
+import type { ZipSink } from './sink.js';
 import type { Codecs } from './codecs.js';
 
 export interface Platform {

@@ -1,6 +1,6 @@
 /** Saving to a named file, the same way for every format: atomically, with the save options and error mapping. */
 import { NpzError, isNpzError } from '../errors.js';
-import { ioError } from '../zip/sinks.js';
+import { ioError } from '../io/sink.js';
 import { abortError } from './abort.js';
 import type { FileSink, Platform } from './platform.js';
 

@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { NpzError } from '../errors.js';
-import { MAX_VIEW_BYTES } from '../util/views.js';
+import { MAX_VIEW_BYTES } from '../io/chunks.js';
 import { checkInto, checkRange, type RandomAccessSource } from '../io/random-access.js';
 
 class FileSource implements RandomAccessSource {

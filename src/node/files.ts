@@ -9,7 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { throwIfAborted } from '../io/abort.js';
 import type { AtomicWriteOptions, FileSink, PlatformFiles } from '../io/platform.js';
-import { FileHandleSink } from '../zip/sinks.js';
+import { FileHandleSink } from './sinks.js';
 
 /** The calls an atomic write makes. Node's own by default (`nodeFileSystem`). */
 export interface FileSystemCalls {

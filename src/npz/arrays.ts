@@ -7,8 +7,8 @@ import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
 import { npyDataChunks, readNpyArray, readNpyHeader, type ArrayMemory, type NpyReadOptions } from '../npy/read.js';
 import { throwIfAborted } from '../io/abort.js';
-import type { ZipArchive, ZipEntry } from '../zip/archive.js';
-import { MemberReader, type MemberReadOptions } from '../zip/member-reader.js';
+import type { ZipArchive, ZipEntry } from '../zip/random/archive.js';
+import { MemberReader, type MemberReadOptions } from '../zip/random/member-reader.js';
 
 export type NpzReadOptions = NpyReadOptions & MemberReadOptions;
 

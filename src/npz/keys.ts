@@ -1,6 +1,6 @@
 import { NpzError } from '../errors.js';
-import type { ZipEntry } from '../zip/archive.js';
-import { METHOD_DEFLATED, METHOD_STORED } from '../zip/records.js';
+import type { ZipEntry } from '../zip/random/archive.js';
+import { METHOD_DEFLATED, METHOD_STORED } from '../zip/format/records.js';
 
 /** What to do when two members share a key: `'error'` (default) refuses the file, `'last'` keeps the last, as np.load does. */
 export type DuplicateNamePolicy = 'error' | 'last';

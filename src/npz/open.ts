@@ -9,8 +9,8 @@ import { npyHeaderFromHead } from '../npy/read.js';
 import type { HttpReadOptions } from '../http/options.js';
 import { isByteStream } from '../io/byte-stream.js';
 import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
-import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/archive.js';
-import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
+import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/random/archive.js';
+import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
 import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
 import { compressionOf, indexByKey, isArrayMember, keyOfMember, type DuplicateNamePolicy } from './keys.js';
@@ -229,7 +229,7 @@ export async function openNpz(platform: Platform, input: NpzSource, options: Ope
   const { source, owned } = await platform.openSource(input, options);
   try {
     const policy = options.duplicates ?? 'error';
-    const archive = await ZipArchive.open(source);
+    const archive = await ZipArchive.open(source, platform.codecs);
     const { byKey, kept } = indexByKey(archive.entries, policy);
     // Local headers and npy headers are read in file order, neighbours together; entries keep directory order.
     const described = new Array<NpzEntry>(kept.length);

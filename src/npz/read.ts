@@ -5,7 +5,7 @@ import { isByteStream, type ByteStream } from '../io/byte-stream.js';
 import type { NpzSource } from '../io/random-access.js';
 import type { Platform } from '../io/platform.js';
 import { throwIfAborted } from '../io/abort.js';
-import { ZipArchive, type ZipEntry } from '../zip/archive.js';
+import { ZipArchive, type ZipEntry } from '../zip/random/archive.js';
 import { readArray } from './arrays.js';
 import { indexByKey, isArrayMember, keyOfMember } from './keys.js';
 import type { OpenNpzOptions } from './open.js';
@@ -83,7 +83,7 @@ export async function* readNpz(
   const memory = options.reuse === true ? new ReusedMemory(readAhead ? 2 : 1) : undefined;
   let pending: { result: Promise<[string, NpyArray] | undefined>; requested: Promise<void> } | undefined;
   try {
-    const archive = await ZipArchive.open(source);
+    const archive = await ZipArchive.open(source, platform.codecs);
     const { kept } = indexByKey(archive.entries, options.duplicates ?? 'error');
     const budget = kept.reduce((largest, entry) => Math.max(largest, entry.uncompressedSize), 0) + READ_AHEAD_SLACK_BYTES;
     const load = async (entry: ZipEntry, onAllRequested: () => void): Promise<[string, NpyArray] | undefined> => {

@@ -1,17 +1,18 @@
 /**
  * Writing `.npz` archives: `saveNpzStream` into any Writable, `saveNpz` atomically to a path. Members are
- * `<name>.npy` in flatten order, laid out byte for byte as `np.savez` lays them out (see src/zip/writer.ts
+ * `<name>.npy` in flatten order, laid out byte for byte as `np.savez` lays them out (see src/zip/write/writer.ts
  * for the three member layouts and when each is used).
  */
 import { NpzError, isNpzError } from '../errors.js';
 import { abortError, raceAbort } from '../io/abort.js';
+import type { Codecs } from '../io/codecs.js';
 import type { Platform } from '../io/platform.js';
 import { progressReporter, type SaveProgress } from '../io/progress.js';
 import { saveFailure, saveFile } from '../io/save-file.js';
 import { normalizeLeaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, isFlatTree, type FlatTree, type Tree } from '../tree/flatten.js';
-import type { ZipSink } from '../zip/sinks.js';
-import { ZipWriter } from '../zip/writer.js';
+import type { ZipSink } from '../io/sink.js';
+import { ZipWriter } from '../zip/write/writer.js';
 
 export type { SaveProgress } from '../io/progress.js';
 
@@ -89,7 +90,7 @@ async function* normalizedLeaves(tree: Tree | FlatTree, signal: AbortSignal | un
   }
 }
 
-async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveOptions): Promise<SaveSummary> {
+async function writeArchive(codecs: Codecs, tree: Tree | FlatTree, sink: ZipSink, options: SaveOptions): Promise<SaveSummary> {
   const { signal, onProgress } = options;
   const prefix = options.prefix ?? '';
   const compress = options.compress === true;
@@ -98,6 +99,7 @@ async function writeArchive(tree: Tree | FlatTree, sink: ZipSink, options: SaveO
   const progress: SaveProgress = { entriesDone: 0, bytesDone: 0 };
   const report = progressReporter(progress, onProgress);
   const writerOptions: ConstructorParameters<typeof ZipWriter>[1] = {
+    codecs,
     forceZip64,
     onWrite: (bytes) => {
       progress.bytesDone = bytes;
@@ -164,7 +166,7 @@ export async function saveNpzStream(platform: Platform, tree: Tree | FlatTree, d
   const sink = platform.streamSink(destination, 'saveNpzStream');
   try {
     checkOptions(options);
-    const summary = await writeArchive(tree, sink, options);
+    const summary = await writeArchive(platform.codecs, tree, sink, options);
     if (options.end === false) await sink.release();
     else await sink.end();
     return summary;
@@ -181,5 +183,5 @@ export async function saveNpz(platform: Platform, path: string, tree: Tree | Fla
     throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpz needs a file path', { actual: path });
   }
   checkOptions(options);
-  return saveFile(platform, path, options, (sink) => writeArchive(tree, sink, options));
+  return saveFile(platform, path, options, (sink) => writeArchive(platform.codecs, tree, sink, options));
 }

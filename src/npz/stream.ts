@@ -5,8 +5,8 @@ import { npyDataChunks, readNpyArray, readNpyHeaderFrom, type NpyByteReader } fr
 import type { Platform } from '../io/platform.js';
 import type { ByteStream } from '../io/byte-stream.js';
 import { throwIfAborted } from '../io/abort.js';
-import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
-import { SequentialZipReader, type StreamMember } from '../zip/sequential.js';
+import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
+import { SequentialZipReader, type StreamMember } from '../zip/stream/sequential.js';
 import { inMember, type NpzReadOptions } from './arrays.js';
 import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
 import { compressionOf, keyOfMember, type DuplicateNamePolicy } from './keys.js';
@@ -207,11 +207,11 @@ function otherEntry(member: StreamMember, claim: Claim, options: StreamNpzOption
  * rework of issue 21 lands.
  */
 export async function* streamNpz(
-  _platform: Platform,
+  platform: Platform,
   input: ByteStream,
   options: StreamNpzOptions = {},
 ): AsyncGenerator<StreamNpzEntry, void, undefined> {
-  const zip = new SequentialZipReader(input, options.signal);
+  const zip = new SequentialZipReader(input, platform.codecs, options.signal);
   const keys = new Set<string>();
   const policy = options.duplicates ?? 'error';
   let previous: Claim | undefined;

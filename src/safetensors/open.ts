@@ -13,7 +13,7 @@ import type { HttpReadOptions } from '../http/options.js';
 import { ReadPlanner } from '../io/planner/index.js';
 import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
 import { MAX_VIEW_BYTES } from '../io/chunks.js';
-import { DEFAULT_CHUNK_SIZE } from '../zip/member-reader.js';
+import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { LENGTH_PREFIX, MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader } from './header.js';
 
 export interface OpenSafetensorsOptions {

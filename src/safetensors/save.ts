@@ -11,7 +11,7 @@ import { saveFile } from '../io/save-file.js';
 import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
-import type { ZipSink } from '../zip/sinks.js';
+import type { ZipSink } from '../io/sink.js';
 import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 

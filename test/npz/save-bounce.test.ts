@@ -1,5 +1,5 @@
 /**
- * Members larger than a write batch (src/zip/output.ts): data crosses batch boundaries and local headers are
+ * Members larger than a write batch (src/zip/write/output.ts): data crosses batch boundaries and local headers are
  * patched after they left for the file. saveNpz is checked against np.savez byte for byte.
  */
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/index.js';
 import { bufferSource, type RandomAccessSource } from '../../src/index.js';
 import type { ReadCost } from '../../src/io/random-access.js';
-import { ZipArchive } from '../../src/zip/archive.js';
+import { ZipArchive } from '../../src/zip/random/archive.js';
+import { nodeCodecs } from '../../src/node/codecs.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { headerWindows, writeCheckpoint, zipLayout, type Checkpoint, type ZipLayout } from './fixture.js';
 
@@ -102,7 +103,7 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'header scan 
 
   it('the scan visits members in file order while window reads complete out of order', async () => {
     const { source } = scripted(bytes, { gapBytes: GAP, parallelReads: 4 }, (n) => 40 - 10 * (n % 4));
-    const archive = await ZipArchive.open(source);
+    const archive = await ZipArchive.open(source, nodeCodecs);
     const visited: number[] = [];
     await archive.scan(archive.entries, ({ entry, dataStart }) => {
       visited.push(entry.localHeaderOffset);

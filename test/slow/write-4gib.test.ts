@@ -8,8 +8,8 @@ import {
   decodeEndOfCentralDirectory,
   decodeZip64EndOfCentralDirectory,
   decodeZip64Locator,
-} from '../../src/zip/end-records.js';
-import { decodeCentralDirectoryEntry, decodeLocalHeader } from '../../src/zip/records.js';
+} from '../../src/zip/format/end-records.js';
+import { decodeCentralDirectoryEntry, decodeLocalHeader } from '../../src/zip/format/records.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

@@ -378,8 +378,16 @@ describe('members whose local header or end records lie', () => {
     const bytes = zipfileArchive();
     const notes = zipLayout(bytes).records[0]!;
     expect(notes.method).toBe(8);
+    // Deflated to stored in the directory: its two sizes now disagree, which both readers refuse first.
     bytes.writeUInt16LE(0, notes.at + 10);
-    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
+    expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_SIZE_MISMATCH');
+    expect(await outcomeOf(() => openNpz(bytes))).toBe('ERR_ZIP_SIZE_MISMATCH');
+    // Stored to deflated in the directory, sizes still equal: only the stream compares the method with the local header.
+    const stored = Buffer.from(fixture('pipe.npz'));
+    const array = zipLayout(stored).records[0]!;
+    expect(array.method).toBe(0);
+    stored.writeUInt16LE(8, array.at + 10);
+    expect((await streamed(stored)).outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
   });
 
   it('a zip64-sized descriptor after a local header without zip64 extra: the layout followed by a record wins', async () => {

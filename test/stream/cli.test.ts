@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readNpz } from '../../src/index.js';
-import { FLAG_DATA_DESCRIPTOR } from '../../src/zip/records.js';
+import { FLAG_DATA_DESCRIPTOR } from '../../src/zip/format/records.js';
 import { BIN, GOOD, PALIGEMMA, ROOT, ensureBuilt } from '../cli/cli-helpers.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { hasNumpy, runPython } from '../helpers/python.js';

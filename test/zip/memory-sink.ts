@@ -1,4 +1,4 @@
-import type { ZipSink } from '../../src/zip/sinks.js';
+import type { ZipSink } from '../../src/io/sink.js';
 
 /** Collects what a ZipWriter writes. Seekable when `seekable` is true (positional patches applied at the end). */
 export class MemorySink implements ZipSink {

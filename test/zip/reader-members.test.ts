@@ -2,8 +2,9 @@ import { Readable } from 'node:stream';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
-import { MemberReader } from '../../src/zip/member-reader.js';
-import { ZipArchive } from '../../src/zip/archive.js';
+import { MemberReader } from '../../src/zip/random/member-reader.js';
+import { ZipArchive } from '../../src/zip/random/archive.js';
+import { nodeCodecs } from '../../src/node/codecs.js';
 import { bufferSource, type RandomAccessSource } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { countingSource, localDataStart, pythonArchive, record, setU32, sha256, zipLayout } from './reader-helpers.js';
@@ -12,7 +13,7 @@ import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 const MiB = 1024 * 1024;
 
 async function member(source: RandomAccessSource | Uint8Array, name: string, options = {}): Promise<MemberReader> {
-  const archive = await ZipArchive.open(source instanceof Uint8Array ? bufferSource(source) : source);
+  const archive = await ZipArchive.open(source instanceof Uint8Array ? bufferSource(source) : source, nodeCodecs);
   const entry = archive.entries.find((e) => e.name === name);
   if (entry === undefined) throw new Error(`no ${name}`);
   return MemberReader.open(archive, entry, options);
@@ -220,7 +221,7 @@ describe('yazl-written archives (data descriptors)', () => {
 
   it('reads every member, stored or deflated, with flag bit 3 set', async () => {
     const { bytes, contents } = await yazlArchive();
-    const archive = await ZipArchive.open(bufferSource(bytes));
+    const archive = await ZipArchive.open(bufferSource(bytes), nodeCodecs);
     expect(archive.entries.map((e) => e.name)).toEqual([...contents.keys()]);
     expect(archive.entries.filter((e) => (e.flags & 0x8) !== 0).map((e) => e.name)).toEqual([...contents.keys()].slice(1));
     for (const entry of archive.entries) {

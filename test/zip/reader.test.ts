@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
-import { ZipArchive, checkDecodable } from '../../src/zip/archive.js';
+import { ZipArchive, checkDecodable } from '../../src/zip/random/archive.js';
+import { nodeCodecs } from '../../src/node/codecs.js';
 import { indexByKey } from '../../src/npz/keys.js';
 import { bufferSource, fileSource, type RandomAccessSource } from '../../src/index.js';
 import { resolveSource } from '../../src/node/resolve.js';
@@ -33,7 +34,7 @@ async function expectCode(work: Promise<unknown> | (() => unknown), code: NpzErr
 }
 
 async function openBytes(bytes: Uint8Array): Promise<ZipArchive> {
-  return ZipArchive.open(bufferSource(bytes));
+  return ZipArchive.open(bufferSource(bytes), nodeCodecs);
 }
 
 /** Opens and locates every member, the way any read would. */
@@ -139,7 +140,7 @@ print(json.dumps(report))
     const source = await fileSource(path);
     try {
       // dup-names holds a repeated name on purpose: the zip layer lists every record, naming policy is npz's.
-      const archive = await ZipArchive.open(source);
+      const archive = await ZipArchive.open(source, nodeCodecs);
       const entries = expected;
       expect(archive.entries.length).toBe(entries.length);
       for (const [i, entry] of archive.entries.entries()) {
@@ -202,7 +203,7 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'central dire
 
   it('reads the central directory with few, windowed reads', async () => {
     const { source, stats } = countingSource(bytes);
-    const archive = await ZipArchive.open(source);
+    const archive = await ZipArchive.open(source, nodeCodecs);
     expect(archive.entries.map((e) => e.name)).toEqual(['big.bin', 'small.txt']);
     // The tail read that finds the end record also holds this small central directory.
     expect(stats.reads).toBe(1);
@@ -370,7 +371,7 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'corrupt and 
   it('a source that stops short inside a local header: ERR_ZIP_TRUNCATED', async () => {
     const b = record(zipLayout(base), 'b.npy');
     const counting = countingSource(base);
-    const archive = await ZipArchive.open(counting.source);
+    const archive = await ZipArchive.open(counting.source, nodeCodecs);
     counting.cut(b.localHeaderOffset + 20);
     expect(await archive.dataStart(archive.entries[0]!)).toBe(localDataStart(base, record(zipLayout(base), 'a.npy')));
     await expectCode(archive.dataStart(archive.entries[1]!), 'ERR_ZIP_TRUNCATED');

@@ -10,7 +10,7 @@ import {
   decodeZip64Locator,
   encodeEndRecords,
   endRecordsLength,
-} from '../../src/zip/end-records.js';
+} from '../../src/zip/format/end-records.js';
 import {
   FLAG_DATA_DESCRIPTOR,
   FLAG_UTF8_NAME,
@@ -25,7 +25,7 @@ import {
   encodeEntryName,
   encodeLocalHeader,
   centralDirectoryEntryLength,
-} from '../../src/zip/records.js';
+} from '../../src/zip/format/records.js';
 import { hasPython, runPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');

@@ -1,19 +1,20 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
-import { crc32 } from '../../src/zip/crc32.js';
+import { nodeCodecs as codecs } from '../../src/node/codecs.js';
 import {
   decodeEndOfCentralDirectory,
   decodeZip64EndOfCentralDirectory,
   plannedArchiveLength,
-} from '../../src/zip/end-records.js';
-import { decodeCentralDirectoryEntry, encodeEntryName } from '../../src/zip/records.js';
-import { WritableSink } from '../../src/zip/sinks.js';
-import { ZipWriter, type ZipEntryInput } from '../../src/zip/writer.js';
+} from '../../src/zip/format/end-records.js';
+import { decodeCentralDirectoryEntry, encodeEntryName } from '../../src/zip/format/records.js';
+import { WritableSink } from '../../src/node/sinks.js';
+import { ZipWriter, type ZipEntryInput } from '../../src/zip/write/writer.js';
 import { hasPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
 import { MemorySink } from './memory-sink.js';
 import { pythonInspect, pythonZip } from './python-zip.js';
 
+const crc32 = (data: Uint8Array): number => codecs.crc32(data, 0);
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 function pattern(length: number, seed: number): Uint8Array {
@@ -46,7 +47,7 @@ async function write(
   lazy: boolean,
   options: { compress?: boolean; forceZip64?: boolean } = {},
 ): Promise<Uint8Array> {
-  const writer = new ZipWriter(sink, options.forceZip64 ? { forceZip64: true } : {});
+  const writer = new ZipWriter(sink, options.forceZip64 ? { codecs, forceZip64: true } : { codecs });
   for (const m of members) {
     const entry: ZipEntryInput = { name: m.name, head: m.head, data: lazy ? chunked(m.body, 4096) : m.body, size: m.body.byteLength };
     if (options.compress) entry.compress = true;
@@ -125,7 +126,7 @@ describe.skipIf(!hasPython())(withSkipReason(!hasPython(), NO_PYTHON, 'ZipWriter
 
   it('an empty archive is the bare end record, as np.savez with no arrays writes it', async () => {
     const sink = new MemorySink(true);
-    await new ZipWriter(sink).finish();
+    await new ZipWriter(sink, { codecs }).finish();
     expect(hex(sink.bytes())).toBe(hex(pythonZip([], { seekable: true })));
   });
 });
@@ -150,7 +151,7 @@ describe('ZipWriter into a Writable', () => {
   it('writes in-memory data as views of the caller buffer, batched, and waits for drain', async () => {
     const stream = new SlowWritable();
     const sink = new WritableSink(stream);
-    const writer = new ZipWriter(sink);
+    const writer = new ZipWriter(sink, { codecs });
     const big = pattern(40 << 20, 9);
     await writer.add({ name: 'big.npy', data: big });
     for (let i = 0; i < 2000; i++) await writer.add({ name: `s${i}.npy`, data: pattern(8, i) });
@@ -167,7 +168,7 @@ describe('ZipWriter into a Writable', () => {
   it('reports a failing destination as ERR_IO and stays failed', async () => {
     const failure = Object.assign(new Error('broken pipe'), { code: 'EPIPE' });
     const stream = new SlowWritable(failure);
-    const writer = new ZipWriter(new WritableSink(stream));
+    const writer = new ZipWriter(new WritableSink(stream), { codecs });
     const error = await (async () => {
       for (let i = 0; i < 100; i++) await writer.add({ name: `m${i}`, data: pattern(1 << 20, i) });
     })().catch((err: unknown) => err);
@@ -181,7 +182,7 @@ describe('ZipWriter into a Writable', () => {
 describe('ZipWriter input checks', () => {
   const run = async (entry: ZipEntryInput, signal?: AbortSignal): Promise<{ error: unknown; sink: MemorySink }> => {
     const sink = new MemorySink(false);
-    const writer = new ZipWriter(sink, signal ? { signal } : {});
+    const writer = new ZipWriter(sink, signal ? { codecs, signal } : { codecs });
     const error = await writer.add(entry).then(() => writer.finish()).then(() => undefined, (err: unknown) => err);
     return { error, sink };
   };
@@ -251,7 +252,7 @@ describe('ZipWriter input checks', () => {
         if (++batches > 2) throw Object.assign(new Error('gone'), { code: 'ECONNRESET' });
       },
     };
-    const error = await new ZipWriter(failing).add({ name: 'z', data: big(), compress: true }).catch((err: unknown) => err);
+    const error = await new ZipWriter(failing, { codecs }).add({ name: 'z', data: big(), compress: true }).catch((err: unknown) => err);
     expect(isNpzError(error, 'ERR_IO')).toBe(true);
     await new Promise((resolve) => setImmediate(resolve));
     expect(closed).toBe(true);
@@ -267,7 +268,7 @@ describe('ZipWriter input checks', () => {
 
     const stuck = new Writable({ highWaterMark: 1, write: () => undefined });
     const second = new AbortController();
-    const writer = new ZipWriter(new WritableSink(stuck), { signal: second.signal });
+    const writer = new ZipWriter(new WritableSink(stuck), { codecs, signal: second.signal });
     setTimeout(() => second.abort(), 20);
     await expect(writer.add({ name: 'x', data: pattern(2 << 20, 1) })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });
@@ -275,7 +276,7 @@ describe('ZipWriter input checks', () => {
   it('rejects names zipfile would mangle and overlapping calls', async () => {
     const { error } = await run({ name: 'a\0b', data: new Uint8Array(1) });
     expect(isNpzError(error, 'ERR_INVALID_ARGUMENT')).toBe(true);
-    const writer = new ZipWriter(new MemorySink(true));
+    const writer = new ZipWriter(new MemorySink(true), { codecs });
     const first = writer.add({ name: 'a', data: chunked(pattern(100, 1), 10) });
     await expect(writer.add({ name: 'b', data: new Uint8Array(1) })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     await first;

@@ -1,5 +1,5 @@
 /** Little-endian field helpers shared by the ZIP record codecs. */
-import { NpzError } from '../errors.js';
+import { NpzError } from '../../errors.js';
 
 export function setU64(view: DataView, at: number, value: number): void {
   view.setUint32(at, value % 2 ** 32, true);

@@ -1,25 +1,11 @@
 /**
- * Destinations for ZipWriter. A sink appends batches of chunks; a seekable sink can also overwrite bytes it
- * already wrote (to patch a local header after streaming the member, as zipfile does on real files).
+ * Node destinations for ZipWriter and the safetensors writer: an open file (seekable) and any Writable.
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { NpzError, isNpzError } from '../errors.js';
-
-export interface ZipSink {
-  /** Appends `chunks` in order. Resolves when the sink no longer needs the chunks and is ready for more. */
-  write(chunks: readonly Uint8Array[]): Promise<void>;
-  /** Overwrites already-written bytes at `position`. Only seekable sinks have it. */
-  writeAt?(data: Uint8Array, position: number): Promise<void>;
-}
-
-export function ioError(message: string, cause: unknown, offset?: number): NpzError {
-  if (isNpzError(cause)) return cause;
-  const code = (cause as { code?: unknown } | null)?.code;
-  const detail = typeof code === 'string' ? ` (${code})` : '';
-  return new NpzError('ERR_IO', `${message}${detail}`, offset === undefined ? { cause } : { cause, offset });
-}
+import { ioError, type ByteSink } from '../io/sink.js';
 
 function totalLength(chunks: readonly Uint8Array[]): number {
   let total = 0;
@@ -47,7 +33,7 @@ function dropPrefix(chunks: readonly Uint8Array[], skip: number): Uint8Array[] {
  * never moves the append position. Each call resolves once the bytes are in the kernel. An append takes its
  * position when it is called, so several may be in flight at once and still land in call order.
  */
-export class FileHandleSink implements ZipSink {
+export class FileHandleSink implements ByteSink {
   private position: number;
 
   constructor(
@@ -98,7 +84,7 @@ export class FileHandleSink implements ZipSink {
  * `_writev` (fs.WriteStream, sockets) get one vectored write; Uint8Arrays become Buffer views, not copies.
  * The sink keeps an 'error' listener for the stream's lifetime so a failure never becomes an uncaught event.
  */
-export class WritableSink implements ZipSink {
+export class WritableSink implements ByteSink {
   private failure: NpzError | undefined;
   private lastWrite: Promise<void> = Promise.resolve();
   private readonly onError = (err: unknown): void => {

@@ -1,14 +1,13 @@
-import { Readable, pipeline } from 'node:stream';
-import zlib from 'node:zlib';
-import { NpzError } from '../errors.js';
-import { abortError } from '../util/abort.js';
+import { NpzError } from '../../errors.js';
+import { abortError } from '../../io/abort.js';
+import type { InflateInput, Inflation } from '../../io/codecs.js';
 import { checkDecodable, type ZipArchive, type ZipEntry } from './archive.js';
-import { crc32 } from './crc32.js';
-import { METHOD_STORED } from './records.js';
+import { MemberCheck } from '../format/member-check.js';
+import { METHOD_STORED } from '../format/records.js';
 
 /**
- * Sequential access to one member's uncompressed bytes, with the CRC-32 and the size checked against the central
- * directory. Every byte handed out is hashed first; the member's last bytes are released only after the whole
+ * Sequential access to one member's uncompressed bytes, with the CRC-32 and sizes checked against the central
+ * directory by the shared member check (../format/member-check.ts). Every byte handed out is hashed first; the member's last bytes are released only after the whole
  * member has verified, so a reader that reaches the end without an error has read exactly what was written.
  */
 
@@ -46,16 +45,14 @@ export class MemberReader {
   readonly entry: ZipEntry;
   readonly #archive: ZipArchive;
   readonly #dataStart: number;
-  readonly #verify: boolean;
   readonly #chunkSize: number;
   readonly #signal: AbortSignal | undefined;
-  #crc = 0;
-  /** Uncompressed bytes handed out so far. */
-  #position = 0;
+  /** CRC-32 and count of the bytes handed out; the count is the reader's position. */
+  readonly #check: MemberCheck;
   #verified = false;
   #closed = false;
-  // Deflate state: inflated bytes not yet handed out, and the inflater's output.
-  #inflated: AsyncIterator<Uint8Array> | undefined;
+  // Deflate state: inflated bytes not yet handed out, and the inflation.
+  #inflation: Inflation | undefined;
   #inflatedTotal = 0;
   #pending: Uint8Array = new Uint8Array(0);
   /** Called once every byte of the member has been requested from the source (stored members read by readInto). */
@@ -65,7 +62,7 @@ export class MemberReader {
     this.#archive = archive;
     this.entry = entry;
     this.#dataStart = dataStart;
-    this.#verify = options.verifyCrc ?? true;
+    this.#check = new MemberCheck(entry.name, entry.method, options.verifyCrc === false ? undefined : archive.codecs.crc32);
     this.#chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     this.#signal = options.signal;
   }
@@ -95,11 +92,11 @@ export class MemberReader {
   }
 
   get position(): number {
-    return this.#position;
+    return this.#check.length;
   }
 
   get remaining(): number {
-    return this.entry.uncompressedSize - this.#position;
+    return this.entry.uncompressedSize - this.#check.length;
   }
 
   get #stored(): boolean {
@@ -111,7 +108,7 @@ export class MemberReader {
     this.#checkOpen();
     const wanted = Math.min(length, this.remaining);
     if (this.#stored) {
-      const at = this.#dataStart + this.#position;
+      const at = this.#dataStart + this.#check.length;
       const bytes = await this.#archive.source.readAround(at, wanted);
       if (bytes.length < wanted) throw truncated(this.entry, at + bytes.length, at + wanted);
       await this.#accept(bytes);
@@ -141,8 +138,8 @@ export class MemberReader {
       dest.set(await this.read(dest.length));
       return;
     }
-    const start = this.#dataStart + this.#position;
-    const last = this.#position + dest.length === this.entry.uncompressedSize ? this.#onAllRequested : undefined;
+    const start = this.#dataStart + this.#check.length;
+    const last = this.#check.length + dest.length === this.entry.uncompressedSize ? this.#onAllRequested : undefined;
     const pieces = source.pieces(start, dest.length, { pieceBytes: this.#chunkSize, into: dest, onAllIssued: last, shortRead: this.#shortRead });
     for await (const slice of pieces) await this.#accept(slice);
   }
@@ -157,7 +154,7 @@ export class MemberReader {
     this.#checkOpen();
     try {
       if (this.#stored) {
-        const start = this.#dataStart + this.#position;
+        const start = this.#dataStart + this.#check.length;
         const pieces = this.#archive.source.pieces(start, this.remaining, { pieceBytes: chunkSize, recycle, shortRead: this.#shortRead });
         for await (const chunk of pieces) {
           await this.#accept(chunk);
@@ -190,10 +187,10 @@ export class MemberReader {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const inflated = this.#inflated;
-    this.#inflated = undefined;
+    const inflation = this.#inflation;
+    this.#inflation = undefined;
     this.#pending = new Uint8Array(0);
-    void inflated?.return?.().catch(() => undefined);
+    inflation?.destroy();
   }
 
   /** The error for a source that ends inside the member. */
@@ -208,21 +205,22 @@ export class MemberReader {
       this.close();
       throw abortError(this.#signal, `reading ${JSON.stringify(this.entry.name)}`);
     }
-    if (this.#verify) this.#crc = crc32(bytes, this.#crc);
-    this.#position += bytes.length;
-    if (this.#position === this.entry.uncompressedSize && !this.#verified) await this.#checkEnd();
+    this.#check.update(bytes);
+    if (this.#check.length === this.entry.uncompressedSize && !this.#verified) await this.#checkEnd();
   }
 
   async #checkEnd(): Promise<void> {
     // A deflate stream must end exactly at the declared size: #pull throws on any output past it.
-    if (!this.#stored) while ((await this.#pull()) !== undefined);
-    if (this.#verify && this.#crc !== this.entry.crc32) {
+    let compressedSize = this.#check.length;
+    if (!this.#stored) {
+      while ((await this.#pull()) !== undefined);
+      compressedSize = (this.#inflation as Inflation).consumed;
+    }
+    try {
+      this.#check.verify(this.entry, compressedSize);
+    } catch (error) {
       this.close();
-      throw new NpzError(
-        'ERR_ZIP_CRC_MISMATCH',
-        `member ${JSON.stringify(this.entry.name)} is corrupt: CRC-32 ${hex(this.#crc)} does not match ${hex(this.entry.crc32)} from the central directory`,
-        { entry: this.entry.name, expected: this.entry.crc32, actual: this.#crc },
-      );
+      throw error;
     }
     this.#verified = true;
   }
@@ -243,57 +241,55 @@ export class MemberReader {
 
   /** Next inflated piece, or undefined at the end of the deflate stream. */
   async #pull(): Promise<Uint8Array | undefined> {
-    this.#inflated ??= this.#startInflater();
-    let result: IteratorResult<Uint8Array>;
+    this.#inflation ??= this.#archive.codecs.inflateRaw(this.#compressed(), { chunkSize: Math.min(this.#chunkSize, 1024 * 1024) });
+    let piece: Uint8Array | undefined;
     try {
-      result = await this.#inflated.next();
+      piece = await this.#inflation.next();
     } catch (error) {
       this.close();
       throw inflateError(this.entry, error);
     }
-    if (result.done === true) return undefined;
-    this.#inflatedTotal += result.value.length;
-    if (this.#inflatedTotal > this.entry.uncompressedSize) throw this.#bomb();
-    return result.value;
+    if (piece === undefined) return undefined;
+    this.#inflatedTotal += piece.length;
+    try {
+      this.#check.limitInflation(this.#inflatedTotal, this.entry.uncompressedSize);
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+    return piece;
   }
 
-  #startInflater(): AsyncIterator<Uint8Array> {
+  /**
+   * The member's compressed bytes, 16 KiB first (enough for an npy header) then `chunkSize` a read, with the next
+   * read already issued while the inflater works on the current one.
+   */
+  #compressed(): InflateInput {
     const { entry } = this;
     const source = this.#archive.source;
     const start = this.#dataStart;
     const chunkSize = this.#chunkSize;
     const shortRead = this.#shortRead;
+    // A small first read (enough for an npy header, so peeking is cheap), then the rest read ahead in chunks by the
+    // planner; the inflater pulls them one at a time.
     async function* compressed(): AsyncGenerator<Uint8Array> {
-      // A small first read (enough for an npy header, so peeking is cheap), then the rest read ahead in chunks.
       const first = Math.min(FIRST_COMPRESSED_READ, entry.compressedSize);
       yield* source.pieces(start, first, { pieceBytes: first, shortRead });
       if (first < entry.compressedSize) yield* source.pieces(start + first, entry.compressedSize - first, { pieceBytes: chunkSize, shortRead });
     }
-    const inflater = zlib.createInflateRaw({ chunkSize: Math.min(chunkSize, 1024 * 1024) });
-    // Errors from either side reach the consumer through the inflater's iterator.
-    pipeline(Readable.from(compressed(), { objectMode: false }), inflater, () => undefined);
-    return inflater[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+    const pieces = compressed();
+    return {
+      async next(): Promise<Uint8Array | undefined> {
+        const step = await pieces.next();
+        return step.done === true ? undefined : step.value;
+      },
+    };
   }
 
-  #bomb(): NpzError {
-    this.close();
-    return new NpzError(
-      'ERR_ZIP_BOMB',
-      `member ${JSON.stringify(this.entry.name)} inflates past its declared ${this.entry.uncompressedSize} bytes`,
-      { entry: this.entry.name, expected: this.entry.uncompressedSize, actual: this.#inflatedTotal },
-    );
-  }
-
+  /** The deflate stream ended before the recorded size: the shared check words the error. */
   #sizeMismatch(): NpzError {
     this.close();
-    return new NpzError(
-      'ERR_ZIP_SIZE_MISMATCH',
-      `member ${JSON.stringify(this.entry.name)} inflates to ${this.#inflatedTotal} bytes, the central directory says ${this.entry.uncompressedSize}`,
-      { entry: this.entry.name, expected: this.entry.uncompressedSize, actual: this.#inflatedTotal },
-    );
+    const consumed = this.#inflation?.consumed ?? 0;
+    return this.#check.mismatch(this.entry, consumed) as NpzError;
   }
-}
-
-function hex(value: number): string {
-  return `0x${value.toString(16).padStart(8, '0')}`;
 }

@@ -1,17 +1,10 @@
-import { NpzError } from '../errors.js';
-import { ReadPlanner } from '../io/planner/index.js';
-import type { RandomAccessSource } from '../io/random-access.js';
+import { NpzError } from '../../errors.js';
+import type { Codecs } from '../../io/codecs.js';
+import { ReadPlanner } from '../../io/planner/index.js';
+import type { RandomAccessSource } from '../../io/random-access.js';
 import { inFileOrder, readCentralDirectory, type ZipEntry } from './central-directory.js';
-import { decodeZipName } from './names.js';
-import {
-  FLAG_ENCRYPTED,
-  FLAG_STRONG_ENCRYPTION,
-  LOCAL_HEADER_FIXED,
-  LOCAL_ZIP64_EXTRA,
-  METHOD_DEFLATED,
-  METHOD_STORED,
-  decodeLocalHeader,
-} from './records.js';
+import { LOCAL_HEADER_FIXED, LOCAL_ZIP64_EXTRA, decodeLocalHeader, localHeaderSpan } from '../format/records.js';
+import { checkDecodable as checkMemberDecodable, checkLocalName, localName } from '../format/rules.js';
 
 export type { ZipEntry } from './central-directory.js';
 
@@ -45,6 +38,8 @@ export class ZipArchive {
   private constructor(
     /** Every read of the archive goes through the read planner of its source (closing it closes the source). */
     readonly source: ReadPlanner,
+    /** CRC-32 and inflate, from the host: the member readers take them from here. */
+    readonly codecs: Codecs,
     /** Every member, in central directory order (duplicate names included: naming policy is the caller's). */
     readonly entries: readonly ZipEntry[],
     readonly centralDirectoryOffset: number,
@@ -55,10 +50,10 @@ export class ZipArchive {
   }
 
   /** Reads the central directory in a few large reads. Does not take ownership of `source`. */
-  static async open(source: RandomAccessSource): Promise<ZipArchive> {
+  static async open(source: RandomAccessSource, codecs: Codecs): Promise<ZipArchive> {
     const planner = ReadPlanner.over(source);
     const directory = await readCentralDirectory(planner);
-    return new ZipArchive(planner, directory.entries, directory.offset);
+    return new ZipArchive(planner, codecs, directory.entries, directory.offset);
   }
 
   /** Offset of the member's first data byte, from its (checked) local header. */
@@ -130,19 +125,7 @@ export class ZipArchive {
         cause: error,
       });
     }
-    let localName: string;
-    try {
-      localName = decodeZipName(header.name, header.flags);
-    } catch {
-      localName = '\u0000<invalid UTF-8>';
-    }
-    if (localName !== entry.name) {
-      throw new NpzError(
-        'ERR_ZIP_NAME_MISMATCH',
-        `member name in the central directory ${JSON.stringify(entry.name)} differs from its local header ${JSON.stringify(localName)}`,
-        { entry: entry.name, offset: at, expected: entry.name, actual: localName },
-      );
-    }
+    checkLocalName(entry, localName(header, at));
     const start = at + header.length;
     const end = start + entry.compressedSize;
     if (end > this.size) {
@@ -189,10 +172,7 @@ export class ZipArchive {
   }
 }
 
-/**
- * Length of the local header at the start of `bytes` (fixed part, name, extra), read from its fixed part only;
- * checks the header lies inside the file. Signature and content are checked by the decoder.
- */
+/** Length of the local header at the start of `bytes`, from its fixed part, which must be there. */
 function localHeaderLength(bytes: Uint8Array, entry: ZipEntry): number {
   if (bytes.length < LOCAL_HEADER_FIXED) {
     throw new NpzError('ERR_ZIP_TRUNCATED', `source ended inside the local header of ${JSON.stringify(entry.name)}`, {
@@ -200,20 +180,10 @@ function localHeaderLength(bytes: Uint8Array, entry: ZipEntry): number {
       offset: entry.localHeaderOffset + bytes.length,
     });
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return LOCAL_HEADER_FIXED + view.getUint16(26, true) + view.getUint16(28, true);
+  return localHeaderSpan(bytes);
 }
 
-/** Refuses members this library cannot decode, naming the member. */
+/** Refuses members this library cannot decode, naming the member (the shared rule, for a directory entry). */
 export function checkDecodable(entry: ZipEntry): void {
-  if ((entry.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) !== 0) {
-    throw new NpzError('ERR_ZIP_ENCRYPTED', `member ${JSON.stringify(entry.name)} is encrypted`, { entry: entry.name });
-  }
-  if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATED) {
-    throw new NpzError(
-      'ERR_ZIP_UNSUPPORTED_METHOD',
-      `member ${JSON.stringify(entry.name)} uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`,
-      { entry: entry.name, actual: entry.method },
-    );
-  }
+  checkMemberDecodable(entry.name, entry.flags, entry.method);
 }

@@ -1,31 +1,33 @@
-import { NpzError, type NpzErrorCode } from '../errors.js';
-import { viewOf } from './bytes.js';
-import type { StreamByteReader } from '../io/byte-stream.js';
-import { crc32 } from './crc32.js';
-import { SIG_END, SIG_ZIP64_END } from './end-records.js';
+import { NpzError } from '../../errors.js';
+import type { Codecs, InflateInput, Inflation } from '../../io/codecs.js';
+import { viewOf } from '../format/bytes.js';
+import type { StreamByteReader } from '../../io/byte-stream.js';
+import { MemberCheck } from '../format/member-check.js';
 import {
   FLAG_DATA_DESCRIPTOR,
   FLAG_ENCRYPTED,
   FLAG_STRONG_ENCRYPTION,
   METHOD_DEFLATED,
   METHOD_STORED,
-  SIG_CENTRAL_DIRECTORY,
-  SIG_DATA_DESCRIPTOR,
-  SIG_DIGITAL_SIGNATURE,
-  SIG_LOCAL_HEADER,
-  ZIP64_EXTRA_ID,
+  hasZip64Extra,
+  pickDataDescriptor,
   type LocalHeader,
-} from './records.js';
-import { StreamInflater } from './stream-inflate.js';
+  type MemberSizes,
+} from '../format/records.js';
+import { checkDecodable } from '../format/rules.js';
 
 /**
  * One zip member read from a stream, front to back: its end found from the sizes in its local header, from the
  * end of its deflate stream, or (stored, sizes in a data descriptor) from a length the caller learns from the
- * member's contents; its CRC-32 and sizes checked against the local header or the descriptor before its last
- * bytes are handed out. Used by sequential.ts, which walks the members and checks the central directory.
+ * member's contents; its CRC-32 and sizes checked against the local header or the descriptor, by the shared member
+ * check, before its last bytes are handed out. Used by sequential.ts, which walks the members and checks the
+ * central directory.
  */
 
 const STORED_PIECE = 1 << 20;
+/** Compressed bytes handed to the inflater at a time: what it may take past the member's end is put back. */
+const INPUT_CHUNK = 64 * 1024;
+const OUTPUT_CHUNK = 256 * 1024;
 
 /** A member as it was read from the stream: what the central directory must repeat. */
 export interface SeenMember {
@@ -43,44 +45,33 @@ export function u32(bytes: Uint8Array, at: number): number {
   return viewOf(bytes).getUint32(at, true);
 }
 
-export function hex(value: number): string {
-  return `0x${value.toString(16).padStart(8, '0')}`;
-}
-
-export function hasZip64Extra(extra: Uint8Array): boolean {
-  const view = viewOf(extra);
-  for (let at = 0; at + 4 <= extra.length; at += 4 + view.getUint16(at + 2, true)) {
-    if (view.getUint16(at, true) === ZIP64_EXTRA_ID) return true;
-  }
-  return false;
-}
-
 export function truncated(what: string, offset: number): NpzError {
   return new NpzError('ERR_ZIP_TRUNCATED', `the stream ended inside ${what} (offset ${offset})`, { offset });
 }
 
-interface DescriptorLayout {
-  signature: boolean;
-  zip64: boolean;
-}
+/** A member's compressed bytes from the stream, at most `limit` of them (the local header's compressed size) when known. */
+class MemberInput implements InflateInput {
+  #fed = 0;
+  /** The stream ended before the deflate stream did. */
+  cut = false;
 
-/** Decodes a descriptor candidate; undefined when the bytes are too few for it. */
-function descriptorAt(bytes: Uint8Array, layout: DescriptorLayout): { length: number; crc32: number; compressedSize: number; uncompressedSize: number } | undefined {
-  const start = layout.signature ? 4 : 0;
-  const length = start + (layout.zip64 ? 20 : 12);
-  if (bytes.length < length) return undefined;
-  const view = viewOf(bytes);
-  const size = (at: number): number => (layout.zip64 ? view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32 : view.getUint32(at, true));
-  const sizeWidth = layout.zip64 ? 8 : 4;
-  return {
-    length,
-    crc32: view.getUint32(start, true),
-    compressedSize: size(start + 4),
-    uncompressedSize: size(start + 4 + sizeWidth),
-  };
-}
+  constructor(
+    private readonly reader: StreamByteReader,
+    private readonly limit: number | undefined,
+  ) {}
 
-const RECORD_SIGNATURES = new Set([SIG_LOCAL_HEADER, SIG_CENTRAL_DIRECTORY, SIG_END, SIG_ZIP64_END, SIG_DIGITAL_SIGNATURE]);
+  async next(): Promise<Uint8Array | undefined> {
+    const room = this.limit === undefined ? INPUT_CHUNK : Math.min(INPUT_CHUNK, this.limit - this.#fed);
+    if (room <= 0) return undefined;
+    const chunk = await this.reader.next(room);
+    if (chunk === undefined) {
+      this.cut = true;
+      return undefined;
+    }
+    this.#fed += chunk.length;
+    return chunk;
+  }
+}
 
 /** One member's uncompressed bytes, read once, front to back. */
 export class StreamMember {
@@ -92,19 +83,31 @@ export class StreamMember {
   /** Sizes and CRC follow the data in a descriptor (flag bit 3): the local header does not know them. */
   readonly hasDescriptor: boolean;
   readonly #reader: StreamByteReader;
+  readonly #codecs: Codecs;
   readonly #onDone: (seen: SeenMember) => void;
-  #inflater: StreamInflater | undefined;
+  /** CRC-32 and count of the uncompressed bytes handed out. */
+  readonly #check: MemberCheck;
+  #inflation: Inflation | undefined;
+  #input: MemberInput | undefined;
+  #inflationEnded = false;
   #lookahead: Uint8Array | undefined;
   /** Uncompressed length, when known: from the local header, or from the caller (`delimit`). */
   #length: number | undefined;
   #delimited = false;
-  #produced = 0;
-  #crc = 0;
   #done = false;
   #failed: unknown;
 
-  constructor(reader: StreamByteReader, header: LocalHeader, name: string, offset: number, onDone: (seen: SeenMember) => void) {
+  constructor(
+    reader: StreamByteReader,
+    codecs: Codecs,
+    header: LocalHeader,
+    name: string,
+    offset: number,
+    onDone: (seen: SeenMember) => void,
+  ) {
     this.#reader = reader;
+    this.#codecs = codecs;
+    this.#check = new MemberCheck(name, header.method, codecs.crc32);
     this.header = header;
     this.name = name;
     this.rawName = header.name.slice();
@@ -125,7 +128,7 @@ export class StreamMember {
 
   /** Uncompressed bytes handed out so far. */
   get position(): number {
-    return this.#produced;
+    return this.#check.length;
   }
 
   /** The uncompressed size, when the local header states it (no data descriptor). */
@@ -140,17 +143,10 @@ export class StreamMember {
 
   /** Refuses what cannot be decoded: encryption, methods other than stored and deflate. */
   checkDecodable(): void {
-    const { flags, method } = this.header;
-    if ((flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) !== 0) {
-      throw this.#fail(new NpzError('ERR_ZIP_ENCRYPTED', `member ${JSON.stringify(this.name)} is encrypted`, { entry: this.name }));
-    }
-    if (method !== METHOD_STORED && method !== METHOD_DEFLATED) {
-      throw this.#fail(
-        new NpzError('ERR_ZIP_UNSUPPORTED_METHOD', `member ${JSON.stringify(this.name)} uses compression method ${method}; only stored (0) and deflate (8) are supported`, {
-          entry: this.name,
-          actual: method,
-        }),
-      );
+    try {
+      checkDecodable(this.name, this.header.flags, this.header.method);
+    } catch (error) {
+      throw this.#fail(error);
     }
   }
 
@@ -170,7 +166,8 @@ export class StreamMember {
       );
     }
     this.#length = length;
-    this.#delimited = this.hasDescriptor;
+    // Only a stored member's end is where its contents say; a deflate stream ends by itself.
+    this.#delimited = this.hasDescriptor && this.header.method === METHOD_STORED;
   }
 
   /**
@@ -186,9 +183,8 @@ export class StreamMember {
         await this.#finish();
         return undefined;
       }
-      this.#crc = crc32(piece, this.#crc);
-      this.#produced += piece.length;
-      if (this.#length !== undefined && this.#produced === this.#length) await this.#finish();
+      this.#check.update(piece);
+      if (this.#length !== undefined && this.#check.length === this.#length) await this.#finish();
       else if (this.#length === undefined && this.header.method === METHOD_DEFLATED && (await this.#deflateEnded())) await this.#finish();
       return piece;
     } catch (error) {
@@ -203,10 +199,10 @@ export class StreamMember {
       const piece = await this.read(length - at);
       if (piece === undefined) {
         throw this.#fail(
-          new NpzError('ERR_NPY_TRUNCATED', `member ${JSON.stringify(this.name)} ends after ${this.#produced} bytes, ${length - at} more were expected`, {
+          new NpzError('ERR_NPY_TRUNCATED', `member ${JSON.stringify(this.name)} ends after ${this.#check.length} bytes, ${length - at} more were expected`, {
             entry: this.name,
-            expected: this.#produced + length - at,
-            actual: this.#produced,
+            expected: this.#check.length + length - at,
+            actual: this.#check.length,
           }),
         );
       }
@@ -241,8 +237,8 @@ export class StreamMember {
 
   /** Stops any inflation; the stream is left mid-member (the walker refuses to go on). */
   abandon(): void {
-    this.#inflater?.destroy();
-    this.#inflater = undefined;
+    this.#inflation?.destroy();
+    this.#inflation = undefined;
   }
 
   async #skipRaw(length: number): Promise<void> {
@@ -263,7 +259,7 @@ export class StreamMember {
       if (piece === undefined) throw truncated(`member ${JSON.stringify(this.name)}`, this.#reader.position);
       return piece;
     }
-    const left = this.#length - this.#produced;
+    const left = this.#length - this.#check.length;
     if (left === 0) return undefined;
     const piece = await this.#reader.next(Math.min(max, left));
     if (piece === undefined) throw truncated(`member ${JSON.stringify(this.name)}`, this.#reader.position);
@@ -274,20 +270,45 @@ export class StreamMember {
     let piece = this.#lookahead;
     this.#lookahead = undefined;
     if (piece === undefined) {
-      this.#inflater ??= new StreamInflater(this.#reader, this.name, this.hasDescriptor ? undefined : this.header.compressedSize);
-      piece = await this.#inflater.next();
+      piece = await this.#inflate();
       if (piece === undefined) return undefined;
     }
     if (piece.length > max) {
       this.#lookahead = piece.subarray(max);
       piece = piece.subarray(0, max);
     }
-    if (this.#length !== undefined && this.#produced + piece.length > this.#length) {
-      throw new NpzError('ERR_ZIP_BOMB', `member ${JSON.stringify(this.name)} inflates past its ${this.#length} bytes`, {
-        entry: this.name,
-        expected: this.#length,
-        actual: this.#produced + piece.length,
-      });
+    if (this.#length !== undefined) this.#check.limitInflation(this.#check.length + piece.length, this.#length);
+    return piece;
+  }
+
+  /**
+   * The next inflated piece, or undefined once the deflate stream ended, at which point the compressed bytes the
+   * inflater took past it go back to the reader (once).
+   */
+  async #inflate(): Promise<Uint8Array | undefined> {
+    if (this.#inflation === undefined) {
+      this.#input = new MemberInput(this.#reader, this.hasDescriptor ? undefined : this.header.compressedSize);
+      this.#inflation = this.#codecs.inflateRaw(this.#input, { chunkSize: OUTPUT_CHUNK });
+    }
+    let piece: Uint8Array | undefined;
+    try {
+      piece = await this.#inflation.next();
+    } catch (cause) {
+      if (cause instanceof NpzError) throw cause;
+      if (this.#input?.cut === true) {
+        throw new NpzError('ERR_ZIP_TRUNCATED', `the stream ended inside the deflate data of member ${JSON.stringify(this.name)}`, {
+          entry: this.name,
+          offset: this.#reader.position,
+          cause,
+        });
+      }
+      const message = cause instanceof Error ? cause.message : String(cause);
+      throw new NpzError('ERR_ZIP_INFLATE', `member ${JSON.stringify(this.name)}: corrupt deflate data (${message})`, { entry: this.name, cause });
+    }
+    if (piece === undefined && !this.#inflationEnded) {
+      this.#inflationEnded = true;
+      const unused = this.#inflation.unused();
+      if (unused.length > 0) this.#reader.unread(unused);
     }
     return piece;
   }
@@ -295,7 +316,7 @@ export class StreamMember {
   /** For a deflated member of unknown length: pulls one piece ahead to learn whether the stream just ended. */
   async #deflateEnded(): Promise<boolean> {
     if (this.#lookahead !== undefined) return false;
-    const next = await (this.#inflater as StreamInflater).next();
+    const next = await this.#inflate();
     if (next === undefined) return true;
     this.#lookahead = next;
     return false;
@@ -303,90 +324,36 @@ export class StreamMember {
 
   async #finish(): Promise<void> {
     if (this.#done) return;
-    let compressedSize = this.#produced;
+    const check = this.#check;
+    let compressedSize = check.length;
     if (this.header.method === METHOD_DEFLATED) {
-      const inflater = this.#inflater ?? new StreamInflater(this.#reader, this.name, this.hasDescriptor ? undefined : this.header.compressedSize);
-      this.#inflater = inflater;
-      if (this.#lookahead !== undefined || (await inflater.next()) !== undefined) {
-        throw new NpzError('ERR_ZIP_BOMB', `member ${JSON.stringify(this.name)} inflates past its ${this.#produced} bytes`, {
-          entry: this.name,
-          expected: this.#produced,
-        });
-      }
-      compressedSize = inflater.consumed;
+      const extra = this.#lookahead ?? (await this.#inflate());
+      // Output past the member's known length: the deflate stream goes on where the member should end.
+      if (extra !== undefined) check.limitInflation(check.length + extra.length, check.length);
+      compressedSize = (this.#inflation as Inflation).consumed;
     }
-    if (this.#length !== undefined && this.#produced !== this.#length) {
-      throw new NpzError('ERR_ZIP_SIZE_MISMATCH', `member ${JSON.stringify(this.name)} holds ${this.#produced} bytes, ${this.#length} were expected`, {
-        entry: this.name,
-        expected: this.#length,
-        actual: this.#produced,
-      });
+    const sizeCode = this.#delimited ? 'ERR_NPY_SIZE_MISMATCH' : 'ERR_ZIP_SIZE_MISMATCH';
+    if (this.#length !== undefined && check.length !== this.#length) {
+      // The deflate stream ended short of the length the member's contents gave.
+      check.verify({ crc32: check.crc, compressedSize, uncompressedSize: this.#length }, compressedSize);
     }
-    const actual = { crc32: this.#crc >>> 0, compressedSize, uncompressedSize: this.#produced };
-    if (this.hasDescriptor) await this.#checkDescriptor(actual);
-    else this.#compare(actual, this.header, 'local header');
+    const actual: MemberSizes = { crc32: check.crc >>> 0, compressedSize, uncompressedSize: check.length };
+    if (this.hasDescriptor) {
+      // The descriptor follows the data; up to 32 bytes of what comes next tell which of its forms it has.
+      const bytes = await this.#reader.peek(32);
+      const descriptor = pickDataDescriptor(bytes, hasZip64Extra(this.header.extra), actual);
+      if (descriptor === undefined) throw truncated(`the data descriptor of ${JSON.stringify(this.name)}`, this.#reader.position);
+      check.verify(descriptor, compressedSize, sizeCode);
+      await this.#reader.read(descriptor.length);
+    } else {
+      check.verify(this.header, compressedSize, sizeCode);
+    }
     this.#done = true;
     this.#onDone({ ...this.#seenBase(), ...actual });
   }
 
   #seenBase(): Omit<SeenMember, 'crc32' | 'compressedSize' | 'uncompressedSize'> {
     return { name: this.name, rawName: this.rawName, flags: this.header.flags, method: this.header.method, localHeaderOffset: this.localHeaderOffset };
-  }
-
-  #compare(actual: { crc32: number; compressedSize: number; uncompressedSize: number }, stated: { crc32: number; compressedSize: number; uncompressedSize: number }, where: string): void {
-    if (stated.uncompressedSize !== actual.uncompressedSize || stated.compressedSize !== actual.compressedSize) {
-      // A stored member delimited by its npy header that disagrees with its descriptor: the header is what lied.
-      const code: NpzErrorCode = this.#delimited ? 'ERR_NPY_SIZE_MISMATCH' : 'ERR_ZIP_SIZE_MISMATCH';
-      throw new NpzError(
-        code,
-        `member ${JSON.stringify(this.name)}: read ${actual.compressedSize} bytes inflating to ${actual.uncompressedSize}, the ${where} says ${stated.compressedSize} and ${stated.uncompressedSize}`,
-        { entry: this.name, expected: stated.uncompressedSize, actual: actual.uncompressedSize },
-      );
-    }
-    if (stated.crc32 !== actual.crc32) {
-      throw new NpzError(
-        'ERR_ZIP_CRC_MISMATCH',
-        `member ${JSON.stringify(this.name)} is corrupt: CRC-32 ${hex(actual.crc32)} does not match ${hex(stated.crc32)} from its ${where}`,
-        { entry: this.name, expected: stated.crc32, actual: actual.crc32 },
-      );
-    }
-  }
-
-  /**
-   * The descriptor comes with or without its signature, with 4- or 8-byte sizes (8 when the local header had a
-   * zip64 extra, but writers differ). The layout that repeats what was read and is followed by a record
-   * signature (or the end of the stream) is taken; if none repeats it, the most likely layout reports the error.
-   */
-  async #checkDescriptor(actual: { crc32: number; compressedSize: number; uncompressedSize: number }): Promise<void> {
-    const bytes = await this.#reader.peek(32);
-    const zip64First = hasZip64Extra(this.header.extra);
-    const signed = bytes.length >= 4 && u32(bytes, 0) === SIG_DATA_DESCRIPTOR;
-    const layouts: DescriptorLayout[] = [];
-    for (const signature of signed ? [true, false] : [false]) {
-      for (const zip64 of zip64First ? [true, false] : [false, true]) layouts.push({ signature, zip64 });
-    }
-    let fallback: number | undefined;
-    for (const layout of layouts) {
-      const found = descriptorAt(bytes, layout);
-      if (found === undefined) continue;
-      const agrees = found.crc32 === actual.crc32 && found.compressedSize === actual.compressedSize && found.uncompressedSize === actual.uncompressedSize;
-      if (!agrees) continue;
-      const followed = bytes.length === found.length || (bytes.length >= found.length + 4 && RECORD_SIGNATURES.has(u32(bytes, found.length)));
-      if (followed) {
-        await this.#reader.read(found.length);
-        return;
-      }
-      fallback ??= found.length;
-    }
-    if (fallback !== undefined) {
-      await this.#reader.read(fallback);
-      return;
-    }
-    const primary = descriptorAt(bytes, layouts[0] as DescriptorLayout);
-    if (primary === undefined) throw truncated(`the data descriptor of ${JSON.stringify(this.name)}`, this.#reader.position);
-    this.#compare(actual, primary, 'data descriptor');
-    // Values agree but the layout was not a clean fit: cannot happen, since the primary layout was tried above.
-    throw new NpzError('ERR_ZIP_LOCAL_HEADER', `member ${JSON.stringify(this.name)}: unreadable data descriptor`, { entry: this.name });
   }
 
   #fail(error: unknown): unknown {

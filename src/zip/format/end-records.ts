@@ -2,7 +2,7 @@
  * End-of-archive records (zip64 EOCD, locator, EOCD) as CPython's zipfile writes them, and the exact length
  * of a whole archive. Pure functions over Uint8Array: no I/O.
  */
-import { NpzError } from '../errors.js';
+import { NpzError } from '../../errors.js';
 import { getU64, need, setU64, viewOf } from './bytes.js';
 import {
   DATA_DESCRIPTOR64_LENGTH,
@@ -18,7 +18,9 @@ export const SIG_ZIP64_LOCATOR = 0x07064b50;
 export const SIG_END = 0x06054b50;
 /** CPython's ZIP_FILECOUNT_LIMIT: more entries than this need the zip64 end records. */
 export const ZIP_FILECOUNT_LIMIT = 0xffff;
-const U16_SENTINEL = 0xffff;
+export const U16_SENTINEL = 0xffff;
+/** The zip64 end record's signature and size field: its stated size counts the bytes after them. */
+export const ZIP64_END_HEAD = 12;
 export const ZIP64_END_LENGTH = 56;
 export const ZIP64_LOCATOR_LENGTH = 20;
 export const END_LENGTH = 22;
@@ -63,7 +65,7 @@ export function encodeEndRecords(fields: EndFields): Uint8Array {
   let offset = cdOffset;
   if (zip64) {
     view.setUint32(0, SIG_ZIP64_END, true);
-    setU64(view, 4, ZIP64_END_LENGTH - 12);
+    setU64(view, 4, ZIP64_END_LENGTH - ZIP64_END_HEAD);
     view.setUint16(12, VERSION_ZIP64, true);
     view.setUint16(14, VERSION_ZIP64, true);
     // disk numbers at 16 and 20 stay zero

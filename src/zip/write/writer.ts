@@ -7,14 +7,13 @@
  * vectored batches. A caller's streamed chunk is the caller's again as soon as the next one is pulled (it may
  * come from a reused buffer), so small borrowed chunks are copied into the batch.
  */
-import { createDeflateRaw } from 'node:zlib';
-import { pipeline } from 'node:stream/promises';
-import { NpzError, isNpzError } from '../errors.js';
-import { abortError, raceAbort } from '../util/abort.js';
-import { slices } from '../util/views.js';
-import { checkedSource } from './caller-chunks.js';
-import { Crc32, crc32 } from './crc32.js';
-import { encodeEndRecords, plannedArchiveLength } from './end-records.js';
+import { NpzError, isNpzError } from '../../errors.js';
+import { abortError, raceAbort } from '../../io/abort.js';
+import { slices } from '../../io/chunks.js';
+import { checkedSource } from '../../io/chunks.js';
+import type { Codecs } from '../../io/codecs.js';
+import { Crc32 } from './crc32.js';
+import { encodeEndRecords, plannedArchiveLength } from '../format/end-records.js';
 import {
   FLAG_DATA_DESCRIPTOR,
   METHOD_DEFLATED,
@@ -26,9 +25,9 @@ import {
   encodeLocalHeader,
   type AlignmentRecord,
   type LocalHeaderFields,
-} from './records.js';
+} from '../format/records.js';
 import { ViewBatches, type ZipOutput } from './output.js';
-import { ioError, type ZipSink } from './sinks.js';
+import { ioError, type ZipSink } from '../../io/sink.js';
 
 /** In-memory data is written in views of this size, so CRC of one slice overlaps the write of the last. */
 const SLICE_BYTES = 16 << 20;
@@ -38,6 +37,8 @@ const DEFLATE_SLICE = 1 << 20;
 const DEFLATE_CHUNK = 64 << 10;
 
 export interface ZipWriterOptions {
+  /** CRC-32 and deflate, from the host (`nodeCodecs` on Node). */
+  codecs: Codecs;
   /** Write zip64 extras and end records even for a tiny archive (testing readers). */
   forceZip64?: boolean;
   signal?: AbortSignal;
@@ -96,7 +97,7 @@ export class ZipWriter {
 
   constructor(
     private readonly sink: ZipSink,
-    private readonly options: ZipWriterOptions = {},
+    private readonly options: ZipWriterOptions,
   ) {
     this.out = new ViewBatches(sink, { signal: options.signal, onWrite: options.onWrite });
   }
@@ -194,14 +195,15 @@ export class ZipWriter {
 
     if (inMemory && method === METHOD_STORED && !this.sink.writeAt) {
       // Non-seekable sink, sizes known: hash first so the header is final, as on a real file.
-      let crc = crc32(head);
+      const { crc32 } = this.options.codecs;
+      let crc = crc32(head, 0);
       let hashed = 0;
       for (const slice of slices(data, SLICE_BYTES)) {
         crc = crc32(slice, crc);
         hashed += slice.byteLength;
         // Hashing gigabytes is synchronous; let timers and an abort in between.
         if (hashed % YIELD_EVERY === 0) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await new Promise<void>((resolve) => setTimeout(resolve, 0));
           this.checkAbort();
         }
       }
@@ -228,7 +230,7 @@ export class ZipWriter {
       ...(alignment === undefined ? {} : { alignment }),
     });
     await this.emit(header);
-    const crc = new Crc32();
+    const crc = new Crc32(this.options.codecs.crc32);
     const source = inMemory
       ? slices(data, method === METHOD_STORED ? SLICE_BYTES : DEFLATE_SLICE)
       : checkedSource(data, label, input.size, this.options.signal);
@@ -284,25 +286,22 @@ export class ZipWriter {
   ): Promise<number> {
     const start = this.offset;
     const level = this.options.compressionLevel ?? 6;
-    const deflate = createDeflateRaw({ level, chunkSize: DEFLATE_CHUNK });
     async function* uncompressed(): AsyncGenerator<Uint8Array> {
-      if (head.byteLength > 0) yield head;
-      yield* source;
-    }
-    const hashing = async function* (chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-      for await (const chunk of chunks) {
+      if (head.byteLength > 0) {
+        crc.update(head);
+        yield head;
+      }
+      for await (const chunk of source) {
         crc.update(chunk);
         // The deflate stream queues small writes; a caller's buffer may be refilled before they are compressed.
         yield borrowed ? copyOf(chunk) : chunk;
       }
-    };
+    }
     try {
-      await pipeline(uncompressed, hashing, deflate, async (compressed: AsyncIterable<Uint8Array>) => {
-        for await (const chunk of compressed) {
-          this.checkAbort();
-          await this.emit(chunk);
-        }
-      });
+      for await (const chunk of this.options.codecs.deflateRaw(uncompressed(), { level, chunkSize: DEFLATE_CHUNK })) {
+        this.checkAbort();
+        await this.emit(chunk);
+      }
     } catch (err) {
       if (isNpzError(err)) throw err;
       this.checkAbort();
@@ -333,7 +332,7 @@ export class ZipWriter {
   }
 }
 
-/** A copy in memory of its own (Buffer's `slice` would return a view). */
+/** A copy in memory of its own (a Node Buffer's `slice` would return a view). */
 function copyOf(chunk: Uint8Array): Uint8Array {
   return new Uint8Array(chunk);
 }

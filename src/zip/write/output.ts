@@ -4,10 +4,10 @@
  * while). Copying through a few reused bounce buffers instead, as np.savez does, was built and measured in the
  * fair bench (2026-11-30, near idle, 5 rounds): 2.30 GB/s against 3.96 GB/s for views, so it was dropped.
  */
-import { raceAbort } from '../util/abort.js';
-import { isNpzError } from '../errors.js';
+import { raceAbort } from '../../io/abort.js';
+import { isNpzError } from '../../errors.js';
 import type { Crc32 } from './crc32.js';
-import { ioError, type ZipSink } from './sinks.js';
+import { ioError, type ZipSink } from '../../io/sink.js';
 
 export interface OutputOptions {
   signal?: AbortSignal | undefined;

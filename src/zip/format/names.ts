@@ -1,4 +1,4 @@
-import { NpzError } from '../errors.js';
+import { NpzError } from '../../errors.js';
 import { FLAG_UTF8_NAME } from './records.js';
 
 // Upper half of code page 437, as Python's 'cp437' codec (the np.load reader) decodes it; the lower half is ASCII.
@@ -6,6 +6,8 @@ const CP437_HIGH =
   'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+/** ASCII is UTF-8: a long ASCII name decodes the same through the (non-throwing) UTF-8 decoder. */
+const asciiDecoder = new TextDecoder('utf-8');
 
 /** Decodes a member name the way CPython's zipfile does: UTF-8 when bit 11 is set, else cp437 (the zip spec's default). */
 export function decodeZipName(raw: Uint8Array, flags: number): string {
@@ -23,7 +25,7 @@ export function decodeZipName(raw: Uint8Array, flags: number): string {
       break;
     }
   }
-  if (ascii) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
+  if (ascii) return raw.length <= 1024 ? String.fromCharCode.apply(null, raw as unknown as number[]) : asciiDecoder.decode(raw);
   let name = '';
   for (const byte of raw) name += byte < 0x80 ? String.fromCharCode(byte) : CP437_HIGH[byte - 0x80];
   return name;

@@ -4,7 +4,7 @@
  * end-records.ts. Pure functions over Uint8Array: no I/O. Sizes and offsets are JS numbers up to 2^53; 64-bit
  * fields are split into 32-bit halves, never truncated with bit operators.
  */
-import { NpzError } from '../errors.js';
+import { NpzError } from '../../errors.js';
 import { getU64, need, setU64, viewOf } from './bytes.js';
 
 export const SIG_LOCAL_HEADER = 0x04034b50;
@@ -60,6 +60,15 @@ export interface LocalHeaderFields {
   uncompressedSize: number;
   /** An alignment record after the zip64 extra (local header only; the central directory never has one). */
   alignment?: AlignmentRecord;
+}
+
+/**
+ * Length of the local header whose fixed part starts at `bytes[at]` (fixed part, name, extra), from its fixed part
+ * alone: where its data starts. The fixed part must be there; the signature is the decoder's business.
+ */
+export function localHeaderSpan(bytes: Uint8Array, at = 0): number {
+  const view = viewOf(bytes);
+  return LOCAL_HEADER_FIXED + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
 }
 
 export function localHeaderLength(nameLength: number, alignment?: AlignmentRecord): number {
@@ -148,8 +157,7 @@ export function decodeLocalHeader(bytes: Uint8Array, offset = 0): LocalHeader {
     throw new NpzError('ERR_ZIP_LOCAL_HEADER', 'bad local file header signature', { offset });
   }
   const nameLength = view.getUint16(offset + 26, true);
-  const extraLength = view.getUint16(offset + 28, true);
-  const length = LOCAL_HEADER_FIXED + nameLength + extraLength;
+  const length = localHeaderSpan(bytes, offset);
   need(bytes, offset, length, 'local file header');
   const extra = bytes.subarray(offset + LOCAL_HEADER_FIXED + nameLength, offset + length);
   const resolved = applyZip64Extra(extra, offset + LOCAL_HEADER_FIXED + nameLength, {
@@ -211,8 +219,23 @@ function applyZip64Extra(extra: Uint8Array, extraOffset: number, raw: Zip64Field
   return { fields: out, found: false };
 }
 
+/** True when `extra` holds a zip64 extra record. */
+export function hasZip64Extra(extra: Uint8Array): boolean {
+  const view = viewOf(extra);
+  for (let at = 0; at + 4 <= extra.length; at += 4 + view.getUint16(at + 2, true)) {
+    if (view.getUint16(at, true) === ZIP64_EXTRA_ID) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Central directory
+
+/** Length of the central directory record whose fixed part starts at `bytes[at]`, from its fixed part alone. */
+export function centralDirectoryEntrySpan(bytes: Uint8Array, at = 0): number {
+  const view = viewOf(bytes);
+  return CENTRAL_DIRECTORY_FIXED + view.getUint16(at + 28, true) + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+}
 
 export interface CentralDirectoryFields extends LocalHeaderFields {
   localHeaderOffset: number;
@@ -303,8 +326,7 @@ export function decodeCentralDirectoryEntry(bytes: Uint8Array, offset = 0): Cent
   }
   const nameLength = view.getUint16(offset + 28, true);
   const extraLength = view.getUint16(offset + 30, true);
-  const commentLength = view.getUint16(offset + 32, true);
-  const length = CENTRAL_DIRECTORY_FIXED + nameLength + extraLength + commentLength;
+  const length = centralDirectoryEntrySpan(bytes, offset);
   need(bytes, offset, length, 'central directory entry');
   const nameStart = offset + CENTRAL_DIRECTORY_FIXED;
   const extra = bytes.subarray(nameStart + nameLength, nameStart + nameLength + extraLength);
@@ -367,4 +389,62 @@ export function decodeDataDescriptor(
     compressedSize: getU64(view, offset + 8, 'compressed size'),
     uncompressedSize: getU64(view, offset + 16, 'uncompressed size'),
   };
+}
+
+/** CRC-32 and sizes, as a local header, a descriptor or the central directory records them, or as read. */
+export interface MemberSizes {
+  crc32: number;
+  compressedSize: number;
+  uncompressedSize: number;
+}
+
+/**
+ * The four forms a data descriptor takes in the wild: with or without its signature (APPNOTE 4.3.9.3 makes it
+ * optional), with 8-byte sizes (zip64: what zipfile and numpy write) or 4-byte ones.
+ */
+export interface DescriptorLayout {
+  signature: boolean;
+  zip64: boolean;
+}
+
+/** The descriptor of layout `layout` at the start of `bytes`, with its length; undefined when `bytes` is too short. */
+export function decodeDescriptorLayout(bytes: Uint8Array, layout: DescriptorLayout): (MemberSizes & { length: number }) | undefined {
+  const start = layout.signature ? 4 : 0;
+  const length = start + (layout.zip64 ? 20 : 12);
+  if (bytes.length < length) return undefined;
+  const view = viewOf(bytes);
+  const size = (at: number): number => (layout.zip64 ? view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32 : view.getUint32(at, true));
+  const sizeWidth = layout.zip64 ? 8 : 4;
+  return { length, crc32: view.getUint32(start, true), compressedSize: size(start + 4), uncompressedSize: size(start + 4 + sizeWidth) };
+}
+
+/** Signatures of the records that may follow a data descriptor. */
+// The zip64 end record and end record signatures are spelled out: end-records.ts imports this module.
+const AFTER_DESCRIPTOR = new Set([SIG_LOCAL_HEADER, SIG_CENTRAL_DIRECTORY, SIG_DIGITAL_SIGNATURE, 0x06064b50, 0x06054b50]);
+
+/**
+ * Which descriptor layout the bytes after a member hold. A reader cannot tell the forms apart by their bytes, so
+ * the one that repeats what was read (`actual`) and is followed by a record signature, or by the end of `bytes`,
+ * is taken; then one that only repeats what was read; else the most likely form (signed when the signature is
+ * there; zip64 first when the local header had a zip64 extra), for the caller to compare and report. Undefined
+ * when `bytes` is too short for that form. `bytes`: what follows the member's data, up to 32 bytes of it.
+ */
+export function pickDataDescriptor(bytes: Uint8Array, zip64First: boolean, actual: MemberSizes): (MemberSizes & { length: number }) | undefined {
+  const view = viewOf(bytes);
+  const signed = bytes.length >= 4 && view.getUint32(0, true) === SIG_DATA_DESCRIPTOR;
+  const layouts: DescriptorLayout[] = [];
+  for (const signature of signed ? [true, false] : [false]) {
+    for (const zip64 of zip64First ? [true, false] : [false, true]) layouts.push({ signature, zip64 });
+  }
+  let repeating: (MemberSizes & { length: number }) | undefined;
+  for (const layout of layouts) {
+    const found = decodeDescriptorLayout(bytes, layout);
+    if (found === undefined) continue;
+    const agrees = found.crc32 === actual.crc32 && found.compressedSize === actual.compressedSize && found.uncompressedSize === actual.uncompressedSize;
+    if (!agrees) continue;
+    const followed = bytes.length === found.length || (bytes.length >= found.length + 4 && AFTER_DESCRIPTOR.has(view.getUint32(found.length, true)));
+    if (followed) return found;
+    repeating ??= found;
+  }
+  return repeating ?? decodeDescriptorLayout(bytes, layouts[0] as DescriptorLayout);
 }

@@ -1,0 +1,24 @@
+/**
+ * Where a writer's bytes go. A sink appends batches of chunks; a seekable sink can also overwrite bytes it already
+ * wrote (to patch a local header after streaming the member, as zipfile does on real files). Node's sinks (an open
+ * file, any Writable) are in src/node/sinks.ts.
+ */
+import { NpzError, isNpzError } from '../errors.js';
+
+export interface ByteSink {
+  /** Appends `chunks` in order. Resolves when the sink no longer needs the chunks and is ready for more. */
+  write(chunks: readonly Uint8Array[]): Promise<void>;
+  /** Overwrites already-written bytes at `position`. Only seekable sinks have it. */
+  writeAt?(data: Uint8Array, position: number): Promise<void>;
+}
+
+/** The sink ZipWriter writes to: any ByteSink. */
+export type ZipSink = ByteSink;
+
+/** An ERR_IO for a failed write, naming the host's error code (`ENOSPC`...) when it has one; NpzErrors pass as is. */
+export function ioError(message: string, cause: unknown, offset?: number): NpzError {
+  if (isNpzError(cause)) return cause;
+  const code = (cause as { code?: unknown } | null)?.code;
+  const detail = typeof code === 'string' ? ` (${code})` : '';
+  return new NpzError('ERR_IO', `${message}${detail}`, offset === undefined ? { cause } : { cause, offset });
+}
