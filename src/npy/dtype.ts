@@ -134,7 +134,8 @@ export function parseDescrString(descr: string, options: DescrOptions = {}): Sim
   const [, orderChar = '', kind = '', sizeText = '', unit] = match;
   const size = Number(sizeText);
   const isDatetime = kind === 'M' || kind === 'm';
-  if ((unit !== undefined) !== isDatetime || (isDatetime && (size !== 8 || !DATETIME_UNIT.test(unit ?? '')))) {
+  // A datetime without a unit is numpy's generic one ('<M8', what np.zeros(2, 'M8') is saved with).
+  if ((unit !== undefined && !isDatetime) || (isDatetime && (size !== 8 || (unit !== undefined && !DATETIME_UNIT.test(unit))))) {
     throw new NpzError('ERR_NPY_DTYPE', `descr is not a valid dtype descriptor: ${JSON.stringify(descr)}`, { actual: descr });
   }
   const itemsize = kind === 'U' ? size * 4 : size;
