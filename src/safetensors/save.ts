@@ -11,7 +11,7 @@ import { abortError, raceAbort } from '../util/abort.js';
 import { slices } from '../util/views.js';
 import { checkedSource } from '../zip/caller-chunks.js';
 import { FileHandleSink, type ZipSink } from '../zip/sinks.js';
-import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
+import { rawSafetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 
 export interface SaveSafetensorsOptions extends Pick<SaveOptions, 'signal' | 'onProgress' | 'prefix' | 'mode' | 'fsync'> {
@@ -47,13 +47,12 @@ function unsupported(name: string, why: string, actual?: unknown): NpzError {
   });
 }
 
-/** The safetensors dtype of a leaf; a float8 leaf says which kind it is with `safetensorsDType` (as read). */
+/** The safetensors dtype of a leaf; a raw leaf (float8, F4, F6_*) says which kind it is with `safetensorsDType` (as read). */
 function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf): SafetensorsDTypeInfo {
   const named = typeof leaf === 'object' && leaf !== null ? (leaf as { safetensorsDType?: unknown }).safetensorsDType : undefined;
   if (normalized.dtype === 'raw') {
-    if (isFloat8Name(named) && typeof normalized.descr === 'string' && /^[|<>=]?V1$/.test(normalized.descr)) {
-      return safetensorsDType(named, name);
-    }
+    const raw = rawSafetensorsDType(named, normalized.descr);
+    if (raw !== undefined) return raw;
     const descr = typeof normalized.descr === 'string' ? normalized.descr : 'a structured dtype';
     throw unsupported(name, `safetensors has no dtype for descr ${JSON.stringify(descr)}`, normalized.descr);
   }
