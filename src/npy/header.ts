@@ -291,7 +291,7 @@ export function canonicalHeader(text: string): HeaderFields | undefined {
 }
 
 function headerFromLiteral(text: string, version: number): HeaderFields {
-  const literal = parsePythonLiteral(text, { allowLongSuffix: version !== 3 });
+  const literal = parsePythonLiteral(text, { allowLongSuffix: version !== 3, retokenized: version !== 3 });
   if (!(literal instanceof Map)) throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header is not a dictionary`);
   const keys = [...literal.keys()].sort();
   if (keys.length !== 3 || keys[0] !== 'descr' || keys[1] !== 'fortran_order' || keys[2] !== 'shape') {
