@@ -16,8 +16,8 @@ const GOOD_DIR = fileURLToPath(new URL('../fixtures/good/', import.meta.url));
 
 /**
  * Differential fuzzing of npz damage against numpy and CPython's zipfile. numpy-written archives (plain,
- * deflated, written to a pipe with data descriptors, zip64 end records and extras, unicode names, a plain member,
- * many members) are damaged (truncations, bit flips and byte writes biased to structure, edits of single fields of
+ * deflated, written to a pipe with data descriptors, zip64 end records and extras, unicode names, a name with a
+ * NUL byte, a plain member, duplicate names, many members) are damaged (truncations, bit flips and byte writes biased to structure, edits of single fields of
  * local headers, central directory entries, end records, zip64 records, data descriptors, edits of npy header text
  * with the CRCs made to match, inserted junk). One Python process judges a whole batch: np.load reading every key,
  * and zipfile's namelist + testzip. Our three readers (openNpz + get of every array, readNpz over the file, readNpz
@@ -68,6 +68,13 @@ pipe = Pipe()
 np.savez(pipe, **{k: arrays[k] for k in ['w', 'big', 'rec', 'empty']})
 open(out + '/pipe.npz', 'wb').write(b''.join(pipe.parts))
 
+# A member name with a NUL byte: zipfile (so np.load) cuts it there, 'n.npy\0olds' is the array 'n'.
+np.savez(out + '/nul.npz', nxxxxx=np.arange(4, dtype='<i2'), rec=arrays['rec'])
+data = open(out + '/nul.npz', 'rb').read()
+assert data.count(b'nxxxxx.npy') == 2
+open(out + '/nul.npz', 'wb').write(data.replace(b'nxxxxx.npy', b'n.npy\0olds'))
+assert np.load(out + '/nul.npz').files == ['n', 'rec']
+
 # zip64: the central directory entries carry every size and offset in a zip64 extra (32-bit fields 0xFFFFFFFF),
 # and the end records are a zip64 end record, its locator and an EOCD of sentinels. zipfile and np.load read it.
 data = open(out + '/plain.npz', 'rb').read()
@@ -96,7 +103,7 @@ assert zipfile.ZipFile(out + '/zip64.npz').testzip() is None
 
 /** numpy-written fixtures of the repository that add what the generated bases lack. */
 const FIXTURE_BASES = ['pipe-compressed.npz', 'unicode-names.npz', 'with-notes.npz', 'npy-v3.npz', 'dup-names.npz', 'paligemma-tiny.npz'];
-const GENERATED_BASES = ['plain.npz', 'deflated.npz', 'pipe.npz', 'zip64.npz'];
+const GENERATED_BASES = ['plain.npz', 'deflated.npz', 'pipe.npz', 'zip64.npz', 'nul.npz'];
 
 export interface Base {
   name: string;
