@@ -110,7 +110,8 @@ export function encodeNpyHeader(fields: NpyHeaderFields): Uint8Array {
   let text = `{'descr': ${descrRepr(descr)}, 'fortran_order': ${fortranOrder ? 'True' : 'False'}, 'shape': ${pythonTupleRepr(shape.map(String))}, }`;
   if (shape.length > 0) {
     const growthAxis = shape[fortranOrder ? shape.length - 1 : 0] as number;
-    text += ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(growthAxis).length));
+    // Dimensions are safe integers, at most 16 digits: the count never goes below 5.
+    text += ' '.repeat(GROWTH_AXIS_MAX_DIGITS - String(growthAxis).length);
   }
   const latin1 = !/[^\u0000-\u00ff]/.test(text);
   const body = latin1 ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
@@ -293,7 +294,8 @@ export function canonicalHeader(text: string): HeaderFields | undefined {
 function headerFromLiteral(text: string, version: number): HeaderFields {
   const literal = parsePythonLiteral(text, { allowLongSuffix: version !== 3, retokenized: version !== 3 });
   if (!(literal instanceof Map)) throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header is not a dictionary`);
-  const keys = [...literal.keys()].sort();
+  // Keys of other types (Python refuses lists as keys; numpy wants these three strings) are shown as text.
+  const keys = [...literal.keys()].map((key) => (typeof key === 'string' ? key : `<${typeof key === 'object' ? 'container' : typeof key} key>`)).sort();
   if (keys.length !== 3 || keys[0] !== 'descr' || keys[1] !== 'fortran_order' || keys[2] !== 'shape') {
     throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header does not contain exactly descr, fortran_order and shape: ${keys.join(', ')}`, {
       actual: keys,

@@ -193,8 +193,8 @@ export function parsePythonLiteral(input: string, options: ParseOptions): PyValu
             pos++;
             return dict;
           }
+          // Any key is parsed; the header check then wants exactly three string keys.
           const key = parseValue();
-          if (typeof key !== 'string') throw syntaxError('only string keys are supported', pos);
           expect(':');
           dict.set(key, parseValue());
           skipSpace();
@@ -229,9 +229,7 @@ export function parsePythonLiteral(input: string, options: ParseOptions): PyValu
     const number = INTEGER.exec(text.slice(pos, pos + 4096));
     if (number === null) throw syntaxError(`unexpected character ${JSON.stringify(text[pos] ?? char)}`, pos);
     pos += number[0].length;
-    if (/^[0-9a-zA-Z_.]/.test(text[pos] ?? '') && !(options.allowLongSuffix && text[pos] === 'L')) {
-      throw syntaxError('only integers are supported', pos);
-    }
+    // Whatever follows (a '.', an exponent, a 'j', more digits) is left to the caller, which wants a separator.
     if (options.allowLongSuffix) {
       // numpy drops a NAME token 'L' that follows a number (Python 2's long suffix), blanks between included.
       let at = pos;

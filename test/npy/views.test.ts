@@ -6,8 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { DTYPES, parseDescrString } from '../../src/npy/dtype.js';
 import { decodeNpyHeader, descrItemsize, encodeNpyHeader, type Descr } from '../../src/npy/header.js';
-import { arrayViews, readNpyArray, type NpyByteReader } from '../../src/npy/read.js';
+import { arrayViews, readNpyArray } from '../../src/npy/read.js';
 import { MAX_VIEW_BYTES } from '../../src/util/views.js';
+import { memoryReader, reversedGroups } from '../helpers/npy-reader.js';
 
 /** Every simple descr the reader accepts whose data it byte-swaps, or may: all kinds, sizes 1 to 32, both orders. */
 function swappableDescrs(): string[] {
@@ -24,43 +25,6 @@ function swappableDescrs(): string[] {
       }
     }
   }
-  return out;
-}
-
-/** A reader over `bytes` that records the length of every view it fills. */
-function recordingReader(bytes: Uint8Array): NpyByteReader & { filled: number[] } {
-  let at = 0;
-  const filled: number[] = [];
-  return {
-    size: bytes.length,
-    get remaining() {
-      return bytes.length - at;
-    },
-    filled,
-    async read(length: number) {
-      const out = bytes.slice(at, at + length);
-      at += out.length;
-      return out;
-    },
-    async readInto(dest: Uint8Array) {
-      filled.push(dest.length);
-      dest.set(bytes.subarray(at, at + dest.length));
-      at += dest.length;
-    },
-    async *chunks() {
-      yield bytes.slice(at);
-      at = bytes.length;
-    },
-    async finish() {
-      if (at !== bytes.length) throw new Error(`finish() with ${bytes.length - at} bytes unread`);
-    },
-  };
-}
-
-/** `bytes` with every `unit`-byte group reversed (a reference swap, independent of the code under test). */
-function reversedGroups(bytes: Uint8Array, unit: number): Uint8Array {
-  const out = new Uint8Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) out[i] = bytes[i - (i % unit) + (unit - 1 - (i % unit))]!;
   return out;
 }
 
@@ -120,7 +84,7 @@ describe('array views (the slicing the reader applies), with views of a few byte
       const stored = Uint8Array.from({ length: header.byteLength }, (_, i) => (i * 37 + 11) & 0xff);
       const expected = reversedGroups(stored, unit);
       for (const viewBytes of [unit + 1, 2 * unit + 1, 3 * unit - 1, 50, 100]) {
-        const reader = recordingReader(stored);
+        const reader = memoryReader(stored);
         const array = await readNpyArray(reader, header, {}, undefined, viewBytes);
         const got = new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
         expect(Buffer.from(got).equals(Buffer.from(expected)), `${descr} in views of ${viewBytes}`).toBe(true);
@@ -136,7 +100,7 @@ describe('array views (the slicing the reader applies), with views of a few byte
       const header = decodeNpyHeader(encodeNpyHeader({ descr, shape: [11] }));
       const stored = Uint8Array.from({ length: header.byteLength }, (_, i) => (i * 53 + 7) & 0xff);
       for (const viewBytes of [1, 5, 17]) {
-        const array = await readNpyArray(recordingReader(stored), header, {}, undefined, viewBytes);
+        const array = await readNpyArray(memoryReader(stored), header, {}, undefined, viewBytes);
         const got = new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
         expect(Buffer.from(got).equals(Buffer.from(stored)), JSON.stringify(descr)).toBe(true);
       }
