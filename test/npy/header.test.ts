@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
-import { decodeNpyHeader, encodeNpyHeader, npyHeaderLength, type Descr } from '../../src/npy/header.js';
+import { decodeNpyHeader, encodeNpyHeader, isSubarrayDescr, npyHeaderLength, type Descr } from '../../src/npy/header.js';
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1');
 
@@ -169,5 +169,64 @@ describe('header round trip (property)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('structured descrs: sub-arrays, names and titles (offline; test/npy/structured.test.ts asks numpy)', () => {
+  const decode = (descr: string) => decodeNpyHeader(rawHeader(`{'descr': ${descr}, 'fortran_order': False, 'shape': (2,), }`));
+
+  it('reads a sub-array of a sub-array, as numpy 2 writes it, and writes it back as written', () => {
+    const h = decode("[('a', ('<f4', (2,)), (3,)), ('b', ([('x', '>i2')], (2,)))]");
+    expect(h.descr).toEqual([['a', ['<f4', [2]], [3]], ['b', [[['x', '>i2']], [2]]]]);
+    expect(h.itemsize).toBe(4 * 2 * 3 + 2 * 2);
+    const again = encodeNpyHeader({ descr: h.descr, shape: [2] });
+    expect(text(again.subarray(10)).trimEnd()).toBe("{'descr': [('a', ('<f4', (2,)), (3,)), ('b', ([('x', '>i2')], (2,)))], 'fortran_order': False, 'shape': (2,), }");
+    expect(isSubarrayDescr(['<f4', [2]])).toBe(true);
+    expect(isSubarrayDescr([[['x', '<f4']], []])).toBe(true);
+    expect(isSubarrayDescr([['x', '<f4'], ['y', '<f4']])).toBe(false);
+    expect(isSubarrayDescr('<f4')).toBe(false);
+  });
+
+  it('takes a sub-array shape as a tuple, a list or one integer; refuses negative and non-integer dimensions', () => {
+    expect(decode("[('a', '<f4', [2, 3])]").itemsize).toBe(24);
+    expect(decode("[('a', '<f4', 3)]").itemsize).toBe(12);
+    expect(decode("[('a', '<f4', ())]").itemsize).toBe(4);
+    expectCode(() => decode("[('a', '<f4', (-1,))]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[('a', '<f4', (True,))]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[('a', '<f4', 'x')]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[('a', ('<f4',))]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[('a', '<f4', (2,), 1)]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[('a', '<f4', (9007199254740993,))]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[('a', '<f8', (4294967296, 4294967296))]"), 'ERR_NPY_TOO_LARGE');
+  });
+
+  it('a sub-array exists only inside a struct, reading and writing', () => {
+    expectCode(() => decode("('<f4', (2,))"), 'ERR_NPY_DTYPE');
+    expectCode(() => encodeNpyHeader({ descr: ['<f4', [2]], shape: [2] }), 'ERR_NPY_DTYPE');
+  });
+
+  it('names and titles share one namespace, as in numpy; padding fields have no name', () => {
+    expectCode(() => decode("[('a', '<f4'), ('a', '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[(('b', 'a'), '<i4'), ('b', '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[(('a', 'a'), '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[(('T', 'a'), '<i4'), (('T', 'b'), '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[('', '<f4'), ('', '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("[((5, 'a'), '<i4')]"), 'ERR_NPY_DTYPE');
+    expect(decode("[('', '|V3'), ('a', '<f4'), ('', '|V2')]").itemsize).toBe(9);
+    expect(decode("[('', '<f4', (2,)), ('', ('<f4', (2,))), ('', '|V1')]").itemsize).toBe(17);
+    expect(decode("[(('', 'a'), '<f4'), ('', '|V2')]").itemsize).toBe(6);
+    expectCode(() => decode("[(('', 'a'), '<f4'), (('b', ''), '<f4')]"), 'ERR_NPY_DTYPE');
+    expect(decode("[('', [('x', '<f4')])]").itemsize).toBe(4);
+    expectCode(() => decode("[('', [('x', '<f4')]), ('', [('y', '<f4')])]"), 'ERR_NPY_DTYPE');
+  });
+
+  it("reads numpy's generic datetimes ('<M8', '<m8') and no unit on other kinds", () => {
+    expect(decode("'<M8'")).toMatchObject({ dtype: 'raw', itemsize: 8 });
+    expect(decode("'>m8'")).toMatchObject({ dtype: 'raw', itemsize: 8, swapUnit: 1 });
+    expect(decode("'<M8[25ns]'").itemsize).toBe(8);
+    expectCode(() => decode("'<M8[]'"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("'<M8[7]'"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("'<M4'"), 'ERR_NPY_DTYPE');
+    expectCode(() => decode("'<f8[ns]'"), 'ERR_NPY_DTYPE');
   });
 });

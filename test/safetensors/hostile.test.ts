@@ -60,6 +60,7 @@ describe('hostile safetensors fixtures: the file name is the error code', () => 
       'ERR_SAFETENSORS_HEADER--list-not-object',
       'ERR_SAFETENSORS_HEADER--metadata-value-not-string',
       'ERR_SAFETENSORS_DTYPE--unknown-dtype',
+      'ERR_SAFETENSORS_SIZE_MISMATCH--F4-odd-element-count',
       'ERR_SAFETENSORS_OFFSETS--hole',
       'ERR_SAFETENSORS_OFFSETS--overlap',
       'ERR_SAFETENSORS_OFFSETS--not-from-zero',
