@@ -9,7 +9,7 @@ import type { NpyArray } from '../../src/npy/array.js';
 import { parseDescrString } from '../../src/npy/dtype.js';
 import { openNpz, readNpz } from '../../src/index.js';
 import { runPython } from '../helpers/python.js';
-import { seededRandom } from './fuzz-core.js';
+import { seededRandom } from '../helpers/bytes.js';
 
 const GOOD_DIR = fileURLToPath(new URL('../fixtures/good/', import.meta.url));
 

@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpyHeader, encodeNpyHeader, type Descr } from '../../src/npy/header.js';
 import { openNpz, readNpz, saveNpz, streamNpz } from '../../src/index.js';
 import type { NpyArray } from '../../src/npy/array.js';
-import { BIN, ensureBuilt } from '../cli/cli-helpers.js';
+import { BIN, ensureBuilt } from '../helpers/cli.js';
 import { hasNumpy, NO_NUMPY, runPython, withSkipReason } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { differencesButDeflate } from '../zip/same-but-deflate.js';
+import { differencesButDeflate } from '../helpers/zip-compare.js';
 
 const SEED = Number(process.env['NPY_STRUCT_SEED'] ?? 2121);
 const DTYPES = Number(process.env['NPY_STRUCT_CASES'] ?? 400);

@@ -10,8 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { npyShape, safetensorsShape, SAFETENSORS_DTYPES, safetensorsDType } from '../../src/safetensors/dtypes.js';
 import { openSafetensors, saveSafetensors } from '../../src/index.js';
 import type { Leaf } from '../../src/npy/write.js';
-import { runPython } from '../helpers/python.js';
-import { describeWithSafetensors, tempDir } from './st-helpers.js';
+import { describeWithOracle, runPython } from '../helpers/python.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 /** safetensors/src/tensor.rs at v0.8.0: `pub enum Dtype` in declaration order, with `bitsize()`. */
 const RUST_DTYPE_0_8: readonly [string, number][] = [
@@ -75,9 +75,9 @@ describe('the safetensors dtype table', () => {
   });
 });
 
-describeWithSafetensors('safetensors dtypes against the installed reference (Python safetensors 0.8)', () => {
-  const temp = tempDir('dtypes');
-  afterAll(() => temp.cleanup());
+describeWithOracle('safetensors dtypes against the installed reference (Python safetensors 0.8)', () => {
+  const temp = makeTempDir('dtypes');
+  afterAll(() => temp.remove());
 
   it("knows exactly the reference's dtype names, in its order", () => {
     // The reader's own error for an unknown name lists every variant it knows.
@@ -103,7 +103,7 @@ except Exception as e:
         const bits = shape.reduce((a, b) => a * b, 1) * info.bits;
         // Whole bytes where the bits fill them, else the bytes they would take, rounded up (refused anyway).
         const bytes = Math.ceil(bits / 8);
-        const path = join(temp.dir, `${info.name}-${cases.length}.safetensors`);
+        const path = join(temp.path, `${info.name}-${cases.length}.safetensors`);
         writeFileSync(path, fileOf(info.name, shape, bytes));
         cases.push({ dtype: info.name, shape, bytes, path });
       }
@@ -148,7 +148,7 @@ for path in sys.argv[1:]:
   });
 
   it('writes the FNUZ float8 kinds (and every other numpy-writable kind) as safetensors.numpy.save_file does', async () => {
-    const python = join(temp.dir, 'python.safetensors');
+    const python = join(temp.path, 'python.safetensors');
     runPython(
       String.raw`
 import sys, numpy as np, ml_dtypes
@@ -168,13 +168,13 @@ save_file({'fnuz/e4m3': raw(6).view(ml_dtypes.float8_e4m3fnuz).reshape(2, 3), 'f
     }
     await file.close();
     expect(Object.fromEntries(file.entries.map((e) => [e.name, e.safetensorsDType]))).toMatchObject({ 'fnuz/e4m3': 'F8_E4M3FNUZ', 'fnuz/e5m2': 'F8_E5M2FNUZ' });
-    const ours = join(temp.dir, 'ours.safetensors');
+    const ours = join(temp.path, 'ours.safetensors');
     await saveSafetensors(ours, leaves.values());
     expect(readFileSync(ours).equals(readFileSync(python))).toBe(true);
   });
 
   it('writes F4 and F6 tensors back as read, with their element shapes, and the reference reads them', async () => {
-    const original = join(temp.dir, 'packed.safetensors');
+    const original = join(temp.path, 'packed.safetensors');
     // Built by hand in the writer's layout (numpy has no type for these): rank order, compact JSON, padding.
     let json = JSON.stringify({
       f6b: { dtype: 'F6_E3M2', shape: [3, 4, 3], data_offsets: [0, 27] },
@@ -192,7 +192,7 @@ save_file({'fnuz/e4m3': raw(6).view(ml_dtypes.float8_e4m3fnuz).reshape(2, 3), 'f
     const leaves: [string, Leaf][] = [];
     for (const entry of file.entries) leaves.push([entry.name, { ...(await file.get(entry.name)), safetensorsDType: entry.safetensorsDType } as Leaf]);
     await file.close();
-    const ours = join(temp.dir, 'packed-ours.safetensors');
+    const ours = join(temp.path, 'packed-ours.safetensors');
     await saveSafetensors(ours, leaves.values());
     // f6b's groups cross rows: it comes back flat, [9] groups = [36] elements; the rest byte for byte.
     const reference = runPython(

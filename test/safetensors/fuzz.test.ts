@@ -5,10 +5,10 @@ import { afterAll, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
 import { fileSource, openSafetensors, type RandomAccessSource } from '../../src/index.js';
 import { npyShape, safetensorsDType } from '../../src/safetensors/dtypes.js';
-import { seededRandom } from '../hostile/fuzz-core.js';
+import { seededRandom } from '../helpers/bytes.js';
 import { openFdCount } from '../helpers/fds.js';
-import { runPython } from '../helpers/python.js';
-import { describeWithSafetensors, tempDir } from './st-helpers.js';
+import { runPython, describeWithOracle } from '../helpers/python.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 // Seeded differential fuzz: files written by Python safetensors are damaged (truncations, header bit flips and
 // byte writes, lying offsets, hostile header lengths up to 2^64-1, data bit flips) and read by us and by the
@@ -18,8 +18,8 @@ import { describeWithSafetensors, tempDir } from './st-helpers.js';
 
 const SEED = 0x5afe_2026;
 const CASES = 600;
-const temp = tempDir('fuzz');
-afterAll(() => temp.cleanup());
+const temp = makeTempDir('st-fuzz');
+afterAll(() => temp.remove());
 
 type Kind = 'truncate' | 'headerflip' | 'headerwrite' | 'offsets' | 'length' | 'dataflip';
 const KINDS: readonly Kind[] = ['truncate', 'headerflip', 'headerwrite', 'offsets', 'length', 'dataflip'];
@@ -146,16 +146,16 @@ async function ourVerdict(path: string): Promise<{ verdict: unknown; code?: stri
   }
 }
 
-describeWithSafetensors('seeded differential fuzz against the reference safetensors reader', () => {
+describeWithOracle('seeded differential fuzz against the reference safetensors reader', () => {
   it(`${CASES} damaged files: same verdict as safe_open, refusals are NpzErrors, reads bounded by the file`, async () => {
-    runPython(MAKE_BASES, [temp.dir]);
-    const bases = [0, 1, 2, 3].map((i) => new Uint8Array(readFileSync(join(temp.dir, `base-${i}.safetensors`))));
+    runPython(MAKE_BASES, [temp.path]);
+    const bases = [0, 1, 2, 3].map((i) => new Uint8Array(readFileSync(join(temp.path, `base-${i}.safetensors`))));
     const random = seededRandom(SEED);
     const cases: { path: string; kind: Kind; base: number }[] = [];
     for (let index = 0; index < CASES; index++) {
       const kind = KINDS[index % KINDS.length]!;
       const base = Math.floor(random() * bases.length);
-      const path = join(temp.dir, `case-${index}.safetensors`);
+      const path = join(temp.path, `case-${index}.safetensors`);
       writeFileSync(path, mutate(bases[base]!, kind, random));
       cases.push({ path, kind, base });
     }
