@@ -241,12 +241,10 @@ export class BatchedOutput implements ZipOutput {
   }
 
   async drain(): Promise<void> {
-    try {
-      await this.#flush();
-    } finally {
-      // Nothing refers to the copy buffers once every write has settled (drain waited for them, or one failed).
-      if (this.#writing === undefined) returnBuffers(this.#buffers);
-    }
+    await this.#flush();
+    // Every write is done, so nothing refers to the copy buffers any more. (After a failure they are dropped
+    // instead: an aborted write may still be reading one.)
+    returnBuffers(this.#buffers);
   }
 
   /** A view of stable bytes: written while the main thread hashes it; times the wait that follows. */
