@@ -12,7 +12,7 @@ import { saveNpz as saveNpzOn } from '../../src/npz/save.js';
 import { nodePlatform } from '../../src/node/platform.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { randomBytes } from './fixtures.js';
+import { randomBytes } from '../helpers/bytes.js';
 
 
 interface Spec {
