@@ -29,6 +29,8 @@ class ClockSink implements ZipSink {
   readonly writes: Uint8Array[][] = [];
   inFlight = 0;
   maxInFlight = 0;
+  /** While set, writes wait for it before they take their bytes (a kernel still reading a buffer). */
+  gate: Promise<void> | undefined;
   constructor(
     readonly clock: { t: number },
     private readonly cost: (chunk: Uint8Array) => number,
@@ -44,7 +46,8 @@ class ClockSink implements ZipSink {
     const index = this.writes.length;
     this.writes.push([...chunks]);
     return new Promise((resolve, reject) => {
-      setImmediate(() => {
+      setImmediate(async () => {
+        if (this.gate) await this.gate;
         this.inFlight -= 1;
         for (const chunk of chunks) this.clock.t += this.cost(chunk);
         if (index === this.failAt) {
@@ -69,8 +72,8 @@ function kernel(caller: readonly Uint8Array[], slowMsPerMiB: number, fastMsPerMi
 
 const heads = Array.from({ length: 4 }, (_, i) => pattern(100, 1000 + i));
 
-async function writeAll(sink: ClockSink, arrays: Uint8Array[]): Promise<{ out: BatchedOutput; crcs: number[] }> {
-  const out = new BatchedOutput(sink, { now: () => sink.clock.t });
+/** Puts every array after its head, without draining: the last write may still be in flight. */
+async function putAll(out: BatchedOutput, arrays: Uint8Array[]): Promise<number[]> {
   const crcs: number[] = [];
   for (const [i, array] of arrays.entries()) {
     await out.put(heads[i]!);
@@ -78,8 +81,20 @@ async function writeAll(sink: ClockSink, arrays: Uint8Array[]): Promise<{ out: B
     await out.putStable(array, crc);
     crcs.push(crc.value);
   }
+  return crcs;
+}
+
+async function writeAll(sink: ClockSink, arrays: Uint8Array[], signal?: AbortSignal): Promise<{ out: BatchedOutput; crcs: number[] }> {
+  const out = new BatchedOutput(sink, { now: () => sink.clock.t, signal });
+  const crcs = await putAll(out, arrays);
   await out.drain();
   return { out, crcs };
+}
+
+/** The writer's own buffers a sink was handed (copies), as opposed to views of the caller's arrays. */
+function copyBuffers(sink: ClockSink, arrays: Uint8Array[]): Set<ArrayBufferLike> {
+  const caller = new Set(arrays.map((a) => a.buffer));
+  return new Set(sink.writes.flat().filter((c) => c.byteLength >= 1 << 20 && !caller.has(c.buffer)).map((c) => c.buffer));
 }
 
 function expected(arrays: Uint8Array[]): Uint8Array {
@@ -160,6 +175,69 @@ describe('BatchedOutput: in-memory data as views or copies', () => {
     expect(String((error as Error).message)).toContain('ENOSPC');
     // Nothing after the failed write reached the sink.
     expect(sink.writes.length).toBe(6);
+  });
+});
+
+describe('BatchedOutput: the copy buffers outlive a save', () => {
+  it('a finished save hands its two buffers to the next one, which still writes exactly its own bytes', async () => {
+    const first = [pattern(24 << 20, 20)];
+    const sinkA = new ClockSink({ t: 0 }, kernel(first, 4));
+    await writeAll(sinkA, first);
+    const second = [pattern(24 << 20, 21), pattern(9 << 20, 22)];
+    const sinkB = new ClockSink({ t: 0 }, kernel(second, 4));
+    const { crcs } = await writeAll(sinkB, second);
+    expect(copyBuffers(sinkA, first).size).toBe(2);
+    // The same ArrayBuffers (identity: toEqual would call any two buffers of one size equal).
+    const kept = copyBuffers(sinkA, first);
+    expect([...copyBuffers(sinkB, second)].every((b) => kept.has(b))).toBe(true);
+    expect(Buffer.compare(sinkA.bytes(), expected(first))).toBe(0);
+    expect(Buffer.compare(sinkB.bytes(), expected(second))).toBe(0);
+    expect(crcs).toEqual(second.map((a) => codecs.crc32(a, 0)));
+  });
+
+  it('a save that starts while another drains never refills a buffer the other\'s last write still reads', async () => {
+    const first = [pattern(24 << 20, 23)];
+    const sinkA = new ClockSink({ t: 0 }, kernel(first, 4));
+    const outA = new BatchedOutput(sinkA, { now: () => sinkA.clock.t });
+    await putAll(outA, first);
+    // A's last copy is in flight; its sink takes the bytes only once B is done.
+    let release!: () => void;
+    sinkA.gate = new Promise((resolve) => (release = resolve));
+    const drainA = outA.drain();
+    const second = [pattern(24 << 20, 24)];
+    const sinkB = new ClockSink({ t: 0 }, kernel(second, 4));
+    await writeAll(sinkB, second);
+    release();
+    await drainA;
+    expect(copyBuffers(sinkB, second).size).toBe(2);
+    expect([...copyBuffers(sinkB, second)].some((b) => copyBuffers(sinkA, first).has(b))).toBe(false);
+    expect(Buffer.compare(sinkA.bytes(), expected(first))).toBe(0);
+    expect(Buffer.compare(sinkB.bytes(), expected(second))).toBe(0);
+  });
+
+  it('an aborted save drops its buffers: a write it abandoned may still be reading one', async () => {
+    // A clean save first, so the aborted one takes kept buffers rather than fresh ones.
+    const warm = [pattern(16 << 20, 25)];
+    await writeAll(new ClockSink({ t: 0 }, kernel(warm, 4)), warm);
+    const first = [pattern(24 << 20, 26)];
+    const sinkA = new ClockSink({ t: 0 }, kernel(first, 4));
+    const controller = new AbortController();
+    const outA = new BatchedOutput(sinkA, { now: () => sinkA.clock.t, signal: controller.signal });
+    await putAll(outA, first);
+    let release!: () => void;
+    sinkA.gate = new Promise((resolve) => (release = resolve));
+    const drainA = outA.drain();
+    controller.abort();
+    await expect(drainA).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    // The abandoned write has not taken its bytes yet when the next save starts.
+    const second = [pattern(24 << 20, 27)];
+    const sinkB = new ClockSink({ t: 0 }, kernel(second, 4));
+    await writeAll(sinkB, second);
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(copyBuffers(sinkA, first).size).toBe(2);
+    expect([...copyBuffers(sinkB, second)].some((b) => copyBuffers(sinkA, first).has(b))).toBe(false);
+    expect(Buffer.compare(sinkB.bytes(), expected(second))).toBe(0);
   });
 });
 
