@@ -22,8 +22,8 @@
  *   --work-dir D   where the files go (default: a temp dir)   --out FILE   results JSON (default bench/out/one-shot.json)
  *   --no-settle    start the timer right after the setup
  *
- * The lead's measurement: `npm run build && node --import tsx bench/one-shot.ts --base /tmp/i23-base --rounds 5`
- * on a quiet machine (load average < 1).
+ * `npm run bench:one-shot -- [options]` builds first. Run it on a quiet machine (load average < 1): on a loaded
+ * one the first call measures the other processes. `npm run test:bench` runs it at a tiny scale as a smoke test.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
