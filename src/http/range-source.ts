@@ -92,8 +92,11 @@ export class HttpRangeSource implements RandomAccessSource {
     const settings = this.#settings;
     const cost: ReadCost = { gapBytes: settings.mergeGap, parallelReads: settings.concurrency, requestBytes: settings.requestSize };
     if (settings.mergeGapFixed) return cost;
-    const { latencyMs, bytesPerSecond } = this.meter;
-    if (latencyMs !== undefined) cost.latencyMs = latencyMs;
+    const { latencyMs, bytesPerSecond, samples } = this.meter;
+    if (latencyMs !== undefined) {
+      cost.latencyMs = latencyMs;
+      cost.latencySamples = samples;
+    }
     if (bytesPerSecond !== undefined) cost.bytesPerSecond = bytesPerSecond;
     return cost;
   }

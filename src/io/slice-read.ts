@@ -101,7 +101,8 @@ function chunkBytesFor(array: SlicedArray, chunkSize: number): number {
 async function readRunsInto(planner: ReadPlanner, array: SlicedArray, box: SliceBox, storage: Uint8Array, options: StoredSliceOptions): Promise<void> {
   const layout = storageLayout(box, array.itemsize, array.fortranOrder);
   if (layout.byteLength === 0) return;
-  const gapBytes = planner.runGap('into');
+  // Asked again for each read planned: a source measuring its link plans the rest of the slice with what it learnt.
+  const gapBytes = (): number => planner.runGap('into');
   const runs = sliceRuns(layout, { dataOffset: options.dataOffset, gapBytes, maxSpan: DEFAULT_MAX_SPAN });
   const groups = planner.readRuns(runs, {
     gapBytes,
@@ -273,7 +274,7 @@ export async function* storedSliceChunks(
       }
       return;
     }
-    const gapBytes = planner.runGap('fresh');
+    const gapBytes = (): number => planner.runGap('fresh');
     const maxSpan = Math.min(DEFAULT_MAX_SPAN, Math.max(chunkBytes, 64 * 1024));
     const writer = new ChunkWriter(chunkBytes, layout.byteLength, array.swapUnit);
     const runs = sliceRuns(layout, { dataOffset: options.dataOffset, gapBytes, maxSpan });

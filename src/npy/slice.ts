@@ -246,8 +246,11 @@ export interface SliceRun {
 export interface SliceRunOptions {
   /** File offset of the array's first data byte. */
   dataOffset: number;
-  /** A gap up to this many bytes between the runs of the innermost loop is read through (they become one strided run). */
-  gapBytes: number;
+  /**
+   * A gap up to this many bytes between the runs of the innermost loop is read through (they become one strided
+   * run); a function is asked again at each step of the outer loops.
+   */
+  gapBytes: number | (() => number);
   /** A strided run spans at most this many bytes; a plain run longer than this is cut into runs of this length. */
   maxSpan: number;
 }
@@ -265,30 +268,40 @@ export function* sliceRuns(layout: StorageLayout, options: SliceRunOptions): Gen
   if (layout.byteLength === 0) return;
   const { runBytes, loops } = layout;
   const maxSpan = Math.max(1, options.maxSpan);
+  const { gapBytes } = options;
+  const gapOf = typeof gapBytes === 'function' ? gapBytes : () => gapBytes;
   const inner = loops.at(-1);
-  // Strided runs: the innermost loop, cut into blocks that each span at most maxSpan.
-  let perRun = 1;
-  if (inner !== undefined && inner.stride - runBytes <= options.gapBytes && runBytes + inner.stride <= maxSpan) {
-    perRun = Math.min(inner.count, Math.floor((maxSpan - runBytes) / inner.stride) + 1);
-  }
-  const outer = perRun > 1 ? loops.slice(0, -1) : loops;
+  // The innermost loop is stepped here (folded into strided runs, or run by run); the outer ones by the odometer.
+  const outer = loops.slice(0, -1);
   const counters = outer.map(() => 0);
   let at = 0;
   let offset = options.dataOffset + layout.base;
   for (;;) {
-    if (perRun > 1) {
-      const loop = inner as RunLoop;
-      for (let first = 0; first < loop.count; first += perRun) {
-        const count = Math.min(perRun, loop.count - first);
-        const start = offset + first * loop.stride;
-        yield { offset: start, length: (count - 1) * loop.stride + runBytes, at, count, stride: loop.stride, size: runBytes };
-        at += count * runBytes;
-      }
-    } else {
+    if (inner === undefined) {
       for (let from = 0; from < runBytes; from += maxSpan) {
         const size = Math.min(maxSpan, runBytes - from);
         yield { offset: offset + from, length: size, at, count: 1, stride: size, size };
         at += size;
+      }
+    } else {
+      for (let first = 0; first < inner.count; ) {
+        // Strided runs: blocks of the innermost loop that each span at most maxSpan, while its gaps are worth reading.
+        let perRun = 1;
+        if (inner.stride - runBytes <= gapOf() && runBytes + inner.stride <= maxSpan) {
+          perRun = Math.min(inner.count - first, Math.floor((maxSpan - runBytes) / inner.stride) + 1);
+        }
+        const start = offset + first * inner.stride;
+        if (perRun > 1) {
+          yield { offset: start, length: (perRun - 1) * inner.stride + runBytes, at, count: perRun, stride: inner.stride, size: runBytes };
+          at += perRun * runBytes;
+        } else {
+          for (let from = 0; from < runBytes; from += maxSpan) {
+            const size = Math.min(maxSpan, runBytes - from);
+            yield { offset: start + from, length: size, at, count: 1, stride: size, size };
+            at += size;
+          }
+        }
+        first += perRun;
       }
     }
     // Odometer over the outer loops, innermost fastest.

@@ -20,8 +20,11 @@ export interface MergedRead {
 }
 
 export interface MergeLimits {
-  /** Bytes between one run's end and the next run's start worth reading through instead of a second read. */
-  gapBytes: number;
+  /**
+   * Bytes between one run's end and the next run's start worth reading through instead of a second read; a
+   * function is asked again for each read (a lazy merge follows a cost that changes as reads complete).
+   */
+  gapBytes: number | (() => number);
   /** A merged read never spans more than this many bytes (a single run longer than it stays one read). */
   maxSpan: number;
   /** Where the source ends: reads are clipped to it. */
@@ -47,9 +50,12 @@ function unsorted(): NpzError {
  */
 export function* mergeRunsLazily<R extends ByteRun>(runs: Iterable<R>, limits: MergeLimits): Generator<RunBatchRead<R>> {
   const size = limits.size ?? Number.POSITIVE_INFINITY;
+  const { gapBytes } = limits;
+  const gapOf = typeof gapBytes === 'function' ? gapBytes : () => gapBytes;
   const iterator = runs[Symbol.iterator]();
   let step = iterator.next();
   while (step.done !== true) {
+    const gap = gapOf();
     const first = step.value;
     const group = [first];
     const start = first.offset;
@@ -59,7 +65,7 @@ export function* mergeRunsLazily<R extends ByteRun>(runs: Iterable<R>, limits: M
       const next = step.value;
       if (next.offset < previous) throw unsorted();
       const nextEnd = Math.max(end, next.offset + next.length);
-      if (next.offset - end > limits.gapBytes || nextEnd - start > limits.maxSpan) break;
+      if (next.offset - end > gap || nextEnd - start > limits.maxSpan) break;
       group.push(next);
       previous = next.offset;
       end = nextEnd;

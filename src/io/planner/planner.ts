@@ -60,12 +60,16 @@ export interface RunGroup<R extends ByteRun> {
 export interface RunsOptions<R extends ByteRun> {
   /** Largest merged read (default 4 MiB); a single run longer than this stays one read. */
   maxSpan?: number | undefined;
-  /** Gap read through for this batch (default: the policy's, as for a header scan); see `runGap`. */
-  gapBytes?: number | undefined;
   /**
-   * Data runs: every merged read is read exactly (no cached window on a cheap source, no merging with other small
-   * reads on a round-trip one) and large ones are cut at the request size without spreading; reads in flight are
-   * those of `landing` (see `runReadsInFlight`). Default: the header-scan behaviour.
+   * Gap read through for this batch (default: the policy's, as for a header scan); a function is asked again for
+   * each read planned, so a batch follows a cost the source learns as it reads (pass `() => planner.runGap(…)`).
+   */
+  gapBytes?: number | (() => number) | undefined;
+  /**
+   * Data runs: every merged read is one read of exactly its range (no cached window on a cheap source, no merging
+   * with other small reads or splitting on a round-trip one: merged reads are at most `maxSpan`, and the batch keeps
+   * its own reads in flight); reads in flight are those of `landing` (see `runReadsInFlight`). Default: the
+   * header-scan behaviour.
    */
   landing?: Landing | undefined;
   /** Memory a run read on its own should land in (at least its length), or undefined for fresh memory. */
@@ -100,6 +104,12 @@ const nextTurn: (task: () => void) => void =
   typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function'
     ? (task) => void (globalThis as unknown as { setImmediate: (task: () => void) => unknown }).setImmediate(task)
     : (task) => void setTimeout(task, 0);
+
+/**
+ * How a large read is cut: at the request size, finer where slots are idle (`spread`, one read on its own), or not
+ * at all (`none`: a read of a batch of runs, which keeps its own reads in flight and bounds them by its span).
+ */
+type Split = 'spread' | 'none';
 
 /** Read through a call so that a check after an await is not narrowed away by the one before it. */
 function isAborted(signal: AbortSignal | undefined): boolean {
@@ -177,7 +187,7 @@ export class ReadPlanner implements RandomAccessSource {
       return Promise.reject(error);
     }
     if (!this.policy.roundTrip && this.#tail === undefined) return this.#fromSource(offset, length, into, signal);
-    return this.#planned(offset, length, into, signal, merge, true);
+    return this.#planned(offset, length, into, signal, merge, 'spread');
   }
 
   /** One read of the source, counted. */
@@ -285,7 +295,7 @@ export class ReadPlanner implements RandomAccessSource {
           bytes =
             !this.policy.roundTrip && this.#tail === undefined
               ? this.#fromSource(read.start, length, landed ? target : undefined, stopping)
-              : this.#planned(read.start, length, landed ? target : undefined, stopping, false, false);
+              : this.#planned(read.start, length, landed ? target : undefined, stopping, false, 'none');
         } catch (error) {
           bytes = Promise.reject(error);
         }
@@ -326,7 +336,7 @@ export class ReadPlanner implements RandomAccessSource {
     into: Uint8Array | undefined,
     signal: AbortSignal | undefined,
     merge: boolean,
-    spread: boolean,
+    split: Split,
   ): Promise<Uint8Array> {
     const size = this.source.size;
     const start = Math.min(offset, size);
@@ -338,7 +348,7 @@ export class ReadPlanner implements RandomAccessSource {
     else if (tail !== undefined && this.policy.roundTrip && growsTail(start, end, { start: tail.start, length: tail.bytes.length }, this.policy.gapBytes)) {
       bytes = await this.#growTail(tail, start, end);
     } else if (merge && this.policy.roundTrip && end - start <= SMALL_READ) bytes = await this.#queueSmall(start, end);
-    else return this.#split(start, end, into, signal, spread);
+    else return this.#split(start, end, into, signal, split);
     if (into !== undefined) {
       into.set(bytes);
       return into.subarray(0, bytes.length);
@@ -405,14 +415,10 @@ export class ReadPlanner implements RandomAccessSource {
     }
   }
 
-  /**
-   * A large read, split into parts run in parallel, each landing straight in its place; the first failure stops the
-   * rest. With `spread` a read that finds slots idle is cut finer to use them; a batch of runs keeps its own reads
-   * in flight, so its reads are cut at the request size only.
-   */
-  async #split(start: number, end: number, into: Uint8Array | undefined, signal: AbortSignal | undefined, spread: boolean): Promise<Uint8Array> {
+  /** A large read, split into parts run in parallel (see `Split`), each landing straight in its place; the first failure stops the rest. */
+  async #split(start: number, end: number, into: Uint8Array | undefined, signal: AbortSignal | undefined, split: Split): Promise<Uint8Array> {
     const length = end - start;
-    const parts = splitRead(length, this.policy.requestBytes, spread ? (this.#limiter?.idle ?? 1) : 0);
+    const parts: Array<[number, number]> = split === 'none' ? [[0, length]] : splitRead(length, this.policy.requestBytes, this.#limiter?.idle ?? 1);
     if (parts.length <= 1) return this.#limited(() => this.#fromSource(start, length, into, signal), signal);
     // Unzeroed memory would be safe: the read either fills every byte or fails.
     const target = into?.subarray(0, length) ?? this.#allocate(length);

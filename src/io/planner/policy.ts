@@ -50,6 +50,19 @@ export const MAX_DERIVED_GAP = 4 << 20;
  * with these numbers, gaps up to 40 KB are read through.
  */
 export const LOCAL_READ_COST = { latencyMs: 0.02, bytesPerSecond: 2e9 } as const;
+/**
+ * Requests a measured latency must rest on before a batch of runs plans with it: the few requests that open a file
+ * (one of them also opening the connection) say little about the link, and a wrong guess either way is costly
+ * (reading an eighth of a matrix as all of it, or thousands of round trips instead of a few).
+ */
+export const MIN_LINK_SAMPLES = 8;
+/**
+ * Throughput assumed for a link whose latency is known but whose throughput is not (yet): 50 MB/s, a modest
+ * broadband link; with 8 reads in flight and a nearby server's 10 ms it gives 64 KiB, the default gap. Only a
+ * batch's gap uses it, until the source has timed enough bytes to replace it. Guessing low errs towards more
+ * requests and fewer bytes, the cheaper mistake on a fast link (a few requests) than reading through on a slow one.
+ */
+export const ASSUMED_THROUGHPUT = 50e6;
 /** Reads in flight derived from a link stay at or below this. */
 export const MAX_DERIVED_PARALLEL = 16;
 /** The read size a derived parallelism assumes when the source declares none. */
@@ -133,17 +146,23 @@ export function runReadsInFlight(policy: ReadPolicy, landing?: Landing): number 
 }
 
 /**
- * The gap worth reading through in a batch of data runs (a slice's rows), from the source's cost as it is now
- * (a source may measure its link as it reads): reading a gap costs gap / throughput, another read costs a round
- * trip shared by the `inFlight` reads that overlap, so a gap is read when
- * `gap < latency × throughput / inFlight`. A round-trip source that describes its link gets that, one that only
- * declares a gap gets its gap, one that says nothing the default; a cheap source gets `LOCAL_READ_COST`.
+ * The gap worth reading through in a batch of data runs (a slice's rows), from the source's cost as it is now (a
+ * source may measure its link as it reads; a batch asks again for each read it plans). Reading a gap costs
+ * gap / throughput; another read costs a round trip, shared by the `inFlight` reads that overlap; so a gap is read
+ * when `gap < latency × throughput / inFlight`.
+ * - a round-trip source with a latency gets that (throughput `ASSUMED_THROUGHPUT` until it has one), except that a
+ *   latency measured on fewer than `MIN_LINK_SAMPLES` requests is not trusted yet: gap 0, runs read exactly;
+ * - one that only declares a gap gets its gap, one that says nothing `DEFAULT_GAP`;
+ * - a cheap source (no cost) gets `LOCAL_READ_COST`'s.
  */
 export function runGap(cost: ReadCost | undefined, inFlight: number): number {
   if (cost === undefined) return derivedGap(LOCAL_READ_COST.latencyMs, LOCAL_READ_COST.bytesPerSecond);
   const latency = positive(cost.latencyMs);
-  const throughput = positive(cost.bytesPerSecond);
-  if (latency !== undefined && throughput !== undefined) return derivedGap(latency, throughput, inFlight);
+  if (latency !== undefined) {
+    const samples = cost.latencySamples;
+    if (typeof samples === 'number' && samples < MIN_LINK_SAMPLES) return 0;
+    return derivedGap(latency, positive(cost.bytesPerSecond) ?? ASSUMED_THROUGHPUT, inFlight);
+  }
   if (cost.gapBytes !== undefined) return typeof cost.gapBytes === 'number' && cost.gapBytes >= 0 ? cost.gapBytes : 0;
   return DEFAULT_GAP;
 }
