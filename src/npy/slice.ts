@@ -121,6 +121,11 @@ export function normalizeSlice(shape: readonly number[], slice: Slice): SliceBox
   return { shape: [...shape], picks, resultShape, size, whole };
 }
 
+/** The shape numpy gives `a[slice]` for an array of `shape`, or the error `get` would give for the slice. */
+export function sliceShape(shape: readonly number[], slice: Slice): number[] {
+  return normalizeSlice(shape, slice).resultShape;
+}
+
 /** The slice of `shard`: the `index`-th of `count` equal parts along one axis (TGI's `get_sharded`). */
 export function shardSlice(shape: readonly number[], shard: ShardSpec): Slice {
   if (typeof shard !== 'object' || shard === null) throw invalid(`a shard is { axis, index, count }, got ${describeValue(shard)}`, { actual: shard });
