@@ -103,6 +103,10 @@ export async function* memberSliceChunks(
   chunkSize: number,
   recycle: boolean,
 ): AsyncGenerator<Uint8Array> {
+  // The member reader's own rule, so a slice takes the chunk sizes the whole array takes.
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 64) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', `chunkSize must be an integer of at least 64 bytes, got ${chunkSize}`);
+  }
   const box = boxOf(member, slice);
   throwIfAborted(options.signal, 'reading');
   if (box.whole && !member.header.fortranOrder) {
