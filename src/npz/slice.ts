@@ -58,9 +58,7 @@ function toCOrder(array: NpyArray, itemsize: number): NpyArray {
 
 /** The member's data bytes in order, inflated from its start (no CRC check: the read stops where the slice does). */
 async function* inflatedData(archive: ZipArchive, member: MemberArray, options: NpzReadOptions): AsyncGenerator<Uint8Array> {
-  // The reader's own read size (not the slice's chunk size, which may be smaller than a read should be).
-  const { chunkSize: _, ...readOptions } = options;
-  const reader = await MemberReader.open(archive, member.entry, { ...readOptions, verifyCrc: false });
+  const reader = await MemberReader.open(archive, member.entry, { ...options, verifyCrc: false });
   try {
     await readNpyHeader(reader, options);
     yield* reader.chunks(undefined, false);
