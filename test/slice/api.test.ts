@@ -178,7 +178,8 @@ describe('the slice API', () => {
   });
 
   it('a deflated member is read from its start only as far as the slice needs', async () => {
-    const big: NpyArray = { dtype: 'uint8', descr: '|u1', shape: [64, 65536], fortranOrder: false, data: noise(64 * 65536) };
+    const bigData = noise(64 * 65536);
+    const big = { dtype: 'uint8', descr: '|u1', shape: [64, 65536], fortranOrder: false, data: bigData } as NpyArray & { data: Uint8Array };
     const path = dir.file('noise.npz');
     await saveNpz(path, { big }, { compress: true });
     // Compressed bytes are read 256 KiB at a time (a couple of reads ahead of the inflater).

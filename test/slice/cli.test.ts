@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, NO_NUMPY, runPython, withSkipReason } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { ensureBuilt, runCli } from '../cli/cli-helpers.js';
+import { ensureBuilt, runCli } from '../helpers/cli.js';
 
 const MAKE = String.raw`
 import json, sys

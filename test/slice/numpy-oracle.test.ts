@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNpzError, openNpz, openSafetensors, saveSafetensors, type ArrayFile, type NpyArray, type Slice, type SliceItem } from '../../src/index.js';
 import { hasNumpy, NO_NUMPY, runPython, withSkipReason } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { startSendServer, type RunningServer } from '../remote/servers.js';
+import { startSendServer, type RunningServer } from '../helpers/servers.js';
 
 const DTYPES = ['bfloat16', '<f2', '<f4', '<f8', '|i1', '|u1', '<i2', '<u2', '<i4', '<u4', '<i8', '<u8', '|b1', '<c8', '<c16', '>f4', '>i2', '>f8', '>c8', '>u8', '>f2'];
 /** What safetensors can hold (the rest is read from npz only). */

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz, openSafetensors, saveNpz, saveSafetensors, type ArrayFile, type NpyArray } from '../../src/index.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { startFaultServer, type RunningServer } from '../remote/servers.js';
+import { startFaultServer, type RunningServer } from '../helpers/servers.js';
 
 const ROWS = 2048;
 const COLS = 16384;
