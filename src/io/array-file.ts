@@ -4,7 +4,8 @@
  * has is declared on that format's entry type (narrow on `format`), never carried as an undeclared property.
  *
  * Room to grow without breaking callers: `get` and `chunks` take an options object (`slice` joined it), and code
- * that narrows on `isArray` before using array fields stays correct when entries that cannot be read as arrays (damaged members, which will carry their error) join the non-array side of the union.
+ * that narrows on `isArray` before using array fields stays correct when entries that cannot be read as arrays
+ * (damaged members, which will carry their error) join the non-array side of the union.
  *
  * This module holds the generic part, which each format's module builds on; the union over the formats'
  * entry types (`ArrayEntry`, and `ArrayFile` with it as its default) lives above the formats, in
