@@ -5,7 +5,10 @@
  *
  * - A row slice costs its own bytes (plus at most 64 KiB) after the open.
  * - With 20 ms per request, a 1/8 column shard (`shard(axis 1, count 8)`) costs no more requests and no more bytes
- *   than `get` of the whole matrix: the measured round trip makes its 28 KiB gaps worth reading through.
+ *   than `get` of the whole matrix: the measured round trip makes its 28 KiB gaps worth reading through. (This
+ *   one rests on the loopback throughput the source measures: the gap is read through while 20 ms × throughput /
+ *   16 reads in flight exceeds 28 KiB, i.e. above about 23 MB/s; a machine loaded far past its cores can measure
+ *   less, and the planner then rightly reads more, smaller requests.)
  * - Without added latency it costs less than half the matrix: on loopback a round trip is cheaper than 28 KiB.
  *   (This one rests on the time to first byte the source measures while opening: on a machine loaded far past
  *   its cores, loopback requests wait milliseconds too, and the planner rightly reads through.)
