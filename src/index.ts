@@ -55,8 +55,11 @@ export {
 export { flattenWithNames, unflattenWithNames } from './tree/flatten.js';
 export type { Tree, FlatTree } from './tree/flatten.js';
 
-export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions } from './io/array-file.js';
+export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, ShardOptions } from './io/array-file.js';
 export type { ArrayFile, ArrayEntry } from './array-entry.js';
+export { sliceShape, formatSlice } from './npy/slice.js';
+export type { Slice, SliceItem, SliceBound } from './npy/slice.js';
+export type { ReadStats } from './io/planner/index.js';
 
 export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';
 export type { SaveNpyOptions, SaveNpySummary } from './npz/save-npy.js';
