@@ -53,6 +53,9 @@ export interface S3Request {
   bytes: number;
   /** Request body bytes. */
   received: number;
+  /** performance.now() at arrival, and when the response closed. */
+  at: number;
+  doneAt?: number;
 }
 
 interface StoredObject {
@@ -484,7 +487,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
 
   const http = createServer((request, res) => {
     requests.set(res, request);
-    const entry: S3Request = { method: request.method ?? 'GET', url: request.url ?? '', name: '', status: 0, headers: request.headers, bytes: 0, received: 0 };
+    const entry: S3Request = { method: request.method ?? 'GET', url: request.url ?? '', name: '', status: 0, headers: request.headers, bytes: 0, received: 0, at: performance.now() };
     log.push(entry);
     entries.set(request, entry);
     const write = res.write.bind(res) as (...args: unknown[]) => boolean;
@@ -492,7 +495,10 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
       if (args[0] instanceof Uint8Array) entry.bytes += args[0].length;
       return write(...args);
     }) as typeof res.write;
-    res.on('close', () => (entry.status = res.statusCode));
+    res.on('close', () => {
+      entry.status = res.statusCode;
+      entry.doneAt = performance.now();
+    });
     handle(request, res, entry).catch((error: unknown) => {
       if (res.headersSent) {
         res.destroy();
@@ -518,4 +524,15 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
       });
     });
   return server;
+}
+
+/** The most requests named `name` that were being handled at once. */
+export function maxConcurrent(log: readonly S3Request[], name: string): number {
+  const requests = log.filter((entry) => entry.name === name);
+  let most = 0;
+  for (const request of requests) {
+    const overlapping = requests.filter((other) => other.at <= request.at && (other.doneAt ?? Number.POSITIVE_INFINITY) > request.at);
+    most = Math.max(most, overlapping.length);
+  }
+  return most;
 }

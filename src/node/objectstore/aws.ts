@@ -106,13 +106,14 @@ function credentialsError(label: string, detail: string): NpzError {
 }
 
 /** The credentials provider: the caller's, else the AWS SDK's default Node chain for `profile`. */
-async function credentialProvider(options: S3Options, profile: string): Promise<() => Promise<AwsCredentials>> {
+async function credentialProvider(options: S3Options, profile: string | undefined): Promise<() => Promise<AwsCredentials>> {
   const given = options.credentials;
   if (typeof given === 'function') return given;
   if (given !== undefined) return async () => given;
   sdkCredentials ??= import('@aws-sdk/credential-provider-node');
   const { defaultProvider } = await sdkCredentials;
-  return defaultProvider({ profile });
+  // Only a profile named explicitly is passed on: the SDK then skips the environment's keys, as it does for AWS_PROFILE.
+  return defaultProvider(profile === undefined ? {} : { profile });
 }
 
 /**
@@ -121,10 +122,10 @@ async function credentialProvider(options: S3Options, profile: string): Promise<
  * (the SDK's providers cache, and refresh credentials that are about to expire).
  */
 export async function s3Access(label: string, options: S3Options = {}, env: Environment = process.env): Promise<S3Access> {
-  const { address, profile } = await s3Address(options, env);
+  const { address } = await s3Address(options, env);
   const secrets = new Secrets();
   if (options.anonymous === true) return { address, region: address.region, authorize: undefined, secrets };
-  const provider = await credentialProvider(options, profile);
+  const provider = await credentialProvider(options, options.profile);
   const credentials = async (): Promise<AwsCredentials> => {
     let found: AwsCredentials;
     try {
