@@ -43,7 +43,7 @@ export interface GcsOptions {
    * Application Default Credentials through google-auth-library, none with STORAGE_EMULATOR_HOST.
    */
   token?: BearerToken;
-  /** Another endpoint (default: STORAGE_EMULATOR_HOST, else https://storage.googleapis.com). */
+  /** Another endpoint (default: STORAGE_EMULATOR_HOST, which also turns the token off, else https://storage.googleapis.com). */
   endpoint?: string;
 }
 

@@ -30,7 +30,11 @@ function credentialsError(label: string, detail: string): NpzError {
   );
 }
 
-/** The endpoint and token source of a `gs://` URL; the token is fetched once here, so missing credentials fail now. */
+/**
+ * The endpoint and token source of a `gs://` URL: the caller's token, else none under STORAGE_EMULATOR_HOST, else
+ * ADC (also with another `endpoint`, as Google's clients authenticate to a custom API endpoint). The token is fetched
+ * once here, so missing credentials fail now.
+ */
 export async function gcsAccess(label: string, options: GcsOptions = {}, env: Environment = process.env): Promise<GcsAccess> {
   const emulator = env['STORAGE_EMULATOR_HOST'];
   const endpoint = options.endpoint ?? (emulator === undefined || emulator === '' ? GCS_ENDPOINT : /^https?:\/\//i.test(emulator) ? emulator : `http://${emulator}`);
@@ -39,7 +43,7 @@ export async function gcsAccess(label: string, options: GcsOptions = {}, env: En
   if (options.token !== undefined) {
     const given = options.token;
     source = typeof given === 'string' ? async () => given : given;
-  } else if (options.endpoint === undefined && (emulator === undefined || emulator === '')) {
+  } else if (emulator === undefined || emulator === '') {
     googleAuth ??= import('google-auth-library');
     const { GoogleAuth } = await googleAuth;
     const auth = new GoogleAuth({ scopes: SCOPE });
