@@ -235,11 +235,8 @@ async function readRemoteText(platform: Platform, url: string, options: OpenSafe
 /** A shard named by the index, beside it: a path in its directory, a key beside its key, or a URL relative to it. */
 function shardLocation(platform: Platform, indexPath: string, shard: string): string {
   if (isObjectStoreUrl(indexPath)) return siblingObjectUrl(indexPath, shard);
-  if (isHttpUrl(indexPath)) {
-    const url = new URL(indexPath);
-    url.pathname = `${url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1)}${encodeURIComponent(shard)}`;
-    return url.href;
-  }
+  // Relative to the index's URL, without its query (a pre-signed index URL's signature is for the index only).
+  if (isHttpUrl(indexPath)) return new URL(encodeURIComponent(shard), indexPath).href;
   return platform.files.join(platform.files.dirname(indexPath), shard);
 }
 
