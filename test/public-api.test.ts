@@ -2,7 +2,8 @@
  * The public surface, pinned: every name the main entry and the `npz-stream/paligemma` subpath export, with its
  * kind, read by the TypeScript compiler from the sources. Adding, removing or re-kinding an export changes this
  * list, so a change to the surface is a visible diff in review rather than a side effect of a refactor.
- * Issue 21 added the one file interface (Array*) and saveNpy, and removed parseShardSize (a CLI parser).
+ * Issue 21 added the one file interface (Array*) and saveNpy, and removed parseShardSize (a CLI parser). Object stores
+ * added the types of their options (RemoteOptions and the per-store ones).
  */
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -85,11 +86,14 @@ describe('public API', () => {
       'interface ArrayFile',
       'interface ArrayGetOptions',
       'interface ArrayInfo',
+      'interface AwsCredentials',
       'interface DTypeInfo',
       'interface DecodeNpyHeaderOptions',
+      'interface GcsOptions',
       'interface HttpSource',
       'interface HttpSourceOptions',
       'interface HttpSourceStats',
+      'interface HubOptions',
       'interface LazyArray',
       'interface LoadNpzOptions',
       'interface NpyArray',
@@ -105,6 +109,8 @@ describe('public API', () => {
       'interface OpenSafetensorsOptions',
       'interface RandomAccessSource',
       'interface ReadNpzOptions',
+      'interface RemoteOptions',
+      'interface S3Options',
       'interface SafetensorsChunksOptions',
       'interface SafetensorsEntry',
       'interface SafetensorsFile',
@@ -125,6 +131,7 @@ describe('public API', () => {
       'type ArrayDType',
       'type ArrayEntry',
       'type ArrayFormat',
+      'type BearerToken',
       'type ByteOrder',
       'type ByteStream',
       'type Compression',
