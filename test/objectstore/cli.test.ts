@@ -6,9 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { saveNpz } from '../../src/index.js';
-import { ensureBuilt, PALIGEMMA, runCliAsync, ROOT, BIN } from '../cli/cli-helpers.js';
+import { ensureBuilt, runCliAsync, ROOT, BIN } from '../helpers/cli.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { startView } from '../view/view-harness.js';
+import { startView } from '../helpers/view.js';
 import { spawn } from 'node:child_process';
 import { mixedTree } from './helpers.js';
 import { startGcsServer, type GcsServer } from './gcs-server.js';

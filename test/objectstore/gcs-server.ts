@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { parseRange } from '../remote/servers.js';
+import { parseRange } from '../helpers/servers.js';
 
 const UNIT = 256 * 1024;
 

@@ -7,7 +7,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { parseRange } from '../remote/servers.js';
+import { parseRange } from '../helpers/servers.js';
 
 export interface HubRepo {
   /** revision → path → bytes ('main' at least). */

@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { parseRange } from '../remote/servers.js';
+import { parseRange } from '../helpers/servers.js';
 
 export interface S3Credentials {
   accessKeyId: string;
