@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isNpzError, openNpz, openSafetensors, openSafetensorsIndex, readNpz, saveNpz, saveSafetensors, saveSafetensorsShards, type NpzError } from '../../src/index.js';
+import { isNpzError, openNpz, openSafetensors, openSafetensorsIndex, readNpz, saveNpy, saveNpz, saveSafetensors, saveSafetensorsShards, type NpzError } from '../../src/index.js';
 import type { RemoteOptions } from '../../src/objectstore/options.js';
 import { hasNumpy, NO_NUMPY, withSkipReason } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
@@ -263,6 +263,19 @@ describe('uploading to s3://', () => {
     let total = 0;
     for (let part = 1; part <= 10_000; part++) total += unknown.sizeOf(part);
     expect(total).toBeGreaterThan(5 * 1024 ** 4);
+  });
+
+  it('uploads a compressed npz with lazy members and a lone npy, each byte for byte its local save', async () => {
+    const { readFileSync } = await import('node:fs');
+    await saveNpz(dir.file('compressed.npz'), mixedTree(), { compress: true });
+    await saveNpz('s3://bucket/out/compressed.npz', mixedTree(), { compress: true, remote: remote() });
+    expect(server.getObject('bucket', 'out/compressed.npz')!.equals(readFileSync(dir.file('compressed.npz')))).toBe(true);
+    await saveNpy(dir.file('lone.npy'), lazyRamp(3_000_000, 9));
+    const summary = await saveNpy('s3://bucket/out/lone.npy', lazyRamp(3_000_000, 9), { remote: remote() });
+    const local = readFileSync(dir.file('lone.npy'));
+    expect(server.getObject('bucket', 'out/lone.npy')!.equals(local)).toBe(true);
+    expect(summary.bytesWritten).toBe(local.length);
+    expect(server.openUploads()).toEqual([]);
   });
 
   it('writes safetensors and sharded safetensors to keys, and reads them back through the index', async () => {
