@@ -70,6 +70,8 @@ interface OpenUpload {
   key: string;
   directory: string;
   parts: Map<number, { file: string; size: number; etag: string }>;
+  /** A CompleteMultipartUpload is assembling the object. */
+  completing?: boolean;
 }
 
 export interface S3Server {
@@ -435,23 +437,40 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
           if (part === undefined || part.etag !== listed[i]!.etag) throw new S3Error(400, 'InvalidPart', 'One or more of the specified parts could not be found.');
           if (i < listed.length - 1 && part.size < MIN_PART) throw new S3Error(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size', { PartNumber: String(listed[i]!.number) });
         }
+        // A second completion while one assembles the object (a client retrying a slow one) is refused, as S3 does.
+        if (upload.completing) throw new S3Error(409, 'OperationAborted', 'A conflicting conditional operation is currently in progress against this resource. Please try again.');
+        upload.completing = true;
+        // As S3 does: 200 and the XML declaration at once, then a space every second while the parts are assembled
+        // (so a long completion keeps the connection alive), then the result, or an <Error> document in the 200 body.
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.write('<?xml version="1.0" encoding="UTF-8"?>\n');
+        const keepAlive = setInterval(() => res.write(' '), 1000);
         const temp = join(root, 'objects', `assembling-${uploadId}`);
-        const out = await open(temp, 'w');
         const md5 = createHash('md5');
         try {
-          for (const { number } of listed) {
-            const part = upload.parts.get(number)!;
-            md5.update(Buffer.from(part.etag.slice(1, -1), 'hex'));
-            for await (const piece of createReadStream(part.file, { highWaterMark: 1 << 20 })) await out.write(piece as Buffer);
+          const out = await open(temp, 'w');
+          try {
+            for (const { number } of listed) {
+              const part = upload.parts.get(number)!;
+              md5.update(Buffer.from(part.etag.slice(1, -1), 'hex'));
+              for await (const piece of createReadStream(part.file, { highWaterMark: 1 << 20 })) await out.write(piece as Buffer);
+            }
+          } finally {
+            await out.close();
           }
-        } finally {
-          await out.close();
+        } catch {
+          clearInterval(keepAlive);
+          upload.completing = false;
+          rmSync(temp, { force: true });
+          res.end(`<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`);
+          return;
         }
+        clearInterval(keepAlive);
         uploads.delete(uploadId);
         const etag = `"${md5.digest('hex')}-${listed.length}"`;
         store(bucket, key, temp, etag);
         rmSync(upload.directory, { recursive: true, force: true });
-        sendXml(res, 200, `<CompleteMultipartUploadResult xmlns="${XMLNS}"><Bucket>${escapeXml(bucket)}</Bucket><Key>${escapeXml(key)}</Key><ETag>${escapeXml(etag)}</ETag></CompleteMultipartUploadResult>`);
+        res.end(`<CompleteMultipartUploadResult xmlns="${XMLNS}"><Bucket>${escapeXml(bucket)}</Bucket><Key>${escapeXml(key)}</Key><ETag>${escapeXml(etag)}</ETag></CompleteMultipartUploadResult>`);
         return;
       }
       case 'AbortMultipartUpload': {
