@@ -187,6 +187,10 @@ export class S3MultipartUpload implements PartProtocol {
         error: new NpzError('ERR_REMOTE_NETWORK', `${this.label}: the answer to completing the upload was lost and the upload is gone; check whether the object is there`),
       };
     }
+    if (result.ok && result.status === 409 && s3ErrorOf(refusalOf(result)).code === 'OperationAborted') {
+      // Another completion of this upload is under way (an earlier attempt whose answer was lost): ask again later.
+      return { kind: 'retry', message: `${what}: HTTP 409 OperationAborted`, delayMs: undefined };
+    }
     const outcome = exchangeOutcome(this.label, what, result, (status) => status === 200, this.#refuse(what));
     if (outcome.kind !== 'done' || !result.ok) return outcome;
     // S3 may answer 200 and report a failure in the body, even after the headers went out.

@@ -194,6 +194,16 @@ describe('uploading to s3://', () => {
     expect(server.openUploads()).toEqual([]);
   });
 
+  it('asks again when completing meets a completion already under way (409 OperationAborted)', async () => {
+    let refused = false;
+    server.fault = (operation) => (operation.name === 'CompleteMultipartUpload' && !refused ? ((refused = true), { status: 409, code: 'OperationAborted' }) : undefined);
+    const before = server.log.length;
+    await saveNpz('s3://bucket/out/conflict.npz', { a: ramp(10) }, { remote: remote() });
+    expect(server.hasObject('bucket', 'out/conflict.npz')).toBe(true);
+    const completions = server.log.slice(before).filter((request) => request.name === 'CompleteMultipartUpload');
+    expect(completions.map((request) => request.status)).toEqual([409, 200]);
+  });
+
   it('gives up on a part that keeps failing, aborts the upload and leaves the existing object as it was', async () => {
     server.putObject('bucket', 'out/kept.npz', Buffer.from('the old object'));
     server.fault = (operation) => (operation.name === 'UploadPart' && operation.partNumber === 2 ? { status: 500, code: 'InternalError' } : undefined);
