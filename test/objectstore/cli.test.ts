@@ -63,7 +63,8 @@ afterAll(async () => {
   dir.remove();
 });
 
-describe('the CLI on object store URLs', () => {
+// Each test spawns several CLI processes: on a loaded machine that takes longer than the default minute.
+describe('the CLI on object store URLs', { timeout: 180_000 }, () => {
   it('lists and verifies an s3:// checkpoint with credentials from the environment, printing no secret', async () => {
     const local = await runCliAsync(['ls', PALIGEMMA, '--json']);
     const ls = await runCliAsync(['ls', 's3://bucket/models/paligemma.npz', '--json'], { env: awsEnv() });
