@@ -18,7 +18,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SRC = join(ROOT, 'src');
 
 /** The core: pure formats and what they share. Everything here must run without Node. */
-const CORE = ['npy/', 'zip/', 'tree/', 'npz/', 'safetensors/', 'io/', 'http/', 'errors.ts', 'array-entry.ts'];
+const CORE = ['npy/', 'zip/', 'tree/', 'npz/', 'safetensors/', 'io/', 'http/', 'objectstore/', 'errors.ts', 'array-entry.ts'];
 /** What src/cli/ may import from the rest of src/. */
 const CLI_MAY_IMPORT = ['index.ts', 'paligemma/index.ts'];
 /** Node-only globals the core must not touch (it gets what it needs from its platform). */

@@ -4,6 +4,7 @@
  * list, so a change to the surface is a visible diff in review rather than a side effect of a refactor.
  * Issue 21 added the one file interface (Array*) and saveNpy, and removed parseShardSize (a CLI parser).
  * Slices added sliceShape, formatSlice, Slice*, ShardOptions and ReadStats.
+ * Object stores added the types of their options (RemoteOptions and the per-store ones).
  */
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -88,11 +89,14 @@ describe('public API', () => {
       'interface ArrayFile',
       'interface ArrayGetOptions',
       'interface ArrayInfo',
+      'interface AwsCredentials',
       'interface DTypeInfo',
       'interface DecodeNpyHeaderOptions',
+      'interface GcsOptions',
       'interface HttpSource',
       'interface HttpSourceOptions',
       'interface HttpSourceStats',
+      'interface HubOptions',
       'interface LazyArray',
       'interface LoadNpzOptions',
       'interface NpyArray',
@@ -109,6 +113,8 @@ describe('public API', () => {
       'interface RandomAccessSource',
       'interface ReadNpzOptions',
       'interface ReadStats',
+      'interface RemoteOptions',
+      'interface S3Options',
       'interface SafetensorsChunksOptions',
       'interface SafetensorsEntry',
       'interface SafetensorsFile',
@@ -130,6 +136,7 @@ describe('public API', () => {
       'type ArrayDType',
       'type ArrayEntry',
       'type ArrayFormat',
+      'type BearerToken',
       'type ByteOrder',
       'type ByteStream',
       'type Compression',

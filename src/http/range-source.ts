@@ -65,13 +65,14 @@ export class HttpRangeSource implements RandomAccessSource {
   #pin: Pin | undefined;
   #closed = false;
 
-  constructor(transport: RangeTransport, url: URL, settings: HttpSettings) {
+  /** `label` names the object in messages instead of its URL (`s3://bucket/key` for the URL S3 is reached by). */
+  constructor(transport: RangeTransport, url: URL, settings: HttpSettings, label?: string) {
     this.#transport = transport;
     this.#settings = settings;
     const credentials = takeCredentials(url);
     this.#originalUrl = url.href;
     this.#url = url.href;
-    this.displayUrl = redactUrl(url);
+    this.displayUrl = label ?? redactUrl(url);
     this.#userHeaders = [...credentials, ...settings.headers];
     const signal = settings.signal;
     if (signal === undefined) this.#unlinkSignal = () => undefined;

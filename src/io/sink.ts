@@ -16,6 +16,14 @@ export interface ByteSink {
    * PassThrough) does not, so writers only ever hand it views of memory that stays unchanged.
    */
   readonly releasesChunks?: boolean;
+  /**
+   * A sink that sends bytes on as they come (an upload by parts) can patch only bytes it still holds: a writer says
+   * before writing them that `[position, position + length)` will be patched, and patches them (writeAt) as soon as
+   * it can rather than at the end. Called before those bytes are written.
+   */
+  hold?(position: number, length: number): void;
+  /** The total the writer will write, said before its first byte when it knows it (an upload sizes its parts by it). */
+  expectLength?(total: number): void;
 }
 
 /** The sink ZipWriter writes to: any ByteSink. */

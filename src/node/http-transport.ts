@@ -12,7 +12,7 @@ import { MAX_REDIRECTS } from '../http/response.js';
 /** Failure codes no retry fixes: a name that does not resolve, a redirect undici refuses to follow (a loop, a bad Location). */
 const PERMANENT_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ERR_INVALID_URL', 'UND_ERR_INVALID_ARG']);
 
-function failureOf(cause: unknown): TransportFailure {
+export function failureOf(cause: unknown): TransportFailure {
   const code = (cause as { code?: string } | undefined)?.code;
   if (code !== undefined && PERMANENT_CODES.has(code)) {
     // undici's own loop message names its Client/Pool classes, which would only confuse here.

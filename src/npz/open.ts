@@ -9,6 +9,7 @@ import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
 import { npyHeaderFromHead } from '../npy/read.js';
 import type { HttpReadOptions } from '../http/options.js';
+import type { RemoteOptions } from '../objectstore/options.js';
 import { isByteStream } from '../io/byte-stream.js';
 import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
 import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '../zip/random/archive.js';
@@ -23,8 +24,10 @@ export type { DuplicateNamePolicy } from './keys.js';
 export interface OpenNpzOptions extends NpzReadOptions {
   /** Two members with the same key: `'error'` (default) or `'last'` (the last one wins, as in np.load). */
   duplicates?: DuplicateNamePolicy;
-  /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
+  /** How an `http(s):` URL input (or an object store URL) is fetched: headers, concurrency, retries, timeouts. */
   http?: HttpReadOptions;
+  /** Credentials and endpoints for `s3://`, `gs://` and `hf://` inputs (default: from the environment). */
+  remote?: RemoteOptions;
 }
 
 interface EntryBase extends NpzMemberFields {

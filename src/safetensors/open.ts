@@ -10,6 +10,7 @@ import type { Platform } from '../io/platform.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
 import type { HttpReadOptions } from '../http/options.js';
+import type { RemoteOptions } from '../objectstore/options.js';
 import { ReadPlanner, type ReadStats } from '../io/planner/index.js';
 import { readStoredSlice, storedSliceChunks, type SlicedArray } from '../io/slice-read.js';
 import { normalizeSlice, shardSlice, type Slice } from '../npy/slice.js';
@@ -27,8 +28,10 @@ export interface OpenSafetensorsOptions {
   /** Largest chunk `chunks()` yields (default 4 MiB). */
   chunkSize?: number;
   signal?: AbortSignal;
-  /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
+  /** How an `http(s):` URL input (or an object store URL) is fetched: headers, concurrency, retries, timeouts. */
   http?: HttpReadOptions;
+  /** Credentials and endpoints for `s3://`, `gs://` and `hf://` inputs (default: from the environment). */
+  remote?: RemoteOptions;
 }
 
 /** A tensor: the `ArrayEntry` of the safetensors format. */

@@ -234,6 +234,8 @@ export class ZipWriter {
       uncompressedSize: 0,
       ...(alignment === undefined ? {} : { alignment }),
     });
+    // An upload keeps the part holding this header until the patch below arrives.
+    if (patch) this.sink.hold?.(localHeaderOffset, header.byteLength);
     await this.emit(header);
     const crc = new Crc32(this.options.codecs.crc32);
     let compressedSize: number;
@@ -247,7 +249,8 @@ export class ZipWriter {
           : await this.writeDeflated(head, source, crc, label, !inMemory);
     }
     const entry = this.record(name, flags, method, crc.value, compressedSize, crc.length, localHeaderOffset, alignment);
-    if (patch) this.patchLocalHeader(entry);
+    if (patch && this.sink.hold !== undefined) await this.patchHeld(entry);
+    else if (patch) this.patchLocalHeader(entry);
     else await this.emit(encodeDataDescriptor(entry.crc32, entry.compressedSize, entry.uncompressedSize));
     return entry;
   }
@@ -339,6 +342,12 @@ export class ZipWriter {
     } catch (err) {
       throw isNpzError(err) ? err : ioError('writing the archive failed', err);
     }
+  }
+
+  /** A sink that holds the header (an upload) gets the patch now, after the bytes before it, so it can let them go. */
+  private async patchHeld(entry: WrittenEntry): Promise<void> {
+    await this.out.drain();
+    await this.guard(this.sink.writeAt!(encodeLocalHeader(entry), entry.localHeaderOffset));
   }
 
   /**
