@@ -196,12 +196,29 @@ export function byteSwapInPlace(bytes: Uint8Array, unit: number): void {
   if (bytes.length % unit !== 0) {
     throw new NpzError('ERR_INVALID_ARGUMENT', `cannot byte-swap ${bytes.length} bytes in units of ${unit}`);
   }
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // Buffer's native swaps are an order of magnitude faster than a JS loop on multi-GB tensors.
-  if (unit === 2) buffer.swap16();
-  else if (unit === 4) buffer.swap32();
-  else if (unit === 8) buffer.swap64();
-  else {
+  // Whole words through an aligned view where the memory allows it (any host, no Node Buffer), else byte by byte.
+  const aligned = bytes.byteOffset % Math.min(unit, 4) === 0;
+  if (unit === 2 && aligned) {
+    const words = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+    for (let i = 0; i < words.length; i++) {
+      const x = words[i] as number;
+      words[i] = (x >>> 8) | ((x & 0xff) << 8);
+    }
+  } else if ((unit === 4 || unit === 8) && aligned) {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+    for (let i = 0; i < words.length; i++) {
+      const x = words[i] as number;
+      words[i] = (x >>> 24) | ((x >>> 8) & 0xff00) | ((x & 0xff00) << 8) | (x << 24);
+    }
+    if (unit === 8) {
+      // Each 8-byte group: both halves swapped above, now exchange them.
+      for (let i = 0; i < words.length; i += 2) {
+        const low = words[i] as number;
+        words[i] = words[i + 1] as number;
+        words[i + 1] = low;
+      }
+    }
+  } else {
     for (let start = 0; start < bytes.length; start += unit) bytes.subarray(start, start + unit).reverse();
   }
 }

@@ -74,6 +74,20 @@ function resolveDescr(fields: NpyHeaderFields): Descr {
   return info.descr;
 }
 
+/** The bytes of a string of code points up to U+00FF, one byte each. */
+function latin1Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+/** Bytes read as Latin-1 (each byte the code point of the same value; TextDecoder's 'latin1' is windows-1252). */
+function latin1Text(bytes: Uint8Array): string {
+  let text = '';
+  for (let at = 0; at < bytes.length; at += 8192) text += String.fromCharCode(...bytes.subarray(at, at + 8192));
+  return text;
+}
+
 export function validateShape(shape: unknown, entry?: string): number[] {
   if (!Array.isArray(shape) || !shape.every((dim) => Number.isSafeInteger(dim) && (dim as number) >= 0)) {
     throw new NpzError('ERR_NPY_SHAPE', `shape must be a list of non-negative safe integers, got ${String(shape)}`, {
@@ -97,7 +111,7 @@ export function encodeNpyHeader(fields: NpyHeaderFields): Uint8Array {
     text += ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(growthAxis).length));
   }
   const latin1 = !/[^\u0000-\u00ff]/.test(text);
-  const body = latin1 ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
+  const body = latin1 ? latin1Bytes(text) : new TextEncoder().encode(text);
   // numpy tries 1.0 (u16 length), then 2.0 (u32, latin-1), then 3.0 (u32, UTF-8) — the oldest that can hold it.
   const lengthFieldSize = (prefixSize: number): number =>
     body.length + 1 + (ARRAY_ALIGN - ((prefixSize + body.length + 1) % ARRAY_ALIGN));
@@ -275,7 +289,7 @@ export function decodeNpyHeader(bytes: Uint8Array, options: DecodeNpyHeaderOptio
       throw new NpzError('ERR_NPY_HEADER_SYNTAX', `npy v3.0 header is not valid UTF-8`, { cause });
     }
   } else {
-    text = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
+    text = latin1Text(raw);
   }
   const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
   if (text.length > maxHeaderSize) {

@@ -277,13 +277,17 @@ export class MemberReader {
       yield* source.pieces(start, first, { pieceBytes: first, shortRead });
       if (first < entry.compressedSize) yield* source.pieces(start + first, entry.compressedSize - first, { pieceBytes: chunkSize, shortRead });
     }
-    const pieces = compressed();
-    return {
-      async next(): Promise<Uint8Array | undefined> {
-        const step = await pieces.next();
-        return step.done === true ? undefined : step.value;
-      },
+    const input = (): InflateInput => {
+      const pieces = compressed();
+      return {
+        async next(): Promise<Uint8Array | undefined> {
+          const step = await pieces.next();
+          return step.done === true ? undefined : step.value;
+        },
+        restart: input,
+      };
     };
+    return input();
   }
 
   /** The deflate stream ended before the recorded size: the shared check words the error. */
