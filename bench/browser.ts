@@ -1,7 +1,7 @@
 /**
  * The browser entry's numbers, in headless chromium against Node on the same machine (docs/browser.md):
  *
- *   npm run build && node --import tsx bench/browser.ts [--size-only]
+ *   npm run build && node --import tsx bench/browser.ts [--size-only | --crc-only]
  *
  * - CRC-32 of 256 MiB: the browser build's slicing-by-16 in chromium against Node's zlib.crc32 (best of 5 each);
  * - chunks() of a 1 GiB stored member and of a 256 MiB deflated one, from a File chosen through <input type="file">
@@ -57,13 +57,16 @@ async function main(): Promise<void> {
   const size = await bundleSize();
   console.log(`bundle: ${(size.minified / 1024).toFixed(1)} KiB minified, ${(size.gzipped / 1024).toFixed(1)} KiB gzipped`);
   if (process.argv.includes('--size-only')) return;
+  const crcOnly = process.argv.includes('--crc-only');
 
   const dir = mkdtempSync(join(tmpdir(), 'npz-bench-browser-'));
   try {
     const stored = join(dir, 'stored.npz');
     const deflated = join(dir, 'deflated.npz');
-    await saveNpz(stored, { big: lazyBytes(GiB) });
-    await saveNpz(deflated, { big: lazyBytes(256 * MiB) }, { compress: true });
+    if (!crcOnly) {
+      await saveNpz(stored, { big: lazyBytes(GiB) });
+      await saveNpz(deflated, { big: lazyBytes(256 * MiB) }, { compress: true });
+    }
 
     const nodeCrc: number[] = [];
     const data = new Uint8Array(256 * MiB);
@@ -85,8 +88,8 @@ async function main(): Promise<void> {
       }
       return best(runs);
     };
-    const nodeStored = await nodeChunks(stored);
-    const nodeDeflated = await nodeChunks(deflated);
+    const nodeStored = crcOnly ? 0 : await nodeChunks(stored);
+    const nodeDeflated = crcOnly ? 0 : await nodeChunks(deflated);
 
     const server = await startServer({ files: dir });
     const browser = await launchBrowser();
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
       const { page } = await openPage(browser, server);
       await page.addScriptTag({ type: 'module', url: '/page/run.js' });
       await page.waitForFunction('window.npzTestReady === true');
-      await page.setInputFiles('#picker', [stored, deflated]);
+      if (!crcOnly) await page.setInputFiles('#picker', [stored, deflated]);
       const inPage = (await page.evaluate(`(async () => {
         const { lib, picked } = window.npzTest;
         const { crc32 } = await import('/dist/browser/crc32.js');
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < data.length; i += 4096) data[i] = i & 0xff;
         const crc = [];
         for (let r = 0; r < 5; r++) { const t = performance.now(); crc32(data, 0); crc.push(gbps(data.length, performance.now() - t)); }
+        if (${crcOnly}) return { crc: Math.max(...crc), stored: 0, deflated: 0, streamedDeflated: 0 };
         const chunks = async (name) => {
           const runs = [];
           for (let r = 0; r < 3; r++) {
@@ -126,6 +130,7 @@ async function main(): Promise<void> {
         return { crc: Math.max(...crc), stored: await chunks('stored.npz'), deflated: await chunks('deflated.npz'), streamedDeflated: Math.max(...streamed) };
       })()`)) as { crc: number; stored: number; deflated: number; streamedDeflated: number };
       console.log(`CRC-32 of 256 MiB: chromium ${inPage.crc.toFixed(2)} GB/s, Node zlib.crc32 ${best(nodeCrc).toFixed(2)} GB/s`);
+      if (crcOnly) return;
       console.log(`chunks() of a 1 GiB stored member: chromium from a File ${inPage.stored.toFixed(2)} GB/s, Node from the path ${nodeStored.toFixed(2)} GB/s`);
       console.log(
         `chunks() of a 256 MiB deflated member: chromium (DecompressionStream) ${inPage.deflated.toFixed(2)} GB/s, Node (zlib) ${nodeDeflated.toFixed(2)} GB/s; ` +

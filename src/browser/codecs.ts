@@ -63,6 +63,30 @@ class ScriptInflation implements Inflation {
   }
 }
 
+/**
+ * Whether this host's DecompressionStream refuses bytes after the end of a deflate stream, as the Compression
+ * Streams standard asks and Chromium does. Some implementations (Node 20's) drop them silently, which would hide
+ * where the stream ended; there every member goes through the TypeScript inflater. Probed once, on a 2-byte empty
+ * deflate stream followed by one byte.
+ */
+let strictness: Promise<boolean> | undefined;
+export function nativeInflateRefusesTrailingBytes(): Promise<boolean> {
+  strictness ??= (async () => {
+    try {
+      const stream = new DecompressionStream('deflate-raw');
+      const writer = stream.writable.getWriter();
+      writer.write(Uint8Array.of(0x03, 0x00, 0x00)).catch(() => undefined);
+      writer.close().catch(() => undefined);
+      const reader = stream.readable.getReader();
+      while (!(await reader.read()).done);
+      return false;
+    } catch {
+      return true;
+    }
+  })();
+  return strictness;
+}
+
 /** Compressed bytes handed to DecompressionStream per write: bounds what one write can inflate to (about 1032×). */
 const NATIVE_INPUT_PIECE = 32 * 1024;
 
@@ -106,6 +130,12 @@ class NativeInflation implements Inflation {
 
   async next(): Promise<Uint8Array | undefined> {
     if (this.#rerun !== undefined) return this.#rerun.next();
+    if (this.#fed === 0 && this.#reading === undefined && !(await nativeInflateRefusesTrailingBytes())) {
+      // Nothing was read yet: the whole member goes through the TypeScript inflater.
+      this.#stop();
+      this.#rerun = new ScriptInflation(this.#input, this.#chunkSize);
+      return this.#rerun.next();
+    }
     try {
       const piece = await this.#next();
       if (piece !== undefined) this.#delivered += piece.length;

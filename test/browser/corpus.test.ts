@@ -15,7 +15,7 @@ import {
   streamNpz,
   type NpyArray,
 } from '../../src/index.js';
-import { ensureBuilt } from '../cli/cli-helpers.js';
+import { ensureBuilt } from '../helpers/cli.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { browserAvailable, launchBrowser, openPage, startServer, type TestServer } from './harness.js';

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { ensureBuilt } from '../cli/cli-helpers.js';
+import { ensureBuilt } from '../helpers/cli.js';
 import { ROOT } from './harness.js';
 
 /**

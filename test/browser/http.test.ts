@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { saveNpz } from '../../src/index.js';
-import { ensureBuilt } from '../cli/cli-helpers.js';
+import { ensureBuilt } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { browserAvailable, launchBrowser, openPage, startServer, type TestServer } from './harness.js';
 

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { openNpz, saveNpzStream, saveSafetensors, openSafetensors } from '../../src/index.js';
-import { ensureBuilt } from '../cli/cli-helpers.js';
+import { ensureBuilt } from '../helpers/cli.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { browserAvailable, launchBrowser, openPage, startServer, type TestServer } from './harness.js';

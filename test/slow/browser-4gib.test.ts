@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { openNpz } from '../../src/index.js';
-import { ensureBuilt } from '../cli/cli-helpers.js';
+import { ensureBuilt } from '../helpers/cli.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { browserAvailable, launchBrowser, openPage, startServer, type TestServer } from '../browser/harness.js';
-import { WRITE_BIG_MEMBER } from './big-member.js';
+import { WRITE_BIG_MEMBER } from '../helpers/big-member.js';
 
 /**
  * A numpy-written npz past 4 GiB (its first member, a float32 array of 4 GiB + 3 MiB written by CPython's zipfile,
