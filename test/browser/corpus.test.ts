@@ -16,7 +16,7 @@ import {
   type NpyArray,
 } from '../../src/index.js';
 import { ensureBuilt } from '../helpers/cli.js';
-import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
+import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { browserAvailable, launchBrowser, openPage, startServer, type TestServer } from './harness.js';
 // @ts-expect-error plain JavaScript shared with the page
@@ -24,18 +24,16 @@ import * as summary from './page/summary.js';
 
 /**
  * The browser entry against the Node entry on the same files: a numpy-written corpus (every dtype, Fortran order,
- * big-endian, 0-d, empty, deflated, data descriptors, 70 000 members) and the damaged fixtures, read in headless
+ * big-endian, 0-d, empty, deflated, data descriptors; 70 000 members in test/slow/browser-many-members.test.ts) and the damaged fixtures, read in headless
  * chromium from Files chosen through <input type="file"> and from URLs served by ranges on 127.0.0.1. Everything
  * the page reports must equal what Node reads, error codes included.
  */
 
 const GOOD = fileURLToPath(new URL('../fixtures/good/', import.meta.url));
 const BAD = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
-const MANY_MEMBERS = fileURLToPath(new URL('../fixtures/gen/make_many_members.py', import.meta.url));
 const CORPUS = readdirSync(GOOD).filter((name) => name.endsWith('.npz')).sort();
 const BAD_NPZ = readdirSync(BAD).filter((name) => name.endsWith('.npz')).sort();
 const BAD_SAFETENSORS = readdirSync(BAD).filter((name) => name.endsWith('.safetensors')).sort();
-const MANY = 'many-70000.npz';
 
 const enabled = browserAvailable() && hasNumpy();
 const skipReason = hasNumpy() ? 'no chromium' : NO_NUMPY;
@@ -76,7 +74,6 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream/brows
     ensureBuilt();
     dir = makeTempDir('browser-corpus');
     for (const name of [...CORPUS, ...BAD_NPZ, ...BAD_SAFETENSORS]) copyFileSync(join(name.startsWith('ERR_') ? BAD : GOOD, name), path(name));
-    runPython(`import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')`, [MANY_MEMBERS, '70000', path(MANY)]);
     // safetensors of the corpus's arrays that safetensors can hold (C order, a safetensors dtype), one file and shards.
     const arrays: Array<[string, NpyArray]> = [];
     for await (const [key, array] of readNpz(path('all-dtypes.npz'))) {
@@ -92,7 +89,7 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream/brows
     ({ context, page, errors } = await openPage(browser, server));
     await page.addScriptTag({ type: 'module', url: '/page/run.js' });
     await page.waitForFunction('window.npzTestReady === true');
-    await page.setInputFiles('#picker', [...CORPUS, ...BAD_NPZ, ...BAD_SAFETENSORS, MANY, 'all-dtypes.safetensors'].map(path));
+    await page.setInputFiles('#picker', [...CORPUS, ...BAD_NPZ, ...BAD_SAFETENSORS, 'all-dtypes.safetensors'].map(path));
     await page.setInputFiles('#folder', dir.file('sharded'));
   }, 300_000);
 
@@ -125,29 +122,6 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream/brows
       const entries = await summarizeStream(streamNpz(createReadStream(path(name)), options));
       expect(await inPage('streamNpz', name, 'file-stream', options)).toEqual(entries);
     });
-  });
-
-  it('70 000 members from a File and from a URL, in few requests', { timeout: 600_000 }, async () => {
-    let t = performance.now();
-    const lap = (what: string): void => {
-      console.log(`70 000 members: ${what} ${((performance.now() - t) / 1000).toFixed(1)} s`);
-      t = performance.now();
-    };
-    const expected = await nodeFile(await openNpz(path(MANY)), (file) => summarizeFile(file));
-    expect(JSON.parse(expected['entries']!).length).toBe(70_000);
-    lap('node');
-    expect(await inPage('openNpz', MANY, 'file')).toEqual(expected);
-    lap('file');
-    const before = server.log.length;
-    expect(await inPage('openNpz', MANY, 'url')).toEqual(expected);
-    lap('url');
-    // Opening reads the directory and headers in a few large ranges; get() of 70 000 members is served from them.
-    const requests = server.log.slice(before).filter((entry) => entry.url.endsWith(MANY));
-    expect(requests.every((entry) => entry.range !== undefined && entry.status === 206)).toBe(true);
-    // About one 64 KiB window per 64 KiB of members (17 MB): not one request per member.
-    expect(requests.length).toBeLessThan(1000);
-    expect(await inPage('streamNpz', MANY, 'file-stream')).toEqual(await summarizeStream(streamNpz(createReadStream(path(MANY)))));
-    lap('streams');
   });
 
   it('safetensors from a File and a URL, and a sharded checkpoint from its index URL and from a chosen folder', async () => {
