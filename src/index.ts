@@ -55,7 +55,8 @@ export {
 export { flattenWithNames, unflattenWithNames } from './tree/flatten.js';
 export type { Tree, FlatTree } from './tree/flatten.js';
 
-export type { ArrayFile, ArrayEntry, ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions } from './io/array-file.js';
+export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions } from './io/array-file.js';
+export type { ArrayFile, ArrayEntry } from './array-entry.js';
 
 export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';
 export type { SaveNpyOptions, SaveNpySummary } from './npz/save-npy.js';

@@ -7,14 +7,13 @@
  * code that narrows on `isArray` before using array fields stays correct when entries that cannot be read as
  * arrays (damaged members, which will carry their error) join the non-array side of the union.
  *
- * The union names each format's entry type, so this module imports those types (types only; each format's
- * module imports the generic part from here).
+ * This module holds the generic part, which each format's module builds on; the union over the formats'
+ * entry types (`ArrayEntry`, and `ArrayFile` with it as its default) lives above the formats, in
+ * `src/array-entry.ts`, so no format imports a module that imports it back.
  */
 import type { NpyArray } from '../npy/array.js';
 import type { ArrayDType } from '../npy/dtype.js';
 import type { Descr } from '../npy/header.js';
-import type { NpzEntry } from '../npz/open.js';
-import type { SafetensorsEntry } from '../safetensors/open.js';
 
 /** The formats behind an `ArrayFile`. */
 export type ArrayFormat = 'npz' | 'safetensors';
@@ -42,10 +41,14 @@ export interface ArrayInfo {
 }
 
 /**
- * One entry of an `ArrayFile`. `format` says which format's fields it declares; `isArray` whether it is an array
- * (`get` and `chunks` read it) or a member listed only (an npz member whose name does not end in `.npy`).
+ * What every entry of every format declares: `format` says which format's fields it has; `isArray` whether it is
+ * an array (`get` and `chunks` read it) or a member listed only (an npz member whose name does not end in `.npy`).
  */
-export type ArrayEntry = NpzEntry | SafetensorsEntry;
+export interface EntryOfFormat {
+  readonly format: ArrayFormat;
+  name: string;
+  isArray: boolean;
+}
 
 export interface ArrayGetOptions {
   /** Stops this read (ERR_ABORTED); replaces, for this read, the signal the file was opened with. */
@@ -65,8 +68,11 @@ export interface ArrayChunksOptions {
   reuseBuffers?: boolean;
 }
 
-/** An opened file of arrays, read by name in any order; what every `open*` function returns. */
-export interface ArrayFile<Entry extends ArrayEntry = ArrayEntry> {
+/**
+ * An opened file of arrays, read by name in any order; what every `open*` function returns. The public name is
+ * `ArrayFile` (src/array-entry.ts), with every format's entries as its default.
+ */
+export interface FileOfEntries<Entry extends EntryOfFormat> {
   readonly format: Entry['format'];
   /** Every entry, in the format's order (npz: central directory order; safetensors: data order). */
   readonly entries: readonly Entry[];

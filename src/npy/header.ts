@@ -88,20 +88,6 @@ function resolveDescr(fields: NpyHeaderFields): Descr {
   return info.descr;
 }
 
-/** The bytes of a string of code points up to U+00FF, one byte each. */
-function latin1Bytes(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
-}
-
-/** Bytes read as Latin-1 (each byte the code point of the same value; TextDecoder's 'latin1' is windows-1252). */
-function latin1Text(bytes: Uint8Array): string {
-  let text = '';
-  for (let at = 0; at < bytes.length; at += 8192) text += String.fromCharCode(...bytes.subarray(at, at + 8192));
-  return text;
-}
-
 export function validateShape(shape: unknown, entry?: string): number[] {
   if (!Array.isArray(shape) || !shape.every((dim) => Number.isSafeInteger(dim) && (dim as number) >= 0)) {
     throw new NpzError('ERR_NPY_SHAPE', `shape must be a list of non-negative safe integers, got ${String(shape)}`, {
@@ -377,4 +363,23 @@ export function decodeNpyHeader(bytes: Uint8Array, options: DecodeNpyHeaderOptio
     headerLength,
     byteLength: Number(byteCount),
   };
+}
+
+/** The bytes of a string whose code units are all below 256 (checked by the caller), one byte each. */
+function latin1Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Latin-1 (ISO-8859-1) text: every byte is the code point of the same value. Not TextDecoder('latin1'), which the
+ * Encoding standard maps to windows-1252 (0x80–0x9F become other characters).
+ */
+function latin1Text(bytes: Uint8Array): string {
+  let text = '';
+  for (let start = 0; start < bytes.length; start += 0x2000) {
+    text += String.fromCharCode.apply(null, bytes.subarray(start, start + 0x2000) as unknown as number[]);
+  }
+  return text;
 }

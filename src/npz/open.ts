@@ -1,6 +1,6 @@
 import { NpzError } from '../errors.js';
 import { abortError } from '../io/abort.js';
-import type { ArrayChunksOptions, ArrayFile, ArrayGetOptions, ArrayInfo } from '../io/array-file.js';
+import type { ArrayChunksOptions, ArrayGetOptions, ArrayInfo, FileOfEntries } from '../io/array-file.js';
 import type { Codecs } from '../io/codecs.js';
 import type { Platform } from '../io/platform.js';
 import type { NpyArray } from '../npy/array.js';
@@ -64,7 +64,7 @@ const RECYCLED_CHUNK_SIZE = 1 << 20;
 export interface NpzChunksOptions extends ArrayChunksOptions {}
 
 /** An npz opened for random access: the `ArrayFile` of the npz format. */
-export interface NpzFile extends ArrayFile<NpzEntry> {
+export interface NpzFile extends FileOfEntries<NpzEntry> {
   readonly format: 'npz';
   /** Every member, in central directory order; members that are not `.npy` are listed with `isArray: false`. */
   readonly entries: readonly NpzEntry[];
