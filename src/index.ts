@@ -76,7 +76,7 @@ export { httpSource } from './node/http-source.js';
 export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './node/http-source.js';
 export type { RemoteOptions, S3Options, GcsOptions, HubOptions, AwsCredentials, BearerToken } from './objectstore/options.js';
 
-export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';
+export type { SaveSafetensorsOptions, SaveSafetensorsStreamOptions, SaveSafetensorsSummary } from './safetensors/save.js';
 export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';
 export type { SaveShardsOptions, SaveShardsSummary, ShardedEntry } from './safetensors/shards.js';
 
@@ -100,7 +100,7 @@ export function saveNpz(path: string, tree: Tree | FlatTree, options?: npzSave.S
  * belong to the writer from then on. On failure the destination is destroyed and the promise rejects with an
  * NpzError.
  */
-export function saveNpzStream(tree: Tree | FlatTree, destination: Writable, options?: npzSave.SaveOptions): Promise<npzSave.SaveSummary> {
+export function saveNpzStream(tree: Tree | FlatTree, destination: Writable | WritableStream<Uint8Array>, options?: npzSave.SaveOptions): Promise<npzSave.SaveSummary> {
   return npzSave.saveNpzStream(nodePlatform, tree, destination, options);
 }
 
@@ -165,6 +165,21 @@ export function streamNpz(input: ByteStream, options?: npzStream.StreamNpzOption
  */
 export function saveSafetensors(path: string, tree: Tree | FlatTree, options?: stSave.SaveSafetensorsOptions): Promise<stSave.SaveSafetensorsSummary> {
   return stSave.saveSafetensors(nodePlatform, path, tree, options);
+}
+
+/**
+ * Writes `tree` as safetensors into `destination` (a file stream, socket, HTTP body, or a WHATWG WritableStream),
+ * honouring backpressure, and resolves once the destination has finished. The header names every tensor's shape
+ * and offsets, so every leaf is checked first (lazy leaves declare their dtype and shape and are read only when
+ * their turn comes). The bytes equal `saveSafetensors`'. On failure the destination is destroyed and the promise
+ * rejects with an NpzError.
+ */
+export function saveSafetensorsStream(
+  tree: Tree | FlatTree,
+  destination: Writable | WritableStream<Uint8Array>,
+  options?: stSave.SaveSafetensorsStreamOptions,
+): Promise<stSave.SaveSafetensorsSummary> {
+  return stSave.saveSafetensorsStream(nodePlatform, tree, destination, options);
 }
 
 /**

@@ -11,6 +11,7 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import * as main from '../src/index.js';
 import * as paligemma from '../src/paligemma/index.js';
+import * as browser from '../src/browser/index.js';
 
 function exportedKinds(entry: string): string[] {
   const path = fileURLToPath(new URL(entry, import.meta.url));
@@ -82,6 +83,7 @@ describe('public API', () => {
       'function saveNpzStream',
       'function saveSafetensors',
       'function saveSafetensorsShards',
+      'function saveSafetensorsStream',
       'function sliceShape',
       'function streamNpz',
       'function unflattenWithNames',
@@ -123,6 +125,7 @@ describe('public API', () => {
       'interface SaveOptions',
       'interface SaveProgress',
       'interface SaveSafetensorsOptions',
+      'interface SaveSafetensorsStreamOptions',
       'interface SaveSafetensorsSummary',
       'interface SaveShardsOptions',
       'interface SaveShardsSummary',
@@ -180,9 +183,107 @@ describe('public API', () => {
     expect(runtimeKinds(paligemma)).toEqual(names.filter((name) => /^(class|function|const) /.test(name)));
   });
 
-  it('package.json maps both entries to the built files', async () => {
+  it('npz-stream/browser exports exactly these names', () => {
+    const names = exportedKinds('../src/browser/index.ts');
+    expect(names).toEqual([
+      'class NpzError',
+      'const DEFAULT_MAX_HEADER_SIZE',
+      'const DTYPES',
+      'const NPZ_ERROR_CODES',
+      'function asFloat16Array',
+      'function bfloat16BitsToNumber',
+      'function bfloat16ToFloat32',
+      'function blobSource',
+      'function bufferSource',
+      'function decodeNpyHeader',
+      'function encodeNpyHeader',
+      'function flattenWithNames',
+      'function float16BitsToNumber',
+      'function float16ToFloat32',
+      'function float32ToBfloat16',
+      'function float32ToFloat16',
+      'function httpSource',
+      'function isDType',
+      'function isNpzError',
+      'function loadNpz',
+      'function npyHeaderLength',
+      'function numberToBfloat16Bits',
+      'function numberToFloat16Bits',
+      'function openNpz',
+      'function openSafetensors',
+      'function openSafetensorsIndex',
+      'function readNpz',
+      'function readSafetensors',
+      'function saveNpzStream',
+      'function saveSafetensorsStream',
+      'function streamNpz',
+      'function unflattenWithNames',
+      'interface ArrayChunksOptions',
+      'interface ArrayFile',
+      'interface ArrayGetOptions',
+      'interface ArrayInfo',
+      'interface BrowserHttpOptions',
+      'interface DTypeInfo',
+      'interface DecodeNpyHeaderOptions',
+      'interface HttpSource',
+      'interface HttpSourceStats',
+      'interface LazyArray',
+      'interface LoadNpzOptions',
+      'interface NpyArray',
+      'interface NpyHeader',
+      'interface NpyHeaderFields',
+      'interface NpzArrayEntry',
+      'interface NpzChunksOptions',
+      'interface NpzErrorContext',
+      'interface NpzFile',
+      'interface NpzOtherEntry',
+      'interface NpzTree',
+      'interface OpenNpzOptions',
+      'interface OpenSafetensorsOptions',
+      'interface RandomAccessSource',
+      'interface ReadCost',
+      'interface ReadNpzOptions',
+      'interface SafetensorsChunksOptions',
+      'interface SafetensorsEntry',
+      'interface SafetensorsFile',
+      'interface SaveOptions',
+      'interface SaveProgress',
+      'interface SaveSafetensorsStreamOptions',
+      'interface SaveSafetensorsSummary',
+      'interface SaveSummary',
+      'interface ShardedEntry',
+      'interface StreamChunksOptions',
+      'interface StreamNpzArrayEntry',
+      'interface StreamNpzOptions',
+      'interface StreamNpzOtherEntry',
+      'type ArrayDType',
+      'type ArrayEntry',
+      'type ArrayFormat',
+      'type BrowserSource',
+      'type ByteOrder',
+      'type ByteStream',
+      'type Compression',
+      'type DType',
+      'type Descr',
+      'type DescrField',
+      'type DuplicateNamePolicy',
+      'type FieldName',
+      'type FlatTree',
+      'type Leaf',
+      'type NpyTypedArray',
+      'type NpzEntry',
+      'type NpzErrorCode',
+      'type StreamNpzEntry',
+      'type SubarrayDescr',
+      'type Tree',
+    ]);
+    expect(runtimeKinds(browser)).toEqual(names.filter((name) => /^(class|function|const) /.test(name)));
+  });
+
+  it('package.json maps the entries to the built files', async () => {
     const pkg = (await import('../package.json', { with: { type: 'json' } })).default as { exports: Record<string, { import?: string; types?: string }> };
     expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js' });
     expect(pkg.exports['./paligemma']).toEqual({ types: './dist/paligemma/index.d.ts', import: './dist/paligemma/index.js' });
+    expect(pkg.exports['./browser']).toEqual({ types: './dist/browser/index.d.ts', import: './dist/browser/index.js', default: './dist/browser/index.js' });
   });
 });

@@ -32,6 +32,13 @@ export interface Codecs {
 export interface InflateInput {
   /** The next compressed bytes; undefined once the input has ended. A rejection rejects the inflation as is. */
   next(): Promise<Uint8Array | undefined>;
+  /**
+   * Present when the input is exactly the member's compressed bytes and can be read again (random access): a fresh
+   * input from the first compressed byte. A host whose fast inflater cannot tell where a deflate stream ended (a
+   * browser's DecompressionStream refuses bytes after it) reruns a member it refused through one that can, so the
+   * damage is reported as every host reports it.
+   */
+  restart?(): InflateInput;
 }
 
 /** One deflate stream being inflated. */

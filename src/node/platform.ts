@@ -8,6 +8,7 @@ import type { Platform, StreamSink } from '../io/platform.js';
 import { resolveSource } from './resolve.js';
 import { nodeCodecs } from './codecs.js';
 import { WritableSink } from './sinks.js';
+import { isWritableStream, webStreamSink } from '../io/web-sink.js';
 import { nodeFiles, type FileSystemCalls } from './files.js';
 
 function isWritable(value: unknown): value is Writable {
@@ -22,7 +23,8 @@ function isWritable(value: unknown): value is Writable {
 }
 
 function streamSink(destination: unknown, caller: string): StreamSink {
-  if (!isWritable(destination)) throw new NpzError('ERR_INVALID_ARGUMENT', `${caller} needs a Node Writable destination`);
+  if (isWritableStream(destination)) return webStreamSink(destination, caller);
+  if (!isWritable(destination)) throw new NpzError('ERR_INVALID_ARGUMENT', `${caller} needs a Node Writable or a WritableStream destination`);
   return new WritableSink(destination);
 }
 

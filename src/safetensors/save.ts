@@ -7,7 +7,7 @@ import { abortError, raceAbort } from '../io/abort.js';
 import { checkedSource, slices } from '../io/chunks.js';
 import type { Platform } from '../io/platform.js';
 import { progressReporter, type SaveProgress } from '../io/progress.js';
-import { saveFile } from '../io/save-file.js';
+import { saveFailure, saveFile } from '../io/save-file.js';
 import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
@@ -238,4 +238,45 @@ export async function saveSafetensors(platform: Platform, path: string, tree: Tr
   if (options.signal?.aborted) throw abortError(options.signal);
   const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal);
   return saveFile(platform, path, options, (sink) => writeSafetensors(tensors, sink, { metadata, signal: options.signal, onProgress: options.onProgress }));
+}
+
+/** What `saveSafetensorsStream` takes. */
+export interface SaveSafetensorsStreamOptions {
+  /** The `__metadata__` map (strings to strings), written first in the header, in this object's key order. */
+  metadata?: Readonly<Record<string, string>>;
+  /** Stops the write (ERR_ABORTED); the destination is then destroyed. */
+  signal?: AbortSignal;
+  onProgress?: (progress: SaveProgress) => void;
+  /** Prepended to every tensor name. */
+  prefix?: string;
+  /** End the destination when done (default true); false leaves it open. */
+  end?: boolean;
+}
+
+/**
+ * `saveSafetensorsStream` on an explicit platform (the public functions pass Node's or the browser's). The header
+ * comes first and names every tensor's shape and offsets, so every leaf is checked before a byte is written (lazy
+ * leaves declare their dtype and shape; their data is read only when its turn comes).
+ */
+export async function saveSafetensorsStream(
+  platform: Platform,
+  tree: Tree | FlatTree,
+  destination: unknown,
+  options: SaveSafetensorsStreamOptions = {},
+): Promise<SaveSafetensorsSummary> {
+  const sink = platform.streamSink(destination, 'saveSafetensorsStream');
+  try {
+    if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new NpzError('ERR_INVALID_ARGUMENT', 'prefix must be a string');
+    const metadata = checkMetadata(options.metadata);
+    if (options.signal?.aborted) throw abortError(options.signal);
+    const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal);
+    const summary = await writeSafetensors(tensors, sink, { metadata, signal: options.signal, onProgress: options.onProgress });
+    if (options.end === false) await sink.release();
+    else await sink.end();
+    return summary;
+  } catch (err) {
+    const error = saveFailure(err, options.signal, 'writing the safetensors stream failed');
+    sink.destroy(error);
+    throw error;
+  }
 }

@@ -153,7 +153,11 @@ export class MemberReader {
   async *chunks(chunkSize: number = this.#chunkSize, recycle = false): AsyncGenerator<Uint8Array, void, undefined> {
     this.#checkOpen();
     try {
-      if (this.#stored) {
+      if (this.#stored && this.remaining <= this.#archive.source.aroundLimit) {
+        // A small member comes from the planner's cached window, as read() serves it, not from a read of its own:
+        // tens of thousands of tiny members would otherwise cost a read (a request, a Blob slice) each.
+        while (this.remaining > 0) yield (await this.read(Math.min(this.remaining, chunkSize))).slice();
+      } else if (this.#stored) {
         const start = this.#dataStart + this.#check.length;
         const pieces = this.#archive.source.pieces(start, this.remaining, { pieceBytes: chunkSize, recycle, shortRead: this.#shortRead });
         for await (const chunk of pieces) {
@@ -277,13 +281,17 @@ export class MemberReader {
       yield* source.pieces(start, first, { pieceBytes: first, shortRead });
       if (first < entry.compressedSize) yield* source.pieces(start + first, entry.compressedSize - first, { pieceBytes: chunkSize, shortRead });
     }
-    const pieces = compressed();
-    return {
-      async next(): Promise<Uint8Array | undefined> {
-        const step = await pieces.next();
-        return step.done === true ? undefined : step.value;
-      },
+    const input = (): InflateInput => {
+      const pieces = compressed();
+      return {
+        async next(): Promise<Uint8Array | undefined> {
+          const step = await pieces.next();
+          return step.done === true ? undefined : step.value;
+        },
+        restart: input,
+      };
     };
+    return input();
   }
 
   /** The deflate stream ended before the recorded size: the shared check words the error. */

@@ -1,0 +1,102 @@
+// What a reader made of a file, as comparable strings: run in Node (with npz-stream's Node entry) and in the page
+// (with npz-stream/browser), so the two can be compared with one `toEqual`. Plain JavaScript with no imports: the
+// page loads it as it is.
+
+const hex = (buffer) => [...new Uint8Array(buffer)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+
+/** SHA-256 of the parts joined, as hex (crypto.subtle: Node's and the browser's). */
+export async function sha256(parts) {
+  let total = 0;
+  for (const part of parts) total += part.byteLength;
+  const joined = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.byteLength;
+  }
+  return hex(await crypto.subtle.digest('SHA-256', joined));
+}
+
+const bytesOf = (array) => new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
+
+/** An array's description without its data; the typed array's class as its name. */
+function describe(name, array) {
+  return { name, dtype: array.dtype, descr: array.descr, shape: array.shape, fortranOrder: array.fortranOrder, type: array.data.constructor.name };
+}
+
+/** Entries, then every array through get() and through chunks(). */
+export async function summarizeFile(file, chunkSize = 4096) {
+  const got = [];
+  const chunked = [];
+  const arrays = [];
+  for (const entry of file.entries) {
+    if (!entry.isArray) continue;
+    const array = await file.get(entry.name);
+    arrays.push(describe(entry.name, array));
+    got.push(bytesOf(array).slice());
+    for await (const chunk of file.chunks(entry.name, { chunkSize })) {
+      if (chunk.byteLength > chunkSize) throw new Error(`a chunk of ${chunk.byteLength} bytes, more than ${chunkSize}`);
+      chunked.push(chunk.slice());
+    }
+  }
+  return { entries: JSON.stringify(file.entries), arrays: JSON.stringify(arrays), get: await sha256(got), chunks: await sha256(chunked) };
+}
+
+/** `[name, array]` pairs (readNpz, readSafetensors). */
+export async function summarizePairs(pairs) {
+  const arrays = [];
+  const data = [];
+  for await (const [name, array] of pairs) {
+    arrays.push(describe(name, array));
+    data.push(bytesOf(array).slice());
+  }
+  return { arrays: JSON.stringify(arrays), data: await sha256(data) };
+}
+
+/** streamNpz entries, every array read through chunks(). */
+export async function summarizeStream(entries) {
+  const seen = [];
+  const data = [];
+  for await (const entry of entries) {
+    if (!entry.isArray) {
+      seen.push({ name: entry.name, isArray: false });
+      continue;
+    }
+    seen.push({ name: entry.name, dtype: entry.dtype, descr: entry.descr, shape: entry.shape, fortranOrder: entry.fortranOrder });
+    for await (const chunk of entry.chunks()) data.push(chunk.slice());
+  }
+  return { entries: JSON.stringify(seen), data: await sha256(data) };
+}
+
+/** The code a piece of work rejected with, 'resolved', or what went wrong instead. */
+export async function codeOf(work) {
+  try {
+    await work();
+    return 'resolved';
+  } catch (error) {
+    return typeof error?.code === 'string' && error.name === 'NpzError' ? error.code : `non-NpzError ${error?.stack ?? String(error)}`;
+  }
+}
+
+/** Opens, then reads every array through get() and chunks(): the first code, or 'resolved'. */
+export async function openAndReadAll(open, input) {
+  return codeOf(async () => {
+    const file = await open(input);
+    try {
+      for (const entry of file.entries) {
+        if (!entry.isArray) continue;
+        await file.get(entry.name);
+        for await (const _ of file.chunks(entry.name, { chunkSize: 64 }));
+      }
+    } finally {
+      await file.close();
+    }
+  });
+}
+
+/** Drains an async iterable of entries or pairs (reading every stream entry's data): the code, or 'resolved'. */
+export async function drainCode(iterable) {
+  return codeOf(async () => {
+    for await (const item of iterable) if (item && typeof item.chunks === 'function' && item.isArray) for await (const _ of item.chunks());
+  });
+}
