@@ -46,7 +46,7 @@ export interface Overview {
   tensors: TensorRow[];
 }
 
-function rowOf(entry: TensorEntry): TensorRow {
+export function rowOf(entry: TensorEntry): TensorRow {
   const parameters = elementCount(entry.shape);
   const placement = placementOf(entry);
   return {
@@ -62,32 +62,69 @@ function rowOf(entry: TensorEntry): TensorRow {
   };
 }
 
+/** Gives other work a turn: the event loop's next turn on a server, a frame in a page. */
+export type Pause = () => Promise<void>;
+
+/** The next turn of the event loop, wherever `setTimeout` exists (Node and browsers alike). */
+export const nextTurn: Pause = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** Rows handled between two pauses: a few milliseconds of work, so no request waits long behind an overview. */
+export const ROWS_PER_TURN = 2000;
+
 function newNode(name: string, path: string): TreeNode {
   return { name, path, parameters: 0, bytes: 0, tensors: 0, children: [] };
 }
 
-export function parameterTree(rows: readonly TensorRow[]): TreeNode {
-  const root = newNode('', '');
-  for (const row of rows) {
+/**
+ * Builds the parameter tree one row at a time, each in time proportional to its number of path segments: every
+ * node finds its children by name in a map (a checkpoint may hold 100 000 tensors side by side).
+ */
+export class TreeBuilder {
+  readonly root = newNode('', '');
+  readonly #childrenByName = new Map<TreeNode, Map<string, TreeNode>>();
+
+  add(row: Pick<TensorRow, 'name' | 'parameters' | 'bytes'>): void {
+    let node = this.root;
+    node.parameters += row.parameters;
+    node.bytes += row.bytes;
+    node.tensors++;
     const segments = row.name.split('/');
-    let node = root;
-    const visit = (target: TreeNode): void => {
-      target.parameters += row.parameters;
-      target.bytes += row.bytes;
-      target.tensors++;
-    };
-    visit(node);
-    segments.forEach((segment, depth) => {
-      let child = node.children.find((candidate) => candidate.name === segment);
+    let path = '';
+    for (let depth = 0; depth < segments.length; depth++) {
+      const segment = segments[depth]!;
+      path = depth === 0 ? segment : `${path}/${segment}`;
+      let children = this.#childrenByName.get(node);
+      if (children === undefined) {
+        children = new Map();
+        this.#childrenByName.set(node, children);
+      }
+      let child = children.get(segment);
       if (child === undefined) {
-        child = newNode(segment, segments.slice(0, depth + 1).join('/'));
+        child = newNode(segment, path);
+        children.set(segment, child);
         node.children.push(child);
       }
-      visit(child);
+      child.parameters += row.parameters;
+      child.bytes += row.bytes;
+      child.tensors++;
       node = child;
-    });
+    }
   }
-  return root;
+}
+
+export function parameterTree(rows: readonly TensorRow[]): TreeNode {
+  const builder = new TreeBuilder();
+  for (const row of rows) builder.add(row);
+  return builder.root;
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** The first two path segments, or three under a dominant group (see byteGroups). */
+function groupKey(name: string, dominant: ReadonlySet<string>): string {
+  const segments = name.split('/');
+  const two = segments.slice(0, 2).join('/');
+  return dominant.has(two) ? segments.slice(0, 3).join('/') : two;
 }
 
 /**
@@ -97,38 +134,60 @@ export function parameterTree(rows: readonly TensorRow[]): TreeNode {
 export function byteGroups(rows: readonly TensorRow[], total: number): { path: string; bytes: number }[] {
   const twoDeep = new Map<string, number>();
   for (const row of rows) {
-    const key = row.name.split('/').slice(0, 2).join('/');
+    const key = groupKey(row.name, NONE);
     twoDeep.set(key, (twoDeep.get(key) ?? 0) + row.bytes);
   }
   const dominant = new Set([...twoDeep].filter(([, bytes]) => total > 0 && bytes > total / 3).map(([path]) => path));
   const groups = new Map<string, number>();
   for (const row of rows) {
-    const segments = row.name.split('/');
-    const key = segments.slice(0, dominant.has(segments.slice(0, 2).join('/')) ? 3 : 2).join('/');
+    const key = groupKey(row.name, dominant);
     groups.set(key, (groups.get(key) ?? 0) + row.bytes);
   }
   return [...groups].map(([path, bytes]) => ({ path, bytes })).sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
 }
 
-export function overviewOf(file: ArrayFile): Overview {
-  const tensors = file.entries.filter(isArrayEntry).map(rowOf);
+/**
+ * The overview of a file, in time linear in its number of entries, pausing every ROWS_PER_TURN rows so that a
+ * server answers other requests meanwhile (pass a `pause` that resolves at once to run it in one go).
+ */
+export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause = nextTurn): Promise<Overview> {
+  const tensors: TensorRow[] = [];
+  const otherMembers: string[] = [];
+  const tree = new TreeBuilder();
   const byDtype = new Map<string, { dtype: string; bytes: number; parameters: number; tensors: number }>();
-  for (const row of tensors) {
+  let parameters = 0;
+  let bytes = 0;
+  let sinceTurn = 0;
+  for (const entry of file.entries) {
+    if (++sinceTurn >= ROWS_PER_TURN) {
+      sinceTurn = 0;
+      await pause();
+    }
+    if (!isArrayEntry(entry)) {
+      otherMembers.push(entry.memberName);
+      continue;
+    }
+    const row = rowOf(entry);
+    tensors.push(row);
+    tree.add(row);
     const slot = byDtype.get(row.dtype) ?? { dtype: row.dtype, bytes: 0, parameters: 0, tensors: 0 };
     slot.bytes += row.bytes;
     slot.parameters += row.parameters;
     slot.tensors++;
     byDtype.set(row.dtype, slot);
+    parameters += row.parameters;
+    bytes += row.bytes;
   }
-  const bytes = tensors.reduce((sum, row) => sum + row.bytes, 0);
+  await pause();
+  const groups = byteGroups(tensors, bytes);
   return {
     arrays: tensors.length,
-    otherMembers: file.entries.flatMap((entry) => (entry.isArray ? [] : [entry.memberName])),
-    parameters: tensors.reduce((sum, row) => sum + row.parameters, 0),
+    otherMembers,
+    parameters,
     bytes,
     bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes),
-    tree: parameterTree(tensors),
-    byteGroups: byteGroups(tensors, bytes),
+    tree: tree.root,
+    byteGroups: groups,
     tensors,
   };
 }

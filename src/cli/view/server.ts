@@ -6,7 +6,8 @@ import { formatBytes } from '../table.js';
 import { loadAssets, type PageAssets } from './assets.js';
 import { compareTensor, diffPlan, orderDiffs, type TensorDiff } from './diff-report.js';
 import { TOKEN_PARAMETER, newToken, refusalOf } from './guard.js';
-import { overviewOf, type Overview } from './overview.js';
+import { jsonInSlices } from './json-text.js';
+import { nextTurn, overviewOf, rowOf } from './overview.js';
 import { DEFAULT_BINS, reportBytes, tensorPreview, tensorReport, type TensorReport } from './tensor-report.js';
 import { errorBody, jsonNumbers, streamWork } from './work-stream.js';
 
@@ -72,8 +73,10 @@ class ViewApi {
   readonly #bins: number;
   readonly #log: (line: string) => void;
   readonly #stopping: AbortSignal;
-  readonly #overviews = new Map<number, Overview>();
+  /** Each file's overview as JSON text, made once (in slices, between other requests) and then served as is. */
+  readonly #overviews = new Map<number, Promise<string>>();
   readonly #reports = new Map<string, TensorReport>();
+  readonly #arrays = new Map<number, Map<string, TensorEntry>>();
   #diff: TensorDiff[] | undefined;
 
   constructor(options: ViewServerOptions, stopping: AbortSignal) {
@@ -98,6 +101,8 @@ class ViewApi {
         });
       case '/api/overview':
         return this.#overview(query, response);
+      case '/api/entry':
+        return this.#entry(query, response);
       case '/api/tensor':
         return this.#tensor(query, response);
       case '/api/preview':
@@ -125,27 +130,48 @@ class ViewApi {
     return { index, file: view.file };
   }
 
+  /** A file's arrays by name, indexed on first use (a file may hold 100 000 of them). */
+  #arraysOf(index: number, file: ArrayFile): Map<string, TensorEntry> {
+    let arrays = this.#arrays.get(index);
+    if (arrays === undefined) {
+      arrays = new Map();
+      for (const entry of file.entries) if (isArrayEntry(entry) && !arrays.has(entry.name)) arrays.set(entry.name, entry);
+      this.#arrays.set(index, arrays);
+    }
+    return arrays;
+  }
+
   #tensorOf(query: URLSearchParams, response: ServerResponse): { index: number; file: ArrayFile; entry: TensorEntry } | undefined {
     const opened = this.#fileOf(query, response);
     if (opened === undefined) return undefined;
     const name = query.get('name') ?? '';
-    const entry = opened.file.entries.find((candidate) => candidate.name === name);
-    if (entry === undefined || !isArrayEntry(entry)) {
+    const entry = this.#arraysOf(opened.index, opened.file).get(name);
+    if (entry === undefined) {
       sendJson(response, 404, { error: { code: 'ERR_NPZ_NOT_FOUND', message: `no array named ${JSON.stringify(name)} in the file` } });
       return undefined;
     }
     return { ...opened, entry };
   }
 
-  #overview(query: URLSearchParams, response: ServerResponse): void {
+  async #overview(query: URLSearchParams, response: ServerResponse): Promise<void> {
     const opened = this.#fileOf(query, response);
     if (opened === undefined) return;
-    let overview = this.#overviews.get(opened.index);
-    if (overview === undefined) {
-      overview = overviewOf(opened.file);
-      this.#overviews.set(opened.index, overview);
+    const { index, file } = opened;
+    let text = this.#overviews.get(index);
+    if (text === undefined) {
+      text = overviewOf(file).then((overview) => jsonInSlices(overview, jsonNumbers, nextTurn));
+      this.#overviews.set(index, text);
+      text.catch(() => this.#overviews.delete(index));
     }
-    sendJson(response, 200, overview);
+    const body = await text;
+    response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+    response.end(body);
+  }
+
+  /** One tensor's row of the overview, for the tensor page (without the whole overview of a large file). */
+  #entry(query: URLSearchParams, response: ServerResponse): void {
+    const target = this.#tensorOf(query, response);
+    if (target !== undefined) sendJson(response, 200, rowOf(target.entry));
   }
 
   async #tensor(query: URLSearchParams, response: ServerResponse): Promise<void> {
