@@ -9,7 +9,7 @@ import { TOKEN_PARAMETER, newToken, refusalOf } from './guard.js';
 import { jsonInSlices } from './json-text.js';
 import { nextTurn, overviewOf, rowOf } from './overview.js';
 import { DEFAULT_BINS, reportBytes, tensorPreview, tensorReport, type TensorReport } from './tensor-report.js';
-import { errorBody, jsonNumbers, streamWork } from './work-stream.js';
+import { RunningWork, errorBody, jsonNumbers, streamWork } from './work-stream.js';
 
 /**
  * The HTTP side of `npz-stream view`: the page, and a small JSON API over the files named on the command line.
@@ -72,18 +72,18 @@ class ViewApi {
   readonly #files: readonly ViewFile[];
   readonly #bins: number;
   readonly #log: (line: string) => void;
-  readonly #stopping: AbortSignal;
+  readonly #running: RunningWork;
   /** Each file's overview as JSON text, made once (in slices, between other requests) and then served as is. */
   readonly #overviews = new Map<number, Promise<string>>();
   readonly #reports = new Map<string, TensorReport>();
   readonly #arrays = new Map<number, Map<string, TensorEntry>>();
   #diff: TensorDiff[] | undefined;
 
-  constructor(options: ViewServerOptions, stopping: AbortSignal) {
+  constructor(options: ViewServerOptions, running: RunningWork) {
     this.#files = options.files;
     this.#bins = options.bins ?? DEFAULT_BINS;
     this.#log = options.log ?? (() => {});
-    this.#stopping = stopping;
+    this.#running = running;
   }
 
   async handle(route: string, query: URLSearchParams, response: ServerResponse): Promise<void> {
@@ -187,7 +187,7 @@ class ViewApi {
         total: cached === undefined ? reportBytes(entry) : 0,
         run: async (signal, progress) => cached ?? tensorReport(file, entry, { bins, signal, progress }),
       },
-      { serverSignal: this.#stopping, onCancel: (progress) => this.#cancelled(`statistics of ${entry.name}`, progress) },
+      { running: this.#running, onCancel: (progress) => this.#cancelled(`statistics of ${entry.name}`, progress) },
     );
     if (result !== undefined && cached === undefined) {
       if (this.#reports.size >= REPORT_CACHE_LIMIT) this.#reports.delete(this.#reports.keys().next().value!);
@@ -198,17 +198,18 @@ class ViewApi {
   async #preview(query: URLSearchParams, response: ServerResponse): Promise<void> {
     const target = this.#tensorOf(query, response);
     if (target === undefined) return;
-    const controller = new AbortController();
+    const controller = this.#running.start();
     const cancel = (): void => {
       if (!response.writableEnded) controller.abort();
     };
     response.on('close', cancel);
     try {
-      const preview = await tensorPreview(target.file, target.entry, AbortSignal.any([controller.signal, this.#stopping]));
+      const preview = await tensorPreview(target.file, target.entry, controller.signal);
       sendJson(response, 200, preview);
     } catch (error) {
       if (!controller.signal.aborted) sendJson(response, 422, { error: errorBody(error) });
     } finally {
+      this.#running.finish(controller);
       response.off('close', cancel);
     }
   }
@@ -235,7 +236,7 @@ class ViewApi {
           return orderDiffs(diffs);
         },
       },
-      { serverSignal: this.#stopping, onCancel: (progress) => this.#cancelled('the diff', progress) },
+      { running: this.#running, onCancel: (progress) => this.#cancelled('the diff', progress) },
     );
     if (result !== undefined) this.#diff = result;
   }
@@ -248,8 +249,8 @@ class ViewApi {
 export async function startViewServer(options: ViewServerOptions): Promise<ViewServer> {
   const token = newToken();
   const assets: PageAssets = loadAssets(token);
-  const stopping = new AbortController();
-  const api = new ViewApi(options, stopping.signal);
+  const running = new RunningWork();
+  const api = new ViewApi(options, running);
   let port = options.port ?? 0;
 
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
@@ -297,7 +298,7 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
     port,
     token,
     close: async () => {
-      stopping.abort();
+      running.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
