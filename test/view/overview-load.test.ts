@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ArrayFile, NpzEntry } from '../../src/index.js';
-import { jsonInSlices } from '../../src/cli/view/json-text.js';
+import { jsonInSlices, textOf } from '../../src/cli/view/json-text.js';
 import { ROWS_PER_TURN, overviewOf, parameterTree, type TensorRow } from '../../src/cli/view/overview.js';
 import { startViewServer } from '../../src/cli/view/server.js';
 import { jsonNumbers } from '../../src/cli/view/work-stream.js';
@@ -91,7 +91,9 @@ describe('the overview, in slices', () => {
     ];
     for (const value of values) {
       let pauses = 0;
-      const text = await jsonInSlices(value, jsonNumbers, async () => void pauses++, 100);
+      const pieces = await jsonInSlices(value, jsonNumbers, async () => void pauses++, 100);
+      const text = textOf(pieces);
+      expect(pieces.length).toBe(pauses + 1);
       expect(text).toBe(JSON.stringify(value, jsonNumbers));
       if (text.length > 100_000) expect(pauses).toBeGreaterThanOrEqual(10);
     }

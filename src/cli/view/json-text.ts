@@ -7,9 +7,9 @@ import type { Pause } from './overview.js';
  */
 
 /** Values written between two pauses. */
-export const VALUES_PER_TURN = 20_000;
+export const VALUES_PER_TURN = 2000;
 /** Small items of an array written by one JSON.stringify call. */
-const BATCH = 1000;
+const BATCH = 200;
 
 type Replacer = (key: string, value: unknown) => unknown;
 
@@ -37,8 +37,14 @@ function isSmall(value: unknown, depth = 2): boolean {
   return true;
 }
 
-export async function jsonInSlices(value: unknown, replacer: Replacer, pause: Pause, valuesPerTurn = VALUES_PER_TURN): Promise<string> {
-  const parts: string[] = [];
+/**
+ * The JSON text of `value` as UTF-8, in pieces of at most a few hundred kilobytes (one per slice of work), so that
+ * neither joining it into one string nor encoding it holds up a server either.
+ */
+export async function jsonInSlices(value: unknown, replacer: Replacer, pause: Pause, valuesPerTurn = VALUES_PER_TURN): Promise<Uint8Array[]> {
+  const encoder = new TextEncoder();
+  const pieces: Uint8Array[] = [];
+  let parts: string[] = [];
   const stack: Frame[] = [];
   let written = 0;
 
@@ -64,6 +70,8 @@ export async function jsonInSlices(value: unknown, replacer: Replacer, pause: Pa
   while (stack.length > 0) {
     if (written >= valuesPerTurn) {
       written = 0;
+      pieces.push(encoder.encode(parts.join('')));
+      parts = [];
       await pause();
     }
     const frame = stack[stack.length - 1]!;
@@ -106,5 +114,12 @@ export async function jsonInSlices(value: unknown, replacer: Replacer, pause: Pa
     frame.wrote = true;
     open(replaced);
   }
-  return parts.join('');
+  pieces.push(encoder.encode(parts.join('')));
+  return pieces;
+}
+
+/** The pieces as one string (tests, small values). */
+export function textOf(pieces: readonly Uint8Array[]): string {
+  const decoder = new TextDecoder();
+  return pieces.map((piece) => decoder.decode(piece, { stream: true })).join('') + decoder.decode();
 }

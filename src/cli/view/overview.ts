@@ -118,32 +118,44 @@ export function parameterTree(rows: readonly TensorRow[]): TreeNode {
   return builder.root;
 }
 
-const NONE: ReadonlySet<string> = new Set();
-
-/** The first two path segments, or three under a dominant group (see byteGroups). */
-function groupKey(name: string, dominant: ReadonlySet<string>): string {
-  const segments = name.split('/');
-  const two = segments.slice(0, 2).join('/');
-  return dominant.has(two) ? segments.slice(0, 3).join('/') : two;
-}
-
 /**
  * Where the bytes go, in groups a person recognises: two path segments (`img/Transformer`, `llm/embedder`),
  * or three under a group that holds most of a model (`llm/layers/attn`), so one bar never swallows the chart.
+ * Rows are added one at a time; which groups are split is decided at the end, from the totals.
  */
+export class ByteGroups {
+  /** Bytes by the first two segments. */
+  readonly #twoDeep = new Map<string, number>();
+  /** Bytes by the first three segments, under each two-segment group. */
+  readonly #threeDeep = new Map<string, Map<string, number>>();
+
+  add(row: Pick<TensorRow, 'name' | 'bytes'>): void {
+    const segments = row.name.split('/', 3);
+    const two = segments.length > 2 ? `${segments[0]}/${segments[1]}` : row.name;
+    const three = segments.join('/');
+    this.#twoDeep.set(two, (this.#twoDeep.get(two) ?? 0) + row.bytes);
+    let under = this.#threeDeep.get(two);
+    if (under === undefined) {
+      under = new Map();
+      this.#threeDeep.set(two, under);
+    }
+    under.set(three, (under.get(three) ?? 0) + row.bytes);
+  }
+
+  groups(total: number): { path: string; bytes: number }[] {
+    const groups: { path: string; bytes: number }[] = [];
+    for (const [two, bytes] of this.#twoDeep) {
+      if (total > 0 && bytes > total / 3) for (const [path, part] of this.#threeDeep.get(two)!) groups.push({ path, bytes: part });
+      else groups.push({ path: two, bytes });
+    }
+    return groups.sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+}
+
 export function byteGroups(rows: readonly TensorRow[], total: number): { path: string; bytes: number }[] {
-  const twoDeep = new Map<string, number>();
-  for (const row of rows) {
-    const key = groupKey(row.name, NONE);
-    twoDeep.set(key, (twoDeep.get(key) ?? 0) + row.bytes);
-  }
-  const dominant = new Set([...twoDeep].filter(([, bytes]) => total > 0 && bytes > total / 3).map(([path]) => path));
-  const groups = new Map<string, number>();
-  for (const row of rows) {
-    const key = groupKey(row.name, dominant);
-    groups.set(key, (groups.get(key) ?? 0) + row.bytes);
-  }
-  return [...groups].map(([path, bytes]) => ({ path, bytes })).sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
+  const counter = new ByteGroups();
+  for (const row of rows) counter.add(row);
+  return counter.groups(total);
 }
 
 /**
@@ -154,6 +166,7 @@ export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause 
   const tensors: TensorRow[] = [];
   const otherMembers: string[] = [];
   const tree = new TreeBuilder();
+  const groups = new ByteGroups();
   const byDtype = new Map<string, { dtype: string; bytes: number; parameters: number; tensors: number }>();
   let parameters = 0;
   let bytes = 0;
@@ -170,6 +183,7 @@ export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause 
     const row = rowOf(entry);
     tensors.push(row);
     tree.add(row);
+    groups.add(row);
     const slot = byDtype.get(row.dtype) ?? { dtype: row.dtype, bytes: 0, parameters: 0, tensors: 0 };
     slot.bytes += row.bytes;
     slot.parameters += row.parameters;
@@ -179,7 +193,6 @@ export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause 
     bytes += row.bytes;
   }
   await pause();
-  const groups = byteGroups(tensors, bytes);
   return {
     arrays: tensors.length,
     otherMembers,
@@ -187,7 +200,7 @@ export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause 
     bytes,
     bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes),
     tree: tree.root,
-    byteGroups: groups,
+    byteGroups: groups.groups(bytes),
     tensors,
   };
 }

@@ -8,7 +8,8 @@ import { compareTensor, diffPlan, orderDiffs, type TensorDiff } from './diff-rep
 import { TOKEN_PARAMETER, newToken, refusalOf } from './guard.js';
 import { jsonInSlices } from './json-text.js';
 import { nextTurn, overviewOf, rowOf } from './overview.js';
-import { DEFAULT_BINS, reportBytes, tensorPreview, tensorReport, type TensorReport } from './tensor-report.js';
+import { streamedBoxReader, tensorPreview, type BoxReader } from './preview.js';
+import { DEFAULT_BINS, reportBytes, tensorReport, type TensorReport } from './tensor-report.js';
 import { RunningWork, errorBody, jsonNumbers, streamWork } from './work-stream.js';
 
 /**
@@ -27,6 +28,8 @@ export interface ViewFile {
   file?: ArrayFile;
   /** Why the file could not be opened (the page shows it). */
   error?: { code: string; message: string };
+  /** How the preview reads parts of a tensor; default: streaming the tensor up to the last value shown. */
+  readBoxes?: BoxReader;
 }
 
 export interface ViewServerOptions {
@@ -63,6 +66,19 @@ function sendText(response: ServerResponse, status: number, text: string): void 
   response.end(`${text}\n`);
 }
 
+/** Resolves when the response can take more, or has closed (a page that left does not leave this waiting). */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
+
 function sendJson(response: ServerResponse, status: number, value: unknown): void {
   response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' });
   response.end(JSON.stringify(value, jsonNumbers));
@@ -74,7 +90,7 @@ class ViewApi {
   readonly #log: (line: string) => void;
   readonly #running: RunningWork;
   /** Each file's overview as JSON text, made once (in slices, between other requests) and then served as is. */
-  readonly #overviews = new Map<number, Promise<string>>();
+  readonly #overviews = new Map<number, Promise<Uint8Array[]>>();
   readonly #reports = new Map<string, TensorReport>();
   readonly #arrays = new Map<number, Map<string, TensorEntry>>();
   #diff: TensorDiff[] | undefined;
@@ -141,7 +157,7 @@ class ViewApi {
     return arrays;
   }
 
-  #tensorOf(query: URLSearchParams, response: ServerResponse): { index: number; file: ArrayFile; entry: TensorEntry } | undefined {
+  #tensorOf(query: URLSearchParams, response: ServerResponse): { index: number; file: ArrayFile; entry: TensorEntry; view: ViewFile } | undefined {
     const opened = this.#fileOf(query, response);
     if (opened === undefined) return undefined;
     const name = query.get('name') ?? '';
@@ -150,7 +166,7 @@ class ViewApi {
       sendJson(response, 404, { error: { code: 'ERR_NPZ_NOT_FOUND', message: `no array named ${JSON.stringify(name)} in the file` } });
       return undefined;
     }
-    return { ...opened, entry };
+    return { ...opened, entry, view: this.#files[opened.index]! };
   }
 
   async #overview(query: URLSearchParams, response: ServerResponse): Promise<void> {
@@ -163,9 +179,14 @@ class ViewApi {
       this.#overviews.set(index, text);
       text.catch(() => this.#overviews.delete(index));
     }
-    const body = await text;
-    response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
-    response.end(body);
+    const pieces = await text;
+    response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': pieces.reduce((sum, piece) => sum + piece.length, 0) });
+    // Piece by piece as the connection takes them: tens of megabytes are never copied in one go.
+    for (const piece of pieces) {
+      if (response.destroyed) return;
+      if (!response.write(piece)) await drained(response);
+    }
+    response.end();
   }
 
   /** One tensor's row of the overview, for the tensor page (without the whole overview of a large file). */
@@ -204,7 +225,8 @@ class ViewApi {
     };
     response.on('close', cancel);
     try {
-      const preview = await tensorPreview(target.file, target.entry, controller.signal);
+      const readBoxes = target.view.readBoxes ?? streamedBoxReader(target.file);
+      const preview = await tensorPreview(target.entry, readBoxes, controller.signal);
       sendJson(response, 200, preview);
     } catch (error) {
       if (!controller.signal.aborted) sendJson(response, 422, { error: errorBody(error) });
