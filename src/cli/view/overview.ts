@@ -20,6 +20,8 @@ export interface TensorRow {
   compression: string;
   /** File offset of the member's local header. */
   offset: number;
+  /** Why the entry cannot be read, for an entry that carries its error (a damaged member); the page marks it. */
+  error?: { code: string; message: string };
 }
 
 export interface TreeNode {
@@ -59,7 +61,15 @@ export function rowOf(entry: TensorEntry): TensorRow {
     storedBytes: placement.compressedSize,
     compression: placement.compression,
     offset: placement.offset,
+    ...errorOf(entry),
   };
+}
+
+/** The error an entry carries, if the reader marks damaged entries with one. */
+function errorOf(entry: object): { error?: { code: string; message: string } } {
+  const error = (entry as { error?: { code?: unknown; message?: unknown } }).error;
+  if (error === undefined || error === null) return {};
+  return { error: { code: String(error.code ?? 'ERR_IO'), message: String(error.message ?? '') } };
 }
 
 /** Gives other work a turn: the event loop's next turn on a server, a frame in a page. */

@@ -4,7 +4,7 @@ import type { ArrayFile } from '../../index.js';
 import { isArrayEntry, type TensorEntry } from '../npz-input.js';
 import { formatBytes } from '../table.js';
 import { loadAssets, type PageAssets } from './assets.js';
-import { compareTensor, diffPlan, orderDiffs, type TensorDiff } from './diff-report.js';
+import { compareTensor, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from './diff-report.js';
 import { TOKEN_PARAMETER, newToken, refusalOf } from './guard.js';
 import { jsonInSlices } from './json-text.js';
 import { nextTurn, overviewOf, rowOf } from './overview.js';
@@ -94,6 +94,8 @@ class ViewApi {
   readonly #reports = new Map<string, TensorReport>();
   readonly #arrays = new Map<number, Map<string, TensorEntry>>();
   #diff: TensorDiff[] | undefined;
+  /** Single tensors compared for the tensor page, by name. */
+  readonly #tensorDiffs = new Map<string, TensorDiff>();
 
   constructor(options: ViewServerOptions, running: RunningWork) {
     this.#files = options.files;
@@ -125,6 +127,8 @@ class ViewApi {
         return this.#preview(query, response);
       case '/api/diff':
         return this.#diffAll(response);
+      case '/api/tensor-diff':
+        return this.#diffOne(query, response);
       default:
         return sendText(response, 404, 'not found');
     }
@@ -236,15 +240,51 @@ class ViewApi {
     }
   }
 
-  async #diffAll(response: ServerResponse): Promise<void> {
+  /** Both opened files of a pair, or undefined after answering with why there are not two. */
+  #pair(response: ServerResponse): [ArrayFile, ArrayFile] | undefined {
     const [viewA, viewB] = this.#files;
-    if (viewA === undefined || viewB === undefined) return sendJson(response, 404, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'the diff needs two files' } });
+    if (viewA === undefined || viewB === undefined) {
+      sendJson(response, 404, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'the diff needs two files' } });
+      return undefined;
+    }
     const failed = [viewA, viewB].find((view) => view.file === undefined);
     if (failed !== undefined || viewA.file === undefined || viewB.file === undefined) {
-      return sendJson(response, 422, { error: failed?.error ?? { code: 'ERR_IO', message: 'a file could not be opened' } });
+      sendJson(response, 422, { error: failed?.error ?? { code: 'ERR_IO', message: 'a file could not be opened' } });
+      return undefined;
     }
-    const fileA = viewA.file;
-    const fileB = viewB.file;
+    return [viewA.file, viewB.file];
+  }
+
+  /** What changed in one tensor between A and B (the tensor page of a pair). */
+  async #diffOne(query: URLSearchParams, response: ServerResponse): Promise<void> {
+    const pair = this.#pair(response);
+    if (pair === undefined) return;
+    const [fileA, fileB] = pair;
+    const name = query.get('name') ?? '';
+    const plan = tensorDiffPlan(this.#arraysOf(0, fileA).get(name), this.#arraysOf(1, fileB).get(name));
+    if (plan.structural === undefined && plan.pending === undefined) {
+      return sendJson(response, 404, { error: { code: 'ERR_NPZ_NOT_FOUND', message: `no array named ${JSON.stringify(name)} in either file` } });
+    }
+    const cached = plan.structural ?? this.#tensorDiffs.get(name) ?? this.#diff?.find((diff) => diff.name === name);
+    const pending = plan.pending;
+    const result = await streamWork(
+      response,
+      {
+        total: cached === undefined && pending !== undefined ? pending.byteLength : 0,
+        run: async (signal, progress) => cached ?? compareTensor(fileA, fileB, pending!, signal, progress),
+      },
+      { running: this.#running, onCancel: (progress) => this.#cancelled(`the comparison of ${name}`, progress) },
+    );
+    if (result !== undefined && cached === undefined) {
+      if (this.#tensorDiffs.size >= REPORT_CACHE_LIMIT) this.#tensorDiffs.delete(this.#tensorDiffs.keys().next().value!);
+      this.#tensorDiffs.set(name, result);
+    }
+  }
+
+  async #diffAll(response: ServerResponse): Promise<void> {
+    const pair = this.#pair(response);
+    if (pair === undefined) return;
+    const [fileA, fileB] = pair;
     const cached = this.#diff;
     const plan = diffPlan(fileA, fileB);
     const result = await streamWork(
