@@ -12,7 +12,7 @@ import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
 import type { ZipSink } from '../io/sink.js';
-import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
+import { rawSafetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 
 export interface SaveSafetensorsOptions {
@@ -57,13 +57,12 @@ function unsupported(name: string, why: string, actual?: unknown): NpzError {
   });
 }
 
-/** The safetensors dtype of a leaf; a float8 leaf says which kind it is with its declared `safetensorsDType`. */
+/** The safetensors dtype of a leaf; a raw leaf (float8, F4, F6_*) says which kind it is with `safetensorsDType` (as read). */
 function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf): SafetensorsDTypeInfo {
   const named = typeof leaf === 'object' && leaf !== null && 'safetensorsDType' in leaf ? leaf.safetensorsDType : undefined;
   if (normalized.dtype === 'raw') {
-    if (isFloat8Name(named) && typeof normalized.descr === 'string' && /^[|<>=]?V1$/.test(normalized.descr)) {
-      return safetensorsDType(named, name);
-    }
+    const raw = rawSafetensorsDType(named, normalized.descr);
+    if (raw !== undefined) return raw;
     const descr = typeof normalized.descr === 'string' ? normalized.descr : 'a structured dtype';
     throw unsupported(name, `safetensors has no dtype for descr ${JSON.stringify(descr)}`, normalized.descr);
   }
