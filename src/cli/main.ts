@@ -13,7 +13,7 @@ import { verifyCommand } from './commands/verify.js';
 import { viewCommand } from './commands/view.js';
 import { CliContext, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, errorLine, exitCodeFor, rootError, type Command } from './context.js';
 import { runDemo } from './demo.js';
-import { SAME_INTERRUPT_MS, glibcVersion, hugePageEnvironment, relaunch } from './hugepages.js';
+import { SAME_INTERRUPT_MS, glibcVersion, hugePageEnvironment, relaunch, relaunchPays } from './hugepages.js';
 
 /**
  * The `npz-stream` command. Built only on the package's public API. Exit codes: 0 ok, 1 bad data or a
@@ -145,9 +145,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Relaunched with huge pages when they are missing (once; see hugepages.ts), else run here. */
+/** Relaunched with huge pages when they are missing and the command moves array data (once; see hugepages.ts), else run here. */
 async function start(): Promise<number> {
-  const env = hugePageEnvironment(process.env, glibcVersion());
+  const argv = process.argv.slice(2);
+  const stringOptions = new Set(Object.entries(GLOBAL_OPTIONS).filter(([, spec]) => spec.type === 'string').map(([name]) => name));
+  const env = relaunchPays(argv, stringOptions) ? hugePageEnvironment(process.env, glibcVersion()) : undefined;
   if (env !== undefined) {
     try {
       return await relaunch(env);
@@ -155,7 +157,7 @@ async function start(): Promise<number> {
       // Could not start a second process: run without huge pages rather than not at all.
     }
   }
-  return main(process.argv.slice(2));
+  return main(argv);
 }
 
 process.exitCode = await start();
