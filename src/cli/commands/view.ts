@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileSource, httpSource, type RandomAccessSource } from '../../index.js';
 import { flag, stringOption, usageError, type ParsedCommandLine } from '../args.js';
@@ -45,7 +45,30 @@ class RawSources {
   }
 }
 
-/** A path or URL (npz or safetensors, as every reading command takes); URLs are shown without credentials. */
+/**
+ * Whether a local file starts as a checkpoint the readers take would: a ZIP record, an npy magic, a
+ * safetensors header length followed by '{', or JSON (a shard index). A damaged checkpoint still starts so.
+ */
+async function looksLikeCheckpoint(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(9);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const start = head.subarray(0, bytesRead);
+    if (start.length >= 2 && start[0] === 0x50 && start[1] === 0x4b) return true;
+    if (start.length >= 6 && start.subarray(0, 6).equals(Buffer.from('\x93NUMPY', 'latin1'))) return true;
+    if (start.length === 9 && start[8] === 0x7b) return true;
+    return /^\s*[{[]/.test(start.toString('latin1'));
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A path or URL (npz or safetensors, as every reading command takes); URLs are shown without credentials. A
+ * damaged checkpoint is opened for the page, which shows what is wrong; a local path that does not exist, cannot
+ * be read, or is not a checkpoint at all ends the command before it serves (exit 2).
+ */
 async function openForView(input: string, context: CliContext, raw: RawSources): Promise<ViewFile> {
   const path = inputLabel(input);
   const size = isUrlInput(input)
@@ -61,6 +84,12 @@ async function openForView(input: string, context: CliContext, raw: RawSources):
   } catch (caught) {
     const error = rootError(caught);
     if (error.code === 'ERR_ABORTED') throw error;
+    if (!isUrlInput(input) && input !== '-') {
+      if (error.code === 'ERR_IO') throw error;
+      if (!(await looksLikeCheckpoint(input).catch(() => false))) {
+        throw usageError(`${path} is not a checkpoint (npz, safetensors, or a shard index): ${error.message}`);
+      }
+    }
     context.warn(`cannot read ${path}: ${error.message} [${error.code}]; the page shows the error`);
     return { path, error: { code: error.code, message: error.message }, ...(size === undefined ? {} : { size }) };
   }
