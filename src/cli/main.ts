@@ -32,6 +32,9 @@ const COMMANDS: readonly Command[] = [
   viewCommand,
 ];
 
+/** Commands that read `-` (standard input), for the pipe suggested when a server ignores Range. */
+const PIPE_COMMANDS = new Set(['ls', 'verify', 'stats', 'cat', 'convert', 'extract']);
+
 const VERSION_OPTION: OptionSpec = { type: 'boolean', short: 'V', description: 'print the version' };
 
 function version(): string {
@@ -135,6 +138,12 @@ async function main(argv: string[]): Promise<number> {
   } catch (caught) {
     const error = interrupted ? new NpzError('ERR_ABORTED', 'interrupted') : rootError(caught);
     process.stderr.write(`${errorLine(error)}\n`);
+    const ignoredRange = error.code === 'ERR_REMOTE_RANGE' ? /^(\S+) ignored the Range header/.exec(error.message) : null;
+    if (ignoredRange !== null) {
+      // Such a server still sends the whole file in order, which the readers of standard input take.
+      const command = COMMANDS.find((candidate) => argv.includes(candidate.name) && PIPE_COMMANDS.has(candidate.name))?.name ?? 'verify';
+      process.stderr.write(`the whole file can still be read in one pass from a pipe: curl -s '${ignoredRange[1]}' | npz-stream ${command} -\n`);
+    }
     if (error.code === 'ERR_INVALID_ARGUMENT' && argv.length > 0) {
       process.stderr.write(`run 'npz-stream --help' or 'npz-stream COMMAND --help' for usage\n`);
     }

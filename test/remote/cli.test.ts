@@ -35,6 +35,23 @@ afterAll(async () => {
   temp.remove();
 });
 
+describe('a server that ignores Range', () => {
+  it('is refused with a clear error and the pipe suggested instead', async () => {
+    const whole = await startFaultServer(readFileSync(PALIGEMMA), (_req, res, context) => {
+      res.writeHead(200, { 'Content-Length': context.bytes.length }).end(context.bytes);
+    });
+    try {
+      const target = `${whole.origin}/ckpt.npz`;
+      const result = await cli(['stats', target]);
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toMatch(/ignored the Range header.*\[ERR_REMOTE_RANGE\]/);
+      expect(result.stderr).toContain(`curl -s '${target}' | npz-stream stats -`);
+    } finally {
+      await whole.close();
+    }
+  });
+});
+
 describe('reading commands take URLs with --header', () => {
   it('ls --json lists what the local file lists', async () => {
     const remote = await cli(['ls', '--json', url, '--header', AUTH]);
