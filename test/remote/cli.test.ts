@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PALIGEMMA } from '../helpers/fixtures.js';
@@ -33,6 +34,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   temp.remove();
+});
+
+describe('a refused connection', () => {
+  it('fails at once: no retry can fix it', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const result = await cli(['ls', `http://127.0.0.1:${port}/ckpt.npz`]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/connecting failed \(ECONNREFUSED\) \[ERR_REMOTE_NETWORK\]/);
+    expect(result.stderr).not.toMatch(/gave up after|attempts/);
+  });
 });
 
 describe('a server that ignores Range', () => {
