@@ -70,6 +70,7 @@ export { bufferSource } from './io/buffer-source.js';
 export type { RandomAccessSource, NpzSource } from './io/random-access.js';
 export { httpSource } from './node/http-source.js';
 export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './node/http-source.js';
+export type { HttpRetry } from './http/index.js';
 
 export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';
 export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';

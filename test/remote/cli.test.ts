@@ -49,6 +49,32 @@ describe('a refused connection', () => {
   });
 });
 
+describe('retries', () => {
+  it('each retry is noted on stderr (not with --quiet), and the read then succeeds', async () => {
+    let openings = 0;
+    let refusals = 0;
+    const flaky = await startFaultServer(readFileSync(PALIGEMMA), (req, res, context) => {
+      // Each run's opening (suffix) request is refused once with a 503; its retry is served.
+      if (req.headers.range?.startsWith('bytes=-') && openings++ % 2 === 0) {
+        refusals++;
+        res.writeHead(503).end();
+      } else context.serve(req, res);
+    });
+    try {
+      const target = `${flaky.origin}/ckpt.npz`;
+      const noisy = await cli(['ls', target]);
+      expect(noisy.status, noisy.stderr).toBe(0);
+      expect(noisy.stderr).toMatch(new RegExp(`^npz-stream: ${target.replace(/[.]/g, '\\.')}: HTTP 503; retry 1 of 5 in \\d+\\.\\d s$`, 'm'));
+      const quiet = await cli(['--quiet', 'ls', target]);
+      expect(quiet.status, quiet.stderr).toBe(0);
+      expect(quiet.stderr).not.toContain('retry');
+      expect(refusals).toBe(2);
+    } finally {
+      await flaky.close();
+    }
+  });
+});
+
 describe('a server that ignores Range', () => {
   it('is refused with a clear error and the pipe suggested instead', async () => {
     const whole = await startFaultServer(readFileSync(PALIGEMMA), (_req, res, context) => {
