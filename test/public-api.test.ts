@@ -87,6 +87,7 @@ describe('public API', () => {
       'interface ArrayInfo',
       'interface DTypeInfo',
       'interface DecodeNpyHeaderOptions',
+      'interface HttpRetry',
       'interface HttpSource',
       'interface HttpSourceOptions',
       'interface HttpSourceStats',

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileSource, openNpz, openSafetensors, saveNpz, saveSafetensors, type ArrayChunksOptions, type ArrayFile, type Leaf, type RandomAccessSource } from '../../src/index.js';
@@ -10,6 +8,7 @@ import { boxRuns, previewPlan, streamedBoxReader, tensorPreview, type BoxReader 
 import { rangeBoxReader } from '../../src/cli/view/raw-boxes.js';
 import { startViewServer } from '../../src/cli/view/server.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 /**
  * The tensor page's first and last values: the same text as `npz-stream cat` (itself checked against numpy), read
@@ -18,6 +17,7 @@ import { hasNumpy, runPython } from '../helpers/python.js';
  */
 
 let dir: string;
+let temp: TempDir | undefined;
 const opened: ArrayFile[] = [];
 
 /** A source that counts the bytes read through it. */
@@ -72,7 +72,8 @@ async function catText(file: ArrayFile, entry: TensorEntry): Promise<string> {
 const signal = new AbortController().signal;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'npz-view-preview-'));
+  temp = makeTempDir('view-preview');
+  dir = temp.path;
   const leaves = new Map<string, Leaf>([
     ['big', { dtype: 'float32', shape: [512, 1024], data: ramp(512 * 1024) }],
     ['cube', { dtype: 'float32', shape: [9, 10, 11], data: ramp(990, 0.5) }],
@@ -106,7 +107,7 @@ np.savez_compressed(out + '/compressed.npz', **arrays)
 
 afterAll(async () => {
   await Promise.all(opened.map((file) => file.close()));
-  rmSync(dir, { recursive: true, force: true });
+  temp?.remove();
 });
 
 async function open(name: string): Promise<ArrayFile> {
