@@ -55,7 +55,11 @@ export {
 export { flattenWithNames, unflattenWithNames } from './tree/flatten.js';
 export type { Tree, FlatTree } from './tree/flatten.js';
 
-export type { ArrayFile, ArrayEntry, ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions } from './io/array-file.js';
+export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, ShardOptions } from './io/array-file.js';
+export type { ArrayFile, ArrayEntry } from './array-entry.js';
+export { sliceShape, formatSlice } from './npy/slice.js';
+export type { Slice, SliceItem, SliceBound } from './npy/slice.js';
+export type { ReadStats } from './io/planner/index.js';
 
 export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';
 export type { SaveNpyOptions, SaveNpySummary } from './npz/save-npy.js';
@@ -71,6 +75,7 @@ export type { RandomAccessSource, NpzSource } from './io/random-access.js';
 export { httpSource } from './node/http-source.js';
 export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './node/http-source.js';
 export type { HttpRetry } from './http/index.js';
+export type { RemoteOptions, S3Options, GcsOptions, HubOptions, AwsCredentials, BearerToken } from './objectstore/options.js';
 
 export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';
 export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';
@@ -80,6 +85,10 @@ export type { SaveShardsOptions, SaveShardsSummary, ShardedEntry } from './safet
  * Writes `tree` to `path` atomically: into a temp file beside it, fsync'd, then renamed over `path`. Lazy
  * leaves are streamed and their local headers patched in place, so the file equals `np.savez`'s byte for byte.
  * On any failure `path` is untouched and the temp file is removed. Unlike numpy, no '.npz' is appended.
+ *
+ * `path` may be an `s3://bucket/key` or `gs://bucket/object` URL: the archive is uploaded by parts (a multipart or
+ * resumable upload) as it is written, in bounded memory, and appears only once complete; a failure or an abort
+ * cancels the upload and leaves the key as it was. Credentials, part size and parts in flight: `options.remote`.
  */
 export function saveNpz(path: string, tree: Tree | FlatTree, options?: npzSave.SaveOptions): Promise<npzSave.SaveSummary> {
   return npzSave.saveNpz(nodePlatform, path, tree, options);
@@ -108,7 +117,8 @@ export function saveNpy(path: string, array: Leaf, options?: npySave.SaveNpyOpti
 
 /**
  * Opens an npz for random access: reads the central directory and each array's npy header, so `entries`
- * describes every array up front. Headers are fetched in file order, many members per read, so opening costs a
+ * describes every array up front. `input` is a path, an `http(s)://`, `s3://`, `gs://` or `hf://` URL (read by
+ * ranged requests, credentials from the environment or `options.remote`), bytes, or a RandomAccessSource. Headers are fetched in file order, many members per read, so opening costs a
  * few large reads whatever the member count.
  */
 export function openNpz(input: NpzSource, options?: npzOpen.OpenNpzOptions): Promise<npzOpen.NpzFile> {
@@ -151,13 +161,17 @@ export function streamNpz(input: ByteStream, options?: npzStream.StreamNpzOption
 /**
  * Writes `tree` to `path` as safetensors, atomically (temp file, fsync, rename). The same trees and leaves as
  * `saveNpz`, lazy ones included. For the same arrays the bytes equal `safetensors.numpy.save_file`'s (with at
- * most one metadata key: the Python writer orders several keys differently on every run).
+ * most one metadata key: the Python writer orders several keys differently on every run). `path` may be an
+ * `s3://` or `gs://` URL, uploaded as `saveNpz` uploads.
  */
 export function saveSafetensors(path: string, tree: Tree | FlatTree, options?: stSave.SaveSafetensorsOptions): Promise<stSave.SaveSafetensorsSummary> {
   return stSave.saveSafetensors(nodePlatform, path, tree, options);
 }
 
-/** Opens a safetensors file for random access: the header is read and validated, no tensor data is read. */
+/**
+ * Opens a safetensors file for random access: the header is read and validated, no tensor data is read. Takes the
+ * same inputs as `openNpz`, object store URLs included.
+ */
 export function openSafetensors(input: NpzSource, options?: stOpen.OpenSafetensorsOptions): Promise<stOpen.SafetensorsFile> {
   return stOpen.openSafetensors(nodePlatform, input, options);
 }
@@ -170,7 +184,8 @@ export function readSafetensors(input: NpzSource, options?: stOpen.OpenSafetenso
 /**
  * Writes `tree` as Hugging Face shards beside `path` (e.g. `out/model.safetensors`): one file named `path`
  * when everything fits in one shard, as `transformers` does, else numbered shards plus `path.index.json`.
- * Each file is written atomically; the index comes last, so it never names a shard that is not complete.
+ * Each file is written atomically; the index comes last, so it never names a shard that is not complete. `path`
+ * may be an `s3://` or `gs://` URL: each shard, then the index, is a key beside it.
  */
 export function saveSafetensorsShards(path: string, tree: Tree | FlatTree, options: stShards.SaveShardsOptions): Promise<stShards.SaveShardsSummary> {
   return stShards.saveSafetensorsShards(nodePlatform, path, tree, options);
@@ -179,7 +194,8 @@ export function saveSafetensorsShards(path: string, tree: Tree | FlatTree, optio
 /**
  * Opens a `*.safetensors.index.json` and every shard it names, as one file whose entries say which shard holds
  * each tensor. Each name must be in exactly the shard the index maps it to, and each shard must hold nothing the
- * index does not map to it.
+ * index does not map to it. `indexPath` may be a URL (`http(s)://`, `s3://`, `gs://`, `hf://`): the shards are
+ * read beside it.
  */
 export function openSafetensorsIndex(indexPath: string, options?: stOpen.OpenSafetensorsOptions): Promise<stOpen.SafetensorsFile<stShards.ShardedEntry>> {
   return stShards.openSafetensorsIndex(nodePlatform, indexPath, options);

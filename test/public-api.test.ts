@@ -3,6 +3,8 @@
  * kind, read by the TypeScript compiler from the sources. Adding, removing or re-kinding an export changes this
  * list, so a change to the surface is a visible diff in review rather than a side effect of a refactor.
  * Issue 21 added the one file interface (Array*) and saveNpy, and removed parseShardSize (a CLI parser).
+ * Slices added sliceShape, formatSlice, Slice*, ShardOptions and ReadStats.
+ * Object stores added the types of their options (RemoteOptions and the per-store ones).
  */
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -62,6 +64,7 @@ describe('public API', () => {
       'function float16ToFloat32',
       'function float32ToBfloat16',
       'function float32ToFloat16',
+      'function formatSlice',
       'function httpSource',
       'function isDType',
       'function isNpzError',
@@ -79,18 +82,22 @@ describe('public API', () => {
       'function saveNpzStream',
       'function saveSafetensors',
       'function saveSafetensorsShards',
+      'function sliceShape',
       'function streamNpz',
       'function unflattenWithNames',
       'interface ArrayChunksOptions',
       'interface ArrayFile',
       'interface ArrayGetOptions',
       'interface ArrayInfo',
+      'interface AwsCredentials',
       'interface DTypeInfo',
       'interface DecodeNpyHeaderOptions',
+      'interface GcsOptions',
       'interface HttpRetry',
       'interface HttpSource',
       'interface HttpSourceOptions',
       'interface HttpSourceStats',
+      'interface HubOptions',
       'interface LazyArray',
       'interface LoadNpzOptions',
       'interface NpyArray',
@@ -106,6 +113,9 @@ describe('public API', () => {
       'interface OpenSafetensorsOptions',
       'interface RandomAccessSource',
       'interface ReadNpzOptions',
+      'interface ReadStats',
+      'interface RemoteOptions',
+      'interface S3Options',
       'interface SafetensorsChunksOptions',
       'interface SafetensorsEntry',
       'interface SafetensorsFile',
@@ -118,6 +128,7 @@ describe('public API', () => {
       'interface SaveShardsOptions',
       'interface SaveShardsSummary',
       'interface SaveSummary',
+      'interface ShardOptions',
       'interface ShardedEntry',
       'interface StreamChunksOptions',
       'interface StreamNpzArrayEntry',
@@ -126,6 +137,7 @@ describe('public API', () => {
       'type ArrayDType',
       'type ArrayEntry',
       'type ArrayFormat',
+      'type BearerToken',
       'type ByteOrder',
       'type ByteStream',
       'type Compression',
@@ -140,6 +152,9 @@ describe('public API', () => {
       'type NpzEntry',
       'type NpzErrorCode',
       'type NpzSource',
+      'type Slice',
+      'type SliceBound',
+      'type SliceItem',
       'type StreamNpzEntry',
       'type SubarrayDescr',
       'type Tree',

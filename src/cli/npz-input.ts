@@ -17,6 +17,8 @@ function formatPath(path: string): string {
 }
 
 function urlPathname(url: string): string {
+  // An object store key is taken as written (`s3://b/a b.npz`), not as a URL path.
+  if (/^(s3|gs|hf):\/\//i.test(url)) return url.replace(/[?#].*$/, '');
   try {
     return new URL(url).pathname;
   } catch {
@@ -30,13 +32,16 @@ export type TensorEntry = Extract<ArrayEntry, { isArray: true }>;
 /** What commands read array data through: an opened file, or the one array of a stream at hand. */
 export type ArrayReader = Pick<ArrayFile, 'get' | 'chunks'>;
 
+/** An input read over the network: an http(s):// URL, or an object store's (s3://, gs://, hf://). */
 export function isUrlInput(path: string): boolean {
-  return /^https?:\/\//i.test(path);
+  return /^(https?|s3|gs|hf):\/\//i.test(path);
 }
 
 /** An input as safe to print: URLs lose their user info and query string (a pre-signed signature). */
 export function inputLabel(path: string): string {
   if (!isUrlInput(path)) return path;
+  // An object store URL holds no credentials (they come from the environment); it takes no query either.
+  if (/^(s3|gs|hf):\/\//i.test(path)) return path.replace(/[?#].*$/, '');
   try {
     const url = new URL(path);
     return `${url.protocol}//${url.host}${url.pathname}${url.search === '' ? '' : '?…'}`;
@@ -46,8 +51,8 @@ export function inputLabel(path: string): string {
 }
 
 /**
- * Opens a path or an http(s):// URL, as npz or safetensors by extension; a URL gets a byte progress bar while the
- * directory and headers arrive. A shard index is read from a local path only.
+ * Opens a path or a URL (http(s)://, s3://, gs://, hf://), as npz or safetensors by extension; a URL gets a byte
+ * progress bar while the directory and headers arrive.
  */
 export async function openInput(path: string, context: CliContext): Promise<ArrayFile> {
   const remote = isUrlInput(path);
@@ -66,8 +71,7 @@ export async function openInput(path: string, context: CliContext): Promise<Arra
     if (formatOf(path) === 'npz') return await openNpz(path, { ...context.read, signal: context.signal, ...withHttp });
     const options = { signal: context.signal, ...withHttp };
     if (!/\.json$/i.test(formatPath(path))) return await openSafetensors(path, options);
-    // An index names its shards relative to itself; reading them over HTTP would need one source per shard URL.
-    if (remote) throw new NpzError('ERR_INVALID_ARGUMENT', `a shard index is read from a local path; open one shard URL at a time instead of ${inputLabel(path)}`);
+    // The shards are read beside the index: files in its directory, keys beside its key, URLs relative to it.
     return await openSafetensorsIndex(path, options);
   } finally {
     progress?.finish();

@@ -44,10 +44,11 @@ class PlannedHttpSource extends ReadPlanner implements HttpSource {
 
 /**
  * Opens `url` (already parsed and checked) over `transport`: one ranged request learns the size, pins the object
- * and caches its tail. The source owns the transport and closes it with itself, also when opening fails.
+ * and caches its tail. The source owns the transport and closes it with itself, also when opening fails. `label`
+ * names the object in messages instead of the URL (an object store URL: `s3://bucket/key`).
  */
-export async function openHttpSource(transport: RangeTransport, url: URL, settings: HttpSettings): Promise<HttpSource> {
-  const range = new HttpRangeSource(transport, url, settings);
+export async function openHttpSource(transport: RangeTransport, url: URL, settings: HttpSettings, label?: string): Promise<HttpSource> {
+  const range = new HttpRangeSource(transport, url, settings, label);
   try {
     const tail = await range.open(settings.tailSize);
     return new PlannedHttpSource(range, tail);

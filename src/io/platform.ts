@@ -4,7 +4,10 @@
  * implementation and `src/index.ts` binds the public functions to it; a browser entry will bind the same core
  * to its own. There is no registry and nothing is set on import: a core function uses the platform it is given.
  */
+import type { NpzError } from '../errors.js';
 import type { HttpReadOptions } from '../http/options.js';
+import type { RemoteOptions } from '../objectstore/options.js';
+import type { UploadSink } from '../objectstore/upload.js';
 import type { NpzSource, RandomAccessSource } from './random-access.js';
 import type { ZipSink } from './sink.js';
 import type { Codecs } from './codecs.js';
@@ -13,7 +16,8 @@ export interface Platform {
   /** CRC-32 and raw deflate. */
   readonly codecs: Codecs;
   /**
-   * Opens what a reader was given: a path or `file:` URL, an `http(s):` URL, bytes, or the caller's own
+   * Opens what a reader was given: a path or `file:` URL, an `http(s):` URL, an object store URL (`s3://`, `gs://`,
+   * `hf://`), bytes, or the caller's own
    * RandomAccessSource (returned as is, not owned). Rejects with ERR_INVALID_ARGUMENT for anything else.
    */
   openSource(input: NpzSource, options: OpenSourceOptions): Promise<OpenedSource>;
@@ -24,11 +28,35 @@ export interface Platform {
   streamSink(destination: unknown, caller: string): StreamSink;
   /** Named files: atomic writes, the text of a shard index, paths. */
   readonly files: PlatformFiles;
+  /**
+   * Starts an upload to an object store URL (`s3://`, `gs://`): the object appears only on `complete()`. Absent on a
+   * host that cannot upload. Rejects with ERR_INVALID_ARGUMENT for a URL it cannot write (`hf://`).
+   */
+  openUpload?(url: string, options: OpenUploadOptions): Promise<Upload>;
+}
+
+export interface OpenUploadOptions {
+  remote?: RemoteOptions | undefined;
+  /** Stops the upload's requests; the writer then aborts the upload. */
+  signal?: AbortSignal | undefined;
+}
+
+/** An upload by parts in progress: a sink for the writers, then completed or aborted. */
+export interface Upload {
+  readonly sink: UploadSink;
+  /** The object as messages name it (`s3://bucket/key`). */
+  readonly label: string;
+  /** Sends what is left and makes the object appear, whole. */
+  complete(): Promise<void>;
+  /** Cancels the upload: the key is left as it was. Never rejects. */
+  abort(reason: NpzError): Promise<void>;
 }
 
 export interface OpenSourceOptions {
-  /** How an `http(s):` URL is fetched. */
+  /** How an `http(s):` URL (or an object store URL, which is read over HTTP) is fetched. */
   http?: HttpReadOptions;
+  /** Credentials and endpoints for `s3://`, `gs://` and `hf://` URLs. */
+  remote?: RemoteOptions;
   /** Stops the source's requests too (a URL source's signal unless `http.signal` is given). */
   signal?: AbortSignal;
 }
@@ -49,8 +77,8 @@ export interface StreamSink extends ZipSink {
   destroy(reason: Error): void;
 }
 
-/** A file being written: appends, and overwrites of bytes already written (to patch a local header). */
-export type FileSink = Required<ZipSink>;
+/** A file being written: appends, overwrites of bytes already written (to patch a local header), and whether written chunks may be refilled. */
+export type FileSink = Required<Pick<ZipSink, 'write' | 'writeAt' | 'releasesChunks'>>;
 
 export interface AtomicWriteOptions {
   /** Permissions of the new file (before the umask). */

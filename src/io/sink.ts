@@ -10,6 +10,20 @@ export interface ByteSink {
   write(chunks: readonly Uint8Array[]): Promise<void>;
   /** Overwrites already-written bytes at `position`. Only seekable sinks have it. */
   writeAt?(data: Uint8Array, position: number): Promise<void>;
+  /**
+   * True when a resolved `write` leaves no reference to the chunks' memory behind (the bytes were copied, e.g.
+   * into the kernel), so the writer may refill a buffer it wrote. A stream that passes chunks on (a Transform, a
+   * PassThrough) does not, so writers only ever hand it views of memory that stays unchanged.
+   */
+  readonly releasesChunks?: boolean;
+  /**
+   * A sink that sends bytes on as they come (an upload by parts) can patch only bytes it still holds: a writer says
+   * before writing them that `[position, position + length)` will be patched, and patches them (writeAt) as soon as
+   * it can rather than at the end. Called before those bytes are written.
+   */
+  hold?(position: number, length: number): void;
+  /** The total the writer will write, said before its first byte when it knows it (an upload sizes its parts by it). */
+  expectLength?(total: number): void;
 }
 
 /** The sink ZipWriter writes to: any ByteSink. */

@@ -26,7 +26,7 @@ const PERMANENT_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
-function failureOf(cause: unknown): TransportFailure {
+export function failureOf(cause: unknown): TransportFailure {
   const code = (cause as { code?: string } | undefined)?.code;
   if (code !== undefined && PERMANENT_CODES.has(code)) {
     // undici's own loop message names its Client/Pool classes, which would only confuse here.

@@ -1,5 +1,5 @@
 /**
- * The Node platform: how the core reaches files, zlib, HTTP and a caller's Node streams here. `src/index.ts`
+ * The Node platform: how the core reaches files, zlib, HTTP, object stores and a caller's Node streams here. `src/index.ts`
  * passes it to every core entry point; nothing else in the library refers to it.
  */
 import type { Writable } from 'node:stream';
@@ -33,6 +33,10 @@ export function nodePlatformWith(calls?: FileSystemCalls): Platform {
     openSource: (input, options) => resolveSource(input, options),
     streamSink,
     files: nodeFiles(calls),
+    openUpload: async (url, options) => {
+      const { openObjectUpload } = await import('./objectstore/index.js');
+      return openObjectUpload(url, options);
+    },
   };
 }
 

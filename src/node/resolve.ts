@@ -5,6 +5,8 @@ import { isRandomAccessSource, type NpzSource, type RandomAccessSource } from '.
 import { fileSource } from './file-source.js';
 import type { HttpReadOptions } from '../http/options.js';
 import { httpSource, type HttpSourceOptions } from './http-source.js';
+import { isObjectStoreUrl } from '../objectstore/url.js';
+import type { RemoteOptions } from '../objectstore/options.js';
 
 /** An opened source plus whether the caller who resolved it is responsible for closing it. */
 export interface ResolvedSource {
@@ -16,11 +18,18 @@ export interface ResolvedSource {
 /** How `resolveSource` opens an `http(s):` URL; the reader's `signal` stops its requests too. */
 export interface ResolveOptions {
   http?: HttpReadOptions;
+  /** Credentials and endpoints for `s3://`, `gs://` and `hf://` URLs. */
+  remote?: RemoteOptions;
   signal?: AbortSignal;
 }
 
 /** Turns any accepted input into a source, noting whether the library opened it (and so must close it). */
 export async function resolveSource(input: NpzSource, options: ResolveOptions = {}): Promise<ResolvedSource> {
+  if (isObjectStoreUrl(input)) {
+    // The object store modules (and the cloud SDKs they load) are loaded on the first such URL only.
+    const { openObjectSource } = await import('./objectstore/index.js');
+    return { source: await openObjectSource(input, options), owned: true };
+  }
   if (isHttpUrl(input)) {
     // The dispatcher, if any, is the caller's undici Dispatcher (the core types it loosely).
     const http: HttpSourceOptions = { ...(options.http as HttpSourceOptions | undefined), ...(options.http?.signal === undefined && options.signal !== undefined ? { signal: options.signal } : {}) };
@@ -36,6 +45,6 @@ export async function resolveSource(input: NpzSource, options: ResolveOptions = 
   }
   throw new NpzError(
     'ERR_INVALID_ARGUMENT',
-    'expected a path, a file: or http(s): URL, a Buffer/Uint8Array or a RandomAccessSource { size, read, close }',
+    'expected a path, a file:, http(s):, s3:, gs: or hf: URL, a Buffer/Uint8Array or a RandomAccessSource { size, read, close }',
   );
 }

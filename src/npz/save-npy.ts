@@ -8,6 +8,7 @@ import { checkedSource, slices } from '../io/chunks.js';
 import type { Platform } from '../io/platform.js';
 import { saveFile } from '../io/save-file.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
+import type { RemoteOptions } from '../objectstore/options.js';
 
 export interface SaveNpyOptions {
   /** Stops the write (ERR_ABORTED); the file is then left as it was. */
@@ -16,6 +17,8 @@ export interface SaveNpyOptions {
   mode?: number;
   /** fsync the file and its directory so the rename survives a crash (default true). */
   fsync?: boolean;
+  /** For an `s3://` or `gs://` URL: credentials, endpoint, part size, parts in flight. */
+  remote?: RemoteOptions;
 }
 
 export interface SaveNpySummary {
@@ -52,6 +55,7 @@ export async function saveNpy(platform: Platform, path: string, array: Leaf, opt
     throw new NpzError('ERR_TREE_LEAF', `${JSON.stringify(label)} cannot be written: ${String(err)}`, { entry: label, cause: err });
   }
   return saveFile(platform, path, options, async (sink) => {
+    sink.expectLength?.(leaf.header.byteLength + leaf.byteLength);
     await sink.write([leaf.header]);
     let written = leaf.header.byteLength;
     for await (const piece of dataOf(leaf, label, signal)) {

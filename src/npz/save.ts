@@ -12,6 +12,7 @@ import { saveFailure, saveFile } from '../io/save-file.js';
 import { normalizeLeaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, isFlatTree, type FlatTree, type Tree } from '../tree/flatten.js';
 import type { ZipSink } from '../io/sink.js';
+import type { RemoteOptions } from '../objectstore/options.js';
 import { ZipWriter } from '../zip/write/writer.js';
 
 export type { SaveProgress } from '../io/progress.js';
@@ -34,6 +35,8 @@ export interface SaveOptions {
   mode?: number;
   /** saveNpz: fsync the file and its directory so the rename survives a crash (default true). */
   fsync?: boolean;
+  /** saveNpz to an `s3://` or `gs://` URL: credentials, endpoint, part size, parts in flight. */
+  remote?: RemoteOptions;
   /**
    * Start every stored array's data at a file offset that is a multiple of this (a power of two up to 4096), so
    * it can be memory-mapped in place; the padding is an extra record in the local header. Default: unaligned,
@@ -128,6 +131,8 @@ async function writeArchive(codecs: Codecs, tree: Tree | FlatTree, sink: ZipSink
           streamed: leaf.bytes === undefined,
         })),
       );
+      // An upload sizes its parts by it.
+      sink.expectLength?.(progress.bytesTotal);
     }
   }
 
@@ -180,7 +185,7 @@ export async function saveNpzStream(platform: Platform, tree: Tree | FlatTree, d
 /** `saveNpz` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
 export async function saveNpz(platform: Platform, path: string, tree: Tree | FlatTree, options: SaveOptions = {}): Promise<SaveSummary> {
   if (typeof path !== 'string' || path === '') {
-    throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpz needs a file path', { actual: path });
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'saveNpz needs a file path or an s3:// or gs:// URL', { actual: path });
   }
   checkOptions(options);
   return saveFile(platform, path, options, (sink) => writeArchive(platform.codecs, tree, sink, options));

@@ -5,12 +5,16 @@
  */
 import { NpzError } from '../errors.js';
 import { throwIfAborted } from '../io/abort.js';
-import type { ArrayChunksOptions, ArrayFile, ArrayGetOptions, ArrayInfo } from '../io/array-file.js';
+import type { ArrayChunksOptions, ArrayGetOptions, ArrayInfo, FileOfEntries, ShardOptions } from '../io/array-file.js';
 import type { Platform } from '../io/platform.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
 import type { HttpReadOptions } from '../http/options.js';
-import { ReadPlanner } from '../io/planner/index.js';
+import type { RemoteOptions } from '../objectstore/options.js';
+import { ReadPlanner, type ReadStats } from '../io/planner/index.js';
+import { readStoredSlice, storedSliceChunks, type SlicedArray } from '../io/slice-read.js';
+import { normalizeSlice, shardSlice, type Slice } from '../npy/slice.js';
+import { safetensorsDType } from './dtypes.js';
 import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
 import { MAX_VIEW_BYTES } from '../io/chunks.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
@@ -24,8 +28,10 @@ export interface OpenSafetensorsOptions {
   /** Largest chunk `chunks()` yields (default 4 MiB). */
   chunkSize?: number;
   signal?: AbortSignal;
-  /** How an `http(s):` URL input is fetched: headers, concurrency, retries, timeouts. */
+  /** How an `http(s):` URL input (or an object store URL) is fetched: headers, concurrency, retries, timeouts. */
   http?: HttpReadOptions;
+  /** Credentials and endpoints for `s3://`, `gs://` and `hf://` inputs (default: from the environment). */
+  remote?: RemoteOptions;
 }
 
 /** A tensor: the `ArrayEntry` of the safetensors format. */
@@ -54,16 +60,16 @@ export interface SafetensorsEntry extends ArrayInfo {
 export interface SafetensorsChunksOptions extends ArrayChunksOptions {}
 
 /** A safetensors file (or a shard index) opened for random access: the `ArrayFile` of the safetensors format. */
-export interface SafetensorsFile<Entry extends SafetensorsEntry = SafetensorsEntry> extends ArrayFile<Entry> {
+export interface SafetensorsFile<Entry extends SafetensorsEntry = SafetensorsEntry> extends FileOfEntries<Entry> {
   readonly format: 'safetensors';
   /** Every tensor, in the order of its data in the file (shard by shard for an index). */
   readonly entries: readonly Entry[];
   /** The `__metadata__` map, when the file has one. */
   readonly metadata: Readonly<Record<string, string>> | undefined;
   has(name: string): boolean;
-  /** One tensor in a fresh buffer of its own, aligned for its typed array. */
+  /** One tensor in a fresh buffer of its own, aligned for its typed array; with `slice`, only the bytes it selects are read. */
   get(name: string, options?: ArrayGetOptions): Promise<NpyArray>;
-  /** The tensor's bytes in chunks of at most `chunkSize`, in bounded memory whatever its size. */
+  /** The tensor's bytes in chunks of at most `chunkSize`, in bounded memory whatever its size; with `slice`, the slice's. */
   chunks(name: string, options?: SafetensorsChunksOptions): AsyncIterable<Uint8Array>;
   /** Closes the source if it was opened from a path or bytes. Idempotent. */
   close(): Promise<void>;
@@ -160,6 +166,39 @@ async function* tensorChunks(source: ReadPlanner, entry: SafetensorsEntry, chunk
   }
 }
 
+function slicedTensor(entry: SafetensorsEntry): SlicedArray {
+  return {
+    name: entry.name,
+    dtype: entry.dtype,
+    descr: entry.descr,
+    itemsize: safetensorsDType(entry.safetensorsDType, entry.name).itemsize,
+    swapUnit: 1,
+    fortranOrder: false,
+  };
+}
+
+/** `get(name, { slice })`: the runs the slice selects, through the read planner; the whole tensor reads as `get`. */
+function readTensorSlice(source: ReadPlanner, entry: SafetensorsEntry, slice: Slice, options: OpenSafetensorsOptions): Promise<NpyArray> {
+  const box = normalizeSlice(entry.shape, slice);
+  if (box.whole) return readTensor(source, entry, options);
+  return readStoredSlice(source, slicedTensor(entry), box, {
+    dataOffset: entry.dataOffset,
+    shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
+    signal: options.signal,
+    maxArrayBytes: options.maxArrayBytes,
+  });
+}
+
+function tensorSliceChunks(source: ReadPlanner, entry: SafetensorsEntry, slice: Slice, chunkSize: number, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+  const box = normalizeSlice(entry.shape, slice);
+  if (box.whole) return tensorChunks(source, entry, chunkSize, signal);
+  return storedSliceChunks(source, slicedTensor(entry), box, chunkSize, {
+    dataOffset: entry.dataOffset,
+    shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
+    signal,
+  });
+}
+
 class OpenedSafetensors implements SafetensorsFile {
   readonly format = 'safetensors';
   readonly entries: readonly SafetensorsEntry[];
@@ -183,10 +222,16 @@ class OpenedSafetensors implements SafetensorsFile {
     return this.#byName.has(name);
   }
 
+  get readStats(): Readonly<ReadStats> {
+    return this.#source.readStats;
+  }
+
   get(name: string, options: ArrayGetOptions = {}): Promise<NpyArray> {
     try {
       const entry = this.#entry(name);
-      return readTensor(this.#source, entry, options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal });
+      const readOptions = options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal };
+      if (options.slice !== undefined) return readTensorSlice(this.#source, entry, options.slice, readOptions);
+      return readTensor(this.#source, entry, readOptions);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -195,7 +240,18 @@ class OpenedSafetensors implements SafetensorsFile {
   chunks(name: string, options: SafetensorsChunksOptions = {}): AsyncIterable<Uint8Array> {
     const entry = this.#entry(name);
     const chunkSize = options.chunkSize ?? this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    return tensorChunks(this.#source, entry, chunkSize, options.signal ?? this.#options.signal);
+    const signal = options.signal ?? this.#options.signal;
+    if (options.slice !== undefined) return tensorSliceChunks(this.#source, entry, options.slice, chunkSize, signal);
+    return tensorChunks(this.#source, entry, chunkSize, signal);
+  }
+
+  shard(name: string, options: ShardOptions): Promise<NpyArray> {
+    try {
+      const slice = shardSlice(this.#entry(name).shape, options);
+      return this.get(name, options.signal === undefined ? { slice } : { slice, signal: options.signal });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,7 @@ import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
 import type { ZipSink } from '../io/sink.js';
+import type { RemoteOptions } from '../objectstore/options.js';
 import { rawSafetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 
@@ -27,6 +28,8 @@ export interface SaveSafetensorsOptions {
   mode?: number;
   /** fsync the file and its directory so the rename survives a crash (default true). */
   fsync?: boolean;
+  /** For an `s3://` or `gs://` URL: credentials, endpoint, part size, parts in flight. */
+  remote?: RemoteOptions;
 }
 
 export interface SaveSafetensorsSummary {
@@ -212,6 +215,7 @@ export async function writeSafetensors(
     if (signal?.aborted) throw abortError(signal);
   };
   check();
+  sink.expectLength?.(progress.bytesTotal as number);
   await writer.push(layout.header);
   for (const placed of layout.tensors as (PlacedTensor & PendingTensor)[]) {
     progress.entry = placed.name;
@@ -228,7 +232,7 @@ export async function writeSafetensors(
 
 /** `saveSafetensors` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
 export async function saveSafetensors(platform: Platform, path: string, tree: Tree | FlatTree, options: SaveSafetensorsOptions = {}): Promise<SaveSafetensorsSummary> {
-  if (typeof path !== 'string' || path === '') throw new NpzError('ERR_INVALID_ARGUMENT', 'saveSafetensors needs a file path', { actual: path });
+  if (typeof path !== 'string' || path === '') throw new NpzError('ERR_INVALID_ARGUMENT', 'saveSafetensors needs a file path or an s3:// or gs:// URL', { actual: path });
   if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new NpzError('ERR_INVALID_ARGUMENT', 'prefix must be a string');
   const metadata = checkMetadata(options.metadata);
   if (options.signal?.aborted) throw abortError(options.signal);

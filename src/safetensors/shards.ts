@@ -5,9 +5,12 @@
  */
 import { NpzError } from '../errors.js';
 import { abortError } from '../io/abort.js';
-import type { ArrayGetOptions } from '../io/array-file.js';
+import type { ArrayGetOptions, ShardOptions } from '../io/array-file.js';
+import type { ReadStats } from '../io/planner/index.js';
 import type { Platform } from '../io/platform.js';
 import { saveFile } from '../io/save-file.js';
+import { isHttpUrl } from '../http/url.js';
+import { isObjectStoreUrl, objectDirname, siblingObjectUrl } from '../objectstore/url.js';
 import type { NpyArray } from '../npy/array.js';
 import { compareCodePoints, type FlatTree, type Tree } from '../tree/flatten.js';
 import { openSafetensors, type OpenSafetensorsOptions, type SafetensorsChunksOptions, type SafetensorsEntry, type SafetensorsFile } from './open.js';
@@ -117,11 +120,14 @@ export async function saveSafetensorsShards(platform: Platform, path: string, tr
   const shards = planShards(tensors, maxShardSize);
   if (shards.length === 0) shards.push([]);
   const { files: host } = platform;
-  const directory = host.dirname(path);
-  const weightsName = host.basename(path);
+  // An object store has no directories: shards are keys beside the index's.
+  const remote = isObjectStoreUrl(path);
+  const directory = remote ? objectDirname(path) : host.dirname(path);
+  const weightsName = remote ? path.slice(directory.length + 1) : host.basename(path);
+  const join = (name: string): string => (remote ? siblingObjectUrl(path, name) : host.join(directory, name));
   // save_pretrained creates its output directory too.
   try {
-    await host.makeDirectory(directory);
+    if (!remote) await host.makeDirectory(directory);
   } catch (cause) {
     throw new NpzError('ERR_IO', `cannot create ${directory}: ${(cause as Error).message}`, { cause });
   }
@@ -132,7 +138,7 @@ export async function saveSafetensorsShards(platform: Platform, path: string, tr
   for (const [index, shard] of shards.entries()) {
     if (signal?.aborted) throw abortError(signal);
     const name = shards.length === 1 ? weightsName : shardFileName(weightsName, index, shards.length);
-    const target = host.join(directory, name);
+    const target = join(name);
     const summary = await saveFile(platform, target, options, (sink) =>
       writeSafetensors(shard as PendingTensor[], sink, { metadata, signal, onProgress: options.onProgress }),
     );
@@ -185,6 +191,24 @@ class ShardedSafetensors implements SafetensorsFile<ShardedEntry> {
     return this.#file(name).chunks(name, options);
   }
 
+  shard(name: string, options: ShardOptions): Promise<NpyArray> {
+    try {
+      return this.#file(name).shard(name, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The reads of every shard file, summed. */
+  get readStats(): Readonly<ReadStats> {
+    const total: ReadStats = { reads: 0, bytes: 0 };
+    for (const file of this.#files.values()) {
+      total.reads += file.readStats.reads;
+      total.bytes += file.readStats.bytes;
+    }
+    return total;
+  }
+
   async close(): Promise<void> {
     const results = await Promise.allSettled([...this.#files.values()].map((file) => file.close()));
     const failed = results.find((result) => result.status === 'rejected');
@@ -198,25 +222,58 @@ class ShardedSafetensors implements SafetensorsFile<ShardedEntry> {
   }
 }
 
+/** The largest shard index read from a URL: the largest known (~60 MB, 497 000 tensors) with room to spare. */
+const MAX_REMOTE_INDEX_BYTES = 256 << 20;
+
+async function readLocalText(platform: Platform, indexPath: string): Promise<string> {
+  try {
+    return await platform.files.readText(indexPath);
+  } catch (cause) {
+    throw new NpzError('ERR_IO', `cannot read ${indexPath}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** A shard index behind a URL, read whole through the same source as any remote input (ranges, retries, pinning). */
+async function readRemoteText(platform: Platform, url: string, options: OpenSafetensorsOptions): Promise<string> {
+  const { source } = await platform.openSource(url, options);
+  try {
+    if (source.size > MAX_REMOTE_INDEX_BYTES) {
+      throw new NpzError('ERR_SAFETENSORS_INDEX', `the shard index is ${source.size} bytes, more than the ${MAX_REMOTE_INDEX_BYTES} read from a URL`, { actual: source.size });
+    }
+    const bytes = await source.read(0, source.size);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch (cause) {
+      throw new NpzError('ERR_SAFETENSORS_INDEX', 'the shard index is not UTF-8 text', { cause });
+    }
+  } finally {
+    await source.close();
+  }
+}
+
+/** A shard named by the index, beside it: a path in its directory, a key beside its key, or a URL relative to it. */
+function shardLocation(platform: Platform, indexPath: string, shard: string): string {
+  if (isObjectStoreUrl(indexPath)) return siblingObjectUrl(indexPath, shard);
+  // Relative to the index's URL, without its query (a pre-signed index URL's signature is for the index only).
+  if (isHttpUrl(indexPath)) return new URL(encodeURIComponent(shard), indexPath).href;
+  return platform.files.join(platform.files.dirname(indexPath), shard);
+}
+
 /** `openSafetensorsIndex` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
 export async function openSafetensorsIndex(
   platform: Platform,
   indexPath: string,
   options: OpenSafetensorsOptions = {},
 ): Promise<SafetensorsFile<ShardedEntry>> {
-  let text: string;
-  try {
-    text = await platform.files.readText(indexPath);
-  } catch (cause) {
-    throw new NpzError('ERR_IO', `cannot read ${indexPath}: ${(cause as Error).message}`, { cause });
-  }
+  const remote = isObjectStoreUrl(indexPath) || isHttpUrl(indexPath);
+  const text = remote ? await readRemoteText(platform, indexPath, options) : await readLocalText(platform, indexPath);
   const { weightMap } = decodeShardIndex(text);
   const shardNames = [...new Set(weightMap.values())];
   const files = new Map<string, SafetensorsFile>();
   try {
     const entries: ShardedEntry[] = [];
     for (const shard of shardNames) {
-      const file = await openSafetensors(platform, platform.files.join(platform.files.dirname(indexPath), shard), options);
+      const file = await openSafetensors(platform, shardLocation(platform, indexPath, shard), options);
       files.set(shard, file);
       for (const entry of file.entries) {
         const mapped = weightMap.get(entry.name);

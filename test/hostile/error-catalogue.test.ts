@@ -86,6 +86,16 @@ const TRIGGERS: Partial<Record<NpzErrorCode, () => unknown>> = {
   ERR_SAFETENSORS_INDEX: () => openSafetensorsIndex(join(GOOD_DIR, 'with-notes.expected.json')),
   ERR_REMOTE_RANGE: () => remote((_req, res, context) => void res.writeHead(200).end(context.bytes), (url) => openNpz(url)),
   ERR_REMOTE_STATUS: () => remote((_req, res) => void res.writeHead(404).end(), (url) => openNpz(url)),
+  // Credentials of the caller's that fail to load: refused before any request is sent.
+  ERR_REMOTE_CREDENTIALS: () =>
+    openNpz('s3://bucket/ckpt.npz', {
+      remote: {
+        s3: {
+          endpoint: 'http://127.0.0.1:9',
+          credentials: () => Promise.reject(new Error('no credentials here')),
+        },
+      },
+    }),
   ERR_REMOTE_NETWORK: () => remote((_req, res) => void res.writeHead(503).end(), (url) => httpSource(url, { retries: 1, retryDelayMs: 1 })),
   ERR_REMOTE_CHANGED: () =>
     remote(

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNpz, openSafetensors, readSafetensors, saveSafetensors, type NpyArray } from '../../src/index.js';
+import { openNpz, openSafetensors, readSafetensors, saveSafetensors, saveSafetensorsShards, type NpyArray } from '../../src/index.js';
 import { PALIGEMMA } from '../helpers/fixtures.js';
 import { ensureBuilt, runCliAsync } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
@@ -73,10 +73,15 @@ describe('safetensors at an http:// URL', () => {
     expect(verify.status).toBe(0);
   });
 
-  it('a shard index URL is refused with a clear error (its shards are named relative to a local path)', async () => {
+  it('a shard index URL opens its shards beside it; a missing one is a clear error that never prints the query', async () => {
+    await saveSafetensorsShards(dir.file('sharded/model.safetensors'), { a: new Float32Array(300_000), b: new Float32Array(300_000).fill(2) }, { maxShardSize: 1_000_000 });
+    const listed = await runCliAsync(['ls', `${server.origin}/sharded/model.safetensors.index.json`, '--json']);
+    expect(listed.stderr).toBe('');
+    expect(listed.status).toBe(0);
+    expect((JSON.parse(listed.stdout) as { entries: { name: string }[] }).entries.map((entry) => entry.name).sort()).toEqual(['a', 'b']);
     const result = await runCliAsync(['ls', `${server.origin}/model.safetensors.index.json?sig=secret`]);
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('a shard index is read from a local path');
+    expect(result.stderr).toContain('ERR_REMOTE_STATUS');
     expect(result.stderr).not.toContain('secret');
   });
 });

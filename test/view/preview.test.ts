@@ -57,7 +57,7 @@ function watched(file: ArrayFile): ArrayFile & { bytes: number; options: ArrayCh
       })();
     },
   };
-  return out as ArrayFile & { bytes: number; options: ArrayChunksOptions[] };
+  return out as unknown as ArrayFile & { bytes: number; options: ArrayChunksOptions[] };
 }
 
 function ramp(count: number, scale = 1): Float32Array {

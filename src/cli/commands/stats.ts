@@ -2,7 +2,8 @@ import type { ArrayInfo } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
-import { entryItemsize, inputLabel, selectArrays, withNpz, type ArrayReader } from '../npz-input.js';
+import { entryItemsize, inputLabel, withNpz, type ArrayReader } from '../npz-input.js';
+import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { formatNumber, formatShape, renderTable, type NoteRow } from '../table.js';
@@ -118,11 +119,12 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   const [path, ...names] = parsed.positionals;
   if (path === undefined) throw usageError('stats takes a FILE and optional array NAMEs');
   const results = isStdin(path) ? await streamStats(names, context) : await withNpz(path, context, async (file) => {
-    const entries = selectArrays(file, names);
-    const progress = context.progress('stats', entries.reduce((sum, entry) => sum + entry.byteLength, 0));
+    // NAME[...] summarises only that slice.
+    const selected = selectArraySlices(file, names);
+    const progress = context.progress('stats', selected.reduce((sum, { entry }) => sum + entry.byteLength, 0));
     try {
       const out: TensorStats[] = [];
-      for (const entry of entries) out.push(await tensorStats(file, entry, progress, context));
+      for (const { file: reader, entry } of selected) out.push(await tensorStats(reader, entry, progress, context));
       return out;
     } finally {
       progress.finish();
@@ -168,9 +170,11 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
 
 export const statsCommand: Command = {
   name: 'stats',
-  synopsis: 'stats FILE [NAME...]',
+  synopsis: "stats FILE [NAME|'NAME[...]'...]",
   summary: 'per array min, max, mean, std and NaN/Inf counts, streamed',
-  details: 'min/max/mean/std cover the finite values (std with ddof=0, as np.std); NaN and ±Inf are counted apart.',
+  details:
+    'min/max/mean/std cover the finite values (std with ddof=0, as np.std); NaN and ±Inf are counted apart.\n' +
+    "NAME[...] summarises that slice only, in numpy's syntax (as cat takes it).",
   options: {},
   run,
 };

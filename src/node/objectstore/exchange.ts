@@ -1,0 +1,62 @@
+import { Agent, type Dispatcher } from 'undici';
+import type { ExchangeRequest, ExchangeResult, HttpExchange } from '../../objectstore/exchange.js';
+import { failureOf } from '../http-transport.js';
+
+/** Bytes of an answer kept (upload answers are small XML or JSON documents). */
+const TEXT_LIMIT = 1 << 20;
+
+/**
+ * The requests of an upload on undici: a pool of the upload's own (or the caller's dispatcher), no redirects, and
+ * a no-progress timeout on the answer's headers and body.
+ */
+export class UndiciExchange implements HttpExchange {
+  readonly #agent: Agent | undefined;
+  readonly #dispatcher: Dispatcher;
+  readonly #timeoutMs: number;
+
+  constructor(options: { connections: number; timeoutMs: number; dispatcher?: Dispatcher | undefined }) {
+    this.#agent = options.dispatcher === undefined ? new Agent({ connections: options.connections }) : undefined;
+    this.#dispatcher = options.dispatcher ?? (this.#agent as Agent);
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  async send(request: ExchangeRequest, signal: AbortSignal): Promise<ExchangeResult> {
+    const url = new URL(request.url);
+    try {
+      const response = await this.#dispatcher.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: request.method,
+        headers: request.headers.flatMap(([name, value]) => [name, value]),
+        body: request.body ?? null,
+        signal,
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+      });
+      const pieces: Buffer[] = [];
+      let kept = 0;
+      for await (const piece of response.body as AsyncIterable<Buffer>) {
+        if (kept >= TEXT_LIMIT) continue;
+        pieces.push(piece);
+        kept += piece.length;
+      }
+      const headers = response.headers;
+      return {
+        ok: true,
+        status: response.statusCode,
+        header: (name) => {
+          const value = headers[name.toLowerCase()];
+          if (value === undefined) return null;
+          return Array.isArray(value) ? value.join(', ') : value;
+        },
+        text: Buffer.concat(pieces).subarray(0, TEXT_LIMIT).toString('utf8'),
+      };
+    } catch (cause) {
+      return { ok: false, failure: failureOf(cause) };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#agent?.destroy().catch(() => undefined);
+  }
+}
