@@ -74,6 +74,7 @@ export { bufferSource } from './io/buffer-source.js';
 export type { RandomAccessSource, NpzSource } from './io/random-access.js';
 export { httpSource } from './node/http-source.js';
 export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './node/http-source.js';
+export type { HttpRetry } from './http/index.js';
 export type { RemoteOptions, S3Options, GcsOptions, HubOptions, AwsCredentials, BearerToken } from './objectstore/options.js';
 
 export type { SaveSafetensorsOptions, SaveSafetensorsStreamOptions, SaveSafetensorsSummary } from './safetensors/save.js';

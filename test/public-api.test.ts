@@ -95,6 +95,7 @@ describe('public API', () => {
       'interface DTypeInfo',
       'interface DecodeNpyHeaderOptions',
       'interface GcsOptions',
+      'interface HttpRetry',
       'interface HttpSource',
       'interface HttpSourceOptions',
       'interface HttpSourceStats',

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { NpzError, type HttpSourceOptions } from '../index.js';
+import { NpzError, type HttpRetry, type HttpSourceOptions } from '../index.js';
 
 /** Command-line parsing on node:util's parseArgs, with the options every command shares. */
 
@@ -102,7 +102,12 @@ export function readOptions(parsed: ParsedCommandLine): ReadOptions {
     options.duplicates = duplicates;
   }
   const headers = listOption(parsed, 'header').map(parseHeader);
-  if (headers.length > 0) options.http = { headers };
+  // Each retry is said on stderr (unless --quiet): a read that stalls while it retries does not look hung.
+  const quiet = flag(parsed, 'quiet');
+  options.http = {
+    ...(headers.length > 0 ? { headers } : {}),
+    ...(quiet ? {} : { onRetry: (retry: HttpRetry) => void process.stderr.write(`npz-stream: ${retry.url}: ${retry.reason}; retry ${retry.retry} of ${retry.retries} in ${(retry.delayMs / 1000).toFixed(1)} s\n`) }),
+  };
   return options;
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { isNpzError, loadNpz, openNpz, saveNpz, type NpyArray, type NpzTree } from '../index.js';
+import { formatBytes } from './table.js';
 import { syntheticDataBytes, syntheticPaliGemma, type PaliGemmaModel, type SyntheticPrecision } from '../paligemma/index.js';
 
 /**
@@ -20,8 +21,7 @@ Writes a PaliGemma-shaped checkpoint of deterministic pseudo-random weights, lis
 loads it back and compares, and prints sizes, throughput and peak memory. Without --out the file goes to a
 temporary directory that is removed afterwards (unless --keep).`;
 
-const GB = 1e9;
-const MB = 1024 * 1024;
+const MIB = 1024 * 1024;
 
 /** Python's tuple repr, as numpy prints shapes. */
 function shapeText(shape: readonly number[]): string {
@@ -32,10 +32,9 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-function formatBytes(bytes: number): string {
-  if (bytes >= GB) return `${(bytes / GB).toFixed(2)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  return `${bytes} B`;
+/** Bytes per second in the same binary units as every size the CLI prints (`1.25 GiB/s`). */
+function throughput(bytes: number, seconds: number): string {
+  return `${formatBytes(bytes / seconds)}/s`;
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
@@ -176,13 +175,13 @@ export async function runDemo(argv: string[]): Promise<number> {
     log(`  5. numpy:  ${numpyCheck(path, probeName, probeLeaf === undefined ? 0 : await expectedCrc(probeLeaf.chunks()))}`);
     log('');
     const rows: [string, string, string][] = [
-      ['write (generate + saveNpz + fsync)', formatBytes(fileBytes), `${(fileBytes / writeSeconds / GB).toFixed(2)} GB/s`],
-      ['verify (chunks, CRC-32)', formatBytes(verifiedBytes), `${(verifiedBytes / verifySeconds / GB).toFixed(2)} GB/s`],
-      ['load (loadNpz, CRC-32)', formatBytes(dataBytes), `${(dataBytes / loadSeconds / GB).toFixed(2)} GB/s`],
+      ['write (generate + saveNpz + fsync)', formatBytes(fileBytes), throughput(fileBytes, writeSeconds)],
+      ['verify (chunks, CRC-32)', formatBytes(verifiedBytes), throughput(verifiedBytes, verifySeconds)],
+      ['load (loadNpz, CRC-32)', formatBytes(dataBytes), throughput(dataBytes, loadSeconds)],
     ];
     log(`  ${'step'.padEnd(36)} ${'size'.padStart(10)} ${'throughput'.padStart(12)}`);
     for (const [step, size, rate] of rows) log(`  ${step.padEnd(36)} ${size.padStart(10)} ${rate.padStart(12)}`);
-    log(`  peak RSS ${(peakRssBytes() / MB).toFixed(0)} MiB (the loaded tree alone holds ${formatBytes(dataBytes)})`);
+    log(`  peak RSS ${(peakRssBytes() / MIB).toFixed(0)} MiB (the loaded tree alone holds ${formatBytes(dataBytes)})`);
     if (values.keep || values.out !== undefined) log(`  kept ${path}`);
     return 0;
   } catch (error) {

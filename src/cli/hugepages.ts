@@ -2,9 +2,11 @@
  * The CLI runs with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`: glibc (2.35 and later) then asks the kernel for
  * transparent huge pages on the large allocations that hold arrays, as numpy does for its own. Page faults on
  * fresh memory are most of a read's time on VMs, and a huge page takes one fault where 4 KiB pages take 512.
- * A tunable is read once when the process starts, so the CLI relaunches itself once with it set.
+ * A tunable is read once when the process starts, so the CLI relaunches itself once with it set, for the
+ * commands where that pays: those that move array data, on more than a little local input (see relaunchPays).
  */
 import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
 
 const TUNABLE = 'glibc.malloc.hugetlb';
 const HUGETLB = `${TUNABLE}=1`;
@@ -31,6 +33,53 @@ export function hugePageEnvironment(env: NodeJS.ProcessEnv, glibc: [number, numb
   const current = env['GLIBC_TUNABLES'] ?? '';
   if (current.split(':').some((item) => item.split('=')[0] === TUNABLE)) return undefined;
   return { ...env, GLIBC_TUNABLES: current === '' ? HUGETLB : `${current}:${HUGETLB}`, [RELAUNCH_GUARD]: '1' };
+}
+
+/** Commands that read or write array data; the others (ls, help, --version) only touch headers. */
+const DATA_COMMANDS = new Set(['verify', 'cat', 'stats', 'diff', 'convert', 'extract', 'pack', 'view', 'demo']);
+/** Below this much local input, a second process costs more than the page faults it saves. */
+export const SMALL_INPUT_BYTES = 64 * 1024 * 1024;
+
+/** The size of a local path: a regular file's bytes, Infinity for a directory, undefined when there is none. */
+export function localSize(path: string): number | undefined {
+  try {
+    const stats = statSync(path);
+    return stats.isFile() ? stats.size : stats.isDirectory() ? Infinity : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether relaunching with huge pages pays for this command line: only for a command that reads or writes
+ * array data, and not for its help, nor when every input it names is a local file and together they are
+ * small. stdin (`-`), URLs and directories count as large. `stringOptions` are the global options that take a
+ * value (their value is not the command's name).
+ */
+export function relaunchPays(argv: readonly string[], stringOptions: ReadonlySet<string>, sizeOf: (path: string) => number | undefined = localSize): boolean {
+  let index = 0;
+  while (index < argv.length && argv[index]!.startsWith('-')) {
+    const token = argv[index++]!;
+    if (stringOptions.has(token.replace(/^--/, '')) && !token.includes('=')) index++;
+  }
+  const command = argv[index];
+  if (command === undefined || !DATA_COMMANDS.has(command)) return false;
+  const rest = argv.slice(index + 1);
+  if (argv.some((token) => token === '--help' || token === '-h' || token === '--version' || token === '-V')) return false;
+  if (command === 'demo') return true;
+  let files = 0;
+  let total = 0;
+  for (const token of rest) {
+    if (token === '-' || /^https?:\/\//i.test(token)) return true;
+    if (token.startsWith('-')) continue;
+    const size = sizeOf(token);
+    if (size === undefined) continue;
+    files++;
+    total += size;
+    if (total >= SMALL_INPUT_BYTES) return true;
+  }
+  // No local input found (a name that does not exist yet, say): let the command decide, with huge pages.
+  return files === 0;
 }
 
 /** Interrupts that arrive this close together count as one (see relaunch below). */

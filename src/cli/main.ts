@@ -13,7 +13,7 @@ import { verifyCommand } from './commands/verify.js';
 import { viewCommand } from './commands/view.js';
 import { CliContext, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, errorLine, exitCodeFor, rootError, type Command } from './context.js';
 import { runDemo } from './demo.js';
-import { SAME_INTERRUPT_MS, glibcVersion, hugePageEnvironment, relaunch } from './hugepages.js';
+import { SAME_INTERRUPT_MS, glibcVersion, hugePageEnvironment, relaunch, relaunchPays } from './hugepages.js';
 
 /**
  * The `npz-stream` command. Built only on the package's public API. Exit codes: 0 ok, 1 bad data or a
@@ -31,6 +31,9 @@ const COMMANDS: readonly Command[] = [
   packCommand,
   viewCommand,
 ];
+
+/** Commands that read `-` (standard input), for the pipe suggested when a server ignores Range. */
+const PIPE_COMMANDS = new Set(['ls', 'verify', 'stats', 'cat', 'convert', 'extract']);
 
 const VERSION_OPTION: OptionSpec = { type: 'boolean', short: 'V', description: 'print the version' };
 
@@ -135,6 +138,12 @@ async function main(argv: string[]): Promise<number> {
   } catch (caught) {
     const error = interrupted ? new NpzError('ERR_ABORTED', 'interrupted') : rootError(caught);
     process.stderr.write(`${errorLine(error)}\n`);
+    const ignoredRange = error.code === 'ERR_REMOTE_RANGE' ? /^(\S+) ignored the Range header/.exec(error.message) : null;
+    if (ignoredRange !== null) {
+      // Such a server still sends the whole file in order, which the readers of standard input take.
+      const command = COMMANDS.find((candidate) => argv.includes(candidate.name) && PIPE_COMMANDS.has(candidate.name))?.name ?? 'verify';
+      process.stderr.write(`the whole file can still be read in one pass from a pipe: curl -s '${ignoredRange[1]}' | npz-stream ${command} -\n`);
+    }
     if (error.code === 'ERR_INVALID_ARGUMENT' && argv.length > 0) {
       process.stderr.write(`run 'npz-stream --help' or 'npz-stream COMMAND --help' for usage\n`);
     }
@@ -145,9 +154,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Relaunched with huge pages when they are missing (once; see hugepages.ts), else run here. */
+/** Relaunched with huge pages when they are missing and the command moves array data (once; see hugepages.ts), else run here. */
 async function start(): Promise<number> {
-  const env = hugePageEnvironment(process.env, glibcVersion());
+  const argv = process.argv.slice(2);
+  const stringOptions = new Set(Object.entries(GLOBAL_OPTIONS).filter(([, spec]) => spec.type === 'string').map(([name]) => name));
+  const env = relaunchPays(argv, stringOptions) ? hugePageEnvironment(process.env, glibcVersion()) : undefined;
   if (env !== undefined) {
     try {
       return await relaunch(env);
@@ -155,7 +166,7 @@ async function start(): Promise<number> {
       // Could not start a second process: run without huge pages rather than not at all.
     }
   }
-  return main(process.argv.slice(2));
+  return main(argv);
 }
 
 process.exitCode = await start();

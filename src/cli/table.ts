@@ -24,11 +24,22 @@ export interface Column {
   align?: 'left' | 'right';
 }
 
-/** Rows padded into columns separated by two spaces; trailing spaces trimmed. */
-export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
-  const widths = columns.map((column, index) => Math.max(column.header.length, ...rows.map((row) => (row[index] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
+/** A row whose leading cells fill the first columns and whose `rest` (a note) stands in for the others. */
+export interface NoteRow {
+  cells: readonly string[];
+  rest: string;
+}
+
+/**
+ * Rows padded into columns separated by two spaces; trailing spaces trimmed. A NoteRow's note does not count
+ * toward any column's width: a long note runs past the columns instead of widening them.
+ */
+export function renderTable(columns: readonly Column[], rows: readonly (readonly string[] | NoteRow)[]): string {
+  const cellsOf = (row: readonly string[] | NoteRow): readonly string[] => ('rest' in row ? row.cells : (row as readonly string[]));
+  const widths = columns.map((column, index) => Math.max(column.header.length, ...rows.map((row) => (cellsOf(row)[index] ?? '').length)));
+  const line = (cells: readonly string[], count = columns.length): string =>
     columns
+      .slice(0, count)
       .map((column, index) => {
         const cell = cells[index] ?? '';
         const width = widths[index] ?? 0;
@@ -36,7 +47,11 @@ export function renderTable(columns: readonly Column[], rows: readonly (readonly
       })
       .join('  ')
       .trimEnd();
-  return [line(columns.map((column) => column.header)), ...rows.map(line)].join('\n');
+  const render = (row: readonly string[] | NoteRow): string => {
+    if (!('rest' in row)) return line(row as readonly string[]);
+    return `${line(row.cells, row.cells.length).padEnd(widths.slice(0, row.cells.length).reduce((sum, width) => sum + width + 2, 0))}${row.rest}`.trimEnd();
+  };
+  return [line(columns.map((column) => column.header)), ...rows.map(render)].join('\n');
 }
 
 /** A float64 result (a statistic or a difference) to 7 significant digits, switching to exponents for extremes. */

@@ -28,12 +28,28 @@ export interface HttpReadOptions {
   mergeGap?: number;
   /** Called each time body bytes arrive, with their count and the object's size, for progress bars. */
   onBytes?: (bytes: number, objectSize: number) => void;
+  /** Called before each retry of a transient failure: what failed, which retry this is (1-based) of how many, after how long. */
+  onRetry?: (retry: HttpRetry) => void;
   /**
    * The transport's own connection pool to send requests through instead of one of the source's own (on Node an
    * undici `Dispatcher`, e.g. `ProxyAgent` behind a proxy). It is not closed with the source (it is yours), and
    * `concurrency` still bounds the requests in flight.
    */
   dispatcher?: unknown;
+}
+
+/** One retry about to happen, as told to `onRetry`. */
+export interface HttpRetry {
+  /** The URL without credentials or query. */
+  url: string;
+  /** What failed, e.g. `HTTP 503` or `connecting failed: … (ECONNRESET)`. */
+  reason: string;
+  /** 1 for the first retry. */
+  retry: number;
+  /** The retries allowed (option retries). */
+  retries: number;
+  /** How long until the retry is sent. */
+  delayMs: number;
 }
 
 export const DEFAULT_CONCURRENCY = 8;
@@ -65,6 +81,7 @@ export interface HttpSettings {
   mergeGapFixed: boolean;
   signal: AbortSignal | undefined;
   onBytes: ((bytes: number, objectSize: number) => void) | undefined;
+  onRetry: ((retry: HttpRetry) => void) | undefined;
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number, minimum = 1): number {
@@ -94,6 +111,7 @@ export function httpSettings(options: HttpReadOptions): HttpSettings {
     concurrency: positiveInteger('concurrency', options.concurrency, DEFAULT_CONCURRENCY),
     signal: options.signal,
     onBytes: options.onBytes,
+    onRetry: options.onRetry,
   };
 }
 

@@ -198,6 +198,7 @@ export class HttpRangeSource implements RandomAccessSource {
           const delay = retryDelayMs(attempt, this.#settings.retryDelayMs, outcome.delayMs);
           attempt++;
           this.stats.retries++;
+          this.#settings.onRetry?.({ url: this.displayUrl, reason: outcome.message, retry: attempt, retries: this.#settings.retries, delayMs: delay });
           try {
             await sleep(delay, signal);
           } catch {

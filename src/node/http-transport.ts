@@ -9,8 +9,22 @@ import { MAX_REDIRECTS } from '../http/response.js';
  * download). The rules of what to send and what to accept are the core's (src/http/).
  */
 
-/** Failure codes no retry fixes: a name that does not resolve, a redirect undici refuses to follow (a loop, a bad Location). */
-const PERMANENT_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ERR_INVALID_URL', 'UND_ERR_INVALID_ARG']);
+/**
+ * Failure codes no retry fixes: a name that does not resolve, a host that refuses the connection (nothing listens
+ * on that port), a certificate that does not verify, a redirect undici refuses to follow (a loop, a bad Location).
+ */
+const PERMANENT_CODES = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ERR_INVALID_URL',
+  'UND_ERR_INVALID_ARG',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 export function failureOf(cause: unknown): TransportFailure {
   const code = (cause as { code?: string } | undefined)?.code;

@@ -20,6 +20,12 @@ describe('npz-stream demo', () => {
       expect(result.stdout).toMatch(/32\/32 tensors identical to what was generated/);
       if (hasNumpy()) expect(result.stdout).toMatch(/np\.load read 32 arrays .* same bytes as ours/);
       expect(existsSync(out)).toBe(true);
+      // The same units as ls: the written size reads as ls prints the file's size, and no decimal MB/GB anywhere.
+      const fileSize = /, file (\S+ \S+)$/m.exec(runCli(['ls', out]).stdout)?.[1];
+      expect(fileSize).toMatch(/ (B|KiB|MiB|GiB)$/);
+      expect(result.stdout).toContain(`32 members, ${fileSize} in `);
+      expect(result.stdout).not.toMatch(/\d (kB|MB|GB|TB)\b|GB\/s|MB\/s/);
+      expect(result.stdout).toMatch(/ (B|KiB|MiB|GiB)\/s/);
     } finally {
       temp.remove();
     }

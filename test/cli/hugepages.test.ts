@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { PALIGEMMA } from '../helpers/fixtures.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RELAUNCH_GUARD, hugePageEnvironment } from '../../src/cli/hugepages.js';
+import { RELAUNCH_GUARD, SMALL_INPUT_BYTES, hugePageEnvironment, relaunchPays } from '../../src/cli/hugepages.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { BIN, ROOT, ensureBuilt } from '../helpers/cli.js';
 
@@ -24,6 +25,42 @@ describe('hugePageEnvironment', () => {
   });
 });
 
+describe('relaunchPays', () => {
+  const strings = new Set(['max-header-size', 'duplicates', 'header']);
+  const sizes: Record<string, number> = { 'small.npz': 1000, 'other.npz': 2000, 'big.npz': SMALL_INPUT_BYTES, 'dir': Infinity };
+  const pays = (...argv: string[]) => relaunchPays(argv, strings, (path) => sizes[path]);
+
+  it('not for help, the version, ls, or a command that does not move array data', () => {
+    expect(pays()).toBe(false);
+    expect(pays('--version')).toBe(false);
+    expect(pays('--help')).toBe(false);
+    expect(pays('help', 'cat')).toBe(false);
+    expect(pays('ls', 'big.npz')).toBe(false);
+    expect(pays('cat', '--help')).toBe(false);
+    expect(pays('-h', 'stats', 'big.npz')).toBe(false);
+    expect(pays('nonsense', 'big.npz')).toBe(false);
+  });
+
+  it('not when every local input is a small file', () => {
+    expect(pays('stats', 'small.npz')).toBe(false);
+    expect(pays('diff', 'small.npz', 'other.npz', '--json')).toBe(false);
+    expect(pays('convert', 'small.npz', 'out.safetensors')).toBe(false);
+    expect(pays('--duplicates', 'last', 'cat', 'small.npz')).toBe(false);
+  });
+
+  it('for a data command on a large file, stdin, a URL, a directory, or no local input found', () => {
+    expect(pays('stats', 'big.npz')).toBe(true);
+    expect(pays('diff', 'small.npz', 'big.npz')).toBe(true);
+    expect(pays('verify', '-')).toBe(true);
+    expect(pays('cat', 'https://example.com/m.npz')).toBe(true);
+    expect(pays('pack', 'dir', 'out.npz')).toBe(true);
+    expect(pays('verify', 'missing.npz')).toBe(true);
+    expect(pays('demo')).toBe(true);
+    // A global option's value is not the command.
+    expect(pays('--max-header-size', '20000', 'stats', 'big.npz')).toBe(true);
+  });
+});
+
 /** glibc ≥ 2.35 on Linux: the only place the CLI relaunches. */
 function glibcRelaunches(): boolean {
   const version = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
@@ -35,7 +72,7 @@ describe('the CLI relaunch', () => {
   beforeAll(() => ensureBuilt());
 
   /** Runs the CLI with the recording preload; returns its result and what each process saw. */
-  function run(args: string[], env: Record<string, string | undefined>) {
+  function run(args: string[], env: Record<string, string | undefined>, input?: Buffer) {
     const dir = makeTempDir('hugepages');
     try {
       const record = dir.file('env.txt');
@@ -46,6 +83,7 @@ describe('the CLI relaunch', () => {
         cwd: ROOT,
         encoding: 'utf8',
         env: { ...base, ...env, NPZ_TEST_ENV_RECORD: record },
+        ...(input === undefined ? {} : { input }),
       });
       let lines: string[][] = [];
       try {
@@ -62,20 +100,32 @@ describe('the CLI relaunch', () => {
   // Linux with glibc >= 2.35 relaunches once; anywhere else (older glibc, musl, macOS) the first process just runs.
   // Either way the output and exit code must be the command's own.
   const relaunches = glibcRelaunches();
-  it(`${relaunches ? 'relaunches exactly once with the tunable' : 'runs without relaunching (no glibc >= 2.35 here)'}, and passes on output and exit code`, () => {
+  it(`${relaunches ? 'relaunches exactly once with the tunable for a command that moves data' : 'runs without relaunching (no glibc >= 2.35 here)'}, and passes on output and exit code`, () => {
     const processes = relaunches ? 2 : 1;
-    const version = run(['--version'], {});
-    expect(version.seen).toEqual(relaunches ? [['-', '-'], [HUGETLB, '1']] : [['-', '-']]);
-    expect(version.status).toBe(0);
-    expect(version.stdout.trim().split('\n')).toHaveLength(1);
-    const missing = run(['ls', '/nonexistent/x.npz'], {});
+    const piped = run(['verify', '-'], {}, readFileSync(PALIGEMMA));
+    expect(piped.seen).toEqual(relaunches ? [['-', '-'], [HUGETLB, '1']] : [['-', '-']]);
+    expect(piped.status).toBe(0);
+    const missing = run(['verify', '/nonexistent/x.npz'], {});
     expect(missing.seen).toHaveLength(processes);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('x.npz');
   });
 
+  it('starts in one process for --version, --help, ls, and a data command on a small file', () => {
+    const version = run(['--version'], {});
+    expect(version.seen).toEqual([['-', '-']]);
+    expect(version.status).toBe(0);
+    expect(version.stdout.trim().split('\n')).toHaveLength(1);
+    expect(run(['--help'], {}).seen).toHaveLength(1);
+    const listed = run(['ls', PALIGEMMA], {});
+    expect(listed.seen).toHaveLength(1);
+    expect(listed.status).toBe(0);
+    expect(run(['stats', PALIGEMMA], {}).seen).toHaveLength(1);
+  });
+
   it('does not relaunch when the tunable is already set, or when the guard says so', () => {
-    expect(run(['--version'], { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }).seen).toEqual([['glibc.malloc.hugetlb=0', '-']]);
-    expect(run(['--version'], { [RELAUNCH_GUARD]: '1' }).seen).toEqual([['-', '1']]);
+    const input = readFileSync(PALIGEMMA);
+    expect(run(['verify', '-'], { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }, input).seen).toEqual([['glibc.malloc.hugetlb=0', '-']]);
+    expect(run(['verify', '-'], { [RELAUNCH_GUARD]: '1' }, input).seen).toEqual([['-', '1']]);
   });
 });

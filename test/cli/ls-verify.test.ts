@@ -108,6 +108,9 @@ describe('reading what np.load reads', () => {
     const refused = runCli(['ls', wide]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/\[ERR_NPY_HEADER_TOO_LARGE\]/);
+    // The hint names the flag, not the library's option.
+    expect(refused.stderr).toContain('--max-header-size');
+    expect(refused.stderr).not.toContain('maxHeaderSize');
     const listed = runCli(['ls', '--json', '--max-header-size', '100000', wide]);
     expect(listed.status).toBe(0);
     expect((JSON.parse(listed.stdout) as { entries: { name: string }[] }).entries.map((entry) => entry.name)).toEqual(
@@ -118,6 +121,8 @@ describe('reading what np.load reads', () => {
     const strict = runCli(['verify', repeated]);
     expect(strict.status).toBe(1);
     expect(strict.stdout).toMatch(/^FAIL  x\.npy: .+ \[ERR_NPZ_DUPLICATE_NAME\]$/m);
+    expect(strict.stdout).toContain('--duplicates last');
+    expect(strict.stdout).not.toContain('option duplicates');
     const lenient = runCli(['--duplicates', 'last', 'verify', repeated]);
     expect(lenient.status).toBe(0);
     expect(lenient.stdout).toMatch(/^OK {4}2 arrays, /m);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { PALIGEMMA } from '../helpers/fixtures.js';
+import { GOOD_DIR, PALIGEMMA } from '../helpers/fixtures.js';
 import { ensureBuilt, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -103,6 +103,23 @@ other['extra/new'] = np.zeros(3, dtype=np.int8)
 np.savez(sys.argv[3], **other)
 print(json.dumps({'before': str(np.float32(before)), 'after': str(w[1, 0, 3, 2]), 'abs': abs(2.5 - before), 'rel': abs(2.5 - before) / abs(before)}))
 `;
+
+describe('stats notes', () => {
+  it('a note (complex values are not summarised) runs past the columns instead of widening them', () => {
+    const result = runCli(['stats', join(GOOD_DIR, 'all-dtypes.npz')]);
+    expect(result.status, result.stderr).toBe(0);
+    const [header, ...lines] = result.stdout.trimEnd().split('\n');
+    const notes = lines.filter((line) => line.includes('(complex values have no order'));
+    expect(notes.length).toBeGreaterThan(0);
+    const noteStart = notes[0]!.indexOf('(complex');
+    for (const note of notes) expect(note.indexOf('(complex')).toBe(noteStart);
+    // The MIN column starts where the notes do and is as wide as its widest number (or its header), which
+    // therefore starts right at the column's start; a note counted in the width would push every number right.
+    const numeric = lines.filter((line) => line[noteStart] !== '(');
+    expect(header!.indexOf('MIN') === noteStart || numeric.some((line) => line[noteStart] !== ' ')).toBe(true);
+    expect(header!.indexOf('MIN') + 3 - noteStart).toBeLessThan('(complex values have no order; not summarised)'.length);
+  });
+});
 
 describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'diff'), () => {
   const changed = join(temp.path, 'changed.npz');

@@ -72,10 +72,19 @@ tuned['llm/final_norm/scale'] = nudged('llm/final_norm/scale', 0.05, fraction=0.
 tuned['img/pos_embedding'] = (0.02 * rng.standard_normal((1, 64, 64))).astype(np.float16)
 tuned['llm/layers/lora/q_a'] = (0.01 * rng.standard_normal((3, 96, 8))).astype(np.float32)
 
+# The usual fine-tune: the same tensors, dtypes and shapes, some values moved.
+finetune = dict(base)
+finetune_changed = ['llm/layers/attn/q_einsum/w', 'img/head/kernel']
+for name in finetune_changed:
+    finetune[name] = nudged(name, 0.1)
+
 base_path = os.path.join(out_dir, 'base.npz')
 tuned_path = os.path.join(out_dir, 'tuned.npz')
 np.savez(base_path, **base)
 np.savez(tuned_path, **tuned)
+np.savez(os.path.join(out_dir, 'finetune.npz'), **finetune)
+# One small tensor: 2,088 parameters, one of each thing the page counts.
+np.savez(os.path.join(out_dir, 'tiny.npz'), **{'only/weights': np.arange(2088, dtype=np.float32)})
 
 data = open(base_path, 'rb').read()
 # Cut inside the central directory: the archive cannot even be listed.
@@ -124,4 +133,5 @@ print(json.dumps({
     'onlyB': ['llm/layers/lora/q_a'],
     'shapeChanged': ['img/pos_embedding'],
     'flipped': flipped_name,
+    'finetuneChanged': finetune_changed,
 }))

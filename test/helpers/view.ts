@@ -89,9 +89,11 @@ export interface ViewExpectations {
   onlyB: string[];
   shapeChanged: string[];
   flipped: string;
+  /** finetune.npz against base.npz: these changed, nothing else (no structure change). */
+  finetuneChanged: string[];
 }
 
-/** base.npz, tuned.npz, truncated.npz and flipped.npz written by numpy, with what numpy says about them. */
+/** base.npz, tuned.npz, finetune.npz, tiny.npz, truncated.npz and flipped.npz written by numpy, with what numpy says about them. */
 export function makeViewFixtures(): { dir: string; expected: ViewExpectations } {
   const dir = makeTempDir('view').path;
   const script = fileURLToPath(new URL('./make_view_fixtures.py', import.meta.url));

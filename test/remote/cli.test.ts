@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PALIGEMMA } from '../helpers/fixtures.js';
@@ -33,6 +34,62 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   temp.remove();
+});
+
+describe('a refused connection', () => {
+  it('fails at once: no retry can fix it', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const result = await cli(['ls', `http://127.0.0.1:${port}/ckpt.npz`]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/connecting failed \(ECONNREFUSED\) \[ERR_REMOTE_NETWORK\]/);
+    expect(result.stderr).not.toMatch(/gave up after|attempts/);
+  });
+});
+
+describe('retries', () => {
+  it('each retry is noted on stderr (not with --quiet), and the read then succeeds', async () => {
+    let openings = 0;
+    let refusals = 0;
+    const flaky = await startFaultServer(readFileSync(PALIGEMMA), (req, res, context) => {
+      // Each run's opening (suffix) request is refused once with a 503; its retry is served.
+      if (req.headers.range?.startsWith('bytes=-') && openings++ % 2 === 0) {
+        refusals++;
+        res.writeHead(503).end();
+      } else context.serve(req, res);
+    });
+    try {
+      const target = `${flaky.origin}/ckpt.npz`;
+      const noisy = await cli(['ls', target]);
+      expect(noisy.status, noisy.stderr).toBe(0);
+      expect(noisy.stderr).toMatch(new RegExp(`^npz-stream: ${target.replace(/[.]/g, '\\.')}: HTTP 503; retry 1 of 5 in \\d+\\.\\d s$`, 'm'));
+      const quiet = await cli(['--quiet', 'ls', target]);
+      expect(quiet.status, quiet.stderr).toBe(0);
+      expect(quiet.stderr).not.toContain('retry');
+      expect(refusals).toBe(2);
+    } finally {
+      await flaky.close();
+    }
+  });
+});
+
+describe('a server that ignores Range', () => {
+  it('is refused with a clear error and the pipe suggested instead', async () => {
+    const whole = await startFaultServer(readFileSync(PALIGEMMA), (_req, res, context) => {
+      res.writeHead(200, { 'Content-Length': context.bytes.length }).end(context.bytes);
+    });
+    try {
+      const target = `${whole.origin}/ckpt.npz`;
+      const result = await cli(['stats', target]);
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toMatch(/ignored the Range header.*\[ERR_REMOTE_RANGE\]/);
+      expect(result.stderr).toContain(`curl -s '${target}' | npz-stream stats -`);
+    } finally {
+      await whole.close();
+    }
+  });
 });
 
 describe('reading commands take URLs with --header', () => {

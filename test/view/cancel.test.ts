@@ -115,4 +115,25 @@ describe('view server work', () => {
     await sleep(100);
     expect(reads.started.length).toBe(startedBefore);
   });
+
+  it('holds a dozen long requests at once without a listener warning, and stops them all when it closes', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const log: string[] = [];
+      const { reads, port, token } = await serve(log);
+      const streams = await Promise.all(Array.from({ length: 12 }, () => open(port, `/api/tensor?file=0&name=${encodeURIComponent(TENSOR)}&token=${token}`)));
+      await until(() => reads.started.length === 12, () => `12 reads to start (${reads.started.length})`);
+      // Node reports a listener leak on the next turn.
+      await sleep(50);
+      await server!.close();
+      await Promise.all(streams.map((stream) => stream.ended));
+      await until(() => reads.stoppedEarly.length === 12, () => `every read to stop (${reads.stoppedEarly.length})`);
+      expect(reads.completed).toEqual([]);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

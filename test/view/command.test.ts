@@ -1,9 +1,11 @@
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PALIGEMMA } from '../helpers/fixtures.js';
 import { ensureBuilt, runCli } from '../helpers/cli.js';
 import { startView } from '../helpers/view.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 /** The `view` command line: usage errors, a busy port, --port, and Ctrl-C ending it cleanly. */
 
@@ -21,6 +23,28 @@ describe('npz-stream view, the command', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(message);
     expect(result.stdout).toBe('');
+  });
+
+  it('exits 2 before serving when a path does not exist, is a directory, or is not a checkpoint', () => {
+    const dir = makeTempDir('view-command');
+    try {
+      const text = dir.file('notes.txt');
+      writeFileSync(text, 'hello, this is not a checkpoint\n');
+      for (const [args, message] of [
+        [[dir.file('missing.npz')], /missing\.npz.*\[ERR_IO\]/],
+        [[PALIGEMMA, dir.file('missing.npz')], /missing\.npz.*\[ERR_IO\]/],
+        [[dir.path], /not a regular file \[ERR_IO\]/],
+        [[text], /notes\.txt is not a checkpoint \(npz, safetensors, or a shard index\).*\[ERR_INVALID_ARGUMENT\]/],
+      ] as const) {
+        const result = runCli(['view', ...args]);
+        expect(result.status, args.join(' ')).toBe(2);
+        expect(result.stderr).toMatch(message);
+        expect(result.stdout).toBe('');
+        expect(result.stderr).not.toContain('press Ctrl-C');
+      }
+    } finally {
+      dir.remove();
+    }
   });
 
   it('says so when the port is taken', async () => {

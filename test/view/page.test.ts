@@ -70,7 +70,7 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream view 
       await page.locator('table.tensors tbody tr').first().waitFor();
       const { names } = fixtures.expected;
       expect(await tensorNames(page)).toEqual(names);
-      await expect(page.locator('.count').innerText()).resolves.toBe(`${names.length} of ${names.length} tensors`);
+      await expect(page.locator('.count').innerText()).resolves.toBe(`${names.length} tensors`);
       const tensorsCard = page.locator('.card').filter({ has: page.locator('.card-label', { hasText: /^tensors$/ }) });
       await expect(tensorsCard.locator('.card-value').innerText()).resolves.toBe(String(names.length));
       // The byte chart names the subtrees; llm/layers is most of the model, so it is split one level further.
@@ -85,6 +85,11 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream view 
       await page.fill('input.filter', 'llm/layers/attn');
       const attention = names.filter((name) => name.includes('llm/layers/attn'));
       expect(await tensorNames(page)).toEqual(attention);
+      await expect(page.locator('.count').innerText()).resolves.toBe(`${attention.length} of ${names.length} tensors`);
+      // One bfloat16 tensor (the embedding): "1 tensor", not "1 tensors".
+      const bf16 = page.locator('.card').filter({ has: page.locator('.card-label', { hasText: /^bfloat16$/ }) });
+      await expect(bf16.locator('.card-detail').innerText()).resolves.toMatch(/^1 tensor · \d/);
+      expect(await page.locator('main').innerText()).not.toMatch(/\b1 tensors\b/);
     });
   });
 
@@ -149,6 +154,67 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream view 
       const bars = await page.locator('svg.bars .bar-row title').allTextContents();
       expect(bars.map((title) => title.slice(0, title.lastIndexOf(':')))).toEqual(changed.map(([name]) => name));
       await page.screenshot({ path: join(DOCS, 'view-diff.png'), caret: 'hide', animations: 'disabled' });
+    });
+  });
+
+  it('a small file: counts in the singular where they are one, and no card repeats its value', async () => {
+    await withView(['tiny.npz'], async (page, view) => {
+      await page.goto(view.url);
+      await page.locator('table.tensors tbody tr').first().waitFor();
+      await expect(page.locator('.count').innerText()).resolves.toBe('1 tensor');
+      await expect(page.locator('.tree > li > details > summary').first().innerText()).resolves.toContain('1 tensor ·');
+      const cards = await page.locator('.card').evaluateAll((elements) =>
+        elements.map((card) => ({
+          label: card.querySelector('.card-label')!.textContent!,
+          value: card.querySelector('.card-value')!.textContent!,
+          detail: card.querySelector('.card-detail')?.textContent ?? null,
+        })),
+      );
+      expect(cards.find((card) => card.label === 'parameters')).toEqual({ label: 'parameters', value: '2,088', detail: null });
+      expect(cards.find((card) => card.label === 'float32')?.detail).toBe('1 tensor · 100.0%');
+      for (const card of cards) expect(card.detail, card.label).not.toBe(card.value);
+      expect(await page.locator('main').innerText()).not.toMatch(/\b1 tensors\b|2,088\s*\n\s*2,088/);
+    });
+  });
+
+  it('a fine-tune that changed values only: the diff shows no structure section and no stray text', async () => {
+    await withView(['base.npz', 'finetune.npz'], async (page, view) => {
+      await page.goto(view.url);
+      await page.locator('table.diffs tbody tr').first().waitFor();
+      const text = await page.locator('main').innerText();
+      expect(text).not.toMatch(/\bnull\b|\bundefined\b/);
+      expect(await page.locator('.callout').count()).toBe(0);
+      const value = (label: string) => page.locator('.card').filter({ has: page.locator('.card-label', { hasText: new RegExp(`^${label}$`) }) }).locator('.card-value').innerText();
+      await expect(value('structure')).resolves.toBe('0');
+      await expect(value('changed')).resolves.toBe(String(fixtures.expected.finetuneChanged.length));
+      const changed = await page.locator('table.diffs tbody tr.diff-changed td.name').allInnerTexts();
+      expect(changed.sort()).toEqual([...fixtures.expected.finetuneChanged].sort());
+    });
+  });
+
+  it('the tensor page of a pair shows what changed in that tensor', async () => {
+    await withView(['base.npz', 'tuned.npz'], async (page, view) => {
+      const { changed, equal, shapeChanged, onlyB } = fixtures.expected;
+      const facts = async (file: number, name: string) => {
+        await page.goto(`${view.url}#tensor/${file}/${encodeURIComponent(name)}`);
+        await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
+        const section = page.locator('section.tensor-diff');
+        await section.locator('.badge').first().waitFor({ timeout: 10_000 });
+        return { status: await section.locator('.badge').first().innerText(), text: await section.innerText() };
+      };
+      const [name, relative] = changed[0]!;
+      const top = await facts(1, name);
+      expect(top.status).toBe('changed');
+      const shown = /‖a − b‖ \/ ‖a‖\s+(\S+)/.exec(top.text)?.[1];
+      expect(Number(shown)).toBeCloseTo(relative, 5);
+      expect((await facts(0, equal[0]!)).status).toBe('unchanged');
+      const resized = await facts(0, shapeChanged[0]!);
+      expect(resized.status).toBe('shape changed');
+      expect(resized.text).toContain('(1, 16, 64)');
+      expect(resized.text).toContain('(1, 64, 64)');
+      expect((await facts(1, onlyB[0]!)).status).toBe('only in B');
+      // A tensor of one file only, opened under the other, still shows its change.
+      expect((await facts(0, onlyB[0]!)).status).toBe('only in B');
     });
   });
 

@@ -3,6 +3,9 @@ import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python
 import { addToHistogram, emptyHistogram, histogramRange } from '../../src/cli/view/histogram.js';
 import { orderDiffs, type TensorDiff } from '../../src/cli/view/diff-report.js';
 import { byteGroups, parameterTree, type TensorRow } from '../../src/cli/view/overview.js';
+import { formatBytes } from '../../src/cli/table.js';
+// The page's own formatting module, plain JavaScript served to the browser as is.
+import * as pageFormat from '../../src/cli/view/assets/format.js';
 
 /** The view's pure parts: numpy-exact histogram bins, the diff order, and the overview's groupings. */
 
@@ -154,5 +157,18 @@ describe('overview groupings', () => {
       ['llm/layers/attn', 300],
       ['llm/layers/mlp', 600],
     ]);
+  });
+});
+
+describe('sizes on the page and on the command line', () => {
+  it('use the same binary units, to the same digits', () => {
+    const sizes = [0, 1, 999, 1023, 1024, 1536, 10 * 1024 - 1, 10 * 1024, 99.9 * 1024, 1024 ** 2 - 1, 1024 ** 2, 2.5 * 1024 ** 3, 288_993_240, 7.3 * 1024 ** 4, 3 * 1024 ** 5, 5 * 1024 ** 6, -2048, 0.4, NaN];
+    for (const size of sizes) expect(pageFormat.formatBytes(size), String(size)).toBe(formatBytes(size));
+    expect(formatBytes(288_993_240)).toBe('276 MiB');
+  });
+
+  it('counts one thing in the singular', () => {
+    const { plural } = pageFormat;
+    expect([plural(0, 'tensor'), plural(1, 'tensor'), plural(2088, 'tensor')]).toEqual(['0 tensors', '1 tensor', '2,088 tensors']);
   });
 });

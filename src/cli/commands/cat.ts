@@ -8,7 +8,7 @@ import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { arrayText, isSummarised, shownIndices, type Element } from '../print/array-print.js';
 
-function elementAt(dtype: DType, view: DataView, offset: number): Element {
+export function elementAt(dtype: DType, view: DataView, offset: number): Element {
   switch (dtype) {
     case 'bool':
       return view.getUint8(offset) !== 0;

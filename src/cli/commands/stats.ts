@@ -6,7 +6,7 @@ import { entryItemsize, inputLabel, withNpz, type ArrayReader } from '../npz-inp
 import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
-import { formatNumber, formatShape, renderTable } from '../table.js';
+import { formatNumber, formatShape, renderTable, type NoteRow } from '../table.js';
 
 /**
  * Streamed statistics in float64: each chunk is summarised exactly enough with a two-pass mean and sum of squared
@@ -135,9 +135,9 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     context.printJson({ file: inputLabel(path), arrays: results.map(statsJson) });
     return EXIT_OK;
   }
-  const rows = results.map(({ entry, summary, note }) => {
+  const rows = results.map(({ entry, summary, note }): string[] | NoteRow => {
     const head = [entry.name, entry.dtype, formatShape(entry.shape)];
-    if (summary === undefined) return [...head, `(${note ?? ''})`];
+    if (summary === undefined) return { cells: head, rest: `(${note ?? ''})` };
     const known = summary.count > 0;
     return [
       ...head,

@@ -1,8 +1,12 @@
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileSource, httpSource, type RandomAccessSource } from '../../index.js';
 import { flag, stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, rootError, type CliContext, type Command } from '../context.js';
-import { inputLabel, isUrlInput, openInput } from '../npz-input.js';
+import { inputLabel, isUrlInput, openInput, type TensorEntry } from '../npz-input.js';
+import { streamedBoxReader } from '../view/preview.js';
+import { rangeBoxReader } from '../view/raw-boxes.js';
 import { startViewServer, type ViewFile } from '../view/server.js';
 
 /**
@@ -11,8 +15,61 @@ import { startViewServer, type ViewFile } from '../view/server.js';
  * command, since looking at what is wrong is the point.
  */
 
-/** A path or URL (npz or safetensors, as every reading command takes); URLs are shown without credentials. */
-async function openForView(input: string, context: CliContext): Promise<ViewFile> {
+/**
+ * Sources of the raw bytes of an input, opened when a preview first needs one and closed with the command: the
+ * file or URL itself, or for a local shard index the shard beside it that holds the tensor.
+ */
+class RawSources {
+  readonly #opened = new Map<string, Promise<RandomAccessSource | undefined>>();
+
+  constructor(readonly context: CliContext) {}
+
+  sourceOf(input: string): (entry: TensorEntry) => Promise<RandomAccessSource | undefined> {
+    return async (entry) => {
+      const shard = 'shard' in entry && typeof entry.shard === 'string' ? entry.shard : undefined;
+      let location: string | undefined = input;
+      if (shard !== undefined) location = isUrlInput(input) ? undefined : join(dirname(input), shard);
+      if (location === undefined) return undefined;
+      let source = this.#opened.get(location);
+      if (source === undefined) {
+        const http = this.context.read.http;
+        source = (isUrlInput(location) ? httpSource(location, { ...http, signal: this.context.signal }) : fileSource(location)).catch(() => undefined);
+        this.#opened.set(location, source);
+      }
+      return source;
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#opened.values()].map(async (source) => (await source)?.close()));
+  }
+}
+
+/**
+ * Whether a local file starts as a checkpoint the readers take would: a ZIP record, an npy magic, a
+ * safetensors header length followed by '{', or JSON (a shard index). A damaged checkpoint still starts so.
+ */
+async function looksLikeCheckpoint(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(9);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const start = head.subarray(0, bytesRead);
+    if (start.length >= 2 && start[0] === 0x50 && start[1] === 0x4b) return true;
+    if (start.length >= 6 && start.subarray(0, 6).equals(Buffer.from('\x93NUMPY', 'latin1'))) return true;
+    if (start.length === 9 && start[8] === 0x7b) return true;
+    return /^\s*[{[]/.test(start.toString('latin1'));
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A path or URL (npz or safetensors, as every reading command takes); URLs are shown without credentials. A
+ * damaged checkpoint is opened for the page, which shows what is wrong; a local path that does not exist, cannot
+ * be read, or is not a checkpoint at all ends the command before it serves (exit 2).
+ */
+async function openForView(input: string, context: CliContext, raw: RawSources): Promise<ViewFile> {
   const path = inputLabel(input);
   const size = isUrlInput(input)
     ? undefined
@@ -22,10 +79,17 @@ async function openForView(input: string, context: CliContext): Promise<ViewFile
       );
   try {
     const file = await openInput(input, context);
-    return { path, file, ...(size === undefined ? {} : { size }) };
+    const readBoxes = rangeBoxReader(raw.sourceOf(input), streamedBoxReader(file));
+    return { path, file, readBoxes, ...(size === undefined ? {} : { size }) };
   } catch (caught) {
     const error = rootError(caught);
     if (error.code === 'ERR_ABORTED') throw error;
+    if (!isUrlInput(input) && input !== '-') {
+      if (error.code === 'ERR_IO') throw error;
+      if (!(await looksLikeCheckpoint(input).catch(() => false))) {
+        throw usageError(`${path} is not a checkpoint (npz, safetensors, or a shard index): ${error.message}`);
+      }
+    }
     context.warn(`cannot read ${path}: ${error.message} [${error.code}]; the page shows the error`);
     return { path, error: { code: error.code, message: error.message }, ...(size === undefined ? {} : { size }) };
   }
@@ -64,8 +128,9 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   const port = parsePort(stringOption(parsed, 'port'));
   const bins = parseBins(stringOption(parsed, 'bins'));
   const files: ViewFile[] = [];
+  const raw = new RawSources(context);
   try {
-    for (const path of paths) files.push(await openForView(path, context));
+    for (const path of paths) files.push(await openForView(path, context, raw));
     const server = await startViewServer({
       files,
       port,
@@ -85,7 +150,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     await server.close();
     return EXIT_OK;
   } finally {
-    await Promise.all(files.map((view) => view.file?.close()));
+    await Promise.all([...files.map((view) => view.file?.close()), raw.close()]);
   }
 }
 

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The page: plain HTML, CSS and one JavaScript module shipped in the package (copied next to this file by the
+ * The page: plain HTML, CSS and two JavaScript modules shipped in the package (copied next to this file by the
  * build), read once at start. Only these names are ever served; no request path reaches the file system.
  */
 
 const CONTENT_TYPES = {
   'app.js': 'text/javascript; charset=utf-8',
+  'format.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 } as const;
 

@@ -36,6 +36,19 @@ function sameType(a: TensorEntry, b: TensorEntry): boolean {
   return a.dtype === b.dtype && (a.dtype !== 'raw' || JSON.stringify(a.descr) === JSON.stringify(b.descr));
 }
 
+/** One name's tensors in A and B: a structural difference found without reading data, or the entry to compare. */
+export function pairDiff(a: TensorEntry | undefined, b: TensorEntry | undefined): TensorDiff | TensorEntry | undefined {
+  if (a === undefined) return b === undefined ? undefined : { name: b.name, kind: 'only-b', b: describe(b) };
+  if (b === undefined) return { name: a.name, kind: 'only-a', a: describe(a) };
+  if (!sameType(a, b)) return { name: a.name, kind: 'dtype', a: describe(a), b: describe(b) };
+  if (a.shape.join() !== b.shape.join() || a.fortranOrder !== b.fortranOrder) return { name: a.name, kind: 'shape', a: describe(a), b: describe(b) };
+  return a;
+}
+
+function isEntry(value: TensorDiff | TensorEntry): value is TensorEntry {
+  return 'isArray' in value;
+}
+
 /** Pairs the tensors of A and B; `pending` are those whose values must be compared. */
 export function diffPlan(fileA: ArrayFile, fileB: ArrayFile): { structural: TensorDiff[]; pending: TensorEntry[] } {
   const arraysA = fileA.entries.filter(isArrayEntry);
@@ -43,16 +56,35 @@ export function diffPlan(fileA: ArrayFile, fileB: ArrayFile): { structural: Tens
   const structural: TensorDiff[] = [];
   const pending: TensorEntry[] = [];
   for (const a of arraysA) {
-    const b = arraysB.get(a.name);
-    if (b === undefined) structural.push({ name: a.name, kind: 'only-a', a: describe(a) });
-    else if (!sameType(a, b)) structural.push({ name: a.name, kind: 'dtype', a: describe(a), b: describe(b) });
-    else if (a.shape.join() !== b.shape.join() || a.fortranOrder !== b.fortranOrder) {
-      structural.push({ name: a.name, kind: 'shape', a: describe(a), b: describe(b) });
-    } else pending.push(a);
+    const paired = pairDiff(a, arraysB.get(a.name))!;
+    if (isEntry(paired)) pending.push(paired);
+    else structural.push(paired);
   }
   const namesA = new Set(arraysA.map((entry) => entry.name));
-  for (const b of arraysB.values()) if (!namesA.has(b.name)) structural.push({ name: b.name, kind: 'only-b', b: describe(b) });
+  for (const b of arraysB.values()) if (!namesA.has(b.name)) structural.push(pairDiff(undefined, b) as TensorDiff);
   return { structural, pending };
+}
+
+/** The plan for one name: its structural difference, or the entry whose values must be compared. */
+export function tensorDiffPlan(a: TensorEntry | undefined, b: TensorEntry | undefined): { structural?: TensorDiff; pending?: TensorEntry } {
+  const paired = pairDiff(a, b);
+  if (paired === undefined) return {};
+  return isEntry(paired) ? { pending: paired } : { structural: paired };
+}
+
+/** True when two byte ranges hold the same bytes; four at a time where both are aligned for it. */
+export function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
+  if (left.length !== right.length) return false;
+  let start = 0;
+  if (left.byteOffset % 4 === 0 && right.byteOffset % 4 === 0) {
+    const words = left.length >>> 2;
+    const a = new Uint32Array(left.buffer, left.byteOffset, words);
+    const b = new Uint32Array(right.buffer, right.byteOffset, words);
+    for (let i = 0; i < words; i++) if (a[i] !== b[i]) return false;
+    start = words * 4;
+  }
+  for (let i = start; i < left.length; i++) if (left[i] !== right[i]) return false;
+  return true;
 }
 
 export async function compareTensor(
@@ -73,7 +105,7 @@ export async function compareTensor(
   let differing = 0;
   for await (const [left, right] of pairedChunks(streamA, streamB, entry.name)) {
     progress.add(left.length, entry.name);
-    const identical = Buffer.compare(left, right) === 0;
+    const identical = sameBytes(left, right);
     if (entry.dtype === 'raw') {
       if (!identical) differing += countDifferentItems(left, right, itemsize);
       continue;
@@ -119,7 +151,7 @@ export async function compareTensor(
 function countDifferentItems(left: Uint8Array, right: Uint8Array, itemsize: number): number {
   let count = 0;
   for (let start = 0; start < left.length; start += itemsize) {
-    if (Buffer.compare(left.subarray(start, start + itemsize), right.subarray(start, start + itemsize)) !== 0) count++;
+    if (!sameBytes(left.subarray(start, start + itemsize), right.subarray(start, start + itemsize))) count++;
   }
   return count;
 }

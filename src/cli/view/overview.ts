@@ -20,6 +20,8 @@ export interface TensorRow {
   compression: string;
   /** File offset of the member's local header. */
   offset: number;
+  /** Why the entry cannot be read, for an entry that carries its error (a damaged member); the page marks it. */
+  error?: { code: string; message: string };
 }
 
 export interface TreeNode {
@@ -46,7 +48,7 @@ export interface Overview {
   tensors: TensorRow[];
 }
 
-function rowOf(entry: TensorEntry): TensorRow {
+export function rowOf(entry: TensorEntry): TensorRow {
   const parameters = elementCount(entry.shape);
   const placement = placementOf(entry);
   return {
@@ -59,76 +61,156 @@ function rowOf(entry: TensorEntry): TensorRow {
     storedBytes: placement.compressedSize,
     compression: placement.compression,
     offset: placement.offset,
+    ...errorOf(entry),
   };
 }
+
+/** The error an entry carries, if the reader marks damaged entries with one. */
+function errorOf(entry: object): { error?: { code: string; message: string } } {
+  const error = (entry as { error?: { code?: unknown; message?: unknown } }).error;
+  if (error === undefined || error === null) return {};
+  return { error: { code: String(error.code ?? 'ERR_IO'), message: String(error.message ?? '') } };
+}
+
+/** Gives other work a turn: the event loop's next turn on a server, a frame in a page. */
+export type Pause = () => Promise<void>;
+
+/** The next turn of the event loop, wherever `setTimeout` exists (Node and browsers alike). */
+export const nextTurn: Pause = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** Rows handled between two pauses: a few milliseconds of work, so no request waits long behind an overview. */
+export const ROWS_PER_TURN = 2000;
 
 function newNode(name: string, path: string): TreeNode {
   return { name, path, parameters: 0, bytes: 0, tensors: 0, children: [] };
 }
 
-export function parameterTree(rows: readonly TensorRow[]): TreeNode {
-  const root = newNode('', '');
-  for (const row of rows) {
+/**
+ * Builds the parameter tree one row at a time, each in time proportional to its number of path segments: every
+ * node finds its children by name in a map (a checkpoint may hold 100 000 tensors side by side).
+ */
+export class TreeBuilder {
+  readonly root = newNode('', '');
+  readonly #childrenByName = new Map<TreeNode, Map<string, TreeNode>>();
+
+  add(row: Pick<TensorRow, 'name' | 'parameters' | 'bytes'>): void {
+    let node = this.root;
+    node.parameters += row.parameters;
+    node.bytes += row.bytes;
+    node.tensors++;
     const segments = row.name.split('/');
-    let node = root;
-    const visit = (target: TreeNode): void => {
-      target.parameters += row.parameters;
-      target.bytes += row.bytes;
-      target.tensors++;
-    };
-    visit(node);
-    segments.forEach((segment, depth) => {
-      let child = node.children.find((candidate) => candidate.name === segment);
+    let path = '';
+    for (let depth = 0; depth < segments.length; depth++) {
+      const segment = segments[depth]!;
+      path = depth === 0 ? segment : `${path}/${segment}`;
+      let children = this.#childrenByName.get(node);
+      if (children === undefined) {
+        children = new Map();
+        this.#childrenByName.set(node, children);
+      }
+      let child = children.get(segment);
       if (child === undefined) {
-        child = newNode(segment, segments.slice(0, depth + 1).join('/'));
+        child = newNode(segment, path);
+        children.set(segment, child);
         node.children.push(child);
       }
-      visit(child);
+      child.parameters += row.parameters;
+      child.bytes += row.bytes;
+      child.tensors++;
       node = child;
-    });
+    }
   }
-  return root;
+}
+
+export function parameterTree(rows: readonly TensorRow[]): TreeNode {
+  const builder = new TreeBuilder();
+  for (const row of rows) builder.add(row);
+  return builder.root;
 }
 
 /**
  * Where the bytes go, in groups a person recognises: two path segments (`img/Transformer`, `llm/embedder`),
  * or three under a group that holds most of a model (`llm/layers/attn`), so one bar never swallows the chart.
+ * Rows are added one at a time; which groups are split is decided at the end, from the totals.
  */
-export function byteGroups(rows: readonly TensorRow[], total: number): { path: string; bytes: number }[] {
-  const twoDeep = new Map<string, number>();
-  for (const row of rows) {
-    const key = row.name.split('/').slice(0, 2).join('/');
-    twoDeep.set(key, (twoDeep.get(key) ?? 0) + row.bytes);
+export class ByteGroups {
+  /** Bytes by the first two segments. */
+  readonly #twoDeep = new Map<string, number>();
+  /** Bytes by the first three segments, under each two-segment group. */
+  readonly #threeDeep = new Map<string, Map<string, number>>();
+
+  add(row: Pick<TensorRow, 'name' | 'bytes'>): void {
+    const segments = row.name.split('/', 3);
+    const two = segments.length > 2 ? `${segments[0]}/${segments[1]}` : row.name;
+    const three = segments.join('/');
+    this.#twoDeep.set(two, (this.#twoDeep.get(two) ?? 0) + row.bytes);
+    let under = this.#threeDeep.get(two);
+    if (under === undefined) {
+      under = new Map();
+      this.#threeDeep.set(two, under);
+    }
+    under.set(three, (under.get(three) ?? 0) + row.bytes);
   }
-  const dominant = new Set([...twoDeep].filter(([, bytes]) => total > 0 && bytes > total / 3).map(([path]) => path));
-  const groups = new Map<string, number>();
-  for (const row of rows) {
-    const segments = row.name.split('/');
-    const key = segments.slice(0, dominant.has(segments.slice(0, 2).join('/')) ? 3 : 2).join('/');
-    groups.set(key, (groups.get(key) ?? 0) + row.bytes);
+
+  groups(total: number): { path: string; bytes: number }[] {
+    const groups: { path: string; bytes: number }[] = [];
+    for (const [two, bytes] of this.#twoDeep) {
+      if (total > 0 && bytes > total / 3) for (const [path, part] of this.#threeDeep.get(two)!) groups.push({ path, bytes: part });
+      else groups.push({ path: two, bytes });
+    }
+    return groups.sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
-  return [...groups].map(([path, bytes]) => ({ path, bytes })).sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
 }
 
-export function overviewOf(file: ArrayFile): Overview {
-  const tensors = file.entries.filter(isArrayEntry).map(rowOf);
+export function byteGroups(rows: readonly TensorRow[], total: number): { path: string; bytes: number }[] {
+  const counter = new ByteGroups();
+  for (const row of rows) counter.add(row);
+  return counter.groups(total);
+}
+
+/**
+ * The overview of a file, in time linear in its number of entries, pausing every ROWS_PER_TURN rows so that a
+ * server answers other requests meanwhile (pass a `pause` that resolves at once to run it in one go).
+ */
+export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause = nextTurn): Promise<Overview> {
+  const tensors: TensorRow[] = [];
+  const otherMembers: string[] = [];
+  const tree = new TreeBuilder();
+  const groups = new ByteGroups();
   const byDtype = new Map<string, { dtype: string; bytes: number; parameters: number; tensors: number }>();
-  for (const row of tensors) {
+  let parameters = 0;
+  let bytes = 0;
+  let sinceTurn = 0;
+  for (const entry of file.entries) {
+    if (++sinceTurn >= ROWS_PER_TURN) {
+      sinceTurn = 0;
+      await pause();
+    }
+    if (!isArrayEntry(entry)) {
+      otherMembers.push(entry.memberName);
+      continue;
+    }
+    const row = rowOf(entry);
+    tensors.push(row);
+    tree.add(row);
+    groups.add(row);
     const slot = byDtype.get(row.dtype) ?? { dtype: row.dtype, bytes: 0, parameters: 0, tensors: 0 };
     slot.bytes += row.bytes;
     slot.parameters += row.parameters;
     slot.tensors++;
     byDtype.set(row.dtype, slot);
+    parameters += row.parameters;
+    bytes += row.bytes;
   }
-  const bytes = tensors.reduce((sum, row) => sum + row.bytes, 0);
+  await pause();
   return {
     arrays: tensors.length,
-    otherMembers: file.entries.flatMap((entry) => (entry.isArray ? [] : [entry.memberName])),
-    parameters: tensors.reduce((sum, row) => sum + row.parameters, 0),
+    otherMembers,
+    parameters,
     bytes,
     bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes),
-    tree: parameterTree(tensors),
-    byteGroups: byteGroups(tensors, bytes),
+    tree: tree.root,
+    byteGroups: groups.groups(bytes),
     tensors,
   };
 }

@@ -4,11 +4,13 @@ import type { ArrayFile } from '../../index.js';
 import { isArrayEntry, type TensorEntry } from '../npz-input.js';
 import { formatBytes } from '../table.js';
 import { loadAssets, type PageAssets } from './assets.js';
-import { compareTensor, diffPlan, orderDiffs, type TensorDiff } from './diff-report.js';
+import { compareTensor, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from './diff-report.js';
 import { TOKEN_PARAMETER, newToken, refusalOf } from './guard.js';
-import { overviewOf, type Overview } from './overview.js';
-import { DEFAULT_BINS, reportBytes, tensorPreview, tensorReport, type TensorReport } from './tensor-report.js';
-import { errorBody, jsonNumbers, streamWork } from './work-stream.js';
+import { jsonInSlices } from './json-text.js';
+import { nextTurn, overviewOf, rowOf } from './overview.js';
+import { streamedBoxReader, tensorPreview, type BoxReader } from './preview.js';
+import { DEFAULT_BINS, reportBytes, tensorReport, type TensorReport } from './tensor-report.js';
+import { RunningWork, errorBody, jsonNumbers, streamWork } from './work-stream.js';
 
 /**
  * The HTTP side of `npz-stream view`: the page, and a small JSON API over the files named on the command line.
@@ -26,6 +28,8 @@ export interface ViewFile {
   file?: ArrayFile;
   /** Why the file could not be opened (the page shows it). */
   error?: { code: string; message: string };
+  /** How the preview reads parts of a tensor; default: streaming the tensor up to the last value shown. */
+  readBoxes?: BoxReader;
 }
 
 export interface ViewServerOptions {
@@ -62,6 +66,19 @@ function sendText(response: ServerResponse, status: number, text: string): void 
   response.end(`${text}\n`);
 }
 
+/** Resolves when the response can take more, or has closed (a page that left does not leave this waiting). */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
+
 function sendJson(response: ServerResponse, status: number, value: unknown): void {
   response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' });
   response.end(JSON.stringify(value, jsonNumbers));
@@ -71,16 +88,20 @@ class ViewApi {
   readonly #files: readonly ViewFile[];
   readonly #bins: number;
   readonly #log: (line: string) => void;
-  readonly #stopping: AbortSignal;
-  readonly #overviews = new Map<number, Overview>();
+  readonly #running: RunningWork;
+  /** Each file's overview as JSON text, made once (in slices, between other requests) and then served as is. */
+  readonly #overviews = new Map<number, Promise<Uint8Array[]>>();
   readonly #reports = new Map<string, TensorReport>();
+  readonly #arrays = new Map<number, Map<string, TensorEntry>>();
   #diff: TensorDiff[] | undefined;
+  /** Single tensors compared for the tensor page, by name. */
+  readonly #tensorDiffs = new Map<string, TensorDiff>();
 
-  constructor(options: ViewServerOptions, stopping: AbortSignal) {
+  constructor(options: ViewServerOptions, running: RunningWork) {
     this.#files = options.files;
     this.#bins = options.bins ?? DEFAULT_BINS;
     this.#log = options.log ?? (() => {});
-    this.#stopping = stopping;
+    this.#running = running;
   }
 
   async handle(route: string, query: URLSearchParams, response: ServerResponse): Promise<void> {
@@ -98,12 +119,16 @@ class ViewApi {
         });
       case '/api/overview':
         return this.#overview(query, response);
+      case '/api/entry':
+        return this.#entry(query, response);
       case '/api/tensor':
         return this.#tensor(query, response);
       case '/api/preview':
         return this.#preview(query, response);
       case '/api/diff':
         return this.#diffAll(response);
+      case '/api/tensor-diff':
+        return this.#diffOne(query, response);
       default:
         return sendText(response, 404, 'not found');
     }
@@ -125,27 +150,53 @@ class ViewApi {
     return { index, file: view.file };
   }
 
-  #tensorOf(query: URLSearchParams, response: ServerResponse): { index: number; file: ArrayFile; entry: TensorEntry } | undefined {
+  /** A file's arrays by name, indexed on first use (a file may hold 100 000 of them). */
+  #arraysOf(index: number, file: ArrayFile): Map<string, TensorEntry> {
+    let arrays = this.#arrays.get(index);
+    if (arrays === undefined) {
+      arrays = new Map();
+      for (const entry of file.entries) if (isArrayEntry(entry) && !arrays.has(entry.name)) arrays.set(entry.name, entry);
+      this.#arrays.set(index, arrays);
+    }
+    return arrays;
+  }
+
+  #tensorOf(query: URLSearchParams, response: ServerResponse): { index: number; file: ArrayFile; entry: TensorEntry; view: ViewFile } | undefined {
     const opened = this.#fileOf(query, response);
     if (opened === undefined) return undefined;
     const name = query.get('name') ?? '';
-    const entry = opened.file.entries.find((candidate) => candidate.name === name);
-    if (entry === undefined || !isArrayEntry(entry)) {
+    const entry = this.#arraysOf(opened.index, opened.file).get(name);
+    if (entry === undefined) {
       sendJson(response, 404, { error: { code: 'ERR_NPZ_NOT_FOUND', message: `no array named ${JSON.stringify(name)} in the file` } });
       return undefined;
     }
-    return { ...opened, entry };
+    return { ...opened, entry, view: this.#files[opened.index]! };
   }
 
-  #overview(query: URLSearchParams, response: ServerResponse): void {
+  async #overview(query: URLSearchParams, response: ServerResponse): Promise<void> {
     const opened = this.#fileOf(query, response);
     if (opened === undefined) return;
-    let overview = this.#overviews.get(opened.index);
-    if (overview === undefined) {
-      overview = overviewOf(opened.file);
-      this.#overviews.set(opened.index, overview);
+    const { index, file } = opened;
+    let text = this.#overviews.get(index);
+    if (text === undefined) {
+      text = overviewOf(file).then((overview) => jsonInSlices(overview, jsonNumbers, nextTurn));
+      this.#overviews.set(index, text);
+      text.catch(() => this.#overviews.delete(index));
     }
-    sendJson(response, 200, overview);
+    const pieces = await text;
+    response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': pieces.reduce((sum, piece) => sum + piece.length, 0) });
+    // Piece by piece as the connection takes them: tens of megabytes are never copied in one go.
+    for (const piece of pieces) {
+      if (response.destroyed) return;
+      if (!response.write(piece)) await drained(response);
+    }
+    response.end();
+  }
+
+  /** One tensor's row of the overview, for the tensor page (without the whole overview of a large file). */
+  #entry(query: URLSearchParams, response: ServerResponse): void {
+    const target = this.#tensorOf(query, response);
+    if (target !== undefined) sendJson(response, 200, rowOf(target.entry));
   }
 
   async #tensor(query: URLSearchParams, response: ServerResponse): Promise<void> {
@@ -161,7 +212,7 @@ class ViewApi {
         total: cached === undefined ? reportBytes(entry) : 0,
         run: async (signal, progress) => cached ?? tensorReport(file, entry, { bins, signal, progress }),
       },
-      { serverSignal: this.#stopping, onCancel: (progress) => this.#cancelled(`statistics of ${entry.name}`, progress) },
+      { running: this.#running, onCancel: (progress) => this.#cancelled(`statistics of ${entry.name}`, progress) },
     );
     if (result !== undefined && cached === undefined) {
       if (this.#reports.size >= REPORT_CACHE_LIMIT) this.#reports.delete(this.#reports.keys().next().value!);
@@ -172,30 +223,68 @@ class ViewApi {
   async #preview(query: URLSearchParams, response: ServerResponse): Promise<void> {
     const target = this.#tensorOf(query, response);
     if (target === undefined) return;
-    const controller = new AbortController();
+    const controller = this.#running.start();
     const cancel = (): void => {
       if (!response.writableEnded) controller.abort();
     };
     response.on('close', cancel);
     try {
-      const preview = await tensorPreview(target.file, target.entry, AbortSignal.any([controller.signal, this.#stopping]));
+      const readBoxes = target.view.readBoxes ?? streamedBoxReader(target.file);
+      const preview = await tensorPreview(target.entry, readBoxes, controller.signal);
       sendJson(response, 200, preview);
     } catch (error) {
       if (!controller.signal.aborted) sendJson(response, 422, { error: errorBody(error) });
     } finally {
+      this.#running.finish(controller);
       response.off('close', cancel);
     }
   }
 
-  async #diffAll(response: ServerResponse): Promise<void> {
+  /** Both opened files of a pair, or undefined after answering with why there are not two. */
+  #pair(response: ServerResponse): [ArrayFile, ArrayFile] | undefined {
     const [viewA, viewB] = this.#files;
-    if (viewA === undefined || viewB === undefined) return sendJson(response, 404, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'the diff needs two files' } });
+    if (viewA === undefined || viewB === undefined) {
+      sendJson(response, 404, { error: { code: 'ERR_INVALID_ARGUMENT', message: 'the diff needs two files' } });
+      return undefined;
+    }
     const failed = [viewA, viewB].find((view) => view.file === undefined);
     if (failed !== undefined || viewA.file === undefined || viewB.file === undefined) {
-      return sendJson(response, 422, { error: failed?.error ?? { code: 'ERR_IO', message: 'a file could not be opened' } });
+      sendJson(response, 422, { error: failed?.error ?? { code: 'ERR_IO', message: 'a file could not be opened' } });
+      return undefined;
     }
-    const fileA = viewA.file;
-    const fileB = viewB.file;
+    return [viewA.file, viewB.file];
+  }
+
+  /** What changed in one tensor between A and B (the tensor page of a pair). */
+  async #diffOne(query: URLSearchParams, response: ServerResponse): Promise<void> {
+    const pair = this.#pair(response);
+    if (pair === undefined) return;
+    const [fileA, fileB] = pair;
+    const name = query.get('name') ?? '';
+    const plan = tensorDiffPlan(this.#arraysOf(0, fileA).get(name), this.#arraysOf(1, fileB).get(name));
+    if (plan.structural === undefined && plan.pending === undefined) {
+      return sendJson(response, 404, { error: { code: 'ERR_NPZ_NOT_FOUND', message: `no array named ${JSON.stringify(name)} in either file` } });
+    }
+    const cached = plan.structural ?? this.#tensorDiffs.get(name) ?? this.#diff?.find((diff) => diff.name === name);
+    const pending = plan.pending;
+    const result = await streamWork(
+      response,
+      {
+        total: cached === undefined && pending !== undefined ? pending.byteLength : 0,
+        run: async (signal, progress) => cached ?? compareTensor(fileA, fileB, pending!, signal, progress),
+      },
+      { running: this.#running, onCancel: (progress) => this.#cancelled(`the comparison of ${name}`, progress) },
+    );
+    if (result !== undefined && cached === undefined) {
+      if (this.#tensorDiffs.size >= REPORT_CACHE_LIMIT) this.#tensorDiffs.delete(this.#tensorDiffs.keys().next().value!);
+      this.#tensorDiffs.set(name, result);
+    }
+  }
+
+  async #diffAll(response: ServerResponse): Promise<void> {
+    const pair = this.#pair(response);
+    if (pair === undefined) return;
+    const [fileA, fileB] = pair;
     const cached = this.#diff;
     const plan = diffPlan(fileA, fileB);
     const result = await streamWork(
@@ -209,7 +298,7 @@ class ViewApi {
           return orderDiffs(diffs);
         },
       },
-      { serverSignal: this.#stopping, onCancel: (progress) => this.#cancelled('the diff', progress) },
+      { running: this.#running, onCancel: (progress) => this.#cancelled('the diff', progress) },
     );
     if (result !== undefined) this.#diff = result;
   }
@@ -222,8 +311,8 @@ class ViewApi {
 export async function startViewServer(options: ViewServerOptions): Promise<ViewServer> {
   const token = newToken();
   const assets: PageAssets = loadAssets(token);
-  const stopping = new AbortController();
-  const api = new ViewApi(options, stopping.signal);
+  const running = new RunningWork();
+  const api = new ViewApi(options, running);
   let port = options.port ?? 0;
 
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
@@ -271,7 +360,7 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
     port,
     token,
     close: async () => {
-      stopping.abort();
+      running.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

@@ -1,9 +1,7 @@
 import { DTYPES, type ArrayFile, type DType } from '../../index.js';
 import { addValues, emptySummary, type Summary } from '../commands/stats.js';
-import { shownElements } from '../commands/cat.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
 import { entryItemsize, type TensorEntry } from '../npz-input.js';
-import { arrayText, isSummarised } from '../print/array-print.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import { addToHistogram, binOf, emptyHistogram, histogramRange, type Histogram } from './histogram.js';
 import type { WorkProgress } from './progress-report.js';
@@ -140,11 +138,4 @@ export async function tensorReport(
     progress.add(entry.byteLength);
   }
   return { name: entry.name, stats, histogram };
-}
-
-/** The first and last values as numpy prints the array (the `cat` command's text). */
-export async function tensorPreview(file: ArrayFile, entry: TensorEntry, signal: AbortSignal): Promise<{ text: string; summarised: boolean }> {
-  if (entry.dtype === 'raw') return { text: `(descr ${JSON.stringify(entry.descr)} is not printed as numbers)`, summarised: false };
-  const values = await shownElements(file, entry, entry.dtype, signal);
-  return { text: arrayText({ dtype: entry.dtype, shape: entry.shape, values }), summarised: isSummarised(entry.shape) };
 }

@@ -23,6 +23,39 @@ export function errorBody(error: unknown): { code: string; message: string } {
   return { code: root.code, message: root.message };
 }
 
+/**
+ * The work a server has in progress, each with a controller of its own, so that closing the server stops all of
+ * it. One shared signal with a listener per request would hold one listener per request in flight (Node warns
+ * past ten); here a request adds itself to a set and leaves it when done.
+ */
+export class RunningWork {
+  readonly #controllers = new Set<AbortController>();
+  #stopped: NpzError | undefined;
+
+  /** A controller for new work; already aborted once the server stops. Pass it to `finish` when done. */
+  start(): AbortController {
+    const controller = new AbortController();
+    if (this.#stopped !== undefined) controller.abort(this.#stopped);
+    else this.#controllers.add(controller);
+    return controller;
+  }
+
+  finish(controller: AbortController): void {
+    this.#controllers.delete(controller);
+  }
+
+  /** Work in progress, for tests and logs. */
+  get size(): number {
+    return this.#controllers.size;
+  }
+
+  stop(): void {
+    this.#stopped ??= new NpzError('ERR_ABORTED', 'the server is stopping');
+    for (const controller of this.#controllers) controller.abort(this.#stopped);
+    this.#controllers.clear();
+  }
+}
+
 export interface StreamedWork<T> {
   total: number;
   run(signal: AbortSignal, progress: WorkProgress): Promise<T>;
@@ -32,9 +65,9 @@ export interface StreamedWork<T> {
 export async function streamWork<T>(
   response: ServerResponse,
   work: StreamedWork<T>,
-  events: { serverSignal: AbortSignal; onCancel(progress: WorkProgress): void },
+  events: { running: RunningWork; onCancel(progress: WorkProgress): void },
 ): Promise<T | undefined> {
-  const controller = new AbortController();
+  const controller = events.running.start();
   const progress = new WorkProgress(work.total);
   const write = (line: unknown): void => {
     if (!response.writableEnded && !response.destroyed) response.write(`${JSON.stringify(line, jsonNumbers)}\n`);
@@ -45,8 +78,6 @@ export async function streamWork<T>(
     events.onCancel(progress);
   };
   response.on('close', cancel);
-  const stopWithServer = (): void => controller.abort(new NpzError('ERR_ABORTED', 'the server is stopping'));
-  events.serverSignal.addEventListener('abort', stopWithServer, { once: true });
 
   response.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8' });
   let reported = -1;
@@ -67,7 +98,7 @@ export async function streamWork<T>(
     return undefined;
   } finally {
     clearInterval(timer);
-    events.serverSignal.removeEventListener('abort', stopWithServer);
+    events.running.finish(controller);
     response.off('close', cancel);
     if (!response.writableEnded) response.end();
   }

@@ -2,6 +2,8 @@
 // few dozen lines, not a library (and nothing may be fetched from the network). All numbers come from the server.
 
 const TOKEN = document.querySelector('meta[name="npz-view-token"]').content;
+// Every request carries the token, so the formatting module is imported with it.
+const { formatBytes, formatCount, formatNumber, percent, plural } = await import(`./format.js?token=${encodeURIComponent(TOKEN)}`);
 const main = document.getElementById('main');
 const tabs = document.getElementById('tabs');
 
@@ -58,40 +60,6 @@ async function runJob(path, params, signal, onProgress) {
   throw new ServerError({ code: 'ERR_IO', message: 'the server closed the connection before answering' });
 }
 
-// ---------------------------------------------------------------- formatting
-
-const UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];
-
-function formatBytes(bytes) {
-  if (Math.abs(bytes) < 1024) return `${bytes} B`;
-  let value = bytes / 1024;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)} ${UNITS[unit]}`;
-}
-
-function formatCount(count) {
-  if (count < 1e4) return count.toLocaleString('en-US');
-  const [divisor, suffix] = count >= 1e9 ? [1e9, 'B'] : count >= 1e6 ? [1e6, 'M'] : [1e3, 'k'];
-  return `${(count / divisor).toPrecision(3)}${suffix}`;
-}
-
-function formatNumber(value) {
-  if (value === null || value === undefined) return '–';
-  if (Number.isNaN(value)) return 'nan';
-  if (!Number.isFinite(value)) return value < 0 ? '-inf' : 'inf';
-  const magnitude = Math.abs(value);
-  if (value !== 0 && (magnitude >= 1e6 || magnitude < 1e-4)) return value.toExponential(4);
-  return String(Number(value.toPrecision(6)));
-}
-
-function percent(part, whole) {
-  return whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '–';
-}
-
 // ---------------------------------------------------------------- DOM
 
 function h(tag, attributes = {}, ...children) {
@@ -114,8 +82,15 @@ function s(tag, attributes = {}, ...children) {
   return element;
 }
 
+/** Replaces the page's content; absent parts (null, undefined, false) are left out, never shown as text. */
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((node) => node !== undefined && node !== null && node !== false));
+}
+
+/** A damaged entry's mark (`error`: { code, message } on a tensor or diff row), or nothing. */
+function damagedBadge(error, where) {
+  if (!error) return null;
+  return h('span', { class: 'badge badge-damaged', title: error.message }, `damaged${where ? ` in ${where}` : ''}${error.code ? ` (${error.code})` : ''}`);
 }
 
 function errorPanel(title, error) {
@@ -238,8 +213,10 @@ function renderTabs(route) {
   tabs.replaceChildren(...links);
 }
 
+/** A summary card; a detail that only repeats the value is left out. */
 function card(label, value, detail) {
-  return h('div', { class: 'card' }, h('div', { class: 'card-value' }, value), h('div', { class: 'card-label' }, label), detail ? h('div', { class: 'card-detail' }, detail) : null);
+  const shown = detail && String(detail) !== String(value) ? detail : null;
+  return h('div', { class: 'card' }, h('div', { class: 'card-value' }, value), h('div', { class: 'card-label' }, label), shown ? h('div', { class: 'card-detail' }, shown) : null);
 }
 
 function treeView(node, fileIndex, total, depth = 0) {
@@ -250,7 +227,7 @@ function treeView(node, fileIndex, total, depth = 0) {
     'summary',
     {},
     h('span', { class: 'segment' }, node.name === '' ? '(all)' : `${node.name}/`),
-    h('span', { class: 'size' }, `${node.tensors} tensors · ${formatCount(node.parameters)} params · ${formatBytes(node.bytes)} · ${percent(node.bytes, total)}`),
+    h('span', { class: 'size' }, `${plural(node.tensors, 'tensor')} · ${formatCount(node.parameters)} params · ${formatBytes(node.bytes)} · ${percent(node.bytes, total)}`),
   );
   const children = h('ul', {}, node.children.map((child) => treeView(child, fileIndex, total, depth + 1)));
   return h('li', {}, h('details', { open: depth < 2 }, summary, children));
@@ -265,7 +242,7 @@ function tensorTable(overview, fileIndex) {
     row: h(
       'tr',
       {},
-      h('td', { class: 'name' }, h('a', { href: tensorHref(fileIndex, tensor.name) }, tensor.name)),
+      h('td', { class: 'name' }, h('a', { href: tensorHref(fileIndex, tensor.name) }, tensor.name), damagedBadge(tensor.error)),
       h('td', {}, tensor.dtype),
       h('td', {}, tensor.shapeText),
       h('td', { class: 'num' }, formatBytes(tensor.bytes)),
@@ -276,7 +253,7 @@ function tensorTable(overview, fileIndex) {
     const needle = filter.value.trim().toLowerCase();
     const shown = rows.filter(({ name }) => name.toLowerCase().includes(needle));
     body.replaceChildren(...shown.map(({ row }) => row));
-    count.textContent = `${shown.length} of ${rows.length} tensors`;
+    count.textContent = needle === '' ? plural(rows.length, 'tensor') : `${shown.length.toLocaleString('en-US')} of ${plural(rows.length, 'tensor')}`;
   };
   filter.addEventListener('input', apply);
   apply();
@@ -307,10 +284,10 @@ async function overviewView(fileIndex, signal) {
     h(
       'section',
       { class: 'cards' },
-      card('tensors', overview.arrays.toLocaleString('en-US'), overview.otherMembers.length ? `+ ${overview.otherMembers.length} other members` : undefined),
+      card('tensors', overview.arrays.toLocaleString('en-US'), overview.otherMembers.length ? `+ ${plural(overview.otherMembers.length, 'other member')}` : undefined),
       card('parameters', formatCount(overview.parameters), overview.parameters.toLocaleString('en-US')),
       card('data', formatBytes(overview.bytes), file.size !== null ? `file ${formatBytes(file.size)}` : undefined),
-      ...overview.bytesByDtype.map((slot) => card(slot.dtype, formatBytes(slot.bytes), `${slot.tensors} tensors · ${percent(slot.bytes, overview.bytes)}`)),
+      ...overview.bytesByDtype.map((slot) => card(slot.dtype, formatBytes(slot.bytes), `${plural(slot.tensors, 'tensor')} · ${percent(slot.bytes, overview.bytes)}`)),
     ),
     h(
       'section',
@@ -342,16 +319,27 @@ function statsTable(stats) {
 async function tensorView(fileIndex, name, signal) {
   const file = files[fileIndex];
   if (file === undefined || file.error) return show(errorPanel(`Cannot read ${file?.path ?? 'the file'}`, file?.error ?? { message: 'no such file' }));
-  const overview = await getJson('overview', { file: fileIndex }, signal);
-  const tensor = overview.tensors.find((candidate) => candidate.name === name);
-  if (tensor === undefined) return show(errorPanel('No such tensor', { code: 'ERR_NPZ_NOT_FOUND', message: `${name} is not in ${file.path}` }));
+  let tensor;
+  try {
+    tensor = await getJson('entry', { file: fileIndex, name }, signal);
+  } catch (error) {
+    if (signal.aborted) return;
+    // Only in the other file of a pair: the page still shows what changed.
+    if (error.code !== 'ERR_NPZ_NOT_FOUND' || files.length < 2) return show(errorPanel('No such tensor', { code: error.code, message: `${name} is not in ${file.path}` }));
+  }
+  if (tensor === undefined) {
+    const changeSlot = h('section', { class: 'tensor-diff' }, h('h2', {}, 'Change A → B'), h('p', { class: 'loading' }, 'comparing…'));
+    show(h('p', { class: 'crumbs' }, h('a', { href: '#diff' }, '← what changed')), h('h1', { class: 'tensor-name' }, name), h('p', { class: 'note' }, `not in ${file.label}: ${file.path}`), changeSlot);
+    return tensorDiffInto(changeSlot, name, signal);
+  }
   const progress = progressView();
   const statsSlot = h('section', { class: 'tensor-stats' }, h('h2', {}, 'Statistics'), progress.element);
   const previewSlot = h('section', {}, h('h2', {}, 'First values'), h('p', { class: 'loading' }, 'reading…'));
+  const changeSlot = files.length > 1 ? h('section', { class: 'tensor-diff' }, h('h2', {}, 'Change A → B'), h('p', { class: 'loading' }, 'comparing…')) : null;
   const others = files.map((other, index) => (index !== fileIndex && !other.error ? h('a', { href: tensorHref(index, name) }, `same tensor in ${other.label}`) : null));
   show(
     h('p', { class: 'crumbs' }, h('a', { href: `#overview/${fileIndex}` }, `← ${file.path}`), ...others.filter(Boolean).map((link) => [' · ', link])),
-    h('h1', { class: 'tensor-name' }, name),
+    h('h1', { class: 'tensor-name' }, name, damagedBadge(tensor.error)),
     h(
       'dl',
       { class: 'meta' },
@@ -363,9 +351,11 @@ async function tensorView(fileIndex, name, signal) {
         ['stored', `${tensor.compression}, ${formatBytes(tensor.storedBytes)} at offset ${tensor.offset.toLocaleString('en-US')}`],
       ].map(([label, value]) => h('div', {}, h('dt', {}, label), h('dd', {}, value))),
     ),
+    changeSlot,
     statsSlot,
     previewSlot,
   );
+  if (changeSlot) void tensorDiffInto(changeSlot, name, signal);
   getJson('preview', { file: fileIndex, name }, signal).then(
     (preview) => previewSlot.replaceChildren(h('h2', {}, 'First values'), h('pre', { class: 'preview' }, preview.text)),
     (error) => {
@@ -405,6 +395,32 @@ async function tensorView(fileIndex, name, signal) {
   );
 }
 
+/** What changed in one tensor of a pair, filled into `slot` when the comparison is done. */
+async function tensorDiffInto(slot, name, signal) {
+  const progress = progressView();
+  slot.replaceChildren(h('h2', {}, 'Change A → B'), progress.element);
+  let diff;
+  try {
+    diff = await runJob('tensor-diff', { name }, signal, (message) => progress.update(message));
+  } catch (error) {
+    if (!signal.aborted) slot.replaceChildren(h('h2', {}, 'Change A → B'), errorPanel(`Cannot compare ${name}`, error));
+    return;
+  }
+  const structural = diff.kind !== 'changed' && diff.kind !== 'equal';
+  const facts = structural
+    ? [['A', diff.a ?? '(none)'], ['B', diff.b ?? '(none)']]
+    : [
+        ['‖a − b‖ / ‖a‖', diff.relative === undefined ? '–' : formatNumber(diff.relative)],
+        ['max |a − b|', diff.maxAbs === undefined ? '–' : formatNumber(diff.maxAbs)],
+        ['values changed', diff.differing === undefined ? '–' : `${diff.differing.toLocaleString('en-US')} of ${diff.items.toLocaleString('en-US')}`],
+      ];
+  slot.replaceChildren(
+    h('h2', {}, 'Change A → B'),
+    h('p', {}, h('span', { class: `badge badge-${diff.kind}` }, KIND_TEXT[diff.kind]), ' ', damagedBadge(diff.error, diff.damaged), ' ', h('a', { href: '#diff' }, 'every tensor')),
+    h('dl', { class: 'meta diff-facts' }, facts.map(([label, value]) => h('div', {}, h('dt', {}, label), h('dd', {}, value)))),
+  );
+}
+
 const KIND_TEXT = {
   'only-a': 'only in A',
   'only-b': 'only in B',
@@ -422,7 +438,7 @@ function diffRow(diff, rank) {
     { class: `diff-${diff.kind}` },
     h('td', { class: 'num' }, rank),
     h('td', { class: 'name' }, diff.name, structural ? h('div', { class: 'change' }, `${diff.a ?? '(none)'} → ${diff.b ?? '(none)'}`) : null),
-    h('td', {}, h('span', { class: `badge badge-${diff.kind}` }, KIND_TEXT[diff.kind])),
+    h('td', {}, h('span', { class: `badge badge-${diff.kind}` }, KIND_TEXT[diff.kind]), damagedBadge(diff.error, diff.damaged)),
     h('td', { class: 'num relative' }, diff.relative === undefined ? '–' : formatNumber(diff.relative)),
     h('td', { class: 'num' }, diff.maxAbs === undefined ? '–' : formatNumber(diff.maxAbs)),
     h('td', { class: 'num' }, diff.differing === undefined ? '–' : `${diff.differing.toLocaleString('en-US')} of ${diff.items.toLocaleString('en-US')}`),
@@ -456,9 +472,9 @@ async function diffView(signal) {
     h(
       'section',
       { class: 'cards' },
-      card('changed', changed.length, 'tensors with different values'),
-      card('unchanged', equal.length, 'byte-identical values'),
-      card('structure', structural.length, 'only in one file, or new dtype/shape'),
+      card('changed', changed.length.toLocaleString('en-US'), `${changed.length === 1 ? 'tensor' : 'tensors'} with different values`),
+      card('unchanged', equal.length.toLocaleString('en-US'), 'byte-identical values'),
+      card('structure', structural.length.toLocaleString('en-US'), 'only in one file, or new dtype/shape'),
     ),
     structural.length
       ? h(
