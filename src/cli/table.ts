@@ -1,4 +1,5 @@
 /** Human-readable sizes, numpy-style shapes and aligned text tables for the CLI's stdout. */
+import stringWidth from 'string-width';
 
 const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -30,26 +31,33 @@ export interface NoteRow {
   rest: string;
 }
 
+/** `text` padded with spaces to `width` terminal columns (CJK and emoji take two, combining marks none). */
+function pad(text: string, width: number, align: 'left' | 'right' = 'left'): string {
+  const fill = ' '.repeat(Math.max(0, width - stringWidth(text)));
+  return align === 'right' ? fill + text : text + fill;
+}
+
 /**
- * Rows padded into columns separated by two spaces; trailing spaces trimmed. A NoteRow's note does not count
- * toward any column's width: a long note runs past the columns instead of widening them.
+ * Rows padded into columns separated by two spaces; trailing spaces trimmed. Widths are display widths, so names
+ * in CJK or with emoji line up in a terminal. A NoteRow's note does not count toward any column's width: a long
+ * note runs past the columns instead of widening them.
  */
 export function renderTable(columns: readonly Column[], rows: readonly (readonly string[] | NoteRow)[]): string {
   const cellsOf = (row: readonly string[] | NoteRow): readonly string[] => ('rest' in row ? row.cells : (row as readonly string[]));
-  const widths = columns.map((column, index) => Math.max(column.header.length, ...rows.map((row) => (cellsOf(row)[index] ?? '').length)));
+  const widths = columns.map((column, index) => Math.max(stringWidth(column.header), ...rows.map((row) => stringWidth(cellsOf(row)[index] ?? ''))));
   const line = (cells: readonly string[], count = columns.length): string =>
     columns
       .slice(0, count)
       .map((column, index) => {
         const cell = cells[index] ?? '';
         const width = widths[index] ?? 0;
-        return column.align === 'right' ? cell.padStart(width) : cell.padEnd(width);
+        return pad(cell, width, column.align);
       })
       .join('  ')
       .trimEnd();
   const render = (row: readonly string[] | NoteRow): string => {
     if (!('rest' in row)) return line(row as readonly string[]);
-    return `${line(row.cells, row.cells.length).padEnd(widths.slice(0, row.cells.length).reduce((sum, width) => sum + width + 2, 0))}${row.rest}`.trimEnd();
+    return `${pad(line(row.cells, row.cells.length), widths.slice(0, row.cells.length).reduce((sum, width) => sum + width + 2, 0))}${row.rest}`.trimEnd();
   };
   return [line(columns.map((column) => column.header)), ...rows.map(render)].join('\n');
 }

@@ -106,6 +106,24 @@ describe('text helpers', () => {
     );
   });
 
+  it('tables align by display width: CJK and emoji take two columns, combining marks none', () => {
+    const table = renderTable(
+      [{ header: 'NAME' }, { header: 'DTYPE' }, { header: 'SIZE', align: 'right' }],
+      [['嵌入/权重', 'bfloat16', '1'], ['w😀', 'float32', '22'], ['cafe\u0301', 'int8', '333'], ['plain_name', 'uint8', '4']],
+    );
+    // Every DTYPE cell starts at the same terminal column: the display width of what precedes it is the same.
+    const columnOf = (line: string, cell: string): number => {
+      const before = line.slice(0, line.indexOf(cell));
+      let width = 0;
+      for (const char of before) width += /\p{Mn}/u.test(char) ? 0 : /[\u4e00-\u9fff]|\p{Extended_Pictographic}/u.test(char) ? 2 : 1;
+      return width;
+    };
+    const lines = table.split('\n');
+    expect(lines.map((line, i) => columnOf(line, ['DTYPE', 'bfloat16', 'float32', 'int8', 'uint8'][i]!))).toEqual([12, 12, 12, 12, 12]);
+    expect(lines[1]).toBe('嵌入/权重   bfloat16     1');
+    expect(lines[2]).toBe('w😀         float32     22');
+  });
+
   it('a progress line shows bytes done/total, rate and ETA, and fits the terminal', () => {
     const line = progressLine('verify', 512 * 2 ** 20, 2 ** 30, 2, 'llm/x', 200);
     expect(line).toBe('verify [############------------]  50% 512 MiB/1.00 GiB 256 MiB/s ETA 0:02 llm/x');
