@@ -21,6 +21,7 @@ import type { NpyArray } from './npy/array.js';
 import type { Leaf } from './npy/write.js';
 import { nodePlatform } from './node/platform.js';
 import * as npzOpen from './npz/open.js';
+import * as npyOpen from './npz/open-npy.js';
 import * as npzRead from './npz/read.js';
 import * as npySave from './npz/save-npy.js';
 import * as npzSave from './npz/save.js';
@@ -28,6 +29,7 @@ import * as npzStream from './npz/stream.js';
 import * as stOpen from './safetensors/open.js';
 import * as stSave from './safetensors/save.js';
 import * as stShards from './safetensors/shards.js';
+import * as stStream from './safetensors/stream.js';
 import type { ByteStream } from './io/byte-stream.js';
 import type { NpzSource } from './io/random-access.js';
 import type { FlatTree, Tree } from './tree/flatten.js';
@@ -55,11 +57,13 @@ export {
 export { flattenWithNames, unflattenWithNames } from './tree/flatten.js';
 export type { Tree, FlatTree } from './tree/flatten.js';
 
-export type { ArrayFile, ArrayEntry, ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions } from './io/array-file.js';
+export { isDamagedEntry } from './io/array-file.js';
+export type { ArrayFile, ArrayEntry, ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, DamagedEntry, DamagedPolicy, EntryError } from './io/array-file.js';
+export type { OpenNpyOptions, NpyFile, NpyFileEntry, NpyFileArrayEntry, NpyFileDamagedEntry } from './npz/open-npy.js';
 
 export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';
 export type { SaveNpyOptions, SaveNpySummary } from './npz/save-npy.js';
-export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, NpzChunksOptions } from './npz/open.js';
+export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, NpzDamagedEntry, NpzChunksOptions } from './npz/open.js';
 export type { Compression, DuplicateNamePolicy } from './npz/keys.js';
 export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
 export type { StreamNpzOptions, StreamChunksOptions, StreamNpzEntry, StreamNpzArrayEntry, StreamNpzOtherEntry } from './npz/stream.js';
@@ -71,9 +75,10 @@ export type { RandomAccessSource, NpzSource } from './io/random-access.js';
 export { httpSource } from './node/http-source.js';
 export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './node/http-source.js';
 
-export type { SaveSafetensorsOptions, SaveSafetensorsSummary } from './safetensors/save.js';
+export type { SaveSafetensorsOptions, SaveSafetensorsSummary, SafetensorsFloat8DType } from './safetensors/save.js';
 export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';
 export type { SaveShardsOptions, SaveShardsSummary, ShardedEntry } from './safetensors/shards.js';
+export type { StreamSafetensorsOptions, StreamSafetensorsEntry } from './safetensors/stream.js';
 
 /**
  * Writes `tree` to `path` atomically: into a temp file beside it, fsync'd, then renamed over `path`. Lazy
@@ -108,10 +113,20 @@ export function saveNpy(path: string, array: Leaf, options?: npySave.SaveNpyOpti
 /**
  * Opens an npz for random access: reads the central directory and each array's npy header, so `entries`
  * describes every array up front. Headers are fetched in file order, many members per read, so opening costs a
- * few large reads whatever the member count.
+ * few large reads whatever the member count. A member whose headers fail their checks is listed as damaged
+ * (`damaged: true`, with its `error`) rather than failing the open; `damaged: 'error'` restores the strict open.
  */
 export function openNpz(input: NpzSource, options?: npzOpen.OpenNpzOptions): Promise<npzOpen.NpzFile> {
   return npzOpen.openNpz(nodePlatform, input, options);
+}
+
+/**
+ * Opens a bare `.npy` file (what `np.save` writes) as an `ArrayFile` with one array, named after the file
+ * (`weights.npy` → `weights`, or `options.name`). The header is read and checked against the file's size (header
+ * plus exactly the data it declares); the data is read by `get` and `chunks`, little-endian like every reader's.
+ */
+export function openNpy(input: NpzSource, options?: npyOpen.OpenNpyOptions): Promise<npyOpen.NpyFile> {
+  return npyOpen.openNpy(nodePlatform, input, options);
 }
 
 /**
@@ -159,6 +174,15 @@ export function saveSafetensors(path: string, tree: Tree | FlatTree, options?: s
 /** Opens a safetensors file for random access: the header is read and validated, no tensor data is read. */
 export function openSafetensors(input: NpzSource, options?: stOpen.OpenSafetensorsOptions): Promise<stOpen.SafetensorsFile> {
   return stOpen.openSafetensors(nodePlatform, input, options);
+}
+
+/**
+ * The tensors of a safetensors stream (stdin, a pipe, an HTTP body), lazily, in data order: the header is read
+ * and checked first, then each entry's bytes are read by `chunks()` or `read()` before the next entry is
+ * requested, or skipped when the next is requested first. The stream must end where the last tensor does.
+ */
+export function streamSafetensors(input: ByteStream, options?: stStream.StreamSafetensorsOptions): AsyncGenerator<stStream.StreamSafetensorsEntry, void, undefined> {
+  return stStream.streamSafetensors(nodePlatform, input, options);
 }
 
 /** Every tensor of a safetensors file as `[name, array]`, in data order; the file is closed when the loop ends. */

@@ -27,7 +27,19 @@ export interface SaveSafetensorsOptions {
   mode?: number;
   /** fsync the file and its directory so the rename survives a crash (default true). */
   fsync?: boolean;
+  /**
+   * The float8 kind of raw one-byte leaves, which say nothing of it themselves: numpy with ml_dtypes saves
+   * float8_e4m3fn, float8_e8m0fnu and the other one-byte kinds with descr '<V1' (and '|V1' once numpy has
+   * normalised it). A safetensors name for every such leaf (`'F8_E4M3'`), or a function of the tensor's name and
+   * descr giving one (undefined refuses that leaf). A leaf's own `safetensorsDType` comes first. Without either,
+   * such a leaf is refused (ERR_SAFETENSORS_UNSUPPORTED): guessing the kind would silently change every value.
+   * Descr '<f1' is what ml_dtypes writes for float8_e5m2 alone, so it is F8_E5M2 unless named otherwise.
+   */
+  rawDType?: SafetensorsFloat8DType | ((name: string, descr: string) => SafetensorsFloat8DType | undefined);
 }
+
+/** The safetensors float8 kinds a raw one-byte leaf can be written as. */
+export type SafetensorsFloat8DType = 'F8_E5M2' | 'F8_E4M3' | 'F8_E8M0';
 
 export interface SaveSafetensorsSummary {
   tensors: number;
@@ -57,22 +69,36 @@ function unsupported(name: string, why: string, actual?: unknown): NpzError {
   });
 }
 
-/** The safetensors dtype of a leaf; a float8 leaf says which kind it is with its declared `safetensorsDType`. */
-function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf): SafetensorsDTypeInfo {
-  const named = typeof leaf === 'object' && leaf !== null && 'safetensorsDType' in leaf ? leaf.safetensorsDType : undefined;
+/** One-byte raw descrs that hold float8 data: void bytes, and ml_dtypes' '<f1' for float8_e5m2. */
+const FLOAT8_DESCR = /^[|<>=]?(V1|f1)$/;
+
+/**
+ * The safetensors dtype of a leaf; a raw one-byte (float8) leaf says which kind it is with its declared
+ * `safetensorsDType`, else the `rawDType` option names it.
+ */
+function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf, rawDType: SaveSafetensorsOptions['rawDType']): SafetensorsDTypeInfo {
+  const declared = typeof leaf === 'object' && leaf !== null && 'safetensorsDType' in leaf ? leaf.safetensorsDType : undefined;
   if (normalized.dtype === 'raw') {
-    if (isFloat8Name(named) && typeof normalized.descr === 'string' && /^[|<>=]?V1$/.test(normalized.descr)) {
-      return safetensorsDType(named, name);
+    const descr = typeof normalized.descr === 'string' ? normalized.descr : undefined;
+    if (descr !== undefined && FLOAT8_DESCR.test(descr)) {
+      const option = typeof rawDType === 'function' ? rawDType(name, descr) : rawDType;
+      const named = declared ?? option ?? (/f1$/.test(descr) ? 'F8_E5M2' : undefined);
+      if (isFloat8Name(named)) return safetensorsDType(named, name);
+      if (named !== undefined) throw unsupported(name, `${JSON.stringify(named)} is not a safetensors float8 kind (F8_E4M3, F8_E5M2, F8_E8M0)`, named);
+      throw unsupported(
+        name,
+        `descr ${JSON.stringify(descr)} holds one-byte values of a kind it does not name (numpy with ml_dtypes saves float8 this way); name it with the leaf's safetensorsDType or the rawDType option`,
+        descr,
+      );
     }
-    const descr = typeof normalized.descr === 'string' ? normalized.descr : 'a structured dtype';
-    throw unsupported(name, `safetensors has no dtype for descr ${JSON.stringify(descr)}`, normalized.descr);
+    throw unsupported(name, `safetensors has no dtype for descr ${JSON.stringify(descr ?? 'a structured dtype')}`, normalized.descr);
   }
   const info = safetensorsDTypeFor(normalized.dtype);
   if (info === undefined) throw unsupported(name, `safetensors has no ${normalized.dtype} dtype`, normalized.dtype);
   return info;
 }
 
-function pendingTensor(name: string, leaf: Leaf): PendingTensor {
+function pendingTensor(name: string, leaf: Leaf, rawDType: SaveSafetensorsOptions['rawDType']): PendingTensor {
   let normalized: NormalizedLeaf;
   try {
     normalized = normalizeLeaf(name, leaf);
@@ -83,13 +109,18 @@ function pendingTensor(name: string, leaf: Leaf): PendingTensor {
   if (normalized.fortranOrder) throw unsupported(name, 'the data is in Fortran order and safetensors stores C order only');
   if (!isWellFormed(name)) throw unsupported(name, 'the name holds a lone UTF-16 surrogate, which JSON readers refuse');
   if (name === '__metadata__') throw unsupported(name, 'the name is reserved for the metadata map');
-  const dtype = dtypeOf(name, normalized, leaf);
+  const dtype = dtypeOf(name, normalized, leaf, rawDType);
   const { byteOrder, swapUnit } = parseDescrString(normalized.descr as string);
   return { name, dtype, shape: normalized.shape, byteLength: normalized.byteLength, leaf: normalized, swapUnit: byteOrder === '>' ? swapUnit : 1 };
 }
 
 /** Every leaf of `tree` checked (no data read), in the tree's order; `prefix` is prepended to each name. */
-export async function pendingTensors(tree: Tree | FlatTree, prefix: string, signal: AbortSignal | undefined): Promise<PendingTensor[]> {
+export async function pendingTensors(
+  tree: Tree | FlatTree,
+  prefix: string,
+  signal: AbortSignal | undefined,
+  rawDType?: SaveSafetensorsOptions['rawDType'],
+): Promise<PendingTensor[]> {
   const pairs = flattenWithNames(tree);
   const out: PendingTensor[] = [];
   const seen = new Set<string>();
@@ -106,7 +137,7 @@ export async function pendingTensors(tree: Tree | FlatTree, prefix: string, sign
     // Unique before the prefix means unique after it; this guards a caller-built flat tree all the same.
     if (seen.has(name)) throw new NpzError('ERR_TREE_DUPLICATE_NAME', `duplicate name ${JSON.stringify(name)}`, { entry: name });
     seen.add(name);
-    out.push(pendingTensor(name, step.value[1]));
+    out.push(pendingTensor(name, step.value[1], rawDType));
   }
 }
 
@@ -233,6 +264,6 @@ export async function saveSafetensors(platform: Platform, path: string, tree: Tr
   if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new NpzError('ERR_INVALID_ARGUMENT', 'prefix must be a string');
   const metadata = checkMetadata(options.metadata);
   if (options.signal?.aborted) throw abortError(options.signal);
-  const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal);
+  const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal, options.rawDType);
   return saveFile(platform, path, options, (sink) => writeSafetensors(tensors, sink, { metadata, signal: options.signal, onProgress: options.onProgress }));
 }

@@ -113,7 +113,7 @@ export async function saveSafetensorsShards(platform: Platform, path: string, tr
     throw new NpzError('ERR_INVALID_ARGUMENT', 'maxShardSize must be a positive integer', { actual: maxShardSize });
   }
   const metadata = checkMetadata(options.metadata);
-  const tensors = await pendingTensors(tree, options.prefix ?? '', signal);
+  const tensors = await pendingTensors(tree, options.prefix ?? '', signal, options.rawDType);
   const shards = planShards(tensors, maxShardSize);
   if (shards.length === 0) shards.push([]);
   const { files: host } = platform;

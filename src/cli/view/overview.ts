@@ -1,5 +1,5 @@
 import type { ArrayFile } from '../../index.js';
-import { elementCount, isArrayEntry, placementOf, type TensorEntry } from '../npz-input.js';
+import { elementCount, isArrayEntry, isDamagedEntry, memberNameOf, placementOf, type TensorEntry } from '../npz-input.js';
 import { formatShape } from '../table.js';
 
 /**
@@ -37,6 +37,8 @@ export interface Overview {
   arrays: number;
   /** Members that are not .npy arrays (listed only). */
   otherMembers: string[];
+  /** Members that could not be read as arrays (a damaged header...): each with its error. Not among `tensors`. */
+  damaged: { name: string; member: string; error: { code: string; message: string } }[];
   parameters: number;
   bytes: number;
   bytesByDtype: { dtype: string; bytes: number; parameters: number; tensors: number }[];
@@ -123,7 +125,8 @@ export function overviewOf(file: ArrayFile): Overview {
   const bytes = tensors.reduce((sum, row) => sum + row.bytes, 0);
   return {
     arrays: tensors.length,
-    otherMembers: file.entries.flatMap((entry) => (entry.isArray ? [] : [entry.memberName])),
+    otherMembers: file.entries.flatMap((entry) => (entry.isArray || isDamagedEntry(entry) ? [] : [memberNameOf(entry)])),
+    damaged: file.entries.filter(isDamagedEntry).map((entry) => ({ name: entry.name, member: memberNameOf(entry), error: entry.error })),
     parameters: tensors.reduce((sum, row) => sum + row.parameters, 0),
     bytes,
     bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes),

@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ArrayFile } from '../../index.js';
-import { isArrayEntry, type TensorEntry } from '../npz-input.js';
+import { isArrayEntry, isDamagedEntry, type TensorEntry } from '../npz-input.js';
 import { formatBytes } from '../table.js';
 import { loadAssets, type PageAssets } from './assets.js';
-import { compareTensor, diffPlan, orderDiffs, type TensorDiff } from './diff-report.js';
+import { compareOrReport, diffPlan, orderDiffs, type TensorDiff } from './diff-report.js';
 import { TOKEN_PARAMETER, newToken, refusalOf } from './guard.js';
 import { overviewOf, type Overview } from './overview.js';
 import { DEFAULT_BINS, reportBytes, tensorPreview, tensorReport, type TensorReport } from './tensor-report.js';
@@ -130,6 +130,10 @@ class ViewApi {
     if (opened === undefined) return undefined;
     const name = query.get('name') ?? '';
     const entry = opened.file.entries.find((candidate) => candidate.name === name);
+    if (entry !== undefined && isDamagedEntry(entry)) {
+      sendJson(response, 422, { error: entry.error, damaged: true });
+      return undefined;
+    }
     if (entry === undefined || !isArrayEntry(entry)) {
       sendJson(response, 404, { error: { code: 'ERR_NPZ_NOT_FOUND', message: `no array named ${JSON.stringify(name)} in the file` } });
       return undefined;
@@ -205,7 +209,7 @@ class ViewApi {
         run: async (signal, progress) => {
           if (cached !== undefined) return cached;
           const diffs = [...plan.structural];
-          for (const entry of plan.pending) diffs.push(await compareTensor(fileA, fileB, entry, signal, progress));
+          for (const entry of plan.pending) diffs.push(await compareOrReport(fileA, fileB, entry, signal, progress));
           return orderDiffs(diffs);
         },
       },

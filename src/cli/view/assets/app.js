@@ -321,8 +321,20 @@ async function overviewView(fileIndex, signal) {
         { label: 'bytes by subtree' },
       ),
     ),
+    damagedCallout(overview.damaged),
     h('section', {}, h('h2', {}, 'Parameter tree'), h('ul', { class: 'tree' }, treeView(overview.tree, fileIndex, overview.bytes))),
     tensorTable(overview, fileIndex),
+  );
+}
+
+/** The members that could not be read as arrays, each with its error; nothing when there are none. */
+function damagedCallout(damaged) {
+  if (!damaged || damaged.length === 0) return null;
+  return h(
+    'section',
+    { class: 'error damaged', role: 'alert' },
+    h('h2', {}, `${damaged.length} damaged ${damaged.length === 1 ? 'tensor' : 'tensors'}`),
+    h('ul', {}, damaged.map((entry) => h('li', {}, h('code', {}, entry.name), `: ${entry.error.message} `, h('code', { class: 'error-code' }, entry.error.code)))),
   );
 }
 
@@ -344,6 +356,8 @@ async function tensorView(fileIndex, name, signal) {
   if (file === undefined || file.error) return show(errorPanel(`Cannot read ${file?.path ?? 'the file'}`, file?.error ?? { message: 'no such file' }));
   const overview = await getJson('overview', { file: fileIndex }, signal);
   const tensor = overview.tensors.find((candidate) => candidate.name === name);
+  const damaged = tensor === undefined ? (overview.damaged ?? []).find((candidate) => candidate.name === name) : undefined;
+  if (damaged !== undefined) return show(errorPanel(`${name} is damaged in ${file.path}`, damaged.error));
   if (tensor === undefined) return show(errorPanel('No such tensor', { code: 'ERR_NPZ_NOT_FOUND', message: `${name} is not in ${file.path}` }));
   const progress = progressView();
   const statsSlot = h('section', { class: 'tensor-stats' }, h('h2', {}, 'Statistics'), progress.element);
@@ -410,9 +424,16 @@ const KIND_TEXT = {
   'only-b': 'only in B',
   dtype: 'dtype changed',
   shape: 'shape changed',
+  damaged: 'damaged',
   changed: 'changed',
   equal: 'unchanged',
 };
+
+/** What a structural change is: A's and B's types, or which file a damaged tensor cannot be read in. */
+function changeText(diff) {
+  if (diff.kind === 'damaged') return `damaged in ${diff.damaged}: ${diff.error.message} [${diff.error.code}]`;
+  return `${diff.a ?? '(none)'} → ${diff.b ?? '(none)'}`;
+}
 
 function diffRow(diff, rank) {
   const structural = diff.kind !== 'changed' && diff.kind !== 'equal';
@@ -421,7 +442,7 @@ function diffRow(diff, rank) {
     'tr',
     { class: `diff-${diff.kind}` },
     h('td', { class: 'num' }, rank),
-    h('td', { class: 'name' }, diff.name, structural ? h('div', { class: 'change' }, `${diff.a ?? '(none)'} → ${diff.b ?? '(none)'}`) : null),
+    h('td', { class: 'name' }, diff.name, structural ? h('div', { class: 'change' }, changeText(diff)) : null),
     h('td', {}, h('span', { class: `badge badge-${diff.kind}` }, KIND_TEXT[diff.kind])),
     h('td', { class: 'num relative' }, diff.relative === undefined ? '–' : formatNumber(diff.relative)),
     h('td', { class: 'num' }, diff.maxAbs === undefined ? '–' : formatNumber(diff.maxAbs)),
@@ -465,7 +486,7 @@ async function diffView(signal) {
           'section',
           { class: 'callout', role: 'note' },
           h('h2', {}, 'Structure changes'),
-          h('ul', {}, structural.map((diff) => h('li', {}, h('strong', {}, KIND_TEXT[diff.kind]), ' ', h('code', {}, diff.name), ` (${diff.a ?? 'none'} → ${diff.b ?? 'none'})`))),
+          h('ul', {}, structural.map((diff) => h('li', {}, h('strong', {}, KIND_TEXT[diff.kind]), ' ', h('code', {}, diff.name), ` (${changeText(diff)})`))),
         )
       : null,
     changed.length
