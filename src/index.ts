@@ -201,9 +201,11 @@ export function saveSafetensorsShards(path: string, tree: Tree | FlatTree, optio
 
 /**
  * Opens a `*.safetensors.index.json` and every shard it names, as one file whose entries say which shard holds
- * each tensor. Each name must be in exactly the shard the index maps it to, and each shard must hold nothing the
+ * each tensor. The index is a path (shards beside it) or a URL (`https://huggingface.co/ORG/MODEL/resolve/main/
+ * model.safetensors.index.json`: shards resolved against it, read with the same `http` options, headers
+ * included). Each name must be in exactly the shard the index maps it to, and each shard must hold nothing the
  * index does not map to it.
  */
-export function openSafetensorsIndex(indexPath: string, options?: stOpen.OpenSafetensorsOptions): Promise<stOpen.SafetensorsFile<stShards.ShardedEntry>> {
-  return stShards.openSafetensorsIndex(nodePlatform, indexPath, options);
+export function openSafetensorsIndex(index: string | URL, options?: stOpen.OpenSafetensorsOptions): Promise<stOpen.SafetensorsFile<stShards.ShardedEntry>> {
+  return stShards.openSafetensorsIndex(nodePlatform, index, options);
 }

@@ -8,6 +8,7 @@ import { abortError } from '../io/abort.js';
 import type { ArrayGetOptions } from '../io/array-file.js';
 import type { Platform } from '../io/platform.js';
 import { saveFile } from '../io/save-file.js';
+import { redactUrl } from '../http/url.js';
 import type { NpyArray } from '../npy/array.js';
 import { compareCodePoints, type FlatTree, type Tree } from '../tree/flatten.js';
 import { openSafetensors, type OpenSafetensorsOptions, type SafetensorsChunksOptions, type SafetensorsEntry, type SafetensorsFile } from './open.js';
@@ -198,25 +199,90 @@ class ShardedSafetensors implements SafetensorsFile<ShardedEntry> {
   }
 }
 
+/** Largest shard index read: the Hub's largest are a few MB; a bigger "index" is not one. */
+const MAX_INDEX_BYTES = 256 << 20;
+
+/** Shards opened at once: over HTTP each open is a round trip or two, so they overlap; a few suffice. */
+const SHARDS_IN_FLIGHT = 8;
+
+/** A URL (any scheme: `https:`, `file:`, an object store's), as opposed to a path; a drive letter is a path. */
+function indexUrl(index: string | URL): URL | undefined {
+  if (index instanceof URL) return index;
+  if (!/^[a-z][a-z0-9+.-]+:\/\//i.test(index)) return undefined;
+  try {
+    return new URL(index);
+  } catch {
+    throw new NpzError('ERR_INVALID_ARGUMENT', `not a valid URL: ${redactUrl(index)}`);
+  }
+}
+
+/** The index's text, read through the platform's source for its URL (the reader's HTTP options and signal apply). */
+async function readIndexText(platform: Platform, url: URL, options: OpenSafetensorsOptions): Promise<string> {
+  const { source, owned } = await platform.openSource(url, options);
+  try {
+    if (source.size > MAX_INDEX_BYTES) {
+      throw indexError(`the shard index ${redactUrl(url)} is ${source.size} bytes, more than a shard index can be (${MAX_INDEX_BYTES})`);
+    }
+    const bytes = await source.read(0, source.size);
+    if (bytes.length !== source.size) throw new NpzError('ERR_IO', `${redactUrl(url)} ended at byte ${bytes.length} of ${source.size}`);
+    return new TextDecoder().decode(bytes);
+  } finally {
+    if (owned) await source.close().catch(() => undefined);
+  }
+}
+
+/** Runs `work` on every item, at most `limit` at once; the first failure is thrown once all have settled. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const index = next++;
+      try {
+        await work(items[index] as T, index);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure.error;
+}
+
 /** `openSafetensorsIndex` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
 export async function openSafetensorsIndex(
   platform: Platform,
-  indexPath: string,
+  index: string | URL,
   options: OpenSafetensorsOptions = {},
 ): Promise<SafetensorsFile<ShardedEntry>> {
+  if (typeof index !== 'string' && !(index instanceof URL)) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'openSafetensorsIndex takes the path or URL of a *.safetensors.index.json', { actual: typeof index });
+  }
+  const url = indexUrl(index);
   let text: string;
-  try {
-    text = await platform.files.readText(indexPath);
-  } catch (cause) {
-    throw new NpzError('ERR_IO', `cannot read ${indexPath}: ${(cause as Error).message}`, { cause });
+  if (url !== undefined) text = await readIndexText(platform, url, options);
+  else {
+    try {
+      text = await platform.files.readText(index as string);
+    } catch (cause) {
+      throw new NpzError('ERR_IO', `cannot read ${index as string}: ${(cause as Error).message}`, { cause });
+    }
   }
   const { weightMap } = decodeShardIndex(text);
   const shardNames = [...new Set(weightMap.values())];
-  const files = new Map<string, SafetensorsFile>();
+  // Shards sit beside the index: in its directory, or (a URL) resolved against it as a link in a page would be,
+  // each name one path segment (escaped, so '?' or '#' in a name cannot become a query or a fragment).
+  const shardInput = (shard: string): string | URL =>
+    url === undefined ? platform.files.join(platform.files.dirname(index as string), shard) : new URL(encodeURIComponent(shard), url);
+  const opened = new Array<SafetensorsFile | undefined>(shardNames.length);
   try {
+    await eachLimited(shardNames, SHARDS_IN_FLIGHT, async (shard, at) => {
+      opened[at] = await openSafetensors(platform, shardInput(shard), options);
+    });
+    const files = new Map<string, SafetensorsFile>();
     const entries: ShardedEntry[] = [];
-    for (const shard of shardNames) {
-      const file = await openSafetensors(platform, platform.files.join(platform.files.dirname(indexPath), shard), options);
+    for (const [at, shard] of shardNames.entries()) {
+      const file = opened[at]!;
       files.set(shard, file);
       for (const entry of file.entries) {
         const mapped = weightMap.get(entry.name);
@@ -236,7 +302,7 @@ export async function openSafetensorsIndex(
     }
     return new ShardedSafetensors(files, entries);
   } catch (error) {
-    await Promise.allSettled([...files.values()].map((file) => file.close()));
+    await Promise.allSettled(opened.map((file) => file?.close()));
     throw error;
   }
 }
