@@ -86,16 +86,17 @@ const REORDER_BLOCK_BYTES = 32 << 20;
  * once; B once per block of A (one block covers arrays up to 32 MiB), each of B's items placed where A's order
  * puts it: memory stays at two blocks whatever the array's size.
  */
-async function* reorderedPairs(
-  fileA: ArrayFile,
-  fileB: ArrayFile,
-  a: TensorEntry,
+export async function* reorderedPairs(
+  fileA: Pick<ArrayFile, 'chunks'>,
+  fileB: Pick<ArrayFile, 'chunks'>,
+  a: Pick<TensorEntry, 'name' | 'shape' | 'fortranOrder'>,
   itemsize: number,
   signal: AbortSignal,
+  blockBytes = REORDER_BLOCK_BYTES,
 ): AsyncGenerator<[Uint8Array, Uint8Array]> {
   const { shape } = a;
   const items = shape.reduce((p, d) => p * d, 1);
-  const blockItems = Math.max(1, Math.floor(REORDER_BLOCK_BYTES / itemsize));
+  const blockItems = Math.max(1, Math.floor(blockBytes / itemsize));
   // Strides of A's storage order, and B's axes from fastest to slowest.
   const strideA = shape.map((_, axis) =>
     a.fortranOrder ? shape.slice(0, axis).reduce((p, d) => p * d, 1) : shape.slice(axis + 1).reduce((p, d) => p * d, 1),

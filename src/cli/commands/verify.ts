@@ -3,7 +3,7 @@ import type { ArrayFile, NpzError } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
 import { formatOf, inputLabel, isArrayEntry, isDamagedEntry, isUrlInput, memberNameOf, openInput } from '../npz-input.js';
-import { forEachStreamArray, isStdin } from '../stream-input.js';
+import { forEachStreamArray, isStdin, type StreamFormat } from '../stream-input.js';
 import { formatBytes } from '../table.js';
 
 interface Failure {
@@ -45,7 +45,7 @@ function brokenBy(error: NpzError, format: 'npz' | 'safetensors' | 'npy', size: 
 function brokenText(label: string, broken: Broken, format: 'npz' | 'safetensors' | 'npy'): string {
   switch (broken.problem) {
     case 'not-a-zip':
-      return `${label} is not a zip archive (an npz is one), so it holds no arrays to check`;
+      return `${label} is not a zip archive (an npz is one)${label === 'standard input' ? ' nor a safetensors file' : ''}, so it holds no arrays to check`;
     case 'not-safetensors':
       return `${label} is not a safetensors file`;
     case 'truncated':
@@ -91,7 +91,12 @@ async function checkArrays(file: ArrayFile, context: CliContext): Promise<{ fail
  * Standard input, front to back: each array's CRC-32 as it ends, then the central directory against the whole
  * stream. A damaged member leaves no way to find the next one, so the first failure ends the check.
  */
+/** Codes by which a stream as a whole is no archive, or ends early (rather than one member being damaged). */
+const STREAM_ENDS = new Set(['ERR_ZIP_NOT_ZIP', 'ERR_ZIP_TRUNCATED', 'ERR_SAFETENSORS_HEADER_LENGTH', 'ERR_SAFETENSORS_BUFFER_LENGTH']);
+
 async function verifyStream(context: CliContext): Promise<number> {
+  let format: StreamFormat = 'npz';
+  let broken: Broken | undefined;
   const failures: Failure[] = [];
   const skipped: string[] = [];
   let checked = 0;
@@ -113,15 +118,22 @@ async function verifyStream(context: CliContext): Promise<number> {
         bytes += seen;
       },
       (entry) => skipped.push(entry.memberName),
+      (found) => {
+        format = found;
+        if (found === 'safetensors') context.note('a safetensors stream: it holds no checksums; the header, the sizes and the stream length are checked');
+      },
     );
   } catch (caught) {
     const error = rootError(caught);
     if (exitCodeFor(error) !== EXIT_BAD_DATA) throw error;
     failures.push({ name: error.entry ?? '-', code: error.code, message: error.message });
+    // A stream that is no archive, or that stops early, is broken as a whole: say so, with where it stopped.
+    const whole = STREAM_ENDS.has(error.code) ? brokenBy(error, format, undefined) : undefined;
+    if (whole?.problem === 'truncated' || whole?.problem === 'not-a-zip') broken = whole;
   } finally {
     progress.finish();
   }
-  return report(context, '-', { failures, checked, bytes, skipped });
+  return report(context, '-', { failures, checked, bytes, skipped, format, ...(broken === undefined ? {} : { broken }) });
 }
 
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
@@ -168,7 +180,7 @@ function report(
   for (const failure of failures) context.print(`FAIL  ${failure.name}: ${failure.message} [${failure.code}]`);
   for (const name of skipped) context.note(`skip  ${name}: not an .npy member, its contents are not checked`);
   if (ok) context.print(`OK    ${checked} array${checked === 1 ? '' : 's'}, ${formatBytes(bytes)} verified`);
-  else if (broken !== undefined) context.print(`FAILED  ${brokenText(inputLabel(path), broken, result.format ?? 'npz')}`);
+  else if (broken !== undefined) context.print(`FAILED  ${brokenText(path === '-' ? 'standard input' : inputLabel(path), broken, result.format ?? 'npz')}`);
   else {
     const of = Math.max(checked, failures.length);
     context.print(`FAILED  ${failures.length} of ${of} array${of === 1 ? '' : 's'} failed`);
