@@ -3,10 +3,15 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/slow/**', 'node_modules/**'],
+    // test/slow: multi-GiB files, `npm run test:slow`. The bench smoke run: `npm run test:bench` (CI runs both
+    // suites it needs from .ci/run). test/bench/fair.test.ts (pure functions of the harness) stays here.
+    exclude: ['test/slow/**', 'test/bench/smoke.test.ts', 'node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Most test files spend their time waiting for a child process (the CLI, the Python oracle, a server), so
+    // files run three at a time even on two CPUs; vitest's default (CPUs - 1) would run them one at a time there.
+    maxWorkers: 3,
     // Provisions the Python oracle (a pinned venv under node_modules/.cache) before any test file runs.
     globalSetup: ['test/helpers/oracle-setup.ts'],
   },

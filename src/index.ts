@@ -42,7 +42,7 @@ export type { DType, ArrayDType, NpyTypedArray, ByteOrder, DTypeInfo } from './n
 export type { NpyArray } from './npy/array.js';
 export type { Leaf, LazyArray } from './npy/write.js';
 export { encodeNpyHeader, decodeNpyHeader, npyHeaderLength, DEFAULT_MAX_HEADER_SIZE } from './npy/header.js';
-export type { Descr, DescrField, FieldName, NpyHeader, NpyHeaderFields, DecodeNpyHeaderOptions } from './npy/header.js';
+export type { Descr, DescrField, FieldName, SubarrayDescr, NpyHeader, NpyHeaderFields, DecodeNpyHeaderOptions } from './npy/header.js';
 export {
   bfloat16ToFloat32,
   float32ToBfloat16,

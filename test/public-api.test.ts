@@ -140,6 +140,7 @@ describe('public API', () => {
       'type NpzErrorCode',
       'type NpzSource',
       'type StreamNpzEntry',
+      'type SubarrayDescr',
       'type Tree',
     ]);
     // What runs is what the types promise: every value export above exists at runtime, and nothing else does.

@@ -12,7 +12,8 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz, readNpz, saveNpz, type NpyArray } from '../src/index.js';
-import { BIN, PALIGEMMA, ROOT, ensureBuilt } from './cli/cli-helpers.js';
+import { BIN, ROOT, ensureBuilt } from './helpers/cli.js';
+import { PALIGEMMA } from './helpers/fixtures.js';
 import { makeTempDir, type TempDir } from './helpers/tmp.js';
 
 interface Session {

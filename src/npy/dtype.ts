@@ -113,7 +113,7 @@ const NUMERIC_BY_KIND_AND_SIZE: Readonly<Record<string, DType>> = {
 
 // Type string grammar numpy writes: byte order, kind, size, optional datetime unit ("<M8[ns]").
 const TYPESTR = /^([<>|=]?)([biufcSUVaMm])(\d+)(\[[0-9]*[A-Za-z]+\])?$/;
-const DATETIME_UNIT = /^\[[0-9]*(Y|M|W|D|h|m|s|ms|us|μs|ns|ps|fs|as|generic)\]$/;
+const DATETIME_UNIT = /^\[[0-9]*(Y|M|W|D|h|m|s|ms|us|ns|ps|fs|as|generic)\]$/;
 
 export interface DescrOptions {
   /** Keep '<V2' / '|V2' as dtype 'raw' instead of reading it as bfloat16. */
@@ -134,11 +134,13 @@ export function parseDescrString(descr: string, options: DescrOptions = {}): Sim
   const [, orderChar = '', kind = '', sizeText = '', unit] = match;
   const size = Number(sizeText);
   const isDatetime = kind === 'M' || kind === 'm';
-  if ((unit !== undefined) !== isDatetime || (isDatetime && (size !== 8 || !DATETIME_UNIT.test(unit ?? '')))) {
+  // A datetime without a unit is numpy's generic one ('<M8', what np.zeros(2, 'M8') is saved with).
+  if ((unit !== undefined && !isDatetime) || (isDatetime && (size !== 8 || (unit !== undefined && !DATETIME_UNIT.test(unit))))) {
     throw new NpzError('ERR_NPY_DTYPE', `descr is not a valid dtype descriptor: ${JSON.stringify(descr)}`, { actual: descr });
   }
   const itemsize = kind === 'U' ? size * 4 : size;
-  if (!Number.isSafeInteger(itemsize) || (itemsize === 0 && !'SUVa'.includes(kind))) {
+  // (A size of 0 passes only for S, U, V and a: numeric kinds of size 0 fail the checks below, datetimes are 8.)
+  if (!Number.isSafeInteger(itemsize)) {
     throw new NpzError('ERR_NPY_DTYPE', `descr has an invalid item size: ${JSON.stringify(descr)}`, { actual: descr });
   }
   const byteOrder: ByteOrder = itemsize <= 1 || orderChar === '|' ? '|' : orderChar === '>' ? '>' : '<';

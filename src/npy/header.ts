@@ -10,7 +10,20 @@ import { parsePythonLiteral, pythonStringRepr, pythonTupleRepr, PyTuple, type Py
 /** A structured field: `(name, descr)` or `(name, descr, shape)`; a name may be a `(title, name)` pair. */
 export type DescrField = readonly [FieldName, Descr] | readonly [FieldName, Descr, readonly number[]];
 export type FieldName = string | readonly [string, string];
-export type Descr = string | readonly DescrField[];
+/**
+ * A sub-array dtype `(base, shape)`, as numpy writes the base of a field whose dtype is a sub-array of a
+ * sub-array: `('a', ('<f4', (2,)), (3,))` is `['a', ['<f4', [2]], [3]]`. Only ever inside a structured descr.
+ */
+export type SubarrayDescr = readonly [Descr, readonly number[]];
+/** numpy's descr: a type string, a list of fields (structured), or inside a field a sub-array. */
+export type Descr = string | readonly DescrField[] | SubarrayDescr;
+
+/** True for the `(base, shape)` form; a list of fields never has a list of numbers as its second item. */
+export function isSubarrayDescr(descr: Descr): descr is SubarrayDescr {
+  if (typeof descr === 'string' || descr.length !== 2) return false;
+  const [base, shape] = descr as readonly unknown[];
+  return (typeof base === 'string' || Array.isArray(base)) && Array.isArray(shape) && shape.every((dim) => typeof dim === 'number');
+}
 
 export const NPY_MAGIC = Uint8Array.of(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59); // "\x93NUMPY"
 /** numpy's `ARRAY_ALIGN`: data starts at a multiple of 64 bytes from the start of the npy stream. */
@@ -53,7 +66,8 @@ export interface DecodeNpyHeaderOptions extends DescrOptions {
 
 function descrRepr(descr: Descr): string {
   if (typeof descr === 'string') return pythonStringRepr(descr);
-  const fields = descr.map((field) => {
+  if (isSubarrayDescr(descr)) return pythonTupleRepr([descrRepr(descr[0]), pythonTupleRepr(descr[1].map(String))]);
+  const fields = (descr as readonly DescrField[]).map((field) => {
     const [name, fieldDescr, shape] = field;
     const nameRepr = typeof name === 'string' ? pythonStringRepr(name) : pythonTupleRepr(name.map(pythonStringRepr));
     const parts = [nameRepr, descrRepr(fieldDescr)];
@@ -89,12 +103,15 @@ export function encodeNpyHeader(fields: NpyHeaderFields): Uint8Array {
   const descr = resolveDescr(fields);
   const shape = validateShape([...fields.shape]);
   const fortranOrder = fields.fortranOrder === true;
+  // A sub-array dtype exists only inside a struct: numpy turns an array of sub-arrays into a larger array.
+  if (isSubarrayDescr(descr)) throw new NpzError('ERR_NPY_DTYPE', `a (base, shape) sub-array descr is only valid inside a structured descr`);
   descrItemsize(descr, {}); // validates the descr before we commit to writing it
 
   let text = `{'descr': ${descrRepr(descr)}, 'fortran_order': ${fortranOrder ? 'True' : 'False'}, 'shape': ${pythonTupleRepr(shape.map(String))}, }`;
   if (shape.length > 0) {
     const growthAxis = shape[fortranOrder ? shape.length - 1 : 0] as number;
-    text += ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(growthAxis).length));
+    // Dimensions are safe integers, at most 16 digits: the count never goes below 5.
+    text += ' '.repeat(GROWTH_AXIS_MAX_DIGITS - String(growthAxis).length);
   }
   const latin1 = !/[^\u0000-\u00ff]/.test(text);
   const body = latin1 ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
@@ -171,48 +188,85 @@ function headerValueError(message: string, actual: unknown): NpzError {
   return new NpzError('ERR_NPY_HEADER_VALUE', message, { actual });
 }
 
-/** Converts a parsed Python descr (str or list of tuples) to our Descr type, checking its structure. */
-function toDescr(value: PyValue): Descr {
+function dtypeError(message: string, actual?: unknown): NpzError {
+  return new NpzError('ERR_NPY_DTYPE', message, actual === undefined ? {} : { actual });
+}
+
+/** A sub-array shape: a tuple or list of non-negative integers, or one integer (numpy takes `3` for `(3,)`). */
+function toShape(value: PyValue | undefined): number[] {
+  const dims = value instanceof PyTuple ? value.items : Array.isArray(value) ? value : typeof value === 'bigint' ? [value] : undefined;
+  if (dims === undefined || !dims.every((d) => typeof d === 'bigint' && d >= 0n && d <= BigInt(Number.MAX_SAFE_INTEGER))) {
+    throw dtypeError(`a sub-array shape must be a tuple of non-negative integers`, String(value));
+  }
+  return dims.map(Number);
+}
+
+/**
+ * Converts a parsed Python descr to our Descr type, checking its structure: a str, a list of fields, or (inside
+ * a struct, where numpy writes it for a sub-array of a sub-array) a `(base, shape)` tuple.
+ */
+function toDescr(value: PyValue, inField: boolean): Descr {
   if (typeof value === 'string') return value;
-  if (!Array.isArray(value)) throw new NpzError('ERR_NPY_DTYPE', `descr is not a valid dtype descriptor`, { actual: String(value) });
+  if (value instanceof PyTuple && inField) {
+    if (value.items.length !== 2) throw dtypeError(`a sub-array descr must be (base, shape)`);
+    return [toDescr(value.items[0] as PyValue, true), toShape(value.items[1])];
+  }
+  if (!Array.isArray(value)) throw dtypeError(`descr is not a valid dtype descriptor`, String(value));
   return value.map((item): DescrField => {
     const parts = item instanceof PyTuple ? item.items : Array.isArray(item) ? item : undefined;
     if (parts === undefined || parts.length < 2 || parts.length > 3) {
-      throw new NpzError('ERR_NPY_DTYPE', `a structured descr field must be (name, descr[, shape])`);
+      throw dtypeError(`a structured descr field must be (name, descr[, shape])`);
     }
     const [rawName, rawDescr, rawShape] = parts;
     let name: FieldName;
     if (typeof rawName === 'string') name = rawName;
     else if (rawName instanceof PyTuple && rawName.items.length === 2 && rawName.items.every((x) => typeof x === 'string')) {
       name = [rawName.items[0] as string, rawName.items[1] as string];
-    } else throw new NpzError('ERR_NPY_DTYPE', `a structured field name must be a string or a (title, name) pair`);
-    const fieldDescr = toDescr(rawDescr as PyValue);
-    if (rawShape === undefined) return [name, fieldDescr];
-    const dims = rawShape instanceof PyTuple ? rawShape.items : typeof rawShape === 'bigint' ? [rawShape] : undefined;
-    if (dims === undefined || !dims.every((d) => typeof d === 'bigint' && d >= 0n && d <= BigInt(Number.MAX_SAFE_INTEGER))) {
-      throw new NpzError('ERR_NPY_DTYPE', `a structured field shape must be a tuple of non-negative integers`);
-    }
-    return [name, fieldDescr, dims.map(Number)];
+    } else throw dtypeError(`a structured field name must be a string or a (title, name) pair of strings`);
+    const fieldDescr = toDescr(rawDescr as PyValue, true);
+    return rawShape === undefined ? [name, fieldDescr] : [name, fieldDescr, toShape(rawShape)];
   });
 }
+
+/**
+ * numpy's reader drops padding: a field named '' (not a (title, name) pair) whose dtype is a plain void, or any
+ * sub-array (numpy's sub-array dtypes are voids). Padding takes room but no name.
+ */
+function isPadding(name: FieldName, descr: Descr, shape: readonly number[] | undefined): boolean {
+  if (name !== '') return false;
+  if ((shape !== undefined && shape.length > 0) || isSubarrayDescr(descr)) return true;
+  return typeof descr === 'string' && /^[<>|=]?V\d+$/.test(descr);
+}
+
+const SIMPLE_RAW = { dtype: 'raw', byteOrder: '|', swapUnit: 1 } as const;
 
 /** Item size in bytes of any descr, and what it maps to. Throws ERR_NPY_DTYPE / ERR_NPY_PICKLE. */
 export function descrItemsize(descr: Descr, options: DescrOptions): { dtype: ArrayDType; byteOrder: ByteOrder; itemsize: number; swapUnit: number } {
   if (typeof descr === 'string') return parseDescrString(descr, options);
-  const names = new Set<string>();
+  const checked = (bytes: number): number => {
+    if (!Number.isSafeInteger(bytes)) throw new NpzError('ERR_NPY_TOO_LARGE', `structured descr item size overflows`);
+    return bytes;
+  };
+  const count = (shape: readonly number[]) => shape.reduce((product, dim) => product * dim, 1);
+  if (isSubarrayDescr(descr)) return { ...SIMPLE_RAW, itemsize: checked(descrItemsize(descr[0], { keepV2Raw: true }).itemsize * count(descr[1])) };
+  // Names and titles share one namespace in numpy ("name already used as a name or title"); padding has neither.
+  const keys = new Set<string>();
+  const claim = (key: string) => {
+    if (keys.has(key)) throw dtypeError(`${JSON.stringify(key)} is used twice as a field name or title in descr`, key);
+    keys.add(key);
+  };
   let itemsize = 0;
-  for (const [name, fieldDescr, shape] of descr) {
-    const fieldName = typeof name === 'string' ? name : name[1];
-    // numpy drops unnamed void fields (padding); every named field must be unique.
-    if (fieldName !== '') {
-      if (names.has(fieldName)) throw new NpzError('ERR_NPY_DTYPE', `duplicate field name ${JSON.stringify(fieldName)} in descr`);
-      names.add(fieldName);
+  for (const [name, fieldDescr, shape] of descr as readonly DescrField[]) {
+    if (!isPadding(name, fieldDescr, shape)) {
+      if (typeof name === 'string') claim(name);
+      else {
+        claim(name[1]);
+        claim(name[0]);
+      }
     }
-    const count = (shape ?? []).reduce((product, dim) => product * dim, 1);
-    itemsize += descrItemsize(fieldDescr, { keepV2Raw: true }).itemsize * count;
-    if (!Number.isSafeInteger(itemsize)) throw new NpzError('ERR_NPY_TOO_LARGE', `structured descr item size overflows`);
+    itemsize = checked(itemsize + checked(descrItemsize(fieldDescr, { keepV2Raw: true }).itemsize * count(shape ?? [])));
   }
-  return { dtype: 'raw', byteOrder: '|', itemsize, swapUnit: 1 };
+  return { ...SIMPLE_RAW, itemsize };
 }
 
 /**
@@ -238,9 +292,10 @@ export function canonicalHeader(text: string): HeaderFields | undefined {
 }
 
 function headerFromLiteral(text: string, version: number): HeaderFields {
-  const literal = parsePythonLiteral(text, { allowLongSuffix: version !== 3 });
+  const literal = parsePythonLiteral(text, { allowLongSuffix: version !== 3, retokenized: version !== 3 });
   if (!(literal instanceof Map)) throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header is not a dictionary`);
-  const keys = [...literal.keys()].sort();
+  // Keys of other types (Python refuses lists as keys; numpy wants these three strings) are shown as text.
+  const keys = [...literal.keys()].map((key) => (typeof key === 'string' ? key : `<${typeof key === 'object' ? 'container' : typeof key} key>`)).sort();
   if (keys.length !== 3 || keys[0] !== 'descr' || keys[1] !== 'fortran_order' || keys[2] !== 'shape') {
     throw new NpzError('ERR_NPY_HEADER_KEYS', `npy header does not contain exactly descr, fortran_order and shape: ${keys.join(', ')}`, {
       actual: keys,
@@ -252,7 +307,7 @@ function headerFromLiteral(text: string, version: number): HeaderFields {
   }
   const fortranOrder = literal.get('fortran_order');
   if (typeof fortranOrder !== 'boolean') throw headerValueError(`npy header fortran_order is not a bool`, String(fortranOrder));
-  return { descr: toDescr(literal.get('descr') as PyValue), fortranOrder, dims: rawShape.items as bigint[] };
+  return { descr: toDescr(literal.get('descr') as PyValue, false), fortranOrder, dims: rawShape.items as bigint[] };
 }
 
 /** Parses a complete npy header (magic through `\n`; extra trailing bytes are ignored). */

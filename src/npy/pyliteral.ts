@@ -21,14 +21,61 @@ function syntaxError(message: string, offset: number): NpzError {
 interface ParseOptions {
   /** Python 2 headers wrote long integers as `123L`; numpy still accepts them in v1.0/v2.0 headers. */
   allowLongSuffix: boolean;
+  /**
+   * v3.0 headers go to `ast.literal_eval` as they are; v1.0/v2.0 ones are first re-tokenized by numpy, which
+   * forgives a last line of spaces. Default false (the v3 rules).
+   */
+  retokenized?: boolean;
 }
 
-/** Parses one literal that must span the whole text (surrounding whitespace allowed). */
-export function parsePythonLiteral(text: string, options: ParseOptions): PyValue {
-  let pos = 0;
+/** Python's tokenizer: blanks are space, tab and form feed; '\v' is not one. */
+const BLANK = ' \t\f';
+const NEWLINE = '\n\r';
+const INTEGER = /^(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[1-9](?:_?\d)*|0(?:_?0)*)/;
+const PREFIXED_STRING = /^([uUrR]?)(['"])/;
 
+/** Parses one literal that must span the whole text (surrounding whitespace allowed), as `ast.literal_eval` would. */
+export function parsePythonLiteral(input: string, options: ParseOptions): PyValue {
+  // literal_eval strips leading spaces and tabs before parsing.
+  const text = input.replace(/^[ \t]+/, '');
+  let pos = 0;
+  let depth = 0;
+
+  /**
+   * Skips blanks, newlines, comments and backslash continuations. Outside brackets a line must not start with
+   * blanks before a token (Python's "unexpected indent"); inside brackets lines join freely.
+   */
   const skipSpace = (): void => {
-    while (pos < text.length && ' \t\n\r\f\v'.includes(text[pos] as string)) pos++;
+    let lineStart = pos === 0;
+    for (;;) {
+      const char = text[pos];
+      if (char === undefined) return;
+      if (BLANK.includes(char)) {
+        pos++;
+        continue;
+      }
+      if (NEWLINE.includes(char)) {
+        pos++;
+        lineStart = true;
+        continue;
+      }
+      if (char === '#') {
+        while (pos < text.length && !NEWLINE.includes(text[pos] as string)) pos++;
+        continue;
+      }
+      if (char === '\\' && NEWLINE.includes(text[pos + 1] ?? '')) {
+        pos += text.startsWith('\r\n', pos + 1) ? 3 : 2;
+        if (pos >= text.length) throw syntaxError('a line continuation at the end of the header', pos);
+        continue;
+      }
+      if (depth === 0 && lineStart && pos > 0 && ' \t'.includes(text[pos - 1] as string)) {
+        // Only blanks (after the last form feed) between the line start and this token.
+        let at = pos - 1;
+        while (at >= 0 && ' \t'.includes(text[at] as string)) at--;
+        if (at < 0 || NEWLINE.includes(text[at] as string)) throw syntaxError('unexpected indent', pos);
+      }
+      return;
+    }
   };
 
   const expect = (char: string): void => {
@@ -38,27 +85,41 @@ export function parsePythonLiteral(text: string, options: ParseOptions): PyValue
   };
 
   const parseString = (): string => {
+    const [, prefix = ''] = PREFIXED_STRING.exec(text.slice(pos, pos + 2)) ?? [];
+    const raw = prefix === 'r' || prefix === 'R';
+    pos += prefix.length;
     const quote = text[pos] as string;
+    const triple = text.startsWith(quote.repeat(3), pos);
+    const close = triple ? quote.repeat(3) : quote;
     const start = pos;
-    pos++;
+    pos += close.length;
     let out = '';
     for (;;) {
       if (pos >= text.length) throw syntaxError('unterminated string', start);
-      const char = text[pos] as string;
-      if (char === quote) {
-        pos++;
+      if (text.startsWith(close, pos)) {
+        pos += close.length;
         return out;
       }
-      if (char === '\n') throw syntaxError('newline in string', pos);
+      const char = text[pos] as string;
+      if (!triple && NEWLINE.includes(char)) throw syntaxError('newline in string', pos);
       if (char !== '\\') {
         out += char;
         pos++;
         continue;
       }
       const escape = text[pos + 1];
+      if (escape === undefined) throw syntaxError('unterminated string', start);
+      if (raw) {
+        // A raw string keeps the backslash; it still stops the next character from closing the string.
+        out += `\\${escape}`;
+        pos += 2;
+        continue;
+      }
       pos += 2;
-      const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v', '0': '\0', '\n': '' };
-      if (escape !== undefined && escape in simple && !(escape === '0' && /[0-7]/.test(text[pos] ?? ''))) {
+      const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v', '\n': '' };
+      if (escape === '\r') {
+        if (text[pos] === '\n') pos++;
+      } else if (escape in simple) {
         out += simple[escape];
       } else if (escape === 'x' || escape === 'u' || escape === 'U') {
         const width = escape === 'x' ? 2 : escape === 'u' ? 4 : 8;
@@ -68,18 +129,21 @@ export function parsePythonLiteral(text: string, options: ParseOptions): PyValue
         if (codePoint > 0x10ffff) throw syntaxError('bad escape', pos);
         out += String.fromCodePoint(codePoint);
         pos += width;
-      } else if (escape !== undefined && /[0-7]/.test(escape)) {
+      } else if (escape === 'N') {
+        // \N{UNICODE NAME} needs Python's table of character names, which we do not carry.
+        throw syntaxError('\\N{...} escapes are not supported', pos);
+      } else if (/[0-7]/.test(escape)) {
         let digits = escape;
         while (digits.length < 3 && /[0-7]/.test(text[pos] ?? '')) digits += text[pos++];
         out += String.fromCodePoint(Number.parseInt(digits, 8));
       } else {
         // Python keeps unknown escapes literally (with a warning); so do we.
-        out += `\\${escape ?? ''}`;
+        out += `\\${escape}`;
       }
     }
   };
 
-  const parseSequence = (close: string, depth: number): { items: PyValue[]; trailingComma: boolean } => {
+  const parseSequence = (close: string): { items: PyValue[]; trailingComma: boolean } => {
     const items: PyValue[] = [];
     let trailingComma = false;
     for (;;) {
@@ -88,7 +152,7 @@ export function parsePythonLiteral(text: string, options: ParseOptions): PyValue
         pos++;
         return { items, trailingComma };
       }
-      items.push(parseValue(depth + 1));
+      items.push(parseValue());
       skipSpace();
       if (text[pos] === ',') {
         pos++;
@@ -100,45 +164,52 @@ export function parsePythonLiteral(text: string, options: ParseOptions): PyValue
     }
   };
 
-  const parseValue = (depth: number): PyValue => {
-    if (depth > MAX_NESTING) throw syntaxError('nesting too deep', pos);
+  /** Parses a bracketed value, with line joining inside. */
+  const bracketed = <T>(parse: () => T): T => {
+    if (depth >= MAX_NESTING) throw syntaxError('nesting too deep', pos);
+    depth++;
+    pos++;
+    const value = parse();
+    depth--;
+    return value;
+  };
+
+  const parseValue = (): PyValue => {
     skipSpace();
     const char = text[pos];
     if (char === undefined) throw syntaxError('unexpected end of header', pos);
-    if (char === "'" || char === '"') {
+    if (PREFIXED_STRING.test(text.slice(pos, pos + 2))) {
       let value = parseString();
       // Adjacent string literals concatenate in Python.
-      for (skipSpace(); text[pos] === "'" || text[pos] === '"'; skipSpace()) value += parseString();
+      for (skipSpace(); PREFIXED_STRING.test(text.slice(pos, pos + 2)); skipSpace()) value += parseString();
       return value;
     }
     if (char === '{') {
-      pos++;
-      const dict = new Map<PyValue, PyValue>();
-      for (;;) {
-        skipSpace();
-        if (text[pos] === '}') {
-          pos++;
-          return dict;
+      return bracketed(() => {
+        const dict = new Map<PyValue, PyValue>();
+        for (;;) {
+          skipSpace();
+          if (text[pos] === '}') {
+            pos++;
+            return dict;
+          }
+          // Any key is parsed; the header check then wants exactly three string keys.
+          const key = parseValue();
+          expect(':');
+          dict.set(key, parseValue());
+          skipSpace();
+          if (text[pos] === ',') pos++;
+          else if (text[pos] !== '}') throw syntaxError("expected ',' or '}'", pos);
         }
-        const key = parseValue(depth + 1);
-        if (typeof key !== 'string') throw syntaxError('only string keys are supported', pos);
-        expect(':');
-        dict.set(key, parseValue(depth + 1));
-        skipSpace();
-        if (text[pos] === ',') pos++;
-        else if (text[pos] !== '}') throw syntaxError("expected ',' or '}'", pos);
-      }
+      });
     }
-    if (char === '[') {
-      pos++;
-      return parseSequence(']', depth).items;
-    }
+    if (char === '[') return bracketed(() => parseSequence(']').items);
     if (char === '(') {
-      pos++;
-      const { items, trailingComma } = parseSequence(')', depth);
-      // "(x)" is just a parenthesised value; only "(x,)" is a 1-tuple.
-      if (items.length === 1 && !trailingComma) return items[0] as PyValue;
-      return new PyTuple(items);
+      return bracketed(() => {
+        const { items, trailingComma } = parseSequence(')');
+        // "(x)" is just a parenthesised value; only "(x,)" is a 1-tuple.
+        return items.length === 1 && !trailingComma ? (items[0] as PyValue) : new PyTuple(items);
+      });
     }
     const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(pos, pos + 16));
     if (word !== null) {
@@ -148,21 +219,36 @@ export function parsePythonLiteral(text: string, options: ParseOptions): PyValue
       if (word[0] === 'None') return null;
       throw syntaxError(`unexpected name '${word[0]}'`, pos - word[0].length);
     }
-    const number = /^[+-]?\s*\d+(?:_\d+)*/.exec(text.slice(pos, pos + 64));
-    if (number !== null) {
-      const digits = number[0].replace(/[\s_]/g, '');
-      if (/^[+-]?0\d/.test(digits)) throw syntaxError('leading zeros in integer', pos);
-      pos += number[0].length;
-      if (options.allowLongSuffix && (text[pos] === 'L' || text[pos] === 'l')) pos++;
-      if (/^[.eEjJxXoObB]/.test(text[pos] ?? '')) throw syntaxError('only integers are supported', pos);
-      return BigInt(digits);
+    // An integer, with at most one unary sign (literal_eval takes +x and -x of a number, not --x).
+    let sign = 1n;
+    if (char === '+' || char === '-') {
+      sign = char === '-' ? -1n : 1n;
+      pos++;
+      skipSpace();
     }
-    throw syntaxError(`unexpected character ${JSON.stringify(char)}`, pos);
+    const number = INTEGER.exec(text.slice(pos, pos + 4096));
+    if (number === null) throw syntaxError(`unexpected character ${JSON.stringify(text[pos] ?? char)}`, pos);
+    pos += number[0].length;
+    // Whatever follows (a '.', an exponent, a 'j', more digits) is left to the caller, which wants a separator.
+    if (options.allowLongSuffix) {
+      // numpy drops a NAME token 'L' that follows a number (Python 2's long suffix), blanks between included.
+      let at = pos;
+      while (BLANK.includes(text[at] ?? '\n')) at++;
+      if (text[at] === 'L' && !/^[A-Za-z0-9_]/.test(text[at + 1] ?? '')) pos = at + 1;
+    }
+    const digits = number[0].replace(/_/g, '');
+    return sign * BigInt(/^0[oObB]/.test(digits) ? `0${digits[1]!.toLowerCase()}${digits.slice(2)}` : digits);
   };
 
-  const value = parseValue(0);
+  const value = parseValue();
   skipSpace();
   if (pos !== text.length) throw syntaxError('unexpected text after the literal', pos);
+  // ast.parse refuses a last line of blanks with no newline after it ("unexpected indent"); numpy's re-tokenizing
+  // of v1.0/v2.0 headers hides that, except after a lone carriage return.
+  const lastLine = options.retokenized === true ? /\r(?![\n])([^\r]*)$/.exec(text)?.[1] : /(?:\r\n|\r|\n)([^\r\n]*)$/.exec(text)?.[1];
+  if (lastLine !== undefined && /[ \t]/.test(lastLine.slice(lastLine.lastIndexOf('\f') + 1)) && /^[ \t\f]+$/.test(lastLine)) {
+    throw syntaxError('unexpected indent on the last line', text.length);
+  }
   return value;
 }
 

@@ -135,18 +135,39 @@ function allocate(header: NpyHeader, maxArrayBytes: number, memory: ArrayMemory 
   }
 }
 
-/** Reads the data after `header` into a buffer of its own (or `memory`'s), verified (`finish`) before it is returned. */
-export async function readNpyArray(reader: NpyByteReader, header: NpyHeader, options: NpyReadOptions = {}, memory?: ArrayMemory): Promise<NpyArray> {
-  const data = allocate(header, options.maxArrayBytes ?? Number.POSITIVE_INFINITY, memory);
-  // MAX_VIEW_BYTES is a multiple of every swap unit, so each segment swaps whole items.
-  for (let at = 0; at < header.byteLength; at += MAX_VIEW_BYTES) {
-    await reader.readInto(new Uint8Array(data.buffer, at, Math.min(MAX_VIEW_BYTES, header.byteLength - at)));
+/**
+ * The views one array is read and byte-swapped through: at most `viewBytes` each (MAX_VIEW_BYTES, 1 GiB, in
+ * every real read; smaller in tests, through this same code), cut to whole swap units so that no view ever splits
+ * an item that is byte-swapped. The data buffer may be larger than any one Uint8Array may be.
+ */
+export function arrayViews(buffer: ArrayBufferLike, byteLength: number, swapUnit: number, viewBytes: number = MAX_VIEW_BYTES): Uint8Array[] {
+  const unit = Math.max(1, swapUnit);
+  const step = viewBytes - (viewBytes % unit);
+  if (!Number.isSafeInteger(step) || step <= 0) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', `views of ${viewBytes} bytes cannot hold whole ${unit}-byte items`, { actual: viewBytes });
   }
+  const views: Uint8Array[] = [];
+  for (let at = 0; at < byteLength; at += step) views.push(new Uint8Array(buffer, at, Math.min(step, byteLength - at)));
+  return views;
+}
+
+/**
+ * Reads the data after `header` into a buffer of its own (or `memory`'s), verified (`finish`) before it is
+ * returned. `viewBytes` is for tests: the largest view handed to one read or swap.
+ */
+export async function readNpyArray(
+  reader: NpyByteReader,
+  header: NpyHeader,
+  options: NpyReadOptions = {},
+  memory?: ArrayMemory,
+  viewBytes: number = MAX_VIEW_BYTES,
+): Promise<NpyArray> {
+  const data = allocate(header, options.maxArrayBytes ?? Number.POSITIVE_INFINITY, memory);
+  const views = arrayViews(data.buffer, header.byteLength, header.swapUnit, viewBytes);
+  for (const view of views) await reader.readInto(view);
   await reader.finish();
   throwIfAborted(options.signal, 'reading');
-  for (let at = 0; at < header.byteLength; at += MAX_VIEW_BYTES) {
-    byteSwapInPlace(new Uint8Array(data.buffer, at, Math.min(MAX_VIEW_BYTES, header.byteLength - at)), header.swapUnit);
-  }
+  for (const view of views) byteSwapInPlace(view, header.swapUnit);
   return { dtype: header.dtype, descr: reportedDescr(header), shape: header.shape, fortranOrder: header.fortranOrder, data };
 }
 

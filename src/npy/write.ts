@@ -89,8 +89,9 @@ function describe(name: string, dtype: unknown, descr: Descr | undefined, shape:
     throw new NpzError('ERR_NPY_DTYPE', `leaf ${JSON.stringify(name)}: a 'raw' array needs a descr`, { entry: name });
   }
   const resolvedDescr: Descr = descr ?? DTYPES[dtype as keyof typeof DTYPES].descr;
-  const described = descrItemsize(resolvedDescr, {});
-  if (dtype !== undefined && dtype !== described.dtype && !(dtype === 'raw' && resolvedDescr === '<V2')) {
+  // A 2-byte void is bfloat16 unless the leaf says 'raw' (as a reader with keepV2Raw returns it).
+  const described = descrItemsize(resolvedDescr, { keepV2Raw: dtype === 'raw' });
+  if (dtype !== undefined && dtype !== described.dtype) {
     throw new NpzError('ERR_NPY_DTYPE', `leaf ${JSON.stringify(name)}: dtype ${dtype} does not match descr ${JSON.stringify(resolvedDescr)}`, {
       entry: name,
       expected: dtype,

@@ -7,9 +7,19 @@ export type DuplicateNamePolicy = 'error' | 'last';
 
 export type Compression = 'stored' | 'deflate' | 'unsupported';
 
-/** The array key of a member: numpy's `name.removesuffix('.npy')`. */
+/**
+ * A member name as np.load sees it: CPython's zipfile cuts a name at its first NUL byte (an old trick to hide a
+ * name's real ending), so 'w.npy\0.exe' is the array 'w'. Both readers derive keys and array-ness from this.
+ */
+export function nameAsNumpySees(memberName: string): string {
+  const nul = memberName.indexOf('\0');
+  return nul === -1 ? memberName : memberName.slice(0, nul);
+}
+
+/** The array key of a member: numpy's `name.removesuffix('.npy')`, of the name cut at a NUL. */
 export function keyOfMember(memberName: string): string {
-  return memberName.endsWith('.npy') ? memberName.slice(0, -'.npy'.length) : memberName;
+  const name = nameAsNumpySees(memberName);
+  return name.endsWith('.npy') ? name.slice(0, -'.npy'.length) : name;
 }
 
 /**
@@ -34,8 +44,8 @@ export function indexByKey(entries: readonly ZipEntry[], policy: DuplicateNamePo
   return { byKey, kept: entries.filter((entry) => byKey.get(keyOfMember(entry.name)) === entry) };
 }
 
-export function isArrayMember(entry: ZipEntry): boolean {
-  return entry.name.endsWith('.npy');
+export function isArrayMember(entry: Pick<ZipEntry, 'name'>): boolean {
+  return nameAsNumpySees(entry.name).endsWith('.npy');
 }
 
 export function compressionOf(entry: Pick<ZipEntry, 'method'>): Compression {

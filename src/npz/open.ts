@@ -22,7 +22,7 @@ import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '.
 import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
 import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
-import { compressionOf, indexByKey, isArrayMember, keyOfMember, type DuplicateNamePolicy } from './keys.js';
+import { compressionOf, indexByKey, isArrayMember, keyOfMember, nameAsNumpySees, type DuplicateNamePolicy } from './keys.js';
 
 export type { DuplicateNamePolicy } from './keys.js';
 
@@ -135,7 +135,7 @@ class OpenedNpz implements NpzFile {
     this.#byKey = byKey;
     this.#damage = damage;
     this.#byMemberName = new Map();
-    for (const entry of byKey.values()) this.#byMemberName.set(entry.name, entry);
+    for (const entry of byKey.values()) this.#byMemberName.set(nameAsNumpySees(entry.name), entry);
   }
 
   has(name: string): boolean {

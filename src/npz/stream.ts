@@ -9,7 +9,7 @@ import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { SequentialZipReader, type StreamMember } from '../zip/stream/sequential.js';
 import { inMember, type NpzReadOptions } from './arrays.js';
 import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
-import { compressionOf, keyOfMember, type DuplicateNamePolicy } from './keys.js';
+import { compressionOf, isArrayMember, keyOfMember, type DuplicateNamePolicy } from './keys.js';
 
 /**
  * An npz read front to back from a stream that cannot seek (stdin, a pipe, an HTTP body): members in stream
@@ -234,7 +234,7 @@ export async function* streamNpz(
       keys.add(key);
       const claim = new Claim(member.name);
       previous = claim;
-      if (!member.name.endsWith('.npy')) {
+      if (!isArrayMember(member)) {
         // A stored member with its size after the data cannot be delimited: refuse it where it is met.
         if (!member.selfDelimiting) await member.skip();
         yield otherEntry(member, claim, options);

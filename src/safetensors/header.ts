@@ -6,7 +6,7 @@
  */
 import { NpzError } from '../errors.js';
 import { compareCodePoints } from '../tree/flatten.js';
-import { safetensorsDType, type SafetensorsDTypeInfo } from './dtypes.js';
+import { npyShape, safetensorsDType, safetensorsShape, type SafetensorsDTypeInfo } from './dtypes.js';
 import { isJsonNumber, isJsonObject, parseJson, type JsonValue } from './json.js';
 
 /** The reference reader's limit on N. */
@@ -17,6 +17,7 @@ const METADATA_KEY = '__metadata__';
 export interface TensorDescriptor {
   name: string;
   dtype: SafetensorsDTypeInfo;
+  /** The npy shape (for the sub-byte kinds, groups of elements: see `npyShape` in dtypes.ts). */
   shape: readonly number[];
   /** prod(shape) × itemsize. */
   byteLength: number;
@@ -60,7 +61,8 @@ export function layoutSafetensors(tensors: readonly TensorDescriptor[], metadata
     placed.push({ ...tensor, begin, end: offset });
     // JSON.stringify escapes exactly what serde_json escapes (quote, backslash, control characters with the
     // same short forms and lowercase \u00xx), and both write other characters as raw UTF-8.
-    parts.push(`${JSON.stringify(tensor.name)}:{"dtype":"${tensor.dtype.name}","shape":[${tensor.shape.join(',')}],"data_offsets":[${begin},${offset}]}`);
+    const shape = safetensorsShape(tensor.dtype, tensor.shape);
+    parts.push(`${JSON.stringify(tensor.name)}:{"dtype":"${tensor.dtype.name}","shape":[${shape.join(',')}],"data_offsets":[${begin},${offset}]}`);
   }
   const json = utf8.encode(`{${parts.join(',')}}`);
   const padded = Math.ceil(json.byteLength / LENGTH_PREFIX) * LENGTH_PREFIX;
@@ -101,7 +103,10 @@ export function decodeHeaderLength(prefix: Uint8Array, fileSize: number, maxHead
 export interface DecodedTensor {
   name: string;
   dtype: SafetensorsDTypeInfo;
+  /** The npy shape: the header's, but for the sub-byte kinds (F4, F6_*), whose elements come in groups. */
   shape: number[];
+  /** The shape as the header gives it, in elements. */
+  safetensorsShape: number[];
   /** Offsets relative to the start of the data buffer. */
   begin: number;
   end: number;
@@ -182,9 +187,9 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /**
  * Decodes and validates the N header bytes for a data buffer of `bufferLength` bytes: UTF-8, one JSON object
  * starting with '{', no duplicate names, string metadata, known dtypes, offsets contiguous from 0 without hole
- * or overlap, each size = prod(shape) × itemsize, and the last offset exactly at the end of the file. Without
- * `bufferLength` (a stream, whose length is not known up front) the buffer is as long as the tensors say; the
- * reader then checks that the stream ends there.
+ * or overlap, each size = prod(shape) × bits / 8 (whole bytes), and the last offset exactly at the end of the file.
+ * Without `bufferLength` (a stream, whose length is not known up front) the buffer is as long as the tensors
+ * say; the reader then checks that the stream ends there.
  */
 export function decodeSafetensorsHeader(bytes: Uint8Array, bufferLength?: number): DecodedHeader {
   let text: string;
@@ -223,7 +228,16 @@ export function decodeSafetensorsHeader(bytes: Uint8Array, bufferLength?: number
         { entry: name, expected: expected.toString(), actual: tensor.begin.toString() },
       );
     }
-    const size = tensor.shape.reduce((product, dim) => product * dim, BigInt(tensor.dtype.itemsize));
+    // The reference reader counts bits (F4 has 4, F6_* 6): a tensor must fill whole bytes.
+    const bits = tensor.shape.reduce((product, dim) => product * dim, BigInt(tensor.dtype.bits));
+    if (bits % 8n !== 0n) {
+      throw new NpzError(
+        'ERR_SAFETENSORS_SIZE_MISMATCH',
+        `tensor ${JSON.stringify(name)}: shape [${tensor.shape.join(', ')}] of ${tensor.dtype.name} is ${bits} bits, not a whole number of bytes`,
+        { entry: name, actual: bits.toString() },
+      );
+    }
+    const size = bits / 8n;
     if (size !== tensor.end - tensor.begin) {
       throw new NpzError(
         'ERR_SAFETENSORS_SIZE_MISMATCH',
@@ -234,7 +248,8 @@ export function decodeSafetensorsHeader(bytes: Uint8Array, bufferLength?: number
     expected = tensor.end;
     // Past the buffer end, the next check fails anyway; stopping here keeps every kept number a safe integer.
     if (expected > BigInt(bufferLength ?? Number.MAX_SAFE_INTEGER)) break;
-    tensors.push({ name, dtype: tensor.dtype, shape: tensor.shape.map(Number), begin: Number(tensor.begin), end: Number(tensor.end) });
+    const shape = tensor.shape.map(Number);
+    tensors.push({ name, dtype: tensor.dtype, shape: npyShape(tensor.dtype, shape), safetensorsShape: shape, begin: Number(tensor.begin), end: Number(tensor.end) });
   }
   if (bufferLength === undefined ? expected > BigInt(Number.MAX_SAFE_INTEGER) : expected !== BigInt(bufferLength)) {
     throw new NpzError(

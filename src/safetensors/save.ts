@@ -12,7 +12,7 @@ import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
 import type { ZipSink } from '../io/sink.js';
-import { isFloat8Name, safetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
+import { isFloat8Name, rawSafetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 
 export interface SaveSafetensorsOptions {
@@ -39,7 +39,10 @@ export interface SaveSafetensorsOptions {
 }
 
 /** The safetensors float8 kinds a raw one-byte leaf can be written as. */
-export type SafetensorsFloat8DType = 'F8_E5M2' | 'F8_E4M3' | 'F8_E8M0';
+export type SafetensorsFloat8DType = 'F8_E5M2' | 'F8_E4M3' | 'F8_E8M0' | 'F8_E4M3FNUZ' | 'F8_E5M2FNUZ';
+
+/** Every `SafetensorsFloat8DType`. */
+export const FLOAT8_KINDS: readonly SafetensorsFloat8DType[] = ['F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ'];
 
 export interface SaveSafetensorsSummary {
   tensors: number;
@@ -73,18 +76,20 @@ function unsupported(name: string, why: string, actual?: unknown): NpzError {
 const FLOAT8_DESCR = /^[|<>=]?(V1|f1)$/;
 
 /**
- * The safetensors dtype of a leaf; a raw one-byte (float8) leaf says which kind it is with its declared
- * `safetensorsDType`, else the `rawDType` option names it.
+ * The safetensors dtype of a leaf; a raw leaf (float8, F4, F6_*) says which kind it is with its declared
+ * `safetensorsDType` (as read), else, for a one-byte (float8) leaf, the `rawDType` option names it.
  */
 function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf, rawDType: SaveSafetensorsOptions['rawDType']): SafetensorsDTypeInfo {
   const declared = typeof leaf === 'object' && leaf !== null && 'safetensorsDType' in leaf ? leaf.safetensorsDType : undefined;
   if (normalized.dtype === 'raw') {
     const descr = typeof normalized.descr === 'string' ? normalized.descr : undefined;
+    const declaredRaw = rawSafetensorsDType(declared, normalized.descr);
+    if (declaredRaw !== undefined) return declaredRaw;
     if (descr !== undefined && FLOAT8_DESCR.test(descr)) {
-      const option = typeof rawDType === 'function' ? rawDType(name, descr) : rawDType;
+      const option = declared === undefined ? (typeof rawDType === 'function' ? rawDType(name, descr) : rawDType) : undefined;
       const named = declared ?? option ?? (/f1$/.test(descr) ? 'F8_E5M2' : undefined);
-      if (isFloat8Name(named)) return safetensorsDType(named, name);
-      if (named !== undefined) throw unsupported(name, `${JSON.stringify(named)} is not a safetensors float8 kind (F8_E4M3, F8_E5M2, F8_E8M0)`, named);
+      if (isFloat8Name(named)) return rawSafetensorsDType(named, '|V1')!;
+      if (named !== undefined) throw unsupported(name, `${JSON.stringify(named)} is not a safetensors float8 kind (${FLOAT8_KINDS.join(', ')})`, named);
       throw unsupported(
         name,
         `descr ${JSON.stringify(descr)} holds one-byte values of a kind it does not name (numpy with ml_dtypes saves float8 this way); name it with the leaf's safetensorsDType or the rawDType option`,

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GOOD, PALIGEMMA, ROOT, ensureBuilt, runCli } from './cli-helpers.js';
+import { GOOD_DIR, PALIGEMMA } from '../helpers/fixtures.js';
+import { ROOT, ensureBuilt, runCli } from '../helpers/cli.js';
 
 beforeAll(() => ensureBuilt());
 
@@ -48,10 +49,10 @@ describe('npz-stream conventions', () => {
   });
 
   it('a missing file is an I/O error (exit 2), a file that is not a zip is bad data (exit 1)', () => {
-    const missing = runCli(['ls', join(GOOD, 'no-such-file.npz')]);
+    const missing = runCli(['ls', join(GOOD_DIR, 'no-such-file.npz')]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/^npz-stream: .*no-such-file\.npz.* \[ERR_IO\]$/m);
-    const notZip = runCli(['ls', join(GOOD, 'paligemma-tiny.expected.json')]);
+    const notZip = runCli(['ls', join(GOOD_DIR, 'paligemma-tiny.expected.json')]);
     expect(notZip.status).toBe(1);
     expect(notZip.stderr).toMatch(/^npz-stream: .+ \[ERR_ZIP_NOT_ZIP\]$/m);
   });

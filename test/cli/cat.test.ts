@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { GOOD, PALIGEMMA, ensureBuilt, runCli, runCliBytes } from './cli-helpers.js';
+import { GOOD_DIR, PALIGEMMA } from '../helpers/fixtures.js';
+import { ensureBuilt, runCli, runCliBytes } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 // The bin end to end; print.test.ts holds the large numpy matrix for the printing code itself.
-const ALL_DTYPES = join(GOOD, 'all-dtypes.npz');
+const ALL_DTYPES = join(GOOD_DIR, 'all-dtypes.npz');
 
 const MAKE_ARRAYS = String.raw`
 import json, sys

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { saveNpz } from '../../src/index.js';
-import { GOOD, PALIGEMMA, PAUSE_MID_WRITE, ensureBuilt, runCli, startCli } from './cli-helpers.js';
+import { GOOD_DIR, PALIGEMMA } from '../helpers/fixtures.js';
+import { PAUSE_MID_WRITE, ensureBuilt, runCli, startCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const temp = makeTempDir('cli-convert');
@@ -91,7 +92,7 @@ describe('convert', () => {
       '--strip-prefix', 'llm/', '--rename', '^layers/(.*)$=blocks/$1', '--add-prefix', 'params/', '--json',
     ]);
     expect(result.status, result.stderr).toBe(0);
-    const manifest = JSON.parse(readFileSync(join(GOOD, 'paligemma-tiny.expected.json'), 'utf8')) as { members: { key: string }[] };
+    const manifest = JSON.parse(readFileSync(join(GOOD_DIR, 'paligemma-tiny.expected.json'), 'utf8')) as { members: { key: string }[] };
     const expectedPairs = manifest.members
       .map((member) => member.key)
       .filter((name) => name.startsWith('llm/') && !name.includes('/attn/') && !name.startsWith('llm/final_norm/'))

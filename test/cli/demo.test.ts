@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy } from '../helpers/python.js';
-import { ensureBuilt, runCli } from './cli-helpers.js';
+import { ensureBuilt, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 beforeAll(() => ensureBuilt());

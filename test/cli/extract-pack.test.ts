@@ -2,10 +2,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { GOOD, PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
+import { GOOD_DIR, PALIGEMMA } from '../helpers/fixtures.js';
+import { ensureBuilt, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
-const ALL_DTYPES = join(GOOD, 'all-dtypes.npz');
+const ALL_DTYPES = join(GOOD_DIR, 'all-dtypes.npz');
 const temp = makeTempDir('cli-extract-pack');
 beforeAll(() => ensureBuilt());
 afterAll(() => temp.remove());

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RELAUNCH_GUARD, hugePageEnvironment } from '../../src/cli/hugepages.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { BIN, ROOT, ensureBuilt } from './cli-helpers.js';
+import { BIN, ROOT, ensureBuilt } from '../helpers/cli.js';
 
 const HUGETLB = 'glibc.malloc.hugetlb=1';
 
@@ -42,7 +42,7 @@ describe('the CLI relaunch', () => {
       const base = { ...process.env };
       delete base['GLIBC_TUNABLES'];
       delete base[RELAUNCH_GUARD];
-      const result = spawnSync(process.execPath, ['--import', new URL('./record-env.mjs', import.meta.url).href, BIN, ...args], {
+      const result = spawnSync(process.execPath, ['--import', new URL('../helpers/record-env.mjs', import.meta.url).href, BIN, ...args], {
         cwd: ROOT,
         encoding: 'utf8',
         env: { ...base, ...env, NPZ_TEST_ENV_RECORD: record },

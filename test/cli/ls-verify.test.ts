@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { GOOD, PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
+import { GOOD_DIR, PALIGEMMA } from '../helpers/fixtures.js';
+import { ensureBuilt, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 interface ManifestMember {
@@ -17,7 +18,7 @@ interface ManifestMember {
 }
 
 function manifest(name: string): ManifestMember[] {
-  return (JSON.parse(readFileSync(join(GOOD, `${name}.expected.json`), 'utf8')) as { members: ManifestMember[] }).members;
+  return (JSON.parse(readFileSync(join(GOOD_DIR, `${name}.expected.json`), 'utf8')) as { members: ManifestMember[] }).members;
 }
 
 const temp = makeTempDir('cli-ls-verify');
@@ -91,11 +92,11 @@ describe('ls', () => {
   });
 
   it('lists non-array members and compressed members', () => {
-    const notes = JSON.parse(runCli(['ls', '--json', join(GOOD, 'with-notes.npz')]).stdout) as { entries: { name: string; isArray: boolean }[] };
+    const notes = JSON.parse(runCli(['ls', '--json', join(GOOD_DIR, 'with-notes.npz')]).stdout) as { entries: { name: string; isArray: boolean }[] };
     expect(notes.entries.filter((entry) => !entry.isArray).map((entry) => entry.name)).toEqual(
       manifest('with-notes').filter((member) => !member.npy).map((member) => member.key),
     );
-    const compressed = runCli(['ls', join(GOOD, 'compressed.npz')]);
+    const compressed = runCli(['ls', join(GOOD_DIR, 'compressed.npz')]);
     expect(compressed.status).toBe(0);
     expect(compressed.stdout).toMatch(/ deflate /);
   });
@@ -103,7 +104,7 @@ describe('ls', () => {
 
 describe('reading what np.load reads', () => {
   it('--max-header-size admits long npy headers; --duplicates last keeps the last repeated member', () => {
-    const wide = join(GOOD, 'npy-v2.npz');
+    const wide = join(GOOD_DIR, 'npy-v2.npz');
     // Without the flag the long header is over the limit: that member is listed as damaged with the code (exit 1).
     const refused = runCli(['ls', wide]);
     expect(refused.status).toBe(1);
@@ -115,7 +116,7 @@ describe('reading what np.load reads', () => {
       manifest('npy-v2').map((member) => member.key),
     );
 
-    const repeated = join(GOOD, 'dup-names.npz');
+    const repeated = join(GOOD_DIR, 'dup-names.npz');
     const strict = runCli(['verify', repeated]);
     expect(strict.status).toBe(1);
     expect(strict.stdout).toMatch(/^FAIL  x\.npy: .+ \[ERR_NPZ_DUPLICATE_NAME\]$/m);
@@ -128,7 +129,7 @@ describe('reading what np.load reads', () => {
 describe('verify', () => {
   it('passes numpy-written fixtures: every dtype, stored and deflated, data descriptors, npy v3, extra members, empty', () => {
     for (const name of ['all-dtypes', 'deflate-and-stored', 'pipe-compressed', 'npy-v3', 'with-notes', 'empty']) {
-      const result = runCli(['verify', join(GOOD, `${name}.npz`)]);
+      const result = runCli(['verify', join(GOOD_DIR, `${name}.npz`)]);
       expect(result.status, `${name}: ${result.stdout}${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(/^OK {4}\d+ arrays?, /m);
     }

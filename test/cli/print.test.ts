@@ -5,7 +5,7 @@ import { shownElements } from '../../src/cli/commands/cat.js';
 import { arrayText } from '../../src/cli/print/array-print.js';
 import { FLOAT_DTYPES, floatScalarText, formatPositional, formatScientific, generalText } from '../../src/cli/print/float-format.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { GOOD } from './cli-helpers.js';
+import { GOOD_DIR } from '../helpers/fixtures.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 // The printing code runs in-process here so numpy can judge thousands of values and dozens of arrays quickly;
@@ -143,7 +143,7 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'array text m
   });
 
   it('every numeric array of the all-dtypes fixture', async () => {
-    const path = join(GOOD, 'all-dtypes.npz');
+    const path = join(GOOD_DIR, 'all-dtypes.npz');
     const expected = JSON.parse(
       runPython(
         String.raw`

@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { PALIGEMMA, ensureBuilt, runCli } from './cli-helpers.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { ensureBuilt, runCli } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const temp = makeTempDir('cli-stats-diff');

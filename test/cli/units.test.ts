@@ -6,12 +6,7 @@ import { formatDuration, progressLine } from '../../src/cli/progress.js';
 import { unsafeNameReason } from '../../src/cli/safe-path.js';
 import { addValues, emptySummary } from '../../src/cli/commands/stats.js';
 import { formatBytes, formatShape, renderTable } from '../../src/cli/table.js';
-
-async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of source) out.push(item);
-  return out;
-}
+import { collect } from '../helpers/streams.js';
 
 async function* fromArrays(...chunks: number[][]): AsyncGenerator<Uint8Array> {
   for (const chunk of chunks) yield Uint8Array.from(chunk);

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe } from 'vitest';
 
 /**
  * The Python oracles. The vitest global setup (test/helpers/oracle-setup.ts) provisions them once per run and
@@ -75,4 +77,28 @@ export function runPython(script: string, args: string[] = [], input?: string | 
     throw new Error(`${python} failed (${result.status}): ${result.error?.message ?? ''}${result.stderr}`);
   }
   return result.stdout;
+}
+
+/**
+ * `describe` when the numpy oracle (numpy, ml_dtypes and safetensors, one pinned venv) is there, else a skipped
+ * `describe` whose title says why; under REQUIRE_NUMPY=1 a missing oracle fails instead.
+ */
+export function describeWithOracle(name: string, body: () => void): void {
+  if (hasNumpy()) describe(name, body);
+  else describe.skip(withSkipReason(true, NO_NUMPY, name), body);
+}
+
+/** Python lines shared by the oracle scripts: dtype names to numpy dtypes, ml_dtypes included. */
+export const PY_DTYPES = String.raw`
+import numpy as np, ml_dtypes
+NP = {'bool': np.bool_, 'int8': np.int8, 'uint8': np.uint8, 'int16': np.int16, 'uint16': np.uint16,
+      'int32': np.int32, 'uint32': np.uint32, 'int64': np.int64, 'uint64': np.uint64,
+      'float16': np.float16, 'bfloat16': ml_dtypes.bfloat16, 'float32': np.float32, 'float64': np.float64,
+      'complex64': np.complex64, 'F8_E4M3': ml_dtypes.float8_e4m3fn, 'F8_E5M2': ml_dtypes.float8_e5m2}
+`;
+
+/** Runs python with numpy/ml_dtypes imported and `out` bound to the given path; returns the file's bytes. */
+export function pythonArchive(out: string, body: string): Uint8Array {
+  runPython(`import sys, io, zipfile, numpy as np, ml_dtypes\nout = sys.argv[1]\n${body}`, [out]);
+  return new Uint8Array(readFileSync(out));
 }

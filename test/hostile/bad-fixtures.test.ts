@@ -2,37 +2,19 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NPZ_ERROR_CODES, isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { bufferSource, loadNpz, openNpz, readNpz, type RandomAccessSource } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { codeInName, codeOf } from '../helpers/errors.js';
+import { BAD_DIR, badFixtures } from '../helpers/fixtures.js';
 
 
 // test/fixtures/bad/<CODE>--<what>.npz: every read path must refuse each file with exactly <CODE>.
 // Regenerate with `python3 test/fixtures/gen/make_bad_fixtures.py` (add --numpy to see what np.load does).
 
-const BAD_DIR = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
 const GENERATOR = fileURLToPath(new URL('../fixtures/gen/make_bad_fixtures.py', import.meta.url));
-const fixtures = readdirSync(BAD_DIR)
-  .filter((name) => name.endsWith('.npz'))
-  .sort();
-
-function expectedCode(name: string): NpzErrorCode {
-  const code = name.split('--')[0] as NpzErrorCode;
-  if (!NPZ_ERROR_CODES.includes(code)) throw new Error(`${name}: '${code}' is not an NpzError code`);
-  return code;
-}
-
-/** The code a read path rejected with, or a description of what went wrong instead. */
-async function rejection(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'resolved';
-  } catch (error) {
-    return isNpzError(error) ? error.code : `non-NpzError ${(error as Error)?.stack ?? String(error)}`;
-  }
-}
+const fixtures = badFixtures('.npz');
 
 /** openNpz, then every array through get() and through chunks(): the file is always closed. */
 async function openAndReadAll(input: string | Uint8Array | RandomAccessSource): Promise<void> {
@@ -40,8 +22,8 @@ async function openAndReadAll(input: string | Uint8Array | RandomAccessSource): 
   try {
     for (const entry of file.entries) {
       if (!entry.isArray) continue;
-      const fromGet = await rejection(() => file.get(entry.name));
-      const fromChunks = await rejection(async () => {
+      const fromGet = await codeOf(() => file.get(entry.name));
+      const fromChunks = await codeOf(async () => {
         for await (const _ of file.chunks(entry.name, { chunkSize: 64 }));
       });
       // Both per-array paths must agree; a resolved read of a damaged member is not possible here because
@@ -95,20 +77,20 @@ describe('failure fixtures: the file name is the error code', () => {
 
   describe.each(fixtures)('%s', (name) => {
     const path = join(BAD_DIR, name);
-    const code = expectedCode(name);
+    const code = codeInName(name);
 
     it('openNpz + get/chunks of every array, readNpz and loadNpz reject with that code; no fd is left open', async () => {
       const before = openFdCount();
-      expect(await rejection(() => openAndReadAll(path))).toBe(code);
-      expect(await rejection(() => drain(path))).toBe(code);
-      expect(await rejection(() => loadNpz(path))).toBe(code);
+      expect(await codeOf(() => openAndReadAll(path))).toBe(code);
+      expect(await codeOf(() => drain(path))).toBe(code);
+      expect(await codeOf(() => loadNpz(path))).toBe(code);
       expect(openFdCount()).toBe(before);
     });
 
     it('the same from the bytes in memory', async () => {
       const bytes = new Uint8Array(readFileSync(path));
-      expect(await rejection(() => openAndReadAll(bytes))).toBe(code);
-      expect(await rejection(() => drain(bytes))).toBe(code);
+      expect(await codeOf(() => openAndReadAll(bytes))).toBe(code);
+      expect(await codeOf(() => drain(bytes))).toBe(code);
     });
   });
 });
@@ -151,7 +133,7 @@ describe('a v2 npy header that declares 4 GiB', () => {
     try {
       // Proves the spies are in place (the reader itself may allocate nothing sized before it refuses).
       void new Uint8Array(3);
-      code = await rejection(() => openAndReadAll(spy));
+      code = await codeOf(() => openAndReadAll(spy));
     } finally {
       globalThis.ArrayBuffer = NativeArrayBuffer;
       globalThis.Uint8Array = NativeUint8Array;

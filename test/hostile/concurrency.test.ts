@@ -15,12 +15,13 @@ import { FileHandleSink } from '../../src/node/sinks.js';
 import { ZipWriter } from '../../src/zip/write/writer.js';
 import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { GOOD_DIR, record, zipLayout } from '../zip/reader-helpers.js';
-import { seededRandom } from './fuzz-core.js';
-import { WEIGHTS_STEP } from './writer-child.js';
+import { GOOD_DIR } from '../helpers/fixtures.js';
+import { record, zipLayout } from '../helpers/zip-layout.js';
+import { seededRandom } from '../helpers/bytes.js';
+import { WEIGHTS_STEP } from '../helpers/writer-child.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHILD = fileURLToPath(new URL('./writer-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../helpers/writer-child.ts', import.meta.url));
 const scratch = makeTempDir('concurrency');
 const dir = scratch.path;
 afterAll(() => scratch.remove());

@@ -8,9 +8,9 @@ import { openNpz, openSafetensorsIndex, readNpz, saveNpzStream, saveSafetensors 
 import { decodeZip64EndOfCentralDirectory } from '../../src/zip/format/end-records.js';
 import type { Leaf } from '../../src/npy/write.js';
 import { FLAG_DATA_DESCRIPTOR, METHOD_STORED, encodeLocalHeader } from '../../src/zip/format/records.js';
-import { GOOD_DIR } from '../zip/reader-helpers.js';
+import { BAD_DIR, GOOD_DIR } from '../helpers/fixtures.js';
 import { httpSource } from '../../src/node/http-source.js';
-import { startFaultServer } from '../remote/servers.js';
+import { startFaultServer } from '../helpers/servers.js';
 import { codeOf } from '../helpers/errors.js';
 
 // docs/ERRORS.md is the catalogue of every NpzError code. This keeps it honest: each code in NPZ_ERROR_CODES
@@ -18,7 +18,6 @@ import { codeOf } from '../helpers/errors.js';
 // checked in bad-fixtures.test.ts) or by one of the triggers below.
 
 const DOC = readFileSync(fileURLToPath(new URL('../../docs/ERRORS.md', import.meta.url)), 'utf8');
-const BAD_DIR = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
 const fixtureCodes = new Set(readdirSync(BAD_DIR).map((name) => name.split('--')[0]));
 
 function save(tree: unknown): Promise<unknown> {

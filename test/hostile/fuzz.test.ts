@@ -1,6 +1,6 @@
 import { makeTempDir } from '../helpers/tmp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FUZZ_FIXTURES, MUTATION_KINDS, formatTotals, loadOriginals, runFuzz } from './fuzz-core.js';
+import { FUZZ_FIXTURES, MUTATION_KINDS, formatTotals, loadOriginals, runFuzz } from '../helpers/fuzz.js';
 
 // Bounded, seeded mutation fuzzing in `npm test`; the long run is test/slow/fuzz-long.test.ts (FUZZ_CASES).
 // A failure prints its seed, case index, fixture and mutation, so `runFuzz` with that seed replays it.

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,8 +13,8 @@ import type { LazyArray, Leaf } from '../../src/npy/write.js';
 import { openFdCount } from '../helpers/fds.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { seededRandom } from './fuzz-core.js';
-import { BIG_CHUNK_BYTES, BIG_CHUNKS, BIG_LEAVES, STOP_POINTS, bigByte, type StopPoint } from './writer-child.js';
+import { seededRandom, sha256 } from '../helpers/bytes.js';
+import { BIG_CHUNK_BYTES, BIG_CHUNKS, BIG_LEAVES, STOP_POINTS, bigByte, type StopPoint } from '../helpers/writer-child.js';
 
 // Every writer failure must leave the target path holding the previous file (or, when the failure came after
 // the rename, the complete new one), no temp file, no open descriptor, and reject with an NpzError. Seeded, so a
@@ -27,7 +26,7 @@ const SEED = 0xfa_17;
 const CASES_PER_FAULT = 12;
 const KILLS = Number(process.env['HOSTILE_KILLS'] ?? 6);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHILD = fileURLToPath(new URL('./writer-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../helpers/writer-child.ts', import.meta.url));
 /** saveNpz's temp file: `.<target name>.<12 hex digits>.tmp` in the target's directory. */
 const TEMP_NAME = /^\.ckpt\.npz\.[0-9a-f]{12}\.tmp$/;
 
@@ -396,10 +395,6 @@ describe('an abort at a seeded point', () => {
     expect(landedCounts()).toMatchObject({ 'abort progress': CASES_PER_FAULT, 'abort chunk': CASES_PER_FAULT, 'abort timer': CASES_PER_FAULT });
   });
 });
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 interface ChildExit {
   signal: NodeJS.Signals | null;

@@ -17,7 +17,7 @@ import { saveNpz } from '../../src/npz/save.js';
 import { saveSafetensors } from '../../src/safetensors/save.js';
 import { saveSafetensorsShards } from '../../src/safetensors/shards.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { recordingCalls, type Faults } from './recording-fs.js';
+import { recordingCalls, type Faults } from '../helpers/recording-fs.js';
 
 let dir: TempDir;
 let target: string;

@@ -6,8 +6,9 @@ import { isNpzError } from '../../src/errors.js';
 import { writeFileAtomically } from '../../src/node/files.js';
 import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { recordingCalls, type Recording } from './recording-fs.js';
+import { recordingCalls, type Recording } from '../helpers/recording-fs.js';
 import { saveNpz, saveSafetensors } from '../../src/index.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 // An abort that arrives after the producer's last write (too late for it to notice) but before the rename must
 // still back out: old file untouched, no temp file, ERR_ABORTED. The window is hit deterministically by aborting
@@ -41,13 +42,6 @@ async function withSyncHook<T>(onSync: () => void, work: () => Promise<T>): Prom
   }
 }
 
-async function rejection(work: Promise<unknown>): Promise<unknown> {
-  return work.then(
-    () => new Error('resolved'),
-    (error: unknown) => error,
-  );
-}
-
 function expectUntouched(): void {
   expect(readFileSync(target, 'utf8')).toBe('original');
   expect(readdirSync(dir.path)).toEqual(['ckpt.bin']);
@@ -60,7 +54,7 @@ describe('writeFileAtomically: an abort before the rename backs out', () => {
     const error = await withSyncHook(
       () => controller.abort(new Error('late')),
       () =>
-        rejection(
+        rejectionOf(
           writeFileAtomically(
             target,
             async (handle) => {
@@ -79,7 +73,7 @@ describe('writeFileAtomically: an abort before the rename backs out', () => {
 
   it('abort once the last write settled, without fsync: the same', async () => {
     const controller = new AbortController();
-    const error = await rejection(
+    const error = await rejectionOf(
       writeFileAtomically(
         target,
         async (handle) => {
@@ -114,7 +108,7 @@ describe('save functions pass their signal down to the rename', () => {
       const controller = new AbortController();
       const error = await withSyncHook(
         () => controller.abort(),
-        () => rejection(save(target, { a: new Float32Array(1024).fill(1) }, { signal: controller.signal })),
+        () => rejectionOf(save(target, { a: new Float32Array(1024).fill(1) }, { signal: controller.signal })),
       );
       expect(isNpzError(error, 'ERR_ABORTED'), String(error)).toBe(true);
       expectUntouched();
@@ -167,7 +161,7 @@ describe('writeFileAtomically: the order durability depends on', () => {
   it('an abort while the temp file is being closed still backs out: no rename, temp removed, ERR_ABORTED', async () => {
     const controller = new AbortController();
     const recording = recordingCalls({ before: (step) => step === 'close temp' && controller.abort(new Error('late')) });
-    const error = await rejection(write(recording, { fsync: true, signal: controller.signal }));
+    const error = await rejectionOf(write(recording, { fsync: true, signal: controller.signal }));
     expect(isNpzError(error, 'ERR_ABORTED'), String(error)).toBe(true);
     expect(recording.steps).toEqual(['open temp wx 666', 'sync temp', 'close temp', 'rm temp']);
     expectUntouched();
@@ -183,7 +177,7 @@ describe('writeFileAtomically: the order durability depends on', () => {
   for (const [failOn, steps] of failures) {
     it(`a failing ${failOn}: the error comes back, the temp file is closed and removed, the target untouched`, async () => {
       const recording = recordingCalls({ failOn });
-      const error = await rejection(write(recording, { fsync: true }));
+      const error = await rejectionOf(write(recording, { fsync: true }));
       expect(String(error)).toContain(`injected failure: ${failOn}`);
       expect(recording.steps).toEqual(steps);
       expectUntouched();
@@ -194,7 +188,7 @@ describe('writeFileAtomically: the order durability depends on', () => {
     const recording = recordingCalls();
     const before = process.platform === 'linux' ? openFdCount() : 0;
     const failure = new Error('producer failed');
-    const error = await rejection(
+    const error = await rejectionOf(
       writeFileAtomically(
         target,
         async (handle) => {

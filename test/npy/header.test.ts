@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
-import { decodeNpyHeader, encodeNpyHeader, npyHeaderLength, type Descr } from '../../src/npy/header.js';
+import { isNpzError } from '../../src/errors.js';
+import { decodeNpyHeader, encodeNpyHeader, isSubarrayDescr, npyHeaderLength, type Descr } from '../../src/npy/header.js';
+import { expectCodeSync } from '../helpers/errors.js';
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1');
 
@@ -14,17 +15,6 @@ function rawHeader(body: string, version = 1, encoding: BufferEncoding = 'latin1
   if (version === 1) prefix.writeUInt16LE(payload.length, 8);
   else prefix.writeUInt32LE(payload.length, 8);
   return new Uint8Array(Buffer.concat([prefix, payload]));
-}
-
-function expectCode(fn: () => unknown, code: NpzErrorCode): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(isNpzError(thrown), `expected NpzError ${code}, got ${String(thrown)}`).toBe(true);
-  expect((thrown as { code: string }).code).toBe(code);
 }
 
 describe('encodeNpyHeader', () => {
@@ -65,10 +55,10 @@ describe('encodeNpyHeader', () => {
   });
 
   it('refuses bad shapes and dtypes', () => {
-    expectCode(() => encodeNpyHeader({ dtype: 'float32', shape: [-1] }), 'ERR_NPY_SHAPE');
-    expectCode(() => encodeNpyHeader({ dtype: 'float32', shape: [1.5] }), 'ERR_NPY_SHAPE');
-    expectCode(() => encodeNpyHeader({ descr: '<q9', shape: [1] }), 'ERR_NPY_DTYPE');
-    expectCode(() => encodeNpyHeader({ descr: '|O', shape: [1] }), 'ERR_NPY_PICKLE');
+    expectCodeSync(() => encodeNpyHeader({ dtype: 'float32', shape: [-1] }), 'ERR_NPY_SHAPE');
+    expectCodeSync(() => encodeNpyHeader({ dtype: 'float32', shape: [1.5] }), 'ERR_NPY_SHAPE');
+    expectCodeSync(() => encodeNpyHeader({ descr: '<q9', shape: [1] }), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => encodeNpyHeader({ descr: '|O', shape: [1] }), 'ERR_NPY_PICKLE');
   });
 });
 
@@ -102,21 +92,21 @@ describe('decodeNpyHeader', () => {
 
   it('rejects what numpy rejects, with stable codes', () => {
     const header = (dict: string) => rawHeader(dict);
-    expectCode(() => decodeNpyHeader(new Uint8Array(5)), 'ERR_NPY_TRUNCATED');
-    expectCode(() => decodeNpyHeader(Buffer.from('GARBAGE!!!!!')), 'ERR_NPY_MAGIC');
-    expectCode(() => decodeNpyHeader(rawHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 4)), 'ERR_NPY_VERSION');
-    expectCode(() => decodeNpyHeader(header("{'descr': '<f4', 'shape': (3,), }")), 'ERR_NPY_HEADER_KEYS');
-    expectCode(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}")), 'ERR_NPY_HEADER_KEYS');
-    expectCode(() => decodeNpyHeader(header('[1, 2]')), 'ERR_NPY_HEADER_KEYS');
-    expectCode(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': 0, 'shape': (3,), }")), 'ERR_NPY_HEADER_VALUE');
-    expectCode(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': [3], }")), 'ERR_NPY_HEADER_VALUE');
-    expectCode(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }")), 'ERR_NPY_SHAPE');
-    expectCode(() => decodeNpyHeader(header("{'descr': '<q9', 'fortran_order': False, 'shape': (3,), }")), 'ERR_NPY_DTYPE');
-    expectCode(() => decodeNpyHeader(header("{'descr': '|O', 'fortran_order': False, 'shape': (3,), }")), 'ERR_NPY_PICKLE');
-    expectCode(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), ")), 'ERR_NPY_HEADER_SYNTAX');
-    expectCode(() => decodeNpyHeader(header("{'descr': __import__('os'), 'fortran_order': False, 'shape': (3,)}")), 'ERR_NPY_HEADER_SYNTAX');
-    expectCode(() => decodeNpyHeader(header(`{'descr': ${'['.repeat(500)}`)), 'ERR_NPY_HEADER_SYNTAX');
-    expectCode(
+    expectCodeSync(() => decodeNpyHeader(new Uint8Array(5)), 'ERR_NPY_TRUNCATED');
+    expectCodeSync(() => decodeNpyHeader(Buffer.from('GARBAGE!!!!!')), 'ERR_NPY_MAGIC');
+    expectCodeSync(() => decodeNpyHeader(rawHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 4)), 'ERR_NPY_VERSION');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': '<f4', 'shape': (3,), }")), 'ERR_NPY_HEADER_KEYS');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}")), 'ERR_NPY_HEADER_KEYS');
+    expectCodeSync(() => decodeNpyHeader(header('[1, 2]')), 'ERR_NPY_HEADER_KEYS');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': 0, 'shape': (3,), }")), 'ERR_NPY_HEADER_VALUE');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': [3], }")), 'ERR_NPY_HEADER_VALUE');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }")), 'ERR_NPY_SHAPE');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': '<q9', 'fortran_order': False, 'shape': (3,), }")), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': '|O', 'fortran_order': False, 'shape': (3,), }")), 'ERR_NPY_PICKLE');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), ")), 'ERR_NPY_HEADER_SYNTAX');
+    expectCodeSync(() => decodeNpyHeader(header("{'descr': __import__('os'), 'fortran_order': False, 'shape': (3,)}")), 'ERR_NPY_HEADER_SYNTAX');
+    expectCodeSync(() => decodeNpyHeader(header(`{'descr': ${'['.repeat(500)}`)), 'ERR_NPY_HEADER_SYNTAX');
+    expectCodeSync(
       () => decodeNpyHeader(header("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }")),
       'ERR_NPY_TOO_LARGE',
     );
@@ -125,9 +115,9 @@ describe('decodeNpyHeader', () => {
   it('enforces the header cap before reading the header body', () => {
     const prefix = rawHeader('', 2).subarray(0, 12);
     new DataView(prefix.buffer, prefix.byteOffset).setUint32(8, 0xffffffff, true);
-    expectCode(() => npyHeaderLength(prefix), 'ERR_NPY_HEADER_TOO_LARGE');
+    expectCodeSync(() => npyHeaderLength(prefix), 'ERR_NPY_HEADER_TOO_LARGE');
     const long = `{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }${' '.repeat(10_000)}\n`;
-    expectCode(() => decodeNpyHeader(rawHeader(long, 2)), 'ERR_NPY_HEADER_TOO_LARGE');
+    expectCodeSync(() => decodeNpyHeader(rawHeader(long, 2)), 'ERR_NPY_HEADER_TOO_LARGE');
     expect(decodeNpyHeader(rawHeader(long, 2), { maxHeaderSize: 20_000 }).shape).toEqual([3]);
   });
 });
@@ -169,5 +159,64 @@ describe('header round trip (property)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('structured descrs: sub-arrays, names and titles (offline; test/npy/structured.test.ts asks numpy)', () => {
+  const decode = (descr: string) => decodeNpyHeader(rawHeader(`{'descr': ${descr}, 'fortran_order': False, 'shape': (2,), }`));
+
+  it('reads a sub-array of a sub-array, as numpy 2 writes it, and writes it back as written', () => {
+    const h = decode("[('a', ('<f4', (2,)), (3,)), ('b', ([('x', '>i2')], (2,)))]");
+    expect(h.descr).toEqual([['a', ['<f4', [2]], [3]], ['b', [[['x', '>i2']], [2]]]]);
+    expect(h.itemsize).toBe(4 * 2 * 3 + 2 * 2);
+    const again = encodeNpyHeader({ descr: h.descr, shape: [2] });
+    expect(text(again.subarray(10)).trimEnd()).toBe("{'descr': [('a', ('<f4', (2,)), (3,)), ('b', ([('x', '>i2')], (2,)))], 'fortran_order': False, 'shape': (2,), }");
+    expect(isSubarrayDescr(['<f4', [2]])).toBe(true);
+    expect(isSubarrayDescr([[['x', '<f4']], []])).toBe(true);
+    expect(isSubarrayDescr([['x', '<f4'], ['y', '<f4']])).toBe(false);
+    expect(isSubarrayDescr('<f4')).toBe(false);
+  });
+
+  it('takes a sub-array shape as a tuple, a list or one integer; refuses negative and non-integer dimensions', () => {
+    expect(decode("[('a', '<f4', [2, 3])]").itemsize).toBe(24);
+    expect(decode("[('a', '<f4', 3)]").itemsize).toBe(12);
+    expect(decode("[('a', '<f4', ())]").itemsize).toBe(4);
+    expectCodeSync(() => decode("[('a', '<f4', (-1,))]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[('a', '<f4', (True,))]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[('a', '<f4', 'x')]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[('a', ('<f4',))]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[('a', '<f4', (2,), 1)]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[('a', '<f4', (9007199254740993,))]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[('a', '<f8', (4294967296, 4294967296))]"), 'ERR_NPY_TOO_LARGE');
+  });
+
+  it('a sub-array exists only inside a struct, reading and writing', () => {
+    expectCodeSync(() => decode("('<f4', (2,))"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => encodeNpyHeader({ descr: ['<f4', [2]], shape: [2] }), 'ERR_NPY_DTYPE');
+  });
+
+  it('names and titles share one namespace, as in numpy; padding fields have no name', () => {
+    expectCodeSync(() => decode("[('a', '<f4'), ('a', '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[(('b', 'a'), '<i4'), ('b', '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[(('a', 'a'), '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[(('T', 'a'), '<i4'), (('T', 'b'), '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[('', '<f4'), ('', '<i4')]"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("[((5, 'a'), '<i4')]"), 'ERR_NPY_DTYPE');
+    expect(decode("[('', '|V3'), ('a', '<f4'), ('', '|V2')]").itemsize).toBe(9);
+    expect(decode("[('', '<f4', (2,)), ('', ('<f4', (2,))), ('', '|V1')]").itemsize).toBe(17);
+    expect(decode("[(('', 'a'), '<f4'), ('', '|V2')]").itemsize).toBe(6);
+    expectCodeSync(() => decode("[(('', 'a'), '<f4'), (('b', ''), '<f4')]"), 'ERR_NPY_DTYPE');
+    expect(decode("[('', [('x', '<f4')])]").itemsize).toBe(4);
+    expectCodeSync(() => decode("[('', [('x', '<f4')]), ('', [('y', '<f4')])]"), 'ERR_NPY_DTYPE');
+  });
+
+  it("reads numpy's generic datetimes ('<M8', '<m8') and no unit on other kinds", () => {
+    expect(decode("'<M8'")).toMatchObject({ dtype: 'raw', itemsize: 8 });
+    expect(decode("'>m8'")).toMatchObject({ dtype: 'raw', itemsize: 8, swapUnit: 1 });
+    expect(decode("'<M8[25ns]'").itemsize).toBe(8);
+    expectCodeSync(() => decode("'<M8[]'"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("'<M8[7]'"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("'<M4'"), 'ERR_NPY_DTYPE');
+    expectCodeSync(() => decode("'<f8[ns]'"), 'ERR_NPY_DTYPE');
   });
 });

@@ -6,8 +6,8 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bufferSource, openNpz, saveNpzStream, type RandomAccessSource } from '../../src/index.js';
-import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { pythonArchive, zipLayout } from '../zip/reader-helpers.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY, pythonArchive } from '../helpers/python.js';
+import { zipLayout } from '../helpers/zip-layout.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 interface Counted {

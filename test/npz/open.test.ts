@@ -6,21 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpyHeader } from '../../src/npy/header.js';
 import { type NpzFile } from '../../src/npz/open.js';
 import { openNpz, readNpz } from '../../src/index.js';
-import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import {
-  GOOD_DIR,
-  bytesOf,
-  countingSource,
-  goodFixtures,
-  localDataStart,
-  pythonArchive,
-  record,
-  sha256,
-  virtualDataByte,
-  virtualZip64Archive,
-  zipLayout,
-} from '../zip/reader-helpers.js';
-import { expectCode, expectMatchesManifest, expectedDescr, manifestOf } from './read-helpers.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY, pythonArchive } from '../helpers/python.js';
+import { GOOD_DIR, goodFixtures, expectMatchesManifest, expectedDescr, manifestOf } from '../helpers/fixtures.js';
+import { bytesOf, sha256 } from '../helpers/bytes.js';
+import { countingSource, virtualDataByte, virtualZip64Archive } from '../helpers/sources.js';
+import { localDataStart, record, zipLayout } from '../helpers/zip-layout.js';
+import { expectCode } from '../helpers/errors.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { openFdCount } from '../helpers/fds.js';
 

@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
 import { openNpz, readNpz } from '../../src/index.js';
-import { GOOD_DIR, bytesOf, sha256 } from '../zip/reader-helpers.js';
-import { manifestOf, storedSha256, type Manifest } from './read-helpers.js';
+import { GOOD_DIR, manifestOf, storedSha256, type Manifest } from '../helpers/fixtures.js';
+import { bytesOf, sha256 } from '../helpers/bytes.js';
 
 // Damaged input of any kind must end in an NpzError or, when the damage misses everything checked, in a clean
 // read of exactly numpy's arrays: never a RangeError, a TypeError, a hang, or different data. Seeded (override with

@@ -6,20 +6,20 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NpyArray } from '../../src/npy/array.js';
-import { type ReadNpzOptions } from '../../src/npz/read.js';
 import { loadNpz, readNpz, saveNpzStream } from '../../src/index.js';
 import type { RandomAccessSource } from '../../src/io/random-access.js';
 import { Writable } from 'node:stream';
 import { isNpzError } from '../../src/errors.js';
-import { localDataStart, record, setU32, zipLayout } from '../zip/reader-helpers.js';
-import { randomBytes } from './fixtures.js';
+import { localDataStart, record, setU32, zipLayout } from '../helpers/zip-layout.js';
+import { randomBytes, sha256 } from '../helpers/bytes.js';
+import { collect } from '../helpers/streams.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
 
-const sha = (bytes: ArrayBufferView): string =>
-  createHash('sha256').update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).digest('hex');
+/** An array as [key, sha256 of its data], for comparing what readNpz yields. */
+const hashed = ([key, array]: [string, NpyArray]): [string, string] => [key, sha256(array.data)];
 
 /** An npz in memory (np.savez layout) of uint8 arrays a, b, c, ... with the given sizes. */
 async function archiveOf(sizes: number[]): Promise<{ bytes: Uint8Array; arrays: Map<string, Uint8Array> }> {
@@ -89,12 +89,6 @@ function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; parallelR
   return source;
 }
 
-async function collect(input: Parameters<typeof readNpz>[0], options?: ReadNpzOptions): Promise<Array<[string, string]>> {
-  const out: Array<[string, string]> = [];
-  for await (const [key, array] of readNpz(input, options)) out.push([key, sha(array.data)]);
-  return out;
-}
-
 /** Where each member's data lies in the archive. */
 function dataRanges(bytes: Uint8Array, names: string[]): Map<string, [number, number]> {
   const layout = zipLayout(bytes);
@@ -124,8 +118,8 @@ describe('parallel reads of one array', () => {
   it('keeps several reads in flight, lands each in place and verifies the CRC', async () => {
     const { bytes, arrays } = await archiveOf([3 * MIB + 17, 100, 2 * MIB]);
     const source = slowSource(bytes);
-    const got = await collect(source, { chunkSize: 64 * KIB, readAhead: false });
-    expect(got).toEqual([...arrays].map(([k, v]) => [k, sha(v)]));
+    const got = await collect(readNpz(source, { chunkSize: 64 * KIB, readAhead: false }), hashed);
+    expect(got).toEqual([...arrays].map(([k, v]) => [k, sha256(v)]));
     // The default for a local-file-like source: more than one at a time, never more than four.
     expect(source.maxInFlight).toBeGreaterThan(1);
     expect(source.maxInFlight).toBeLessThanOrEqual(4);
@@ -134,17 +128,17 @@ describe('parallel reads of one array', () => {
   it("goes as deep as the source's readCost.parallelReads asks, clamped to 64", async () => {
     const { bytes, arrays } = await archiveOf([4 * MIB]);
     const deep = slowSource(bytes, { parallelReads: 12 });
-    expect(await collect(deep, { chunkSize: 64 * KIB, readAhead: false })).toEqual([['a', sha(arrays.get('a')!)]]);
+    expect(await collect(readNpz(deep, { chunkSize: 64 * KIB, readAhead: false }), hashed)).toEqual([['a', sha256(arrays.get('a')!)]]);
     expect(deep.maxInFlight).toBe(12);
     const huge = slowSource(bytes, { parallelReads: 1000 });
-    await collect(huge, { chunkSize: 16 * KIB, readAhead: false });
+    await collect(readNpz(huge, { chunkSize: 16 * KIB, readAhead: false }), hashed);
     expect(huge.maxInFlight).toBe(64);
     const one = slowSource(bytes, { parallelReads: 1 });
-    await collect(one, { chunkSize: 64 * KIB, readAhead: false });
+    await collect(readNpz(one, { chunkSize: 64 * KIB, readAhead: false }), hashed);
     expect(one.maxInFlight).toBe(1);
     for (const invalid of [0, -3, Number.NaN]) {
       const fallback = slowSource(bytes, { parallelReads: invalid });
-      await collect(fallback, { chunkSize: 64 * KIB, readAhead: false });
+      await collect(readNpz(fallback, { chunkSize: 64 * KIB, readAhead: false }), hashed);
       expect(fallback.maxInFlight, `readCost.parallelReads ${invalid}`).toBe(4);
     }
   });
@@ -158,7 +152,7 @@ describe('parallel reads of one array', () => {
       const hash = createHash('sha256');
       for await (const chunk of npz.chunks('a', { chunkSize: 32 * KIB, reuseBuffers })) hash.update(chunk);
       await npz.close();
-      expect(hash.digest('hex')).toBe(sha(arrays.get('a')!));
+      expect(hash.digest('hex')).toBe(sha256(arrays.get('a')!));
       expect(source.maxInFlight).toBe(6);
     }
   });
@@ -169,12 +163,12 @@ describe('parallel reads of one array', () => {
     const damaged = bytes.slice();
     const [bStart, bEnd] = ranges.get('b')!;
     damaged[bStart + Math.floor((bEnd - bStart) * 0.7)]! ^= 0x01;
-    const error = await collect(slowSource(damaged), { chunkSize: 64 * KIB }).catch((e: unknown) => e);
+    const error = await collect(readNpz(slowSource(damaged), { chunkSize: 64 * KIB }), hashed).catch((e: unknown) => e);
     expect(isNpzError(error, 'ERR_ZIP_CRC_MISMATCH')).toBe(true);
     expect(error).toMatchObject({ entry: 'b.npy' });
 
     const failing = slowSource(bytes, { failAt: bStart + 300 * KIB });
-    const failure = await collect(failing, { chunkSize: 64 * KIB }).catch((e: unknown) => e);
+    const failure = await collect(readNpz(failing, { chunkSize: 64 * KIB }), hashed).catch((e: unknown) => e);
     expect((failure as Error).message).toContain('injected failure');
     // The reader returned only once no read it issued was still running.
     expect(failing.inFlight).toBe(0);
@@ -190,7 +184,7 @@ describe('readNpz read-ahead', () => {
       const source = slowSource(bytes);
       const seen: string[] = [];
       for await (const [key, array] of readNpz(source, { readAhead, chunkSize: 64 * KIB })) {
-        expect(sha(array.data)).toBe(sha(arrays.get(key)!));
+        expect(sha256(array.data)).toBe(sha256(arrays.get(key)!));
         seen.push(key);
         if (key !== 'a') continue;
         // The caller works on 'a' for a while.
@@ -217,7 +211,7 @@ describe('readNpz read-ahead', () => {
     const readAheadWhileHolding: Record<string, boolean> = {};
     const followers: Record<string, string> = { a: 'b', b: 'c', c: 'd' };
     for await (const [key, array] of readNpz(source)) {
-      expect(sha(array.data), key).toBe(sha(arrays.get(key)!));
+      expect(sha256(array.data), key).toBe(sha256(arrays.get(key)!));
       const follower = followers[key];
       if (follower === undefined) continue;
       await new Promise((resolve) => setTimeout(resolve, 60));
@@ -234,8 +228,8 @@ describe('readNpz read-ahead', () => {
     const [bStart, bEnd] = ranges.get('b')!;
     for (const readAhead of [true, false]) {
       const source = slowSource(bytes, { maxDelayMs: 8, parallelReads: 4 });
-      const seen = await collect(source, { readAhead, chunkSize: 64 * KIB });
-      expect(seen).toEqual([...arrays].map(([key, data]) => [key, sha(data)]));
+      const seen = await collect(readNpz(source, { readAhead, chunkSize: 64 * KIB }), hashed);
+      expect(seen).toEqual([...arrays].map(([key, data]) => [key, sha256(data)]));
       // Opening reads the archive's tail (which may start inside b) and the members' headers: look only at what
       // follows a's first data read past its header window.
       const reading = source.events.slice(source.events.findIndex((e) => e.kind === 'start' && e.offset >= aStart + 512 * KIB && e.offset < aEnd));
@@ -258,7 +252,7 @@ describe('readNpz read-ahead', () => {
       const received: string[] = [];
       const error = await (async () => {
         for await (const [key, array] of readNpz(slowSource(damaged), { readAhead })) {
-          expect(sha(array.data)).toBe(sha(arrays.get(key)!));
+          expect(sha256(array.data)).toBe(sha256(arrays.get(key)!));
           received.push(key);
           // b is (being) read ahead now; its failure must wait until b is asked for.
           await new Promise((resolve) => setTimeout(resolve, 30));
@@ -316,7 +310,7 @@ describe('readNpz reuse', () => {
       const buffers: ArrayBufferLike[] = [];
       for await (const [key, array] of readNpz(slowSource(bytes), { reuse: true, readAhead, chunkSize: 32 * KIB })) {
         // Valid until the next array is requested: check it now.
-        expect(sha(array.data), key).toBe(sha(arrays.get(key)!));
+        expect(sha256(array.data), key).toBe(sha256(arrays.get(key)!));
         expect(array.data.byteOffset).toBe(0);
         expect(array.data.byteLength).toBe(arrays.get(key)!.length);
         if (!buffers.includes(array.data.buffer)) buffers.push(array.data.buffer);
@@ -336,6 +330,6 @@ describe('readNpz reuse', () => {
     const tree = await loadNpz(bytes, { reuse: true } as Parameters<typeof loadNpz>[1]);
     const leaves = Object.values(tree) as NpyArray[];
     expect(distinct(leaves)).toBe(3);
-    expect(leaves.map((a) => sha(a.data))).toEqual(plain.map((a) => sha(a.data)));
+    expect(leaves.map((a) => sha256(a.data))).toEqual(plain.map((a) => sha256(a.data)));
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DTYPES, type DType } from '../../src/npy/dtype.js';
 import { openNpz, readNpz, saveNpzStream } from '../../src/index.js';
 import type { Leaf } from '../../src/npy/write.js';
-import { bytesOf, sha256 } from '../zip/reader-helpers.js';
+import { bytesOf, sha256 } from '../helpers/bytes.js';
 
 // The writer's output, for random flat trees, reads back exactly: names in order, dtype, shape, order and bytes.
 // Eager leaves give numpy's seekable layout; lazy leaves and compression give data descriptors.

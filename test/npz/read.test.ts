@@ -4,27 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NpyArray } from '../../src/npy/array.js';
 import { type NpzTree } from '../../src/npz/read.js';
 import { loadNpz, openNpz, readNpz } from '../../src/index.js';
-import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import {
-  GOOD_DIR,
-  bytesOf,
-  countingSource,
-  goodFixtures,
-  localDataStart,
-  pythonArchive,
-  record,
-  sha256,
-  zipLayout,
-} from '../zip/reader-helpers.js';
-import { expectCode, expectMatchesManifest, manifestOf } from './read-helpers.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY, pythonArchive } from '../helpers/python.js';
+import { GOOD_DIR, goodFixtures, expectMatchesManifest, manifestOf } from '../helpers/fixtures.js';
+import { bytesOf, sha256 } from '../helpers/bytes.js';
+import { countingSource } from '../helpers/sources.js';
+import { localDataStart, record, zipLayout } from '../helpers/zip-layout.js';
+import { expectCode } from '../helpers/errors.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { openFdCount } from '../helpers/fds.js';
-
-async function collect(input: Parameters<typeof readNpz>[0], options?: Parameters<typeof readNpz>[1]): Promise<Array<[string, NpyArray]>> {
-  const out: Array<[string, NpyArray]> = [];
-  for await (const pair of readNpz(input, options)) out.push(pair);
-  return out;
-}
+import { collect } from '../helpers/streams.js';
 
 const fixtureOptions = (name: string) => ({
   ...(name === 'dup-names.npz' ? { duplicates: 'last' as const } : {}),
@@ -34,7 +22,7 @@ const fixtureOptions = (name: string) => ({
 describe('readNpz on the committed numpy fixtures', () => {
   it.each(goodFixtures())('%s: every array matches what numpy recorded', async (name) => {
     const manifest = manifestOf(name);
-    const arrays = await collect(join(GOOD_DIR, name), fixtureOptions(name));
+    const arrays = await collect(readNpz(join(GOOD_DIR, name), fixtureOptions(name)));
     let expected = manifest.members.filter((member) => member.npy);
     if (name === 'dup-names.npz') expected = expected.filter((member, i) => !(member.key === 'x' && i === 0));
     expect(arrays.map(([key]) => key)).toEqual(expected.map((member) => member.key));
@@ -43,36 +31,36 @@ describe('readNpz on the committed numpy fixtures', () => {
 
   it('reads the same arrays from a Buffer as from a path', async () => {
     const path = join(GOOD_DIR, 'compressed.npz');
-    const fromPath = await collect(path);
-    const fromBuffer = await collect(readFileSync(path));
+    const fromPath = await collect(readNpz(path));
+    const fromBuffer = await collect(readNpz(readFileSync(path)));
     expect(fromBuffer.map(([k, a]) => [k, sha256(bytesOf(a.data))])).toEqual(fromPath.map(([k, a]) => [k, sha256(bytesOf(a.data))]));
   });
 
   it('gives every array its own aligned buffer', async () => {
-    for (const [, array] of await collect(join(GOOD_DIR, 'all-dtypes.npz'))) {
+    for (const [, array] of await collect(readNpz(join(GOOD_DIR, 'all-dtypes.npz')))) {
       expect(array.data.byteOffset).toBe(0);
       expect(array.data.buffer.byteLength).toBe(array.data.byteLength);
     }
   });
 
   it('refuses duplicate keys by default; last wins on request', async () => {
-    await expectCode(collect(join(GOOD_DIR, 'dup-names.npz')), 'ERR_NPZ_DUPLICATE_NAME');
-    const arrays = new Map(await collect(join(GOOD_DIR, 'dup-names.npz'), { duplicates: 'last' }));
+    await expectCode(collect(readNpz(join(GOOD_DIR, 'dup-names.npz'))), 'ERR_NPZ_DUPLICATE_NAME');
+    const arrays = new Map(await collect(readNpz(join(GOOD_DIR, 'dup-names.npz'), { duplicates: 'last' })));
     expect([...(arrays.get('x')!.data as Int32Array)]).toEqual([4, 5, 6, 7]);
   });
 
   it('applies the npy header cap: the v2.0 header needs a larger maxHeaderSize', async () => {
-    await expectCode(collect(join(GOOD_DIR, 'npy-v2.npz')), 'ERR_NPY_HEADER_TOO_LARGE');
+    await expectCode(collect(readNpz(join(GOOD_DIR, 'npy-v2.npz'))), 'ERR_NPY_HEADER_TOO_LARGE');
   });
 
   it('skips members that are not .npy', async () => {
-    const keys = (await collect(join(GOOD_DIR, 'with-notes.npz'))).map(([key]) => key);
+    const keys = (await collect(readNpz(join(GOOD_DIR, 'with-notes.npz')))).map(([key]) => key);
     expect(keys).not.toContain('notes.txt');
     expect(keys.length).toBe(manifestOf('with-notes.npz').members.length - 1);
   });
 
   it('keeps <V2 as raw bytes with keepV2Raw', async () => {
-    const arrays = new Map(await collect(join(GOOD_DIR, 'all-dtypes.npz'), { keepV2Raw: true }));
+    const arrays = new Map(await collect(readNpz(join(GOOD_DIR, 'all-dtypes.npz'), { keepV2Raw: true })));
     const bf16 = arrays.get('dtypes/bfloat16')!;
     expect(bf16.dtype).toBe('raw');
     expect(bf16.data).toBeInstanceOf(Uint8Array);
@@ -81,10 +69,10 @@ describe('readNpz on the committed numpy fixtures', () => {
 
   it('refuses arrays over maxArrayBytes before allocating them; chunks() stays unlimited', async () => {
     const path = join(GOOD_DIR, 'paligemma-tiny.npz');
-    const sizes = (await collect(path)).map(([, array]) => array.data.byteLength);
+    const sizes = (await collect(readNpz(path))).map(([, array]) => array.data.byteLength);
     const limit = Math.max(...sizes) - 1;
-    await expectCode(collect(path, { maxArrayBytes: limit }), 'ERR_NPY_TOO_LARGE');
-    expect(await collect(path, { maxArrayBytes: limit + 1 })).toHaveLength(sizes.length);
+    await expectCode(collect(readNpz(path, { maxArrayBytes: limit })), 'ERR_NPY_TOO_LARGE');
+    expect(await collect(readNpz(path, { maxArrayBytes: limit + 1 }))).toHaveLength(sizes.length);
     const file = await openNpz(path, { maxArrayBytes: 1 });
     try {
       const biggest = file.entries.find((entry) => entry.isArray && entry.byteLength === limit + 1)!;
@@ -98,7 +86,7 @@ describe('readNpz on the committed numpy fixtures', () => {
   });
 
   it('yields nothing for an empty archive', async () => {
-    expect(await collect(join(GOOD_DIR, 'empty.npz'))).toEqual([]);
+    expect(await collect(readNpz(join(GOOD_DIR, 'empty.npz')))).toEqual([]);
   });
 });
 
@@ -167,7 +155,7 @@ print(json.dumps(report))
       sha: string;
       str: string;
     }>;
-    const arrays = await collect(path);
+    const arrays = await collect(readNpz(path));
     expect(arrays.map(([key]) => key)).toEqual(report.map((r) => r.key));
     for (const [i, [key, array]] of arrays.entries()) {
       const want = report[i]!;
@@ -191,7 +179,7 @@ print(json.dumps(report))
   it('refuses pickled object arrays: ERR_NPY_PICKLE', async () => {
     const path = dir.file('pickle.npz');
     pythonArchive(path, "np.savez(out, ok=np.arange(3), obj=np.array([{'a': 1}, None], dtype=object))");
-    await expectCode(collect(path), 'ERR_NPY_PICKLE');
+    await expectCode(collect(readNpz(path)), 'ERR_NPY_PICKLE');
   });
 
   it('a member whose size is not header + prod(shape)·itemsize: ERR_NPY_SIZE_MISMATCH', async () => {
@@ -201,14 +189,14 @@ print(json.dumps(report))
         path,
         `buf = io.BytesIO(); np.save(buf, np.arange(6, dtype=np.int32)); data = buf.getvalue()\nwith zipfile.ZipFile(out, 'w') as zf:\n    zf.writestr('a.npy', ${edit})`,
       );
-      await expectCode(collect(path), 'ERR_NPY_SIZE_MISMATCH');
+      await expectCode(collect(readNpz(path)), 'ERR_NPY_SIZE_MISMATCH');
     }
   });
 
   it('a .npy member that is not npy: ERR_NPY_MAGIC', async () => {
     const path = dir.file('not-npy.npz');
     pythonArchive(path, "with zipfile.ZipFile(out, 'w') as zf:\n    zf.writestr('a.npy', b'definitely not an npy stream')");
-    await expectCode(collect(path), 'ERR_NPY_MAGIC');
+    await expectCode(collect(readNpz(path)), 'ERR_NPY_MAGIC');
   });
 });
 
@@ -230,7 +218,7 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'readNpz on d
       for await (const [key] of readNpz(bytes)) keys.push(key);
     }, 'ERR_ZIP_CRC_MISMATCH');
     expect(keys).toEqual([]);
-    expect((await collect(bytes, { verifyCrc: false })).map(([key]) => key)).toEqual(['a', 'b']);
+    expect((await collect(readNpz(bytes, { verifyCrc: false }))).map(([key]) => key)).toEqual(['a', 'b']);
   });
 
   it('a flipped byte inside the npy header is caught too', async () => {
@@ -239,12 +227,12 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'readNpz on d
     // The first padding space of the header: still a valid header, so only the CRC can tell.
     const header = Buffer.from(bytes.subarray(localDataStart(bytes, b), localDataStart(bytes, b) + 128)).toString('latin1');
     bytes[localDataStart(bytes, b) + header.indexOf('}') + 1] = 0x09;
-    await expectCode(collect(bytes), 'ERR_ZIP_CRC_MISMATCH');
+    await expectCode(collect(readNpz(bytes)), 'ERR_ZIP_CRC_MISMATCH');
   });
 
   it('a truncated file: ERR_ZIP_TRUNCATED', async () => {
     for (const keep of [10, 200_000, base.length - 30]) {
-      await expectCode(collect(base.slice(0, keep)), 'ERR_ZIP_TRUNCATED');
+      await expectCode(collect(readNpz(base.slice(0, keep))), 'ERR_ZIP_TRUNCATED');
     }
   });
 
@@ -252,7 +240,7 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'readNpz on d
     const bytes = base.slice();
     const b = record(zipLayout(bytes), 'b.npy');
     bytes[b.localHeaderOffset + 30] = 'c'.charCodeAt(0);
-    await expectCode(collect(bytes), 'ERR_ZIP_NAME_MISMATCH');
+    await expectCode(collect(readNpz(bytes)), 'ERR_ZIP_NAME_MISMATCH');
   });
 
   it('closes the file when the consumer breaks early or reading fails', async () => {
@@ -269,15 +257,15 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'readNpz on d
     const damaged = base.slice();
     damaged[localDataStart(damaged, record(zipLayout(damaged), 'b.npy')) + 130]! ^= 1;
     writeFileSync(path, damaged);
-    await expectCode(collect(path), 'ERR_ZIP_CRC_MISMATCH');
+    await expectCode(collect(readNpz(path)), 'ERR_ZIP_CRC_MISMATCH');
     expect(openFdCount()).toBe(before);
-    await expectCode(collect(dir.file('missing.npz')), 'ERR_IO');
+    await expectCode(collect(readNpz(dir.file('missing.npz'))), 'ERR_IO');
     expect(openFdCount()).toBe(before);
   });
 
   it('never closes a source the caller passed in', async () => {
     const { source, stats } = countingSource(base);
-    expect((await collect(source)).length).toBe(2);
+    expect((await collect(readNpz(source))).length).toBe(2);
     for await (const _ of readNpz(source)) break;
     expect(stats.closed).toBe(0);
   });

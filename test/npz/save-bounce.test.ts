@@ -9,7 +9,7 @@ import type { LazyArray, Leaf } from '../../src/npy/write.js';
 import { saveNpz } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { randomBytes } from './fixtures.js';
+import { randomBytes } from '../helpers/bytes.js';
 
 
 interface Spec {

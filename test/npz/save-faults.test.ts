@@ -5,10 +5,11 @@ import { PassThrough, Writable } from 'node:stream';
 import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
+import { type NpzErrorCode } from '../../src/errors.js';
 import { type SaveOptions } from '../../src/npz/save.js';
 import { saveNpz, saveNpzStream } from '../../src/index.js';
 import type { LazyArray } from '../../src/npy/write.js';
+import { expectCode } from '../helpers/errors.js';
 
 const rootDir = makeTempDir('faults');
 const root = rootDir.path;
@@ -30,15 +31,6 @@ function treeWith(lazy: Partial<LazyArray> & { chunks: LazyArray['chunks'] }): R
 
 async function* bytes(total: number, chunk = 1000): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < total; at += chunk) yield new Uint8Array(Math.min(chunk, total - at));
-}
-
-async function expectCode(work: Promise<unknown>, code: NpzErrorCode): Promise<Error> {
-  const error = await work.then(
-    () => new Error('resolved'),
-    (err: unknown) => err as Error,
-  );
-  expect(isNpzError(error, code), `${error.name}: ${error.message}`).toBe(true);
-  return error;
 }
 
 /** The target keeps its old content and nothing else is left in its directory. */

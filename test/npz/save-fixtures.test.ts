@@ -1,23 +1,21 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Descr } from '../../src/npy/header.js';
 import { saveNpz, saveNpzStream } from '../../src/index.js';
 import type { Leaf } from '../../src/npy/write.js';
-import { differencesButDeflate } from '../zip/same-but-deflate.js';
+import { differencesButDeflate } from '../helpers/zip-compare.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { GOOD_DIR } from '../helpers/fixtures.js';
 
 // Offline byte-identity oracles: the committed fixtures were written by numpy itself (test/fixtures/gen), so the
 // writer must reproduce them byte for byte from the same arrays, with no Python on the machine. Each fixture's
 // arrays come from its manifest (descr, shape, order: numpy's own report) and from yauzl (member bytes), never
 // from this project's reader, so a reader bug cannot hide a writer bug; those bytes are checked against the sha256
 // numpy's generator recorded.
-
-const GOOD = fileURLToPath(new URL('../fixtures/good/', import.meta.url));
 
 interface ManifestMember {
   key: string;
@@ -64,8 +62,8 @@ function memberBytes(zip: Uint8Array): Promise<Map<string, Uint8Array>> {
 }
 
 async function loadFixture(name: string): Promise<Fixture> {
-  const bytes = new Uint8Array(await readFile(join(GOOD, `${name}.npz`)));
-  const manifest = JSON.parse(await readFile(join(GOOD, `${name}.expected.json`), 'utf8')) as { members: ManifestMember[] };
+  const bytes = new Uint8Array(await readFile(join(GOOD_DIR, `${name}.npz`)));
+  const manifest = JSON.parse(await readFile(join(GOOD_DIR, `${name}.expected.json`), 'utf8')) as { members: ManifestMember[] };
   const npy = await memberBytes(bytes);
   const data = new Map<string, Uint8Array>();
   for (const m of manifest.members) {
@@ -112,12 +110,12 @@ function expectSameBytes(actual: Uint8Array, expected: Uint8Array, what: string)
 }
 
 let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'npz-save-fixtures-'));
+let scratch: TempDir;
+beforeAll(() => {
+  scratch = makeTempDir('save-fixtures');
+  work = scratch.path;
 });
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => scratch?.remove());
 
 // np.savez into an open (seekable) file: stored members, CRC and sizes in the local header, forced zip64 extra.
 const SEEKABLE = ['all-dtypes', 'unicode-names', 'npy-v3', 'paligemma-tiny', 'paligemma-tiny.params-prefix', 'empty'];
@@ -174,7 +172,7 @@ describe('saveNpz and saveNpzStream reproduce numpy-written fixtures byte for by
 });
 
 async function loadEmpty(): Promise<Fixture> {
-  const bytes = new Uint8Array(await readFile(join(GOOD, 'empty.npz')));
+  const bytes = new Uint8Array(await readFile(join(GOOD_DIR, 'empty.npz')));
   expect(bytes.byteLength).toBe(22);
   return { bytes, members: [], data: new Map() };
 }

@@ -7,16 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encodeNpyHeader, isNpzError, saveNpy } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 const dir = makeTempDir('save-npy');
 afterAll(() => dir.remove());
-
-async function failure(work: Promise<unknown>): Promise<unknown> {
-  return work.then(
-    () => new Error('resolved'),
-    (error: unknown) => error,
-  );
-}
 
 describe('saveNpy', () => {
   it('writes the header np.save writes, then the data', async () => {
@@ -35,18 +29,18 @@ describe('saveNpy', () => {
     await saveNpy(path, { dtype: 'uint8', shape: [5], chunks: () => [Uint8Array.of(1, 2), Uint8Array.of(3, 4, 5)] });
     expect([...readFileSync(path).subarray(-5)]).toEqual([1, 2, 3, 4, 5]);
     writeFileSync(path, 'original');
-    const error = await failure(saveNpy(path, { dtype: 'uint8', shape: [5], chunks: () => [Uint8Array.of(1, 2)] }));
+    const error = await rejectionOf(saveNpy(path, { dtype: 'uint8', shape: [5], chunks: () => [Uint8Array.of(1, 2)] }));
     expect(isNpzError(error, 'ERR_SOURCE_LENGTH'), String(error)).toBe(true);
     expect(readFileSync(path, 'utf8')).toBe('original');
     expect(readdirSync(dir.path).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
   it('refuses a missing path, a leaf that is not an array, and an aborted signal', async () => {
-    expect(isNpzError(await failure(saveNpy('', new Float32Array(1))), 'ERR_INVALID_ARGUMENT')).toBe(true);
-    expect(isNpzError(await failure(saveNpy(dir.file('x.npy'), 'text' as never)), 'ERR_TREE_LEAF')).toBe(true);
+    expect(isNpzError(await rejectionOf(saveNpy('', new Float32Array(1))), 'ERR_INVALID_ARGUMENT')).toBe(true);
+    expect(isNpzError(await rejectionOf(saveNpy(dir.file('x.npy'), 'text' as never)), 'ERR_TREE_LEAF')).toBe(true);
     const controller = new AbortController();
     controller.abort();
-    expect(isNpzError(await failure(saveNpy(dir.file('y.npy'), new Float32Array(1), { signal: controller.signal })), 'ERR_ABORTED')).toBe(true);
+    expect(isNpzError(await rejectionOf(saveNpy(dir.file('y.npy'), new Float32Array(1), { signal: controller.signal })), 'ERR_ABORTED')).toBe(true);
     expect(readdirSync(dir.path).filter((name) => name === 'x.npy' || name === 'y.npy')).toEqual([]);
   });
 

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NpzFile } from '../../src/npz/open.js';
 import { openNpz, readNpz, saveNpz, saveNpzStream } from '../../src/index.js';
 import type { LazyArray } from '../../src/npy/write.js';
-import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { pythonArchive, sha256 } from '../zip/reader-helpers.js';
+import { hasNumpy, withSkipReason, NO_NUMPY, pythonArchive } from '../helpers/python.js';
+import { sha256 } from '../helpers/bytes.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 function lazyCopies(file: NpzFile, options: { chunkSize: number; compress?: boolean }): Array<[string, LazyArray]> {

@@ -11,7 +11,7 @@ import {
 import { decodeCentralDirectoryEntry } from '../../src/zip/format/records.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { expectedLoad, mixedTree, numpyLoad, orderedSpecs } from './fixtures.js';
+import { expectedLoad, mixedTree, numpyLoad, orderedSpecs } from '../helpers/trees.js';
 
 const scratch = makeTempDir('zip64-test');
 const dir = scratch.path;

@@ -6,13 +6,13 @@ import { type SaveProgress } from '../../src/npz/save.js';
 import { saveNpz, saveNpzStream } from '../../src/index.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { differencesButDeflate } from '../zip/same-but-deflate.js';
-import { expectedLoad, mixedTree, numpyLoad, numpySavez, orderedSpecs } from './fixtures.js';
+import { differencesButDeflate } from '../helpers/zip-compare.js';
+import { expectedLoad, mixedTree, numpyLoad, numpySavez, orderedSpecs } from '../helpers/trees.js';
+import { hex } from '../helpers/bytes.js';
 
 const scratch = makeTempDir('save-test');
 const dir = scratch.path;
 afterAll(() => scratch.remove());
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 let fileNumber = 0;
 const nextPath = (): string => join(dir, `out${fileNumber++}.npz`);
 

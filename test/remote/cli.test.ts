@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PALIGEMMA, ensureBuilt, runCliAsync, type CliResult } from '../cli/cli-helpers.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { ensureBuilt, runCliAsync, type CliResult } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { startFaultServer, type RunningServer } from './servers.js';
+import { startFaultServer, type RunningServer } from '../helpers/servers.js';
 
 /**
  * The CLI's reading commands on an http:// URL behind a bearer token, against the same commands on the local file.

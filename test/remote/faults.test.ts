@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { httpSource, isNpzError, openNpz, saveNpzStream, type HttpSourceOptions, type NpzFile } from '../../src/index.js';
 import { Agent } from 'undici';
-import { parseRange, startFaultServer, type FaultHandler, type RunningServer } from './servers.js';
+import { parseRange, startFaultServer, type FaultHandler, type RunningServer } from '../helpers/servers.js';
 
 /**
  * Every refusal and retry of the HTTP source against a node:http server that misbehaves on cue. Each case ends in

@@ -1,15 +1,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz, openSafetensors, readSafetensors, saveSafetensors, type NpyArray } from '../../src/index.js';
-import { PALIGEMMA, ensureBuilt, runCliAsync } from '../cli/cli-helpers.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { ensureBuilt, runCliAsync } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { startSendServer, type RunningServer } from './servers.js';
+import { startSendServer, type RunningServer } from '../helpers/servers.js';
+import { bytesOf } from '../helpers/bytes.js';
 
 /** The Hub serves safetensors: the same ranged reads open one at a URL, header first, one tensor at a time. */
-
-function bytesOf(array: NpyArray): Uint8Array {
-  return new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
-}
 
 describe('safetensors at an http:// URL', () => {
   let dir: TempDir;
@@ -46,7 +44,7 @@ describe('safetensors at an http:// URL', () => {
       const opening = server.log.slice(before);
       expect(opening.length).toBeLessThanOrEqual(2);
       expect(opening.filter((request) => request.status === 200)).toEqual([]);
-      for (const name of names) expect(bytesOf(await remote.get(name))).toEqual(bytesOf(await local.get(name)));
+      for (const name of names) expect(bytesOf((await remote.get(name)).data)).toEqual(bytesOf((await local.get(name)).data));
     } finally {
       await remote.close();
       await local.close();

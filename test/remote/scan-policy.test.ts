@@ -14,7 +14,8 @@ import type { ReadCost } from '../../src/io/random-access.js';
 import { ZipArchive } from '../../src/zip/random/archive.js';
 import { nodeCodecs } from '../../src/node/codecs.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { headerWindows, writeCheckpoint, zipLayout, type Checkpoint, type ZipLayout } from './fixture.js';
+import { headerWindows, writeCheckpoint, type Checkpoint } from '../helpers/checkpoint.js';
+import { zipLayout, type ZipLayout } from '../helpers/zip-layout.js';
 
 interface Scripted {
   source: RandomAccessSource;
@@ -69,8 +70,8 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'header scan 
 
   /** Reads the scan made: those starting at a member's local header, below the central directory. */
   function scanReads(reads: Scripted['reads']): Scripted['reads'] {
-    const headers = new Set(layout.members.map((member) => member.offset));
-    return reads.filter((read) => headers.has(read.offset) && read.offset < layout.directory);
+    const headers = new Set(layout.records.map((member) => member.localHeaderOffset));
+    return reads.filter((read) => headers.has(read.offset) && read.offset < layout.cdOffset);
   }
 
   it('a round-trip source: exactly the planned windows, no member data beyond the gap, reads in flight up to its limit', async () => {
@@ -109,7 +110,7 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'header scan 
       visited.push(entry.localHeaderOffset);
       expect(dataStart).toBe(entry.localHeaderOffset + 30 + entry.rawName.length + 20);
     });
-    const offsets = layout.members.map((member) => member.offset).sort((a, b) => a - b);
+    const offsets = layout.records.map((member) => member.localHeaderOffset).sort((a, b) => a - b);
     expect(visited).toEqual(offsets);
   });
 

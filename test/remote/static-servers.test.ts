@@ -4,8 +4,9 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpSource, loadNpz, openNpz, readNpz, saveNpzStream, type NpyArray, type NpzFile } from '../../src/index.js';
 import { hasNumpy, NO_NUMPY, runPython, withSkipReason } from '../helpers/python.js';
-import { headerRegion, headerWindows, writeCheckpoint, zipLayout, type Checkpoint, type HeaderWindow, type ZipLayout } from './fixture.js';
-import { maxInFlight, nginxBinary, startNginx, startSendServer, type NginxServer, type RunningServer } from './servers.js';
+import { headerRegion, headerWindows, writeCheckpoint, type Checkpoint, type HeaderWindow } from '../helpers/checkpoint.js';
+import { zipLayout, type ZipLayout } from '../helpers/zip-layout.js';
+import { maxInFlight, nginxBinary, startNginx, startSendServer, type NginxServer, type RunningServer } from '../helpers/servers.js';
 
 /**
  * Reading a numpy-written checkpoint from real static servers (send, as Express serves files, and nginx) must give
@@ -181,8 +182,8 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'a numpy-writ
       for (const request of requests.slice(1)) {
         const [, from, to] = /^bytes=(\d+)-(\d+)$/.exec(request.range ?? '') ?? [];
         const [start, end] = [Number(from), Number(to) + 1];
-        const swallowed = layout.members.filter((member) => {
-          const data = headerRegion(member).start + 30 + member.nameBytes + 20;
+        const swallowed = layout.records.filter((member) => {
+          const data = headerRegion(member).start + 30 + member.nameLength + 20;
           return member.compressedSize > gap && start <= data && data + member.compressedSize <= end;
         });
         expect(swallowed.map((member) => member.name), request.range).toEqual([]);

@@ -5,17 +5,18 @@ import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz, saveNpz, saveNpzStream } from '../../src/index.js';
 import type { Tree } from '../../src/tree/flatten.js';
-import { ensureBuilt, PALIGEMMA, runCli } from '../cli/cli-helpers.js';
+import { ensureBuilt, runCli } from '../helpers/cli.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { tempDir } from './st-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 // Aligned npz members: every array's data starts at a multiple of `align`, so it can be memory-mapped in
 // place. numpy.memmap at the reported offset must equal np.load's array for every member, and zipfile,
 // unzip -t, yauzl and our reader must all read the file, whose central directory carries no padding.
 
-const temp = tempDir('aligned');
+const temp = makeTempDir('st-aligned');
 beforeAll(() => ensureBuilt());
-afterAll(() => temp.cleanup());
+afterAll(() => temp.remove());
 
 function tree(): Tree {
   const lazyBytes = new Uint8Array(2 * 3 * 2).map((_, i) => i * 7);
@@ -99,37 +100,37 @@ async function checkAligned(path: string, align: number): Promise<void> {
 describe('aligned npz members (align option, convert --align)', () => {
   for (const align of [64, 4096]) {
     it(`saveNpz with align ${align}: memmap at each data offset equals np.load`, async () => {
-      const path = join(temp.dir, `tree-${align}.npz`);
+      const path = join(temp.path, `tree-${align}.npz`);
       await saveNpz(path, tree(), { align });
       await checkAligned(path, align);
     });
   }
 
   it('saveNpzStream into a non-seekable stream (data descriptors) aligns too', async () => {
-    const path = join(temp.dir, 'stream-64.npz');
+    const path = join(temp.path, 'stream-64.npz');
     await saveNpzStream(tree(), createWriteStream(path), { align: 64 });
     await checkAligned(path, 64);
   });
 
   it('aligning changes only local headers: the same members, and the default stays np.savez-identical', async () => {
-    const plain = join(temp.dir, 'plain.npz');
-    const aligned = join(temp.dir, 'aligned-256.npz');
+    const plain = join(temp.path, 'plain.npz');
+    const aligned = join(temp.path, 'aligned-256.npz');
     await saveNpz(plain, tree());
     await saveNpz(aligned, tree(), { align: 256 });
     const [a, b] = [await readWithYauzl(plain), await readWithYauzl(aligned)];
     expect([...b.entries()].map(([name, bytes]) => [name, bytes.toString('hex')])).toEqual([...a.entries()].map(([name, bytes]) => [name, bytes.toString('hex')]));
     expect(readFileSync(aligned).length).toBeGreaterThan(readFileSync(plain).length);
-    await expect(saveNpz(join(temp.dir, 'bad.npz'), tree(), { align: 48 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
-    await expect(saveNpz(join(temp.dir, 'bad.npz'), tree(), { align: 8192 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(saveNpz(join(temp.path, 'bad.npz'), tree(), { align: 48 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(saveNpz(join(temp.path, 'bad.npz'), tree(), { align: 8192 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
   });
 
   it('convert --align 64 of the numpy-written PaliGemma fixture', async () => {
-    const out = join(temp.dir, 'pg-aligned.npz');
+    const out = join(temp.path, 'pg-aligned.npz');
     const result = runCli(['convert', PALIGEMMA, out, '--align', '64']);
     expect(result.status, result.stderr).toBe(0);
     await checkAligned(out, 64);
     // Dropping the alignment again gives numpy's bytes back.
-    const back = join(temp.dir, 'pg-unaligned.npz');
+    const back = join(temp.path, 'pg-unaligned.npz');
     expect(runCli(['convert', out, back]).status).toBe(0);
     expect(Buffer.compare(readFileSync(back), readFileSync(PALIGEMMA))).toBe(0);
   });

@@ -4,17 +4,19 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseShardSize } from '../../src/cli/shard-size.js';
 import { compareTreeNames } from '../../src/cli/tree-order.js';
 import { planShards } from '../../src/safetensors/shards.js';
-import { ensureBuilt, PALIGEMMA, runCli } from '../cli/cli-helpers.js';
-import { runPython } from '../helpers/python.js';
-import { describeWithSafetensors, sameBytes, tempDir } from './st-helpers.js';
+import { ensureBuilt, runCli } from '../helpers/cli.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { runPython, describeWithOracle } from '../helpers/python.js';
+import { sameFileBytes } from '../helpers/bytes.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 // The CLI end to end on safetensors, judged by numpy and Python safetensors: npz -> safetensors -> npz gives
 // numpy's bytes back, Hugging Face shards load with transformers' index semantics, and the reading commands
 // take .safetensors files.
 
-const temp = tempDir('cli');
+const temp = makeTempDir('st-cli');
 beforeAll(() => ensureBuilt());
-afterAll(() => temp.cleanup());
+afterAll(() => temp.remove());
 
 const ok = (args: string[]): string => {
   const result = runCli(args);
@@ -42,13 +44,13 @@ it("orders names as big_vision's flatten does, level by level", () => {
   expect([...names].sort(compareTreeNames)).toEqual(['B/x', 'a', 'b/a/y', 'b/a/z', 'b/a-c', 'b/ab', 'é']);
 });
 
-describeWithSafetensors('convert between npz and safetensors', () => {
+describeWithOracle('convert between npz and safetensors', () => {
   it('npz (numpy-written, big_vision order) -> safetensors -> npz is byte-identical, and Python reads the same arrays', () => {
-    const st = join(temp.dir, 'pg.safetensors');
-    const back = join(temp.dir, 'pg-back.npz');
+    const st = join(temp.path, 'pg.safetensors');
+    const back = join(temp.path, 'pg-back.npz');
     ok(['convert', PALIGEMMA, st]);
     ok(['convert', st, back]);
-    expect(sameBytes(back, PALIGEMMA)).toBe(true);
+    expect(sameFileBytes(back, PALIGEMMA)).toBe(true);
     const report = runPython(
       String.raw`
 import sys
@@ -70,16 +72,16 @@ with safe_open(sys.argv[2], framework='numpy') as f:
     names = set(f.keys())
 save_file(expected, sys.argv[3])
 print(len(names), sorted(names) == sorted(expected), bad, open(sys.argv[3], 'rb').read() == data)`,
-      [PALIGEMMA, st, join(temp.dir, 'pg-python.safetensors')],
+      [PALIGEMMA, st, join(temp.path, 'pg-python.safetensors')],
     );
     // Same tensors, and save_file of numpy's arrays gives exactly the converted file.
     expect(report.trim()).toBe('32 True [] True');
   });
 
   it('writes Hugging Face shards that load with transformers index semantics, and reads the index back', () => {
-    const out = join(temp.dir, 'hf', 'model.safetensors');
+    const out = join(temp.path, 'hf', 'model.safetensors');
     const json = JSON.parse(ok(['--json', 'convert', PALIGEMMA, out, '--max-shard-size', '2KB', '--metadata', 'format=pt'])) as { files: string[] };
-    const names = readdirSync(join(temp.dir, 'hf')).sort();
+    const names = readdirSync(join(temp.path, 'hf')).sort();
     expect(names.length).toBeGreaterThan(3);
     expect(names).toEqual([...names.filter((n) => n.endsWith('.safetensors')), 'model.safetensors.index.json']);
     names.filter((n) => n.endsWith('.safetensors')).forEach((name, i, all) => {
@@ -117,9 +119,9 @@ print(json.dumps({'text': same_text, 'names': seen == index['weight_map'] and so
     );
     expect(JSON.parse(verdict)).toEqual({ text: true, names: true, total: true, problems: [], plan: true });
 
-    const back = join(temp.dir, 'from-shards.npz');
+    const back = join(temp.path, 'from-shards.npz');
     ok(['convert', `${out}.index.json`, back]);
-    expect(sameBytes(back, PALIGEMMA)).toBe(true);
+    expect(sameFileBytes(back, PALIGEMMA)).toBe(true);
     expect(ok(['verify', `${out}.index.json`])).toContain('OK    32 arrays');
 
     // An index that lies about where a tensor is, is refused.
@@ -127,14 +129,14 @@ print(json.dumps({'text': same_text, 'names': seen == index['weight_map'] and so
     const [first] = Object.keys(index.weight_map);
     const shardNames = [...new Set(Object.values(index.weight_map))];
     index.weight_map[first!] = shardNames.find((shard) => shard !== index.weight_map[first!])!;
-    writeFileSync(join(temp.dir, 'hf', 'lying.safetensors.index.json'), JSON.stringify(index));
-    const lying = runCli(['ls', join(temp.dir, 'hf', 'lying.safetensors.index.json')]);
+    writeFileSync(join(temp.path, 'hf', 'lying.safetensors.index.json'), JSON.stringify(index));
+    const lying = runCli(['ls', join(temp.path, 'hf', 'lying.safetensors.index.json')]);
     expect(lying.status).toBe(1);
     expect(lying.stderr).toContain('ERR_SAFETENSORS_INDEX');
   });
 
   it('keeps the convert options: include/exclude, rename, prefixes, cast', () => {
-    const out = join(temp.dir, 'renamed.safetensors');
+    const out = join(temp.path, 'renamed.safetensors');
     ok(['convert', PALIGEMMA, out, '--include', 'llm/**', '--exclude', '**/mlp/**', '--strip-prefix', 'llm/', '--add-prefix', 'language_model.', '--rename', '^layers/=blocks/', '--cast', 'float32:bfloat16']);
     const listing = JSON.parse(ok(['--json', 'ls', out])) as { entries: { name: string; dtype: string; safetensorsDType: string }[] };
     const source = JSON.parse(ok(['--json', 'ls', PALIGEMMA])) as { entries: { name: string; dtype: string }[] };
@@ -147,7 +149,7 @@ print(json.dumps({'text': same_text, 'names': seen == index['weight_map'] and so
   });
 
   it('the reading commands take .safetensors: ls, verify, cat, stats, diff, extract', () => {
-    const st = join(temp.dir, 'read.safetensors');
+    const st = join(temp.path, 'read.safetensors');
     ok(['convert', PALIGEMMA, st]);
     expect(ok(['ls', st])).toContain('llm/final_norm/scale');
     expect(ok(['verify', st])).toMatch(/^OK {4}32 arrays/m);
@@ -156,7 +158,7 @@ print(json.dumps({'text': same_text, 'names': seen == index['weight_map'] and so
     // Same statistics; safetensors lists tensors in its own (dtype) order.
     const lines = (text: string): string[] => text.trim().split('\n').sort();
     expect(lines(ok(['stats', st]))).toEqual(lines(ok(['stats', PALIGEMMA])));
-    const dir = join(temp.dir, 'extracted');
+    const dir = join(temp.path, 'extracted');
     ok(['extract', st, 'llm/final_norm/scale', '-o', dir]);
     const check = runPython(`import sys, numpy as np
 a = np.load(sys.argv[1]); b = np.load(sys.argv[2])['llm/final_norm/scale']; print(a.dtype == b.dtype and (a == b).all())`, [join(dir, 'llm/final_norm/scale.npy'), PALIGEMMA]);
@@ -164,7 +166,7 @@ a = np.load(sys.argv[1]); b = np.load(sys.argv[2])['llm/final_norm/scale']; prin
 
     // A truncated file: verify reports it (exit 1) with its code; ls refuses it.
     const bytes = readFileSync(st);
-    const cut = join(temp.dir, 'cut.safetensors');
+    const cut = join(temp.path, 'cut.safetensors');
     writeFileSync(cut, bytes.subarray(0, bytes.length - 5));
     const verify = runCli(['verify', cut]);
     expect(verify.status).toBe(1);
@@ -172,7 +174,7 @@ a = np.load(sys.argv[1]); b = np.load(sys.argv[2])['llm/final_norm/scale']; prin
   });
 
   it("float8 tensors: safetensors -> safetensors keeps their kind (save_file's bytes again); to npz they are raw '|V1'", () => {
-    const source = join(temp.dir, 'f8.safetensors');
+    const source = join(temp.path, 'f8.safetensors');
     runPython(
       String.raw`
 import sys
@@ -183,15 +185,15 @@ save_file({'q/e4m3': rng.standard_normal(12).astype(ml_dtypes.float8_e4m3fn).res
            'q/e5m2': rng.standard_normal(5).astype(ml_dtypes.float8_e5m2), 'scale': np.float32([0.5, 2])}, sys.argv[1])`,
       [source],
     );
-    const copy = join(temp.dir, 'f8-copy.safetensors');
+    const copy = join(temp.path, 'f8-copy.safetensors');
     ok(['convert', source, copy]);
-    expect(sameBytes(copy, source)).toBe(true);
+    expect(sameFileBytes(copy, source)).toBe(true);
     const listing = JSON.parse(ok(['--json', 'ls', source])) as { entries: { name: string; dtype: string; descr: string; safetensorsDType: string }[] };
     expect(listing.entries.filter((e) => e.name.startsWith('q/')).map((e) => [e.name, e.dtype, e.descr, e.safetensorsDType])).toEqual([
       ['q/e4m3', 'raw', '|V1', 'F8_E4M3'],
       ['q/e5m2', 'raw', '|V1', 'F8_E5M2'],
     ]);
-    const npz = join(temp.dir, 'f8.npz');
+    const npz = join(temp.path, 'f8.npz');
     ok(['convert', source, npz]);
     const check = runPython(
       String.raw`
@@ -204,24 +206,24 @@ print(z.files, str(z['q/e4m3'].dtype), z['q/e4m3'].shape, all(z[k].tobytes() == 
     );
     expect(check.trim()).toBe("['q/e4m3', 'q/e5m2', 'scale'] |V1 (3, 4) True");
     // In the npz the kind is gone, so it cannot be written back as a float8 without saying which one.
-    const back = runCli(['convert', npz, join(temp.dir, 'f8-back.safetensors')]);
+    const back = runCli(['convert', npz, join(temp.path, 'f8-back.safetensors')]);
     expect(back.status).toBe(1);
     expect(back.stderr).toContain('ERR_SAFETENSORS_UNSUPPORTED');
   });
 
   it('refuses options that mean nothing for the output format', () => {
     const cases: [string[], RegExp][] = [
-      [['convert', PALIGEMMA, join(temp.dir, 'x.safetensors'), '--compress'], /no compression/],
-      [['convert', PALIGEMMA, join(temp.dir, 'x.safetensors'), '--align', '64'], /--align is for \.npz/],
-      [['convert', PALIGEMMA, join(temp.dir, 'x.npz'), '--max-shard-size', '5GB'], /need a \.safetensors output/],
-      [['convert', PALIGEMMA, join(temp.dir, 'x.npz'), '--align', '48'], /power of two/],
-      [['convert', PALIGEMMA, join(temp.dir, 'x.safetensors'), '--max-shard-size', 'lots'], /shard size/],
+      [['convert', PALIGEMMA, join(temp.path, 'x.safetensors'), '--compress'], /no compression/],
+      [['convert', PALIGEMMA, join(temp.path, 'x.safetensors'), '--align', '64'], /--align is for \.npz/],
+      [['convert', PALIGEMMA, join(temp.path, 'x.npz'), '--max-shard-size', '5GB'], /need a \.safetensors output/],
+      [['convert', PALIGEMMA, join(temp.path, 'x.npz'), '--align', '48'], /power of two/],
+      [['convert', PALIGEMMA, join(temp.path, 'x.safetensors'), '--max-shard-size', 'lots'], /shard size/],
     ];
     for (const [args, message] of cases) {
       const result = runCli(args);
       expect(result.status, args.join(' ')).toBe(2);
       expect(result.stderr).toMatch(message);
     }
-    expect(readdirSync(temp.dir).filter((name) => name.startsWith('x.'))).toEqual([]);
+    expect(readdirSync(temp.path).filter((name) => name.startsWith('x.'))).toEqual([]);
   });
 });

@@ -1,42 +1,20 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { NPZ_ERROR_CODES, type NpzErrorCode } from '../../src/errors.js';
 import { MAX_HEADER_LENGTH, decodeHeaderLength, decodeSafetensorsHeader, layoutSafetensors } from '../../src/safetensors/header.js';
 import { safetensorsDType } from '../../src/safetensors/dtypes.js';
-import { bufferSource, openSafetensors, readSafetensors, type RandomAccessSource } from '../../src/index.js';
+import { openSafetensors, readSafetensors, type RandomAccessSource } from '../../src/index.js';
 import { openFdCount } from '../helpers/fds.js';
-import { runPython } from '../helpers/python.js';
-import { describeWithSafetensors, tempDir as tempDirFor } from './st-helpers.js';
-import { codeOf } from '../helpers/errors.js';
+import { runPython, describeWithOracle } from '../helpers/python.js';
+import { withTempDir } from '../helpers/tmp.js';
+import { codeInName, codeOf } from '../helpers/errors.js';
+import { BAD_DIR, badFixtures } from '../helpers/fixtures.js';
+import { countingSource } from '../helpers/sources.js';
 
 // test/fixtures/bad/<CODE>--<what>.safetensors (written by test/fixtures/gen/make_bad_safetensors.py): every
 // read path refuses each with exactly <CODE>, reading no more than the file holds, and leaks no descriptor.
 
-const BAD_DIR = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
-const fixtures = readdirSync(BAD_DIR).filter((name) => name.endsWith('.safetensors')).sort();
-
-function expectedCode(name: string): NpzErrorCode {
-  const code = name.split('--')[0] as NpzErrorCode;
-  if (!NPZ_ERROR_CODES.includes(code)) throw new Error(`${name}: '${code}' is not an NpzError code`);
-  return code;
-}
-
-/** A source that records the largest read asked of it: a hostile length must not become a large buffer. */
-function countingSource(bytes: Uint8Array): RandomAccessSource & { largest: number } {
-  const inner = bufferSource(bytes);
-  const source = {
-    size: inner.size,
-    largest: 0,
-    read(offset: number, length: number, into?: Uint8Array) {
-      source.largest = Math.max(source.largest, length);
-      return inner.read(offset, length, into);
-    },
-    close: () => inner.close(),
-  };
-  return source;
-}
+const fixtures = badFixtures('.safetensors');
 
 async function readEverything(input: string | Uint8Array | RandomAccessSource): Promise<void> {
   const file = await openSafetensors(input);
@@ -60,6 +38,7 @@ describe('hostile safetensors fixtures: the file name is the error code', () => 
       'ERR_SAFETENSORS_HEADER--list-not-object',
       'ERR_SAFETENSORS_HEADER--metadata-value-not-string',
       'ERR_SAFETENSORS_DTYPE--unknown-dtype',
+      'ERR_SAFETENSORS_SIZE_MISMATCH--F4-odd-element-count',
       'ERR_SAFETENSORS_OFFSETS--hole',
       'ERR_SAFETENSORS_OFFSETS--overlap',
       'ERR_SAFETENSORS_OFFSETS--not-from-zero',
@@ -72,7 +51,7 @@ describe('hostile safetensors fixtures: the file name is the error code', () => 
   });
 
   it.each(fixtures)('%s', async (name) => {
-    const code = expectedCode(name);
+    const code = codeInName(name);
     const path = join(BAD_DIR, name);
     const bytes = new Uint8Array(readFileSync(path));
     const fds = openFdCount();
@@ -81,14 +60,14 @@ describe('hostile safetensors fixtures: the file name is the error code', () => 
     expect(await codeOf(async () => {
       for await (const _ of readSafetensors(path));
     })).toBe(code);
-    const source = countingSource(bytes);
+    const { source, stats } = countingSource(bytes);
     expect(await codeOf(() => readEverything(source))).toBe(code);
-    expect(source.largest).toBeLessThanOrEqual(bytes.length);
+    expect(stats.maxRead).toBeLessThanOrEqual(bytes.length);
     expect(openFdCount()).toBe(fds);
   });
 });
 
-describeWithSafetensors('the reference reader refuses every hostile fixture too', () => {
+describeWithOracle('the reference reader refuses every hostile fixture too', () => {
   it('safe_open raises on each', () => {
     const verdicts = runPython(
       String.raw`
@@ -238,10 +217,9 @@ describe('header JSON edge cases (offline)', () => {
   });
 });
 
-describeWithSafetensors('header JSON edge cases against the reference reader', () => {
+describeWithOracle('header JSON edge cases against the reference reader', () => {
   it('each gets the verdict safe_open gives it (but for the stricter few)', async () => {
-    const { dir, cleanup } = tempDirFor('edges');
-    try {
+    await withTempDir('st-edges', async ({ path: dir }) => {
       const names = Object.keys(EDGE_HEADERS);
       names.forEach((name, i) => writeFileSync(join(dir, `${i}.safetensors`), edgeFile(EDGE_HEADERS[name] as string)));
       const reference = runPython(
@@ -264,8 +242,6 @@ for i in range(int(sys.argv[2])):
       expect(table(ours)).toEqual(table(expected));
       // The stricter cases are ones the reference reader accepts (else they would not need listing).
       for (const name of STRICTER) expect(reference[names.indexOf(name)], name).toMatch(/^accepted/);
-    } finally {
-      cleanup();
-    }
+    });
   });
 });

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NpzError, openSafetensorsIndex, saveSafetensorsShards, type NpyArray } from '../../src/index.js';
-import { ensureBuilt, runCliAsync } from '../cli/cli-helpers.js';
+import { ensureBuilt, runCliAsync } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { startSendServer, type RunningServer } from '../remote/servers.js';
+import { startSendServer, type RunningServer } from '../helpers/servers.js';
 
 function bytesOf(array: NpyArray): number[] {
   return [...new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength)];

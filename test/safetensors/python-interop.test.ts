@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -7,19 +6,17 @@ import { isNpzError } from '../../src/errors.js';
 import { DTYPES, type DType } from '../../src/npy/dtype.js';
 import { openSafetensors, readSafetensors, saveSafetensors } from '../../src/index.js';
 import type { Leaf } from '../../src/npy/write.js';
-import { runPython } from '../helpers/python.js';
-import { PY_DTYPES, describeWithSafetensors, tempDir } from './st-helpers.js';
+import { runPython, PY_DTYPES, describeWithOracle } from '../helpers/python.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { bytesOf, sha256 } from '../helpers/bytes.js';
 
 // Python safetensors 0.8 is the judge, both ways: it must load what we write, its files must read back exactly,
 // and for the same arrays our bytes must equal save_file's.
 
-const temp = tempDir('interop');
-afterAll(() => temp.cleanup());
+const temp = makeTempDir('st-interop');
+afterAll(() => temp.remove());
 
 const ST_DTYPES = ['bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float16', 'bfloat16', 'float32', 'float64', 'complex64'] as const;
-
-const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-const bytesOf = (view: ArrayBufferView): Uint8Array => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 
 function randomBytes(length: number, random: () => number, bool: boolean): Uint8Array {
   const out = new Uint8Array(length);
@@ -108,7 +105,7 @@ function checkWithPython(bases: string[]): Array<{ case: string; problems: strin
     .map((line) => JSON.parse(line) as { case: string; problems: string[]; identical: boolean });
 }
 
-describeWithSafetensors('safetensors interop with Python safetensors 0.8', () => {
+describeWithOracle('safetensors interop with Python safetensors 0.8', () => {
   it('Python loads every dtype we write (BF16 and float8 through ml_dtypes, 0-d and empty), and save_file gives our bytes', async () => {
     let seed = 7;
     const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -120,7 +117,7 @@ describeWithSafetensors('safetensors interop with Python safetensors 0.8', () =>
         specs.push({ name: `p/${dtype}/${variant}`, dtype, shape, bytes: randomBytes(count * itemsize, random, dtype === 'bool'), lazy: (index + variant) % 2 === 0 });
       }
     }
-    const base = join(temp.dir, 'all-dtypes');
+    const base = join(temp.path, 'all-dtypes');
     await saveSafetensors(`${base}.safetensors`, specs.map((spec) => [spec.name, leafOf(spec)] as const).values());
     writeManifest(base, specs);
     expect(checkWithPython([base])).toEqual([{ case: base, problems: [], identical: true }]);
@@ -160,7 +157,7 @@ describeWithSafetensors('safetensors interop with Python safetensors 0.8', () =>
         const count = spec.shape.reduce((a, b) => a * b, 1);
         return { name: spec.name, dtype: spec.dtype, shape: spec.shape, lazy: spec.lazy, bytes: randomBytes(count * DTYPES[spec.dtype].itemsize, random, spec.dtype === 'bool') };
       });
-      const base = join(temp.dir, `case-${index}`);
+      const base = join(temp.path, `case-${index}`);
       await saveSafetensors(`${base}.safetensors`, specs.map((spec) => [spec.name, leafOf(spec)] as const).values(), sample.metadata === undefined ? {} : { metadata: sample.metadata });
       writeManifest(base, specs, sample.metadata);
       bases.push(base);
@@ -171,7 +168,7 @@ describeWithSafetensors('safetensors interop with Python safetensors 0.8', () =>
   });
 
   it('no tensors and an empty metadata map: ours is valid where save_file writes a header it cannot read', async () => {
-    const path = join(temp.dir, 'empty-metadata.safetensors');
+    const path = join(temp.path, 'empty-metadata.safetensors');
     await saveSafetensors(path, {}, { metadata: {} });
     const out = runPython(
       `import sys
@@ -189,7 +186,7 @@ except Exception as e:
   });
 
   it("reads Python's files back exactly: entries, get, chunks, readSafetensors, metadata", async () => {
-    const path = join(temp.dir, 'from-python.safetensors');
+    const path = join(temp.path, 'from-python.safetensors');
     const out = runPython(
       `${PY_DTYPES}
 import hashlib, json, sys
@@ -218,13 +215,13 @@ print(json.dumps({k: [str(v.dtype), list(v.shape), hashlib.sha256(v.tobytes()).h
         const [, shape, digest] = expected[entry.name]!;
         expect(entry.shape, entry.name).toEqual(shape);
         const array = await file.get(entry.name);
-        expect(sha(bytesOf(array.data)), entry.name).toBe(digest);
+        expect(sha256(bytesOf(array.data)), entry.name).toBe(digest);
         const pieces: Uint8Array[] = [];
         for await (const chunk of file.chunks(entry.name, { chunkSize: 5 })) {
           expect(chunk.byteLength).toBeLessThanOrEqual(5);
           pieces.push(chunk.slice());
         }
-        expect(sha(Buffer.concat(pieces)), entry.name).toBe(digest);
+        expect(sha256(Buffer.concat(pieces)), entry.name).toBe(digest);
       }
       const byName = new Map(file.entries.map((entry) => [entry.name, entry]));
       expect(byName.get('t/bfloat16')!.dtype).toBe('bfloat16');
@@ -234,12 +231,12 @@ print(json.dumps({k: [str(v.dtype), list(v.shape), hashlib.sha256(v.tobytes()).h
       await file.close();
     }
     const streamed: Record<string, string> = {};
-    for await (const [name, array] of readSafetensors(path)) streamed[name] = sha(bytesOf(array.data));
+    for await (const [name, array] of readSafetensors(path)) streamed[name] = sha256(bytesOf(array.data));
     expect(streamed).toEqual(Object.fromEntries(Object.entries(expected).map(([name, [, , digest]]) => [name, digest])));
   });
 
   it('converts big-endian leaves, and Python reads the values', async () => {
-    const path = join(temp.dir, 'big-endian.safetensors');
+    const path = join(temp.path, 'big-endian.safetensors');
     const be = Buffer.alloc(12);
     [1.5, -2.25, 1e30].forEach((value, i) => be.writeFloatBE(value, i * 4));
     const be64 = Buffer.alloc(16);
@@ -264,7 +261,7 @@ d = load_file(sys.argv[1]); print(d['f'].tolist(), d['i'].tolist(), d['f'].dtype
       ['fortran', { dtype: 'float32', shape: [2, 3], fortranOrder: true, data: new Float32Array(6) }],
     ];
     for (const [name, leaf] of cases) {
-      const path = join(temp.dir, `refused-${name}.safetensors`);
+      const path = join(temp.path, `refused-${name}.safetensors`);
       const error = await saveSafetensors(path, { ok: Int8Array.of(1), [name]: leaf }).then(
         () => undefined,
         (caught: unknown) => caught,
@@ -273,6 +270,6 @@ d = load_file(sys.argv[1]); print(d['f'].tolist(), d['i'].tolist(), d['f'].dtype
       expect((error as Error).message).toContain(JSON.stringify(name));
       expect(existsSync(path)).toBe(false);
     }
-    expect(readdirSync(temp.dir).filter((name) => name.includes('refused') || name.endsWith('.tmp'))).toEqual([]);
+    expect(readdirSync(temp.path).filter((name) => name.includes('refused') || name.endsWith('.tmp'))).toEqual([]);
   });
 });

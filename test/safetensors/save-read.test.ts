@@ -4,20 +4,20 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openSafetensors, readSafetensors, saveSafetensors } from '../../src/index.js';
 import type { SaveProgress } from '../../src/npz/save.js';
 import { bufferSource } from '../../src/index.js';
-import { tempDir } from './st-helpers.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { codeOf } from '../helpers/errors.js';
 
 // The library surface without the Python oracle: atomic writes under failure, lazy leaves, progress, and the
 // reader's API contract (sources, close, lookups, limits).
 
-const temp = tempDir('api');
-afterAll(() => temp.cleanup());
+const temp = makeTempDir('st-api');
+afterAll(() => temp.remove());
 
-const leftovers = (): string[] => readdirSync(temp.dir).filter((name) => name.endsWith('.tmp'));
+const leftovers = (): string[] => readdirSync(temp.path).filter((name) => name.endsWith('.tmp'));
 
 describe('saveSafetensors', () => {
   it('keeps the previous file and leaves no temp file when a lazy leaf fails, lies about its length, or is aborted', async () => {
-    const path = join(temp.dir, 'kept.safetensors');
+    const path = join(temp.path, 'kept.safetensors');
     writeFileSync(path, 'previous');
     const failing = { dtype: 'uint8' as const, shape: [4], async *chunks() { yield new Uint8Array(2); throw new Error('upstream failed'); } };
     expect(await codeOf(() => saveSafetensors(path, { a: Int8Array.of(1), b: failing }))).toBe('ERR_SOURCE');
@@ -30,7 +30,7 @@ describe('saveSafetensors', () => {
   });
 
   it('writes lazy and in-memory leaves with a prefix, reports progress, and reads back through every source kind', async () => {
-    const path = join(temp.dir, 'tree.safetensors');
+    const path = join(temp.path, 'tree.safetensors');
     const events: SaveProgress[] = [];
     const big = new Float32Array(300_000).map((_, i) => i);
     const summary = await saveSafetensors(
@@ -69,7 +69,7 @@ describe('saveSafetensors', () => {
   });
 
   it('chunks() stays within chunkSize; maxArrayBytes refuses get() before allocating', async () => {
-    const path = join(temp.dir, 'tree.safetensors');
+    const path = join(temp.path, 'tree.safetensors');
     const file = await openSafetensors(path, { maxArrayBytes: 1000 });
     try {
       let total = 0;
@@ -87,7 +87,7 @@ describe('saveSafetensors', () => {
   });
 
   it('maxArrayBytes is inclusive: a tensor of exactly that size is read, one byte less refuses it', async () => {
-    const path = join(temp.dir, 'limit.safetensors');
+    const path = join(temp.path, 'limit.safetensors');
     await saveSafetensors(path, { w: new Float32Array(250).fill(1.5) });
     const exact = await openSafetensors(path, { maxArrayBytes: 1000 });
     expect((await exact.get('w')).data).toEqual(new Float32Array(250).fill(1.5));
@@ -98,7 +98,7 @@ describe('saveSafetensors', () => {
   });
 
   it('a source that comes up short of a tensor after the header was checked: ERR_SAFETENSORS_BUFFER_LENGTH, never short data', async () => {
-    const path = join(temp.dir, 'shrinks.safetensors');
+    const path = join(temp.path, 'shrinks.safetensors');
     await saveSafetensors(path, { a: new Uint8Array(100).fill(7), b: new Uint8Array(100).fill(9) });
     const bytes = new Uint8Array(readFileSync(path));
     const inner = bufferSource(bytes);
@@ -118,7 +118,7 @@ describe('saveSafetensors', () => {
   });
 
   it('refuses bad metadata and paths before writing anything', async () => {
-    const path = join(temp.dir, 'never.safetensors');
+    const path = join(temp.path, 'never.safetensors');
     expect(await codeOf(() => saveSafetensors(path, { a: Int8Array.of(1) }, { metadata: { a: 1 } as unknown as Record<string, string> }))).toBe('ERR_INVALID_ARGUMENT');
     expect(await codeOf(() => saveSafetensors('', { a: Int8Array.of(1) }))).toBe('ERR_INVALID_ARGUMENT');
     expect(await codeOf(() => saveSafetensors(path, { __metadata__: Int8Array.of(1) }))).toBe('ERR_SAFETENSORS_UNSUPPORTED');

@@ -1,6 +1,6 @@
 import { makeTempDir } from '../helpers/tmp.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatTotals, loadOriginals, runFuzz, runTruncationSweep } from '../hostile/fuzz-core.js';
+import { formatTotals, loadOriginals, runFuzz, runTruncationSweep } from '../helpers/fuzz.js';
 
 // The long, opt-in fuzz run (`npm run test:slow`, or `npx vitest run --config vitest.slow.config.ts
 // test/slow/fuzz-long.test.ts`). FUZZ_CASES (default 20000) mutation cases from FUZZ_SEED, then a truncation

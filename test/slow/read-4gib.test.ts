@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { WRITE_BIG_MEMBER } from './big-member.js';
+import { WRITE_BIG_MEMBER } from '../helpers/big-member.js';
 
 // A stored member past 4 GiB, written by CPython's zipfile in streaming mode (zf.open(..., 'w')), followed by a
 // small member whose local header offset needs ZIP64 too. Run with `npm run test:slow`.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { streamNpz } from '../../src/index.js';
 import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { WRITE_BIG_MEMBER } from './big-member.js';
+import { WRITE_BIG_MEMBER } from '../helpers/big-member.js';
 
 // A stored member larger than 4 GiB, written by CPython's zipfile to a pipe (flag bit 3, zip64 data descriptor:
 // its length is known only from its npy header), through `npz-stream convert - -` (standard input to standard

@@ -4,15 +4,18 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { NpzError } from '../../src/errors.js';
 import { loadNpz, openNpz, readNpz, saveNpzStream, streamNpz } from '../../src/index.js';
-import { GOOD_DIR, localDataStart, pythonArchive, zipLayout } from '../zip/reader-helpers.js';
+import { GOOD_DIR } from '../helpers/fixtures.js';
+import { localDataStart, zipLayout } from '../helpers/zip-layout.js';
+import { pythonArchive } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { describeArray, outcomeOf, streamOf, unevenChunks } from './stream-helpers.js';
+import { describeArray, streamOf, unevenChunks } from '../helpers/streams.js';
+import { codeOf } from '../helpers/errors.js';
 
 const fixture = (name: string): Buffer => readFileSync(join(GOOD_DIR, name));
 
 async function keysUntilError(input: Parameters<typeof readNpz>[0]): Promise<{ keys: string[]; outcome: string }> {
   const keys: string[] = [];
-  const outcome = await outcomeOf(async () => {
+  const outcome = await codeOf(async () => {
     for await (const [key] of readNpz(input)) keys.push(key);
   });
   return { keys, outcome };
@@ -35,7 +38,7 @@ describe('inputs', () => {
   });
 
   it('a stream of strings is refused with ERR_INVALID_ARGUMENT', async () => {
-    expect(await outcomeOf(() => readNpz(Readable.from(['PK\u0003\u0004'])).next())).toBe('ERR_INVALID_ARGUMENT');
+    expect(await codeOf(() => readNpz(Readable.from(['PK\u0003\u0004'])).next())).toBe('ERR_INVALID_ARGUMENT');
   });
 
   it('a failing input stream is ERR_IO', async () => {
@@ -43,7 +46,7 @@ describe('inputs', () => {
       yield fixture('pipe.npz').subarray(0, 100);
       throw new Error('connection reset');
     }
-    expect(await outcomeOf(() => readNpz(failing()).next())).toBe('ERR_IO');
+    expect(await codeOf(() => readNpz(failing()).next())).toBe('ERR_IO');
   });
 
   it('leaving the loop early stops reading the input (a Node stream is destroyed)', async () => {
@@ -92,7 +95,7 @@ describe('the lazy form', () => {
     const second = zipLayout(bytes).records[1]!;
     bytes[second.localHeaderOffset - 25] ^= 0x40;
     const seen: string[] = [];
-    const outcome = await outcomeOf(async () => {
+    const outcome = await codeOf(async () => {
       for await (const entry of streamNpz(streamOf(bytes, 'node'))) seen.push(entry.name);
     });
     expect(first.localHeaderOffset).toBe(0);
@@ -106,10 +109,10 @@ describe('the lazy form', () => {
     if (!first.isArray) throw new Error('expected an array');
     const array = await first.read();
     expect(array.data.byteLength).toBe(first.byteLength);
-    expect(await outcomeOf(() => first.read())).toBe('ERR_NPZ_CLOSED');
+    expect(await codeOf(() => first.read())).toBe('ERR_NPZ_CLOSED');
     const second = (await entries.next()).value!;
     await entries.next();
-    expect(await outcomeOf(async () => {
+    expect(await codeOf(async () => {
       for await (const _ of second.chunks());
     })).toBe('ERR_NPZ_CLOSED');
     await entries.return(undefined);
@@ -117,7 +120,7 @@ describe('the lazy form', () => {
 
   it('stops with ERR_ABORTED when the signal fires', async () => {
     const controller = new AbortController();
-    const outcome = await outcomeOf(async () => {
+    const outcome = await codeOf(async () => {
       for await (const _ of streamNpz(streamOf(fixture('paligemma-tiny.npz'), 'node'), { signal: controller.signal })) controller.abort();
     });
     expect(outcome).toBe('ERR_ABORTED');
@@ -176,7 +179,7 @@ describe('the central directory, checked at the end', () => {
     trimmed.writeUInt16LE(layout.records.length - 1, eocd + 8);
     trimmed.writeUInt16LE(layout.records.length - 1, eocd + 10);
     trimmed.writeUInt32LE(layout.cdSize - (cdEnd - last.at), eocd + 12);
-    expect((await keysUntilError(trimmed)).outcome).toBe('ok');
+    expect((await keysUntilError(trimmed)).outcome).toBe('resolved');
     const { keys, outcome } = await keysUntilError(streamOf(trimmed, 'node'));
     expect(keys.length).toBe(layout.records.length);
     expect(outcome).toBe('ERR_ZIP_CENTRAL_DIRECTORY');
@@ -217,7 +220,7 @@ describe('an abort while the producer is slow or stalls', () => {
 
   /** The outcome of `work`, or 'hung' when it has not settled within a generous deadline (a hang guard only). */
   function settled(work: Promise<unknown>): Promise<string> {
-    const outcome = outcomeOf(() => work);
+    const outcome = codeOf(() => work);
     return Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref())]);
   }
 
@@ -315,7 +318,7 @@ describe('members whose local header or end records lie', () => {
 
   it('a deflate stream shorter than the compressed size its local header states: ERR_ZIP_SIZE_MISMATCH', async () => {
     const bytes = zipfileArchive();
-    expect((await streamed(bytes)).outcome).toBe('ok');
+    expect((await streamed(bytes)).outcome).toBe('resolved');
     const notes = zipLayout(bytes).records[0]!;
     bytes.writeUInt32LE(notes.compressedSize + 1, notes.localHeaderOffset + 18);
     expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_SIZE_MISMATCH');
@@ -352,7 +355,7 @@ describe('members whose local header or end records lie', () => {
     const bytes = Buffer.concat(parts);
     const record = bytes.length - 22 - 20 - 56;
     expect(bytes.readUInt32LE(record)).toBe(0x06064b50);
-    expect((await streamed(bytes)).outcome).toBe('ok');
+    expect((await streamed(bytes)).outcome).toBe('resolved');
     bytes.writeBigUInt64LE(10n, record + 4);
     expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_ZIP64');
   });
@@ -381,7 +384,7 @@ describe('members whose local header or end records lie', () => {
     // Deflated to stored in the directory: its two sizes now disagree, which both readers refuse first.
     bytes.writeUInt16LE(0, notes.at + 10);
     expect((await streamed(bytes)).outcome).toBe('ERR_ZIP_SIZE_MISMATCH');
-    expect(await outcomeOf(() => openNpz(bytes))).toBe('ERR_ZIP_SIZE_MISMATCH');
+    expect(await codeOf(() => openNpz(bytes))).toBe('ERR_ZIP_SIZE_MISMATCH');
     // Stored to deflated in the directory, sizes still equal: only the stream compares the method with the local header.
     const stored = Buffer.from(fixture('pipe.npz'));
     const array = zipLayout(stored).records[0]!;
@@ -421,10 +424,10 @@ describe('members whose local header or end records lie', () => {
     end.writeUInt32LE(directoryOffset, 16);
     const bytes = Buffer.concat([local, name, data, descriptor, central, name, end]);
     const names: string[] = [];
-    const outcome = await outcomeOf(async () => {
+    const outcome = await codeOf(async () => {
       for await (const entry of streamNpz(streamOf(bytes, 'iterable'))) names.push(entry.name);
     });
-    expect(outcome).toBe('ok');
+    expect(outcome).toBe('resolved');
     expect(names).toEqual(['notes.txt']);
   });
 });

@@ -2,7 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { readNpz, saveNpzStream, streamNpz } from '../../src/index.js';
-import { randomBytes } from '../npz/fixtures.js';
+import { randomBytes } from '../helpers/bytes.js';
 
 // A slow consumer must slow the producer: the reader pulls input only when a read needs it. Each test counts
 // the bytes a producer has handed over and checks, at every step of a deliberately slow consumer, that the

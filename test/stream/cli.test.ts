@@ -1,13 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readNpz } from '../../src/index.js';
 import { FLAG_DATA_DESCRIPTOR } from '../../src/zip/format/records.js';
-import { BIN, GOOD, PALIGEMMA, ROOT, ensureBuilt } from '../cli/cli-helpers.js';
+import { ensureBuilt, runCliBytes } from '../helpers/cli.js';
+import { BAD_DIR, GOOD_DIR, PALIGEMMA } from '../helpers/fixtures.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { hasNumpy, runPython } from '../helpers/python.js';
-import { describeArray } from './stream-helpers.js';
+import { collectDescribed } from '../helpers/streams.js';
 
 // `-` as the input file reads standard input (here a pipe fed by the test) front to back; the results must be
 // what the same command prints for the file. `convert ... -` writes standard output as a stream.
@@ -16,22 +15,13 @@ beforeAll(() => ensureBuilt());
 const temp = makeTempDir('stream');
 afterAll(() => temp.remove());
 
-function cli(args: readonly string[], input?: Uint8Array): { status: number | null; stdout: Buffer; stderr: string } {
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, input, maxBuffer: 1 << 28 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr.toString('utf8') };
-}
+const cli = (args: readonly string[], input?: Uint8Array) => runCliBytes(args, input === undefined ? {} : { input });
 
 const fixtures = ['paligemma-tiny.npz', 'all-dtypes.npz', 'pipe-compressed.npz', 'with-notes.npz', 'unicode-names.npz'];
 
-async function arraysOf(input: string | Uint8Array): Promise<Array<[string, string]>> {
-  const out: Array<[string, string]> = [];
-  for await (const [key, array] of readNpz(input)) out.push([key, describeArray(array)]);
-  return out;
-}
-
 describe("'-' reads standard input", () => {
   it.each(fixtures)('verify - < %s: OK with the same counts as verify FILE', (name) => {
-    const path = join(GOOD, name);
+    const path = join(GOOD_DIR, name);
     const fromFile = cli(['verify', path]);
     const fromStdin = cli(['verify', '-'], readFileSync(path));
     expect(fromStdin.status).toBe(0);
@@ -40,7 +30,7 @@ describe("'-' reads standard input", () => {
   });
 
   it('verify - on damaged input: exit 1, the failing member and its code', () => {
-    const bytes = readFileSync(join(ROOT, 'test/fixtures/bad/ERR_ZIP_CRC_MISMATCH--flipped-data-byte.npz'));
+    const bytes = readFileSync(join(BAD_DIR, 'ERR_ZIP_CRC_MISMATCH--flipped-data-byte.npz'));
     const result = cli(['verify', '-', '--json'], bytes);
     expect(result.status).toBe(1);
     const report = JSON.parse(result.stdout.toString()) as { ok: boolean; failures: Array<{ code: string }> };
@@ -56,7 +46,7 @@ describe("'-' reads standard input", () => {
   });
 
   it.each(fixtures)('ls - < %s lists what ls FILE lists, and says it read the stream through', (name) => {
-    const path = join(GOOD, name);
+    const path = join(GOOD_DIR, name);
     type Listing = { entries: Array<{ name: string; isArray: boolean; dtype?: string; shape?: number[]; compression: string; offset: number }> };
     const pick = (listing: Listing) => listing.entries.map((e) => [e.name, e.isArray, e.dtype, e.shape, e.compression, e.offset]);
     const fromFile = JSON.parse(cli(['ls', path, '--json']).stdout.toString()) as Listing;
@@ -68,7 +58,7 @@ describe("'-' reads standard input", () => {
   });
 
   it.each(['paligemma-tiny.npz', 'all-dtypes.npz'])('stats - < %s prints what stats FILE prints', (name) => {
-    const path = join(GOOD, name);
+    const path = join(GOOD_DIR, name);
     const fromStdin = cli(['stats', '-'], readFileSync(path));
     expect(fromStdin.status).toBe(0);
     expect(fromStdin.stdout.toString()).toBe(cli(['stats', path]).stdout.toString());
@@ -111,21 +101,21 @@ describe("'-' reads standard input", () => {
     const fromFile = join(temp.path, 'cast-file.npz');
     expect(cli(['convert', '-', fromStdin, '--cast', 'float32:bfloat16'], readFileSync(PALIGEMMA)).status).toBe(0);
     expect(cli(['convert', PALIGEMMA, fromFile, '--cast', 'float32:bfloat16']).status).toBe(0);
-    const arrays = await arraysOf(fromStdin);
+    const arrays = await collectDescribed(fromStdin);
     expect(arrays.some(([, described]) => described.includes('"bfloat16"'))).toBe(true);
-    expect(arrays).toEqual(await arraysOf(fromFile));
+    expect(arrays).toEqual(await collectDescribed(fromFile));
   });
 });
 
 describe('convert to standard output', () => {
   it('convert - - streams an npz with data descriptors that reads back exactly', async () => {
-    const input = readFileSync(join(GOOD, 'all-dtypes.npz'));
+    const input = readFileSync(join(GOOD_DIR, 'all-dtypes.npz'));
     const result = cli(['convert', '-', '-'], input);
     expect(result.status).toBe(0);
     expect(result.stderr).toMatch(/wrote standard output/);
     const output = result.stdout;
     expect(output.readUInt16LE(6) & FLAG_DATA_DESCRIPTOR).toBe(FLAG_DATA_DESCRIPTOR);
-    expect(await arraysOf(output)).toEqual(await arraysOf(input));
+    expect(await collectDescribed(output)).toEqual(await collectDescribed(input));
   });
 
   it.runIf(hasNumpy())('numpy loads what convert IN - wrote, with the input values', () => {
@@ -249,7 +239,7 @@ describe("'-' holding a safetensors stream", () => {
     expect(cli(['convert', st, viaFile]).status).toBe(0);
     // The stream is read in data order, the file in its header's (name) order: the same arrays either way.
     const byName = (arrays: Array<[string, string]>) => [...arrays].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    expect(byName(await arraysOf(npz))).toEqual(byName(await arraysOf(viaFile)));
+    expect(byName(await collectDescribed(npz))).toEqual(byName(await collectDescribed(viaFile)));
   });
 
   it('a bare .npy on standard input is refused with a clear message; text is "not a zip archive nor a safetensors file"', () => {

@@ -1,18 +1,14 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { isNpzError } from '../../src/errors.js';
-import { GOOD_DIR, goodFixtures } from '../zip/reader-helpers.js';
-import { STREAM_KINDS, collectDescribed, outcomeOf, streamOf } from './stream-helpers.js';
+import { BAD_DIR, GOOD_DIR, badFixtures as badFixturesWith, goodFixtures } from '../helpers/fixtures.js';
+import { STREAM_KINDS, collectDescribed, streamOf } from '../helpers/streams.js';
+import { codeInName, codeOf, failureOf } from '../helpers/errors.js';
 
 // Every committed fixture, good and bad, read through a stream must give what the file reader gives: the same
 // arrays, or the same error code and message.
 
-const BAD_DIR = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
-const badFixtures = readdirSync(BAD_DIR)
-  .filter((name) => name.endsWith('.npz'))
-  .sort();
+const badFixtures = badFixturesWith('.npz');
 
 const options = (name: string) => (name.startsWith('npy-v2') ? { maxHeaderSize: 200_000 } : {});
 
@@ -33,16 +29,6 @@ const STREAM_WORDS = new Set([
   'ERR_ZIP_NOT_ZIP--npy-file.npz',
   'ERR_ZIP_NOT_ZIP--text-file.npz',
 ]);
-
-/** 'ok' or `CODE: message`. */
-async function failureOf(work: () => Promise<unknown>): Promise<string> {
-  try {
-    await work();
-    return 'ok';
-  } catch (error) {
-    return isNpzError(error) ? `${error.code}: ${error.message}` : `non-NpzError: ${String(error)}`;
-  }
-}
 
 describe('good fixtures through a stream', () => {
   for (const kind of STREAM_KINDS) {
@@ -65,8 +51,8 @@ describe('good fixtures through a stream', () => {
 
   it('dup-names.npz: a repeated key is refused by default, as by the file reader', async () => {
     const bytes = readFileSync(join(GOOD_DIR, 'dup-names.npz'));
-    expect(await outcomeOf(() => collectDescribed(join(GOOD_DIR, 'dup-names.npz')))).toBe('ERR_NPZ_DUPLICATE_NAME');
-    expect(await outcomeOf(() => collectDescribed(streamOf(bytes, 'node')))).toBe('ERR_NPZ_DUPLICATE_NAME');
+    expect(await codeOf(() => collectDescribed(join(GOOD_DIR, 'dup-names.npz')))).toBe('ERR_NPZ_DUPLICATE_NAME');
+    expect(await codeOf(() => collectDescribed(streamOf(bytes, 'node')))).toBe('ERR_NPZ_DUPLICATE_NAME');
   });
 });
 
@@ -74,7 +60,7 @@ describe('bad fixtures through a stream', () => {
   it('the exception list names only existing fixtures, each with a code other than its file code', () => {
     for (const [name, code] of Object.entries(STREAM_CODE)) {
       expect(badFixtures).toContain(name);
-      expect(name.split('--')[0]).not.toBe(code);
+      expect(codeInName(name)).not.toBe(code);
     }
   });
 
@@ -83,7 +69,7 @@ describe('bad fixtures through a stream', () => {
     async (name) => {
       const path = join(BAD_DIR, name);
       const fromFile = await failureOf(() => collectDescribed(path));
-      expect(fromFile.split(':')[0]).toBe(name.split('--')[0]);
+      expect(fromFile.split(':')[0]).toBe(codeInName(name));
       expect(await failureOf(() => collectDescribed(streamOf(readFileSync(path), 'iterable')))).toBe(fromFile);
     },
   );
@@ -91,9 +77,9 @@ describe('bad fixtures through a stream', () => {
   for (const kind of STREAM_KINDS) {
     it.each(badFixtures)(`%s (${kind}): the file reader's error code, or the documented stream code`, async (name) => {
       const path = join(BAD_DIR, name);
-      const fileCode = await outcomeOf(() => collectDescribed(path));
-      expect(fileCode).toBe(name.split('--')[0]);
-      const streamCode = await outcomeOf(() => collectDescribed(streamOf(readFileSync(path), kind)));
+      const fileCode = await codeOf(() => collectDescribed(path));
+      expect(fileCode).toBe(codeInName(name));
+      const streamCode = await codeOf(() => collectDescribed(streamOf(readFileSync(path), kind)));
       expect(streamCode).toBe(STREAM_CODE[name] ?? fileCode);
     });
   }

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
 import { readNpz, streamNpz } from '../../src/index.js';
-import { MUTATION_KINDS, loadOriginals, mutate, seededRandom, type MutationKind } from '../hostile/fuzz-core.js';
-import { zipLayout } from '../zip/reader-helpers.js';
-import { describeArray, streamOf, type StreamKind } from './stream-helpers.js';
+import { MUTATION_KINDS, loadOriginals, mutate, type MutationKind } from '../helpers/fuzz.js';
+import { seededRandom } from '../helpers/bytes.js';
+import { zipLayout } from '../helpers/zip-layout.js';
+import { describeArray, streamOf, type StreamKind } from '../helpers/streams.js';
 
 // Seeded mutation fuzzing of the stream path: truncations, bit flips, byte writes, zeroed and deleted blocks (the
-// mutations of test/hostile/fuzz-core.ts) plus garbage inserted between members. Each damaged archive is read
+// mutations of test/helpers/fuzz.ts) plus garbage inserted between members. Each damaged archive is read
 // eagerly (readNpz) and lazily (streamNpz + chunks()). Every array handed out, including those handed out before
 // the read failed, must equal the undamaged original's; any failure must be an NpzError; no case may hang.
 // STREAM_FUZZ_SEED and STREAM_FUZZ_CASES replay or widen a run; the seed is in every failure message.

@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openNpz, type NpzFile } from '../../src/index.js';
 import { startViewServer, type ViewServer } from '../../src/cli/view/server.js';
-import { PALIGEMMA } from '../cli/cli-helpers.js';
-import { slowly, type Reads } from './view-harness.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { slowly, type Reads } from '../helpers/view.js';
 
 /**
  * Long work stops when the page stops waiting: the server's reads are aborted when the response closes early, and

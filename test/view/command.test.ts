@@ -1,8 +1,9 @@
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PALIGEMMA, ensureBuilt, runCli } from '../cli/cli-helpers.js';
-import { startView } from './view-harness.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { ensureBuilt, runCli } from '../helpers/cli.js';
+import { startView } from '../helpers/view.js';
 
 /** The `view` command line: usage errors, a busy port, --port, and Ctrl-C ending it cleanly. */
 

@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { numberToBfloat16Bits, numberToFloat16Bits, openNpz, saveNpz, type Leaf, type NpzFile } from '../../src/index.js';
 import { compareTensor, diffPlan, orderDiffs, type TensorDiff } from '../../src/cli/view/diff-report.js';
 import { WorkProgress } from '../../src/cli/view/progress-report.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 /** What changed between two files, tensor by tensor, on values whose norms are plain arithmetic. */
 
@@ -35,18 +33,18 @@ const B = new Map<string, Leaf>([
   ['added', Uint8Array.from([1])],
 ]);
 
-let dir: string;
+let dir: TempDir;
 let fileA: NpzFile;
 let fileB: NpzFile;
 let diffs: Map<string, TensorDiff>;
 let ordered: TensorDiff[];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'npz-view-diff-'));
-  await saveNpz(join(dir, 'a.npz'), A);
-  await saveNpz(join(dir, 'b.npz'), B);
-  fileA = await openNpz(join(dir, 'a.npz'));
-  fileB = await openNpz(join(dir, 'b.npz'));
+  dir = makeTempDir('view-diff');
+  await saveNpz(dir.file('a.npz'), A);
+  await saveNpz(dir.file('b.npz'), B);
+  fileA = await openNpz(dir.file('a.npz'));
+  fileB = await openNpz(dir.file('b.npz'));
   const plan = diffPlan(fileA, fileB);
   const progress = new WorkProgress(plan.pending.reduce((sum, entry) => sum + entry.byteLength, 0));
   const all = [...plan.structural];
@@ -59,7 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await fileA?.close();
   await fileB?.close();
-  rmSync(dir, { recursive: true, force: true });
+  dir?.remove();
 });
 
 describe('diff report', () => {

@@ -1,10 +1,11 @@
 import { copyFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz, saveSafetensors } from '../../src/index.js';
-import { PALIGEMMA, ensureBuilt } from '../cli/cli-helpers.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { ensureBuilt } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { startSendServer, type RunningServer } from '../remote/servers.js';
-import { startView, type RunningView } from './view-harness.js';
+import { startSendServer, type RunningServer } from '../helpers/servers.js';
+import { startView, type RunningView } from '../helpers/view.js';
 
 /** `view` opens what every reading command opens: an http(s) URL (ranged reads) and a safetensors file. */
 

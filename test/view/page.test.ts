@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, NO_NUMPY, withSkipReason } from '../helpers/python.js';
 import { openNpz } from '../../src/index.js';
 import { startViewServer } from '../../src/cli/view/server.js';
-import { PALIGEMMA } from '../cli/cli-helpers.js';
-import { BINS, DOCS, browserAvailable, launchBrowser, makeViewFixtures, slowly, startView, type Reads, type RunningView, type ViewExpectations } from './view-harness.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { BINS, DOCS, browserAvailable, launchBrowser, makeViewFixtures, slowly, startView, type Reads, type RunningView, type ViewExpectations } from '../helpers/view.js';
 
 /**
  * What a person sees in a real browser (Debian's chromium via playwright-core), checked against numpy: every tensor

@@ -1,8 +1,8 @@
 import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PALIGEMMA } from '../cli/cli-helpers.js';
-import { startView, type RunningView } from './view-harness.js';
+import { PALIGEMMA } from '../helpers/fixtures.js';
+import { startView, type RunningView } from '../helpers/view.js';
 
 /**
  * The view server's rules, each with a request that must be refused: no token, a wrong token, a Host that is not

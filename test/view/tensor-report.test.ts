@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { numberToBfloat16Bits, numberToFloat16Bits, openNpz, saveNpz, type Leaf, type NpzArrayEntry, type NpzFile } from '../../src/index.js';
 import { WorkProgress } from '../../src/cli/view/progress-report.js';
 import { reportBytes, tensorReport } from '../../src/cli/view/tensor-report.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 /**
  * One tensor's statistics and histogram, the same whichever way they are computed: 1- and 2-byte types count bit
@@ -19,12 +17,12 @@ const FLOATS = [...FINITE, ...SPECIAL];
 const mean = FINITE.reduce((a, b) => a + b, 0) / FINITE.length;
 const std = Math.sqrt(FINITE.reduce((sum, x) => sum + (x - mean) ** 2, 0) / FINITE.length);
 
-let dir: string;
+let dir: TempDir;
 let file: NpzFile;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'npz-view-report-'));
-  const path = join(dir, 'values.npz');
+  dir = makeTempDir('view-report');
+  const path = dir.file('values.npz');
   await saveNpz(path, new Map<string, Leaf>([
     ['float16', { dtype: 'float16', shape: [FLOATS.length], data: Uint16Array.from(FLOATS, numberToFloat16Bits) }],
     ['bfloat16', { dtype: 'bfloat16', shape: [FLOATS.length], data: Uint16Array.from(FLOATS, numberToBfloat16Bits) }],
@@ -39,7 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await file?.close();
-  rmSync(dir, { recursive: true, force: true });
+  dir?.remove();
 });
 
 async function report(name: string, bins = 4) {

@@ -5,22 +5,13 @@
  */
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { bufferSource, saveNpzStream } from '../../src/index.js';
 import { readCentralDirectory, type ZipEntry } from '../../src/zip/random/central-directory.js';
-import { hasNumpy, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { countingSource, pythonArchive, setU16, setU32 } from './reader-helpers.js';
+import { hasNumpy, withSkipReason, NO_NUMPY, pythonArchive } from '../helpers/python.js';
+import { countingSource } from '../helpers/sources.js';
+import { setU16, setU32 } from '../helpers/zip-layout.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-
-async function codeOf(work: Promise<unknown>): Promise<NpzErrorCode | 'resolved'> {
-  try {
-    await work;
-    return 'resolved';
-  } catch (error) {
-    if (isNpzError(error)) return error.code;
-    throw error;
-  }
-}
+import { codeOf } from '../helpers/errors.js';
 
 /** An archive with zip64 end records (forced), as bytes: the records sit right before the 22-byte EOCD. */
 async function zip64Archive(): Promise<Uint8Array> {

@@ -12,8 +12,8 @@ import { isNpzError } from '../../src/errors.js';
 import { readNpz, saveNpzStream } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { startSendServer, type RunningServer } from '../remote/servers.js';
-import { unevenChunks } from '../stream/stream-helpers.js';
+import { startSendServer, type RunningServer } from '../helpers/servers.js';
+import { unevenChunks } from '../helpers/streams.js';
 
 async function archive(tree: Record<string, Int8Array | Float32Array>, forceZip64: boolean): Promise<Buffer> {
   const out = new PassThrough();

@@ -1,14 +1,17 @@
 import { Readable } from 'node:stream';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
+import { isNpzError } from '../../src/errors.js';
 import { MemberReader } from '../../src/zip/random/member-reader.js';
 import { ZipArchive } from '../../src/zip/random/archive.js';
 import { nodeCodecs } from '../../src/node/codecs.js';
 import { bufferSource, type RandomAccessSource } from '../../src/index.js';
-import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import { countingSource, localDataStart, pythonArchive, record, setU32, sha256, zipLayout } from './reader-helpers.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY, pythonArchive } from '../helpers/python.js';
+import { countingSource } from '../helpers/sources.js';
+import { localDataStart, record, setU32, zipLayout } from '../helpers/zip-layout.js';
+import { sha256 } from '../helpers/bytes.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { expectCode, rejectionOf } from '../helpers/errors.js';
 
 const MiB = 1024 * 1024;
 
@@ -23,20 +26,6 @@ async function drain(reader: MemberReader, chunkSize?: number): Promise<{ bytes:
   const parts: Uint8Array[] = [];
   for await (const chunk of reader.chunks(chunkSize)) parts.push(chunk.slice());
   return { bytes: Buffer.concat(parts), sizes: parts.map((p) => p.length) };
-}
-
-async function failure(work: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await work();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
-
-async function expectCode(work: () => Promise<unknown>, ...codes: NpzErrorCode[]): Promise<void> {
-  const error = await failure(work);
-  if (!isNpzError(error, ...codes)) throw error;
 }
 
 describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'member bytes against CPython zipfile'), () => {
@@ -123,7 +112,7 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'member bytes
     const stored = record(zipLayout(bytes), 'stored.bin');
     bytes[localDataStart(bytes, stored) + 5_000_000]! ^= 0x01;
     const sizes: number[] = [];
-    const error = await failure(async () => {
+    const error = await rejectionOf(async () => {
       for await (const chunk of (await member(bytes, 'stored.bin')).chunks(MiB)) sizes.push(chunk.length);
     });
     expect(isNpzError(error, 'ERR_ZIP_CRC_MISMATCH')).toBe(true);

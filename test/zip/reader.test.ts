@@ -2,36 +2,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { ZipArchive, checkDecodable } from '../../src/zip/random/archive.js';
 import { nodeCodecs } from '../../src/node/codecs.js';
 import { indexByKey } from '../../src/npz/keys.js';
 import { bufferSource, fileSource, type RandomAccessSource } from '../../src/index.js';
 import { resolveSource } from '../../src/node/resolve.js';
-import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
-import {
-  GOOD_DIR,
-  countingSource,
-  goodFixtures,
-  localDataStart,
-  pythonArchive,
-  record,
-  setU16,
-  setU32,
-  zipLayout,
-} from './reader-helpers.js';
+import { hasNumpy, runPython, withSkipReason, NO_NUMPY, pythonArchive } from '../helpers/python.js';
+import { GOOD_DIR, goodFixtures } from '../helpers/fixtures.js';
+import { countingSource } from '../helpers/sources.js';
+import { localDataStart, record, setU16, setU32, zipLayout } from '../helpers/zip-layout.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-
-async function expectCode(work: Promise<unknown> | (() => unknown), code: NpzErrorCode): Promise<void> {
-  let caught: unknown;
-  try {
-    await (typeof work === 'function' ? work() : work);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected ${code}`).toBeDefined();
-  if (!isNpzError(caught, code)) throw caught;
-}
+import { expectCode } from '../helpers/errors.js';
 
 async function openBytes(bytes: Uint8Array): Promise<ZipArchive> {
   return ZipArchive.open(bufferSource(bytes), nodeCodecs);

@@ -1,6 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isNpzError } from '../../src/errors.js';
@@ -27,8 +25,8 @@ import {
   centralDirectoryEntryLength,
 } from '../../src/zip/format/records.js';
 import { hasPython, runPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
-
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+import { hex } from '../helpers/bytes.js';
+import { withTempDir } from '../helpers/tmp.js';
 
 interface OracleEntry {
   name: string;
@@ -75,13 +73,11 @@ print(json.dumps({'end': bytes(fake.buf).hex(), 'local': local, 'dd': dd}))
 `;
 
 function oracle(entries: OracleEntry[], cdOffset: number, withLocal: boolean): { end: string; local: string[]; dd: string[] } {
-  const path = join(tmpdir(), `npz-records-oracle-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(path, JSON.stringify({ entries, cdOffset, withLocal }));
-  try {
+  return withTempDir('records-oracle', (dir) => {
+    const path = dir.file('entries.json');
+    writeFileSync(path, JSON.stringify({ entries, cdOffset, withLocal }));
     return JSON.parse(runPython(ORACLE, [path])) as { end: string; local: string[]; dd: string[] };
-  } finally {
-    rmSync(path, { force: true });
-  }
+  });
 }
 
 function ours(entries: OracleEntry[], cdOffset: number): string {

@@ -11,23 +11,11 @@ import { decodeCentralDirectoryEntry, encodeEntryName } from '../../src/zip/form
 import { WritableSink } from '../../src/node/sinks.js';
 import { ZipWriter, type ZipEntryInput } from '../../src/zip/write/writer.js';
 import { hasPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
-import { MemorySink } from './memory-sink.js';
-import { pythonInspect, pythonZip } from './python-zip.js';
+import { MemorySink } from '../helpers/memory-sink.js';
+import { pythonInspect, pythonZip } from '../helpers/python-zip.js';
+import { hex, randomBytes } from '../helpers/bytes.js';
 
 const crc32 = (data: Uint8Array): number => codecs.crc32(data, 0);
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
-
-function pattern(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 async function* chunked(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < data.byteLength; i += size) yield data.slice(i, i + size);
@@ -35,10 +23,10 @@ async function* chunked(data: Uint8Array, size: number): AsyncGenerator<Uint8Arr
 
 /** Members with a head (like an npy header) and a body; names cover ASCII, '/', and UTF-8. */
 const members = [
-  { name: 'a/b.npy', head: pattern(64, 1), body: pattern(1000, 2) },
-  { name: 'ü/名前.npy', head: pattern(128, 3), body: pattern(3 << 20, 4) },
-  { name: 'empty.npy', head: pattern(64, 5), body: new Uint8Array(0) },
-  { name: 'x', head: new Uint8Array(0), body: pattern(17, 6) },
+  { name: 'a/b.npy', head: randomBytes(64, 1), body: randomBytes(1000, 2) },
+  { name: 'ü/名前.npy', head: randomBytes(128, 3), body: randomBytes(3 << 20, 4) },
+  { name: 'empty.npy', head: randomBytes(64, 5), body: new Uint8Array(0) },
+  { name: 'x', head: new Uint8Array(0), body: randomBytes(17, 6) },
 ];
 const joined = members.map((m) => ({ name: m.name, data: Buffer.concat([m.head, m.body]) }));
 
@@ -152,9 +140,9 @@ describe('ZipWriter into a Writable', () => {
     const stream = new SlowWritable();
     const sink = new WritableSink(stream);
     const writer = new ZipWriter(sink, { codecs });
-    const big = pattern(40 << 20, 9);
+    const big = randomBytes(40 << 20, 9);
     await writer.add({ name: 'big.npy', data: big });
-    for (let i = 0; i < 2000; i++) await writer.add({ name: `s${i}.npy`, data: pattern(8, i) });
+    for (let i = 0; i < 2000; i++) await writer.add({ name: `s${i}.npy`, data: randomBytes(8, i) });
     await writer.finish();
     await sink.end();
     const views = stream.received.filter((chunk) => chunk.buffer === big.buffer);
@@ -170,7 +158,7 @@ describe('ZipWriter into a Writable', () => {
     const stream = new SlowWritable(failure);
     const writer = new ZipWriter(new WritableSink(stream), { codecs });
     const error = await (async () => {
-      for (let i = 0; i < 100; i++) await writer.add({ name: `m${i}`, data: pattern(1 << 20, i) });
+      for (let i = 0; i < 100; i++) await writer.add({ name: `m${i}`, data: randomBytes(1 << 20, i) });
     })().catch((err: unknown) => err);
     expect(isNpzError(error, 'ERR_IO')).toBe(true);
     expect((error as Error).message).toContain('EPIPE');
@@ -188,7 +176,7 @@ describe('ZipWriter input checks', () => {
   };
 
   it('rejects a source that yields too many bytes before the excess reaches the sink', async () => {
-    const data = pattern(5000, 1);
+    const data = randomBytes(5000, 1);
     const { error, sink } = await run({ name: 'a', data: chunked(data, 1000), size: 4500 });
     expect(isNpzError(error, 'ERR_SOURCE_LENGTH')).toBe(true);
     expect(error).toMatchObject({ entry: 'a', expected: 4500, actual: 5000 });
@@ -196,7 +184,7 @@ describe('ZipWriter input checks', () => {
   });
 
   it('rejects a source that yields too few bytes, and an in-memory view of the wrong size', async () => {
-    const short = await run({ name: 'a', data: chunked(pattern(3000, 1), 1000), size: 4500 });
+    const short = await run({ name: 'a', data: chunked(randomBytes(3000, 1), 1000), size: 4500 });
     expect(isNpzError(short.error, 'ERR_SOURCE_LENGTH')).toBe(true);
     expect(short.error).toMatchObject({ expected: 4500, actual: 3000 });
     const view = await run({ name: 'b', data: new Uint8Array(10), size: 11 });
@@ -241,7 +229,7 @@ describe('ZipWriter input checks', () => {
     let closed = false;
     async function* big(): AsyncGenerator<Uint8Array> {
       try {
-        for (let i = 0; i < 1000; i++) yield pattern(64 << 10, i);
+        for (let i = 0; i < 1000; i++) yield randomBytes(64 << 10, i);
       } finally {
         closed = true;
       }
@@ -270,14 +258,14 @@ describe('ZipWriter input checks', () => {
     const second = new AbortController();
     const writer = new ZipWriter(new WritableSink(stuck), { codecs, signal: second.signal });
     setTimeout(() => second.abort(), 20);
-    await expect(writer.add({ name: 'x', data: pattern(2 << 20, 1) })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    await expect(writer.add({ name: 'x', data: randomBytes(2 << 20, 1) })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });
 
   it('rejects names zipfile would mangle and overlapping calls', async () => {
     const { error } = await run({ name: 'a\0b', data: new Uint8Array(1) });
     expect(isNpzError(error, 'ERR_INVALID_ARGUMENT')).toBe(true);
     const writer = new ZipWriter(new MemorySink(true), { codecs });
-    const first = writer.add({ name: 'a', data: chunked(pattern(100, 1), 10) });
+    const first = writer.add({ name: 'a', data: chunked(randomBytes(100, 1), 10) });
     await expect(writer.add({ name: 'b', data: new Uint8Array(1) })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     await first;
   });

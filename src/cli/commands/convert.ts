@@ -71,7 +71,7 @@ interface OutputOptions {
   rawDType?: (name: string) => SafetensorsFloat8DType | undefined;
 }
 
-const FLOAT8_KINDS: readonly SafetensorsFloat8DType[] = ['F8_E4M3', 'F8_E5M2', 'F8_E8M0'];
+const FLOAT8_KINDS: readonly SafetensorsFloat8DType[] = ['F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ'];
 
 /** `--raw-dtype [GLOB=]KIND`, repeatable: the first whose glob matches an array's (output) name names its kind. */
 function parseRawDTypes(specs: readonly string[]): ((name: string) => SafetensorsFloat8DType | undefined) | undefined {

@@ -1,7 +1,6 @@
 import { inflateRawSync } from 'node:zlib';
-import { localDataStart, zipLayout } from './reader-helpers.js';
-
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+import { hex } from './bytes.js';
+import { localDataStart, u16, u32, zipLayout } from './zip-layout.js';
 
 /** A copy of `bytes` with the given [start, end) ranges zeroed. */
 function masked(bytes: Uint8Array, ranges: [number, number][]): string {
@@ -11,8 +10,6 @@ function masked(bytes: Uint8Array, ranges: [number, number][]): string {
 }
 
 const view = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const u16 = (bytes: Uint8Array, at: number): number => view(bytes).readUInt16LE(at);
-const u32 = (bytes: Uint8Array, at: number): number => view(bytes).readUInt32LE(at);
 
 /**
  * Where a record (local header or central directory entry) keeps its compressed size: the 32-bit field, and the

@@ -11,8 +11,6 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(ROOT, 'dist', 'cli', 'main.js');
-export const GOOD = join(ROOT, 'test', 'fixtures', 'good');
-export const PALIGEMMA = join(GOOD, 'paligemma-tiny.npz');
 
 function newestMtime(directory: string): number {
   let newest = 0;
@@ -60,18 +58,36 @@ export interface CliResult {
   stderr: string;
 }
 
+const RELAUNCH_GUARD = 'NPZ_STREAM_HUGETLB_RELAUNCHED';
+const HUGETLB = 'glibc.malloc.hugetlb=1';
+
+/**
+ * The environment a CLI run gets: the CLI relaunches itself once with glibc's huge-page tunable set
+ * (src/cli/hugepages.ts), and a test that runs it for its output need not pay for two node processes each time, so
+ * the tunable and the relaunch guard are set up front, as the relaunched process would have them. A test that
+ * sets either itself keeps its own; the relaunch is tested on its own in test/cli/hugepages.test.ts, and `startCli`
+ * and `startView` (Ctrl-C tests) still go through it.
+ */
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  if (env[RELAUNCH_GUARD] !== undefined || /(^|:)glibc\.malloc\.hugetlb=/.test(env['GLIBC_TUNABLES'] ?? '')) return env;
+  const tunables = env['GLIBC_TUNABLES'] ?? '';
+  return { ...env, GLIBC_TUNABLES: tunables === '' ? HUGETLB : `${tunables}:${HUGETLB}`, [RELAUNCH_GUARD]: '1' };
+}
+
 export function runCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): CliResult {
   const result = spawnSync(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     encoding: 'utf8',
-    env: { ...process.env, ...options.env },
+    env: cliEnv(options.env),
     maxBuffer: 1 << 28,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-export function runCliBytes(args: readonly string[]): { status: number | null; stdout: Buffer; stderr: string } {
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 1 << 28 });
+/** `runCli` with standard output as bytes, and standard input fed from `input` when given. */
+export function runCliBytes(args: readonly string[], options: { input?: Uint8Array } = {}): { status: number | null; stdout: Buffer; stderr: string } {
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(), input: options.input, maxBuffer: 1 << 28 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr.toString('utf8') };
 }
 
@@ -87,7 +103,7 @@ export const PAUSE_MID_WRITE = new URL('./pause-mid-write.mjs', import.meta.url)
 /** `runCli` without blocking this process, for a CLI that talks to a server the test runs in-process. */
 export function runCliAsync(args: readonly string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

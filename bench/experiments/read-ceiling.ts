@@ -10,7 +10,7 @@
  *   split-crc   par4 into a SharedArrayBuffer, CRC-32 of alternate slices on the main thread and one worker,
  *               joined with crc32_combine: does a second CRC thread pay on 2 vCPUs?
  *
- *   node --import tsx bench/read-ceiling.ts --fixture FILE [--rounds 4] [--env default|hugetlb|both]
+ *   node --import tsx bench/experiments/read-ceiling.ts --fixture FILE [--rounds 4] [--env default|hugetlb|both]
  */
 import { spawnSync } from 'node:child_process';
 import { open } from 'node:fs/promises';
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
-import { openNpz, readNpz } from '../dist/index.js';
+import { openNpz, readNpz } from '../../dist/index.js';
 
 const MODES = ['plain', 'par4', 'npz', 'npz-nocrc', 'split-crc'] as const;
 type Mode = (typeof MODES)[number];

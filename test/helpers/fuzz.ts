@@ -1,11 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isNpzError } from '../../src/errors.js';
-import type { NpyArray } from '../../src/npy/array.js';
 import { type NpzEntry, type OpenNpzOptions } from '../../src/npz/open.js';
 import { openNpz, readNpz } from '../../src/index.js';
-import { openFdCount } from '../helpers/fds.js';
-import { GOOD_DIR, localDataStart, zipLayout } from '../zip/reader-helpers.js';
+import { openFdCount } from './fds.js';
+import { seededRandom } from './bytes.js';
+import { GOOD_DIR } from './fixtures.js';
+import { describeArray } from './streams.js';
+import { localDataStart, zipLayout } from './zip-layout.js';
 
 /**
  * Seeded mutation fuzzing of numpy-written archives. Each case damages one fixture (truncation, bit flips, byte
@@ -34,27 +36,10 @@ const READ_OPTIONS: OpenNpzOptions = { maxHeaderSize: 200_000 };
 export type MutationKind = 'truncate' | 'bitflip' | 'bytewrite' | 'multiflip' | 'zeroblock' | 'delete';
 export const MUTATION_KINDS: readonly MutationKind[] = ['truncate', 'bitflip', 'bytewrite', 'multiflip', 'zeroblock', 'delete'];
 
-/** mulberry32: small, fast, and the same sequence on every platform for a given seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Snapshot {
   /** Array entries as openNpz lists them (non-array members are never read, so they are not compared). */
   entries: string[];
   arrays: Map<string, string>;
-}
-
-function describeArray(array: NpyArray): string {
-  const data = Buffer.from(array.data.buffer, array.data.byteOffset, array.data.byteLength).toString('base64');
-  return JSON.stringify([array.dtype, array.descr, array.shape, array.fortranOrder, data]);
 }
 
 function describeEntry(entry: NpzEntry): string {

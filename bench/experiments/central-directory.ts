@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/central-directory.ts [--members 70000] [--runs 3]`
+ * `node --import tsx bench/experiments/central-directory.ts [--members 70000] [--runs 3]`
  *
  * Why npz-stream decodes the central directory itself instead of through yauzl: the same in-memory `np.savez`
  * archive of MEMBERS tiny arrays (zip64 end records past 65535), its directory walked by yauzl 3.4.0 (`fromBuffer`
@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import yauzl from 'yauzl';
-import { openNpz, type RandomAccessSource } from '../src/index.js';
-import { bufferSource, fileSource } from '../src/index.js';
-import { readCentralDirectory } from '../src/zip/random/central-directory.js';
+import { openNpz, type RandomAccessSource } from '../../src/index.js';
+import { bufferSource, fileSource } from '../../src/index.js';
+import { readCentralDirectory } from '../../src/zip/random/central-directory.js';
 
 const { values } = parseArgs({ options: { members: { type: 'string', default: '70000' }, runs: { type: 'string', default: '3' } } });
 const members = Number(values.members);

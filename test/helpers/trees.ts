@@ -5,8 +5,10 @@ import type { DType } from '../../src/npy/dtype.js';
 import type { Descr } from '../../src/npy/header.js';
 import { flattenWithNames } from '../../src/tree/flatten.js';
 import type { LazyArray, Leaf } from '../../src/npy/write.js';
-import { runPython } from '../helpers/python.js';
-import { withTempDir } from '../helpers/tmp.js';
+import { randomBytes } from './bytes.js';
+import { runPython } from './python.js';
+import { withTempDir } from './tmp.js';
+import { irregularChunks } from './streams.js';
 
 /** What a leaf is, independently of our encoder: numpy builds its own array from this. */
 export interface LeafSpec {
@@ -30,17 +32,6 @@ const LOADED: Record<DType, string> = {
   uint64: '<u8', float16: '<f2', bfloat16: '|V2', float32: '<f4', float64: '<f8', complex64: '<c8', complex128: '<c16',
 };
 
-export function randomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
@@ -94,18 +85,6 @@ export function mixedTree(lazy = false): { tree: Record<string, unknown>; specs:
 function leafOf(meta: Omit<LazyArray, 'chunks'>, data: Uint8Array, lazy: boolean): Leaf {
   if (!lazy) return { ...meta, data } as Leaf;
   return { ...meta, chunks: () => irregularChunks(data) };
-}
-
-/** Copies (a yielded chunk is the writer's), in uneven sizes with empty chunks mixed in. */
-export async function* irregularChunks(data: Uint8Array): AsyncGenerator<Uint8Array> {
-  const sizes = [1, 0, 7, 64, 0, 333, 4096];
-  let at = 0;
-  for (let i = 0; at < data.byteLength; i++) {
-    const size = sizes[i % sizes.length]!;
-    yield data.slice(at, at + size);
-    at += size;
-    if (i % 3 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-  }
 }
 
 export async function orderedSpecs(tree: unknown, specs: Map<string, LeafSpec>): Promise<LeafSpec[]> {

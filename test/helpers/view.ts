@@ -1,15 +1,13 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
 import type { NpzFile } from '../../src/index.js';
-import { runPython } from '../helpers/python.js';
-import { BIN, ROOT, ensureBuilt } from '../cli/cli-helpers.js';
+import { runPython } from './python.js';
+import { makeTempDir } from './tmp.js';
+import { BIN, ROOT, ensureBuilt } from './cli.js';
 
 /**
  * Runs `npz-stream view` the way a person does (the built CLI, its URL read from the first line of stdout) and
@@ -95,7 +93,7 @@ export interface ViewExpectations {
 
 /** base.npz, tuned.npz, truncated.npz and flipped.npz written by numpy, with what numpy says about them. */
 export function makeViewFixtures(): { dir: string; expected: ViewExpectations } {
-  const dir = mkdtempSync(join(tmpdir(), 'npz-view-'));
+  const dir = makeTempDir('view').path;
   const script = fileURLToPath(new URL('./make_view_fixtures.py', import.meta.url));
   const output = runPython(`import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')`, [script, dir, String(BINS)]);
   return { dir, expected: JSON.parse(output) as ViewExpectations };

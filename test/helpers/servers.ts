@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import send from 'send';
+import { makeTempDir } from './tmp.js';
 
 /**
  * Real HTTP servers on 127.0.0.1 for the remote tests, each counting what it served from its own side: a static
@@ -254,7 +254,8 @@ function freePort(): Promise<number> {
  * Requests are counted from its access log.
  */
 export async function startNginx(binary: string): Promise<NginxServer> {
-  const prefix = mkdtempSync(join(tmpdir(), 'npz-nginx-'));
+  const scratch = makeTempDir('nginx');
+  const prefix = scratch.path;
   const root = join(prefix, 'root');
   mkdirSync(root);
   mkdirSync(join(prefix, 'logs'));
@@ -294,7 +295,7 @@ export async function startNginx(binary: string): Promise<NginxServer> {
       break;
     } catch {
       if (child.exitCode !== null || attempt > 100) {
-        rmSync(prefix, { recursive: true, force: true });
+        scratch.remove();
         throw new Error(`nginx did not start: ${stderr}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -344,7 +345,7 @@ export async function startNginx(binary: string): Promise<NginxServer> {
         child.kill('SIGTERM');
         await exited;
       }
-      rmSync(prefix, { recursive: true, force: true });
+      scratch.remove();
     },
   };
   return server;

@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { runPython } from '../helpers/python.js';
+import { runPython } from './python.js';
+import { makeTempDir } from './tmp.js';
+import type { CdRecord, ZipLayout } from './zip-layout.js';
 
 /**
  * A PaliGemma-shaped checkpoint written by numpy itself (np.savez): big_vision names, large kernels next to small
@@ -44,36 +43,19 @@ export interface Checkpoint {
 }
 
 export function writeCheckpoint(name = 'paligemma-shaped.npz'): Checkpoint {
-  const dir = mkdtempSync(join(tmpdir(), 'npz-remote-'));
-  const path = join(dir, name);
+  const dir = makeTempDir('remote');
+  const path = dir.file(name);
   const members = Number(runPython(WRITE_CHECKPOINT, [path]).trim());
-  return { dir, path, members, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** A zip's members as CPython's zipfile reads its central directory: the oracle for what a scan should fetch. */
-export interface ZipLayout {
-  size: number;
-  /** Offset of the central directory. */
-  directory: number;
-  members: Array<{ name: string; offset: number; compressedSize: number; nameBytes: number }>;
-}
-
-export function zipLayout(path: string): ZipLayout {
-  const script = `
-import sys, os, json, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z:
-    members = [{'name': i.filename, 'offset': i.header_offset, 'compressedSize': i.compress_size, 'nameBytes': len(i.orig_filename.encode('utf-8'))} for i in z.infolist()]
-    print(json.dumps({'size': os.path.getsize(sys.argv[1]), 'directory': z.start_dir, 'members': members}))
-`;
-  return JSON.parse(runPython(script, [path])) as ZipLayout;
+  return { dir: dir.path, path, members, remove: () => dir.remove() };
 }
 
 /**
  * Bytes the header scan needs from each member's local header on: the fixed 30 bytes, the name, numpy's 20-byte
  * zip64 extra, and room for the npy header (openNpz peeks 256 bytes of a stored member).
  */
-export function headerRegion(member: ZipLayout['members'][number]): { start: number; end: number } {
-  return { start: member.offset, end: member.offset + 30 + member.nameBytes + 20 + Math.min(256, member.compressedSize) };
+export function headerRegion(member: CdRecord): { start: number; end: number } {
+  const start = member.localHeaderOffset;
+  return { start, end: start + 30 + member.nameLength + 20 + Math.min(256, member.compressedSize) };
 }
 
 export interface HeaderWindow {
@@ -83,11 +65,12 @@ export interface HeaderWindow {
 }
 
 /**
- * The reads a scan should make, planned from the central directory alone: members in offset order share a read
- * while the bytes skipped between their header regions are at most `gap` and the read stays within `windowBytes`.
+ * The reads a scan should make, planned from the central directory alone (`zipLayout` of the checkpoint): members
+ * in offset order share a read while the bytes skipped between their header regions are at most `gap` and the
+ * read stays within `windowBytes`.
  */
 export function headerWindows(layout: ZipLayout, gap: number, windowBytes = 4 * 1024 * 1024): HeaderWindow[] {
-  const regions = layout.members.map(headerRegion).sort((a, b) => a.start - b.start);
+  const regions = layout.records.map(headerRegion).sort((a, b) => a.start - b.start);
   const windows: HeaderWindow[] = [];
   for (const region of regions) {
     const last = windows[windows.length - 1];

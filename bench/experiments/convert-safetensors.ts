@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/convert-safetensors.ts FILE.npz [--dir DIR]`: times `cp` of FILE, then
+ * `node --import tsx bench/experiments/convert-safetensors.ts FILE.npz [--dir DIR]`: times `cp` of FILE, then
  * `npz-stream convert` FILE -> .safetensors -> .npz (and FILE -> HF shards of 2GB), each as its own process
  * under /usr/bin/time for peak RSS, and checks that the npz that comes back equals FILE byte for byte. Make
  * FILE with `npm run fixture -- --out FILE --scale 0.25` (quick) or `--scale 1` (the full 5.85 GB bf16 model).
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const BIN = new URL('../dist/cli/main.js', import.meta.url).pathname;
+const BIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
 interface Run {
   label: string;
@@ -31,7 +31,7 @@ function timed(label: string, command: string, args: string[]): Run {
 function main(): void {
   const { positionals, values } = parseArgs({ allowPositionals: true, options: { dir: { type: 'string' } } });
   const [input] = positionals;
-  if (input === undefined) throw new Error('usage: bench/convert-safetensors.ts FILE.npz [--dir DIR]');
+  if (input === undefined) throw new Error('usage: bench/experiments/convert-safetensors.ts FILE.npz [--dir DIR]');
   const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'npz-st-bench-'));
   const bytes = statSync(input).size;
   const st = join(dir, 'model.safetensors');

@@ -1,10 +1,34 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { isNpzError, type NpzErrorCode } from '../../src/errors.js';
 import { DTYPES, byteSwapInPlace, isDType } from '../../src/npy/dtype.js';
 import type { NpyArray } from '../../src/npy/array.js';
-import { GOOD_DIR, bytesOf, sha256 } from '../zip/reader-helpers.js';
+import { bytesOf, sha256 } from './bytes.js';
+
+/**
+ * The committed fixtures: test/fixtures/good/ (written by numpy, each with numpy's manifest `<name>.expected.json`)
+ * and test/fixtures/bad/ (`<CODE>--<what>.<ext>`: every reader must refuse the file with exactly <CODE>).
+ */
+
+export const GOOD_DIR = fileURLToPath(new URL('../fixtures/good/', import.meta.url));
+export const BAD_DIR = fileURLToPath(new URL('../fixtures/bad/', import.meta.url));
+/** The small PaliGemma-shaped checkpoint most CLI tests read. */
+export const PALIGEMMA = join(GOOD_DIR, 'paligemma-tiny.npz');
+
+/** The failure fixtures with this extension (`.npz`, `.safetensors`), sorted. */
+export function badFixtures(extension: string): string[] {
+  return readdirSync(BAD_DIR)
+    .filter((name) => name.endsWith(extension))
+    .sort();
+}
+
+/** The good .npz fixtures, sorted. */
+export function goodFixtures(): string[] {
+  return readdirSync(GOOD_DIR)
+    .filter((name) => name.endsWith('.npz'))
+    .sort();
+}
 
 /** What `test/fixtures/gen/manifest.py` records per member (numpy's view of each fixture). */
 export interface ManifestMember {
@@ -68,16 +92,4 @@ export function expectMatchesManifest(member: ManifestMember, array: NpyArray): 
   if (member.values !== undefined && member.values.length > 0) {
     expect(leadingValues(array, member.values.length)).toEqual(member.values);
   }
-}
-
-export async function expectCode(work: Promise<unknown> | (() => Promise<unknown>), ...codes: NpzErrorCode[]): Promise<unknown> {
-  let caught: unknown;
-  try {
-    await (typeof work === 'function' ? work() : work);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected one of ${codes.join(', ')}`).toBeDefined();
-  if (!isNpzError(caught, ...codes)) throw caught;
-  return caught;
 }

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runPython } from '../helpers/python.js';
-import { withTempDir } from '../helpers/tmp.js';
+import { runPython } from './python.js';
+import { withTempDir } from './tmp.js';
 
 /** CPython's zipfile as the oracle: it writes members the way np.savez does (force_zip64, 1980 dates). */
 const WRITE = String.raw`

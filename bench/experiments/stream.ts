@@ -1,7 +1,7 @@
 /**
- * `npm run build && node --import tsx bench/stream.ts [--fixture FILE] [--scale S] [--runs N]`: the same archive
- * verified two ways in the same run, alternating: `cat FILE | npz-stream verify -` (front to back from a pipe) and
- * `npz-stream verify FILE` (random access). Reports the median wall time and throughput of each. Without
+ * `npm run build && node --import tsx bench/experiments/stream.ts [--fixture FILE] [--scale S] [--runs N]`: the
+ * same archive verified two ways in the same run, alternating: `cat FILE | npz-stream verify -` (front to back from
+ * a pipe) and `npz-stream verify FILE` (random access). Reports the median wall time and throughput of each. Without
  * --fixture a PaliGemma-shaped bf16 fixture at --scale (default 0.05) is written to a temp dir first.
  */
 import { spawnSync } from 'node:child_process';
@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseScale, writeFixture } from './lib/fixture.js';
+import { parseScale, writeFixture } from '../lib/fixture.js';
 
-const BIN = resolve(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+const BIN = resolve(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 function timed(command: string): number {
   const start = performance.now();
