@@ -242,6 +242,17 @@ describe("'-' holding a safetensors stream", () => {
     expect(byName(await collectDescribed(npz))).toEqual(byName(await collectDescribed(viaFile)));
   });
 
+  it("convert - out.npz of float8 tensors warns once, naming each tensor's kind and the --raw-dtype to get it back", async () => {
+    const { saveSafetensors } = await import('../../src/index.js');
+    const f8 = join(temp.path, 'f8.safetensors');
+    const raw = (kind: string, length: number) => ({ dtype: 'raw' as const, descr: '|V1', safetensorsDType: kind, shape: [length], data: new Uint8Array(length).fill(0x38) });
+    await saveSafetensors(f8, { a: raw('F8_E4M3', 4), b: raw('F8_E5M2', 3), c: new Float32Array([1, 2]) });
+    const result = cli(['convert', '-', join(temp.path, 'f8-stdin.npz')], readFileSync(f8));
+    expect(result.status, result.stderr).toBe(0);
+    const warnings = result.stderr.split('\n').filter((line) => line.includes('warning'));
+    expect(warnings).toEqual([expect.stringMatching(/2 float8 tensors are written as raw '\|V1' bytes: .*\(a: F8_E4M3, b: F8_E5M2\).*--raw-dtype 'a=F8_E4M3' --raw-dtype 'b=F8_E5M2'$/)]);
+  });
+
   it('a bare .npy on standard input is refused with a clear message; text is "not a zip archive nor a safetensors file"', () => {
     const npy = Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.alloc(120, 0x20)]);
     const refused = cli(['ls', '-'], npy);

@@ -203,10 +203,12 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     const cast = casts.get(record.leaf.dtype);
     return cast === undefined ? record : { ...record, leaf: castLeaf(record.leaf, cast, record.name) };
   };
-  /** The records that go out, checked for what their output format needs; float8 losses are announced. */
+  /** Stream records that lose their float8 kind on the way out: announced once, when the stream has ended. */
+  const lostFloat8: ArrayRecord[] = [];
+  /** The stream's records that go out, checked for what their output format needs. */
   const outgoing = (record: ArrayRecord): ArrayRecord => {
     if (outputFormat === 'safetensors') checkRawKind(record, written.rawDType);
-    else warnFloat8Loss(context, [record]);
+    else if (isFloat8Raw(record.leaf) && record.leaf.safetensorsDType !== undefined) lostFloat8.push(record);
     return record;
   };
   const toStdout = output === STDIN_PATH;
@@ -271,7 +273,9 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
         async function* pairs(): AsyncGenerator<[string, LazyArray]> {
           for await (const record of records()) yield [record.name, record.leaf];
         }
-        return await write(pairs(), compress);
+        const summary = await write(pairs(), compress);
+        warnFloat8Loss(context, lostFloat8);
+        return summary;
       }
       // The shard writer makes its output directory; the spool beside it needs it first.
       if (written.maxShardSize !== undefined) await mkdir(dirname(written.path), { recursive: true });
@@ -391,7 +395,7 @@ export const convertCommand: Command = {
       type: 'string',
       multiple: true,
       value: '[GLOB=]KIND',
-      description: 'safetensors: the float8 kind (F8_E4M3, F8_E5M2, F8_E8M0) of raw one-byte arrays, all or those matching GLOB',
+      description: 'safetensors: the float8 kind (F8_E4M3, F8_E5M2, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ) of raw one-byte arrays, all or those matching GLOB',
     },
   },
   run,
