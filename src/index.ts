@@ -57,8 +57,9 @@ export {
 export { flattenWithNames, unflattenWithNames } from './tree/flatten.js';
 export type { Tree, FlatTree } from './tree/flatten.js';
 
-export { isDamagedEntry } from './io/array-file.js';
-export type { ArrayFile, ArrayEntry, ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, DamagedEntry, DamagedPolicy, EntryError } from './io/array-file.js';
+export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, DamagedPolicy, EntryError } from './io/array-file.js';
+export { isDamagedEntry } from './array-entry.js';
+export type { ArrayFile, ArrayEntry, DamagedEntry } from './array-entry.js';
 export type { OpenNpyOptions, NpyFile, NpyFileEntry, NpyFileArrayEntry, NpyFileDamagedEntry } from './npz/open-npy.js';
 
 export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';

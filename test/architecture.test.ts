@@ -6,10 +6,6 @@
  * dynamic `import()`, `import('…').T` types, `require()`, `import x = require()` and `/// <reference types>`.
  * Type-only imports count like any other, on purpose: a type from an internal module is API the CLI's users cannot
  * name, and a Node type in the core puts Node into the declarations a browser build would ship.
- *
- * What other helpers of issue 21 are still moving (src/zip/ onto Codecs, src/source/ into io/, http/ and node/) is
- * listed in PENDING, one exact violation per line. The test fails both on a violation not listed and on a listed
- * one that is gone, so the list only shrinks, and is empty once those branches are merged.
  */
 import { builtinModules } from 'node:module';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -22,7 +18,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SRC = join(ROOT, 'src');
 
 /** The core: pure formats and what they share. Everything here must run without Node. */
-const CORE = ['npy/', 'zip/', 'tree/', 'npz/', 'safetensors/', 'io/', 'http/', 'errors.ts'];
+const CORE = ['npy/', 'zip/', 'tree/', 'npz/', 'safetensors/', 'io/', 'http/', 'errors.ts', 'array-entry.ts'];
 /** What src/cli/ may import from the rest of src/. */
 const CLI_MAY_IMPORT = ['index.ts', 'paligemma/index.ts'];
 /** Node-only globals the core must not touch (it gets what it needs from its platform). */
@@ -155,17 +151,6 @@ export function violationsOf(path: string, text: string): string[] {
   return out;
 }
 
-/**
- * Violations that other helpers of issue 21 remove on their branches; each line must still be true here. Empty once
- * src/zip/ takes Codecs (no node:zlib, node:stream; ZipSink in io/sink.ts, the Node sinks in node/), src/source/
- * becomes io/, http/ and node/ (the types below move with it), util/ is gone, and npy/ stops using Buffer.
- */
-const PENDING = new Set([
-  // npy/ (helper C): latin1 and byte-swap helpers through Buffer
-  'npy/header.ts: global Buffer (a Node-only global in the core)',
-  'npy/dtype.ts: global Buffer (a Node-only global in the core)',
-]);
-
 function allViolations(): string[] {
   return sourceFiles(SRC)
     .flatMap((path) => violationsOf(path, readFileSync(path, 'utf8')))
@@ -233,11 +218,7 @@ describe('architecture: the tree', () => {
     expect(violations.filter((line) => line.startsWith('cli/'))).toEqual([]);
   });
 
-  it('the core imports no node: module, no package, no adapter and no Node-only global, beyond what is pending', () => {
-    expect(violations.filter((line) => !line.startsWith('cli/') && !PENDING.has(line))).toEqual([]);
-  });
-
-  it('every pending exception is still real (remove the ones a merge has fixed)', () => {
-    expect([...PENDING].filter((line) => !violations.includes(line)).sort()).toEqual([]);
+  it('the core imports no node: module, no package, no adapter and no Node-only global', () => {
+    expect(violations.filter((line) => !line.startsWith('cli/'))).toEqual([]);
   });
 });

@@ -7,16 +7,14 @@
  * code that narrows on `isArray` before using array fields stays correct whatever joins the non-array side of the
  * union. Damaged members are there: an entry with `damaged: true` carries the error reading it would throw.
  *
- * The union names each format's entry type, so this module imports those types (types only; each format's
- * module imports the generic part from here).
+ * This module holds the generic part, which each format's module builds on; the union over the formats'
+ * entry types (`ArrayEntry`, and `ArrayFile` with it as its default) lives above the formats, in
+ * `src/array-entry.ts`, so no format imports a module that imports it back.
  */
 import type { NpyArray } from '../npy/array.js';
 import { NpzError, type NpzErrorCode } from '../errors.js';
 import type { ArrayDType } from '../npy/dtype.js';
 import type { Descr } from '../npy/header.js';
-import type { NpyFileEntry } from '../npz/open-npy.js';
-import type { NpzEntry } from '../npz/open.js';
-import type { SafetensorsEntry } from '../safetensors/open.js';
 
 /** The formats behind an `ArrayFile`: an npz, a safetensors file (or shard index), a bare `.npy` file. */
 export type ArrayFormat = 'npz' | 'safetensors' | 'npy';
@@ -44,11 +42,16 @@ export interface ArrayInfo {
 }
 
 /**
- * One entry of an `ArrayFile`. `format` says which format's fields it declares; `isArray` whether it is an array
- * (`get` and `chunks` read it) or a member listed only: an npz member whose name does not end in `.npy`, or a
- * damaged member (`damaged: true`), whose `error` is what reading it throws.
+ * What every entry of every format declares: `format` says which format's fields it has; `isArray` whether it is
+ * an array (`get` and `chunks` read it) or a member listed only: an npz member whose name does not end in `.npy`,
+ * or a damaged member (`damaged: true`), whose `error` is what reading it throws.
  */
-export type ArrayEntry = NpzEntry | SafetensorsEntry | NpyFileEntry;
+export interface EntryOfFormat {
+  readonly format: ArrayFormat;
+  name: string;
+  isArray: boolean;
+  damaged?: boolean;
+}
 
 /** Why a damaged entry cannot be read: the code and message of the error that reading it throws. */
 export interface EntryError {
@@ -68,14 +71,6 @@ export interface EntryError {
  * in both modes: opening reads no data.
  */
 export type DamagedPolicy = 'list' | 'error';
-
-/** The entries of `file` that were found damaged when it was opened (see `DamagedPolicy`). */
-export type DamagedEntry = Extract<ArrayEntry, { damaged: true }>;
-
-/** True for an entry found damaged when its file was opened: it carries `error`, and reading it throws that. */
-export function isDamagedEntry(entry: ArrayEntry): entry is DamagedEntry {
-  return entry.damaged === true;
-}
 
 /**
  * Codes that say something about the outside world or the caller, never about a member's bytes: an error with one
@@ -126,8 +121,11 @@ export interface ArrayChunksOptions {
   reuseBuffers?: boolean;
 }
 
-/** An opened file of arrays, read by name in any order; what every `open*` function returns. */
-export interface ArrayFile<Entry extends ArrayEntry = ArrayEntry> {
+/**
+ * An opened file of arrays, read by name in any order; what every `open*` function returns. The public name is
+ * `ArrayFile` (src/array-entry.ts), with every format's entries as its default.
+ */
+export interface FileOfEntries<Entry extends EntryOfFormat> {
   readonly format: Entry['format'];
   /** Every entry, in the format's order (npz: central directory order; safetensors: data order). */
   readonly entries: readonly Entry[];

@@ -200,12 +200,36 @@ export function byteSwapInPlace(bytes: Uint8Array, unit: number): void {
   if (bytes.length % unit !== 0) {
     throw new NpzError('ERR_INVALID_ARGUMENT', `cannot byte-swap ${bytes.length} bytes in units of ${unit}`);
   }
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // Buffer's native swaps are an order of magnitude faster than a JS loop on multi-GB tensors.
-  if (unit === 2) buffer.swap16();
-  else if (unit === 4) buffer.swap32();
-  else if (unit === 8) buffer.swap64();
-  else {
-    for (let start = 0; start < bytes.length; start += unit) bytes.subarray(start, start + unit).reverse();
+  let done = 0;
+  // Whole 32-bit words where the view is aligned for them: each word holds two 2-byte units, one 4-byte unit or
+  // half of an 8-byte unit, swapped with shifts; the rest byte by byte (test/npy/swap.test.ts covers both).
+  if (bytes.byteOffset % 4 === 0 && (unit === 2 || unit === 4 || unit === 8)) {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, (bytes.length - (bytes.length % Math.max(unit, 4))) / 4);
+    if (unit === 2) {
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i] as number;
+        words[i] = ((w & 0x00ff00ff) << 8) | ((w >>> 8) & 0x00ff00ff);
+      }
+    } else {
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i] as number;
+        words[i] = (w << 24) | ((w & 0xff00) << 8) | ((w >>> 8) & 0xff00) | (w >>> 24);
+      }
+      if (unit === 8) {
+        for (let i = 0; i < words.length; i += 2) {
+          const first = words[i] as number;
+          words[i] = words[i + 1] as number;
+          words[i + 1] = first;
+        }
+      }
+    }
+    done = words.length * 4;
+  }
+  for (let start = done; start < bytes.length; start += unit) {
+    for (let low = start, high = start + unit - 1; low < high; low++, high--) {
+      const byte = bytes[low] as number;
+      bytes[low] = bytes[high] as number;
+      bytes[high] = byte;
+    }
   }
 }

@@ -114,7 +114,7 @@ export function encodeNpyHeader(fields: NpyHeaderFields): Uint8Array {
     text += ' '.repeat(GROWTH_AXIS_MAX_DIGITS - String(growthAxis).length);
   }
   const latin1 = !/[^\u0000-\u00ff]/.test(text);
-  const body = latin1 ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
+  const body = latin1 ? latin1Bytes(text) : new TextEncoder().encode(text);
   // numpy tries 1.0 (u16 length), then 2.0 (u32, latin-1), then 3.0 (u32, UTF-8) — the oldest that can hold it.
   const lengthFieldSize = (prefixSize: number): number =>
     body.length + 1 + (ARRAY_ALIGN - ((prefixSize + body.length + 1) % ARRAY_ALIGN));
@@ -330,7 +330,7 @@ export function decodeNpyHeader(bytes: Uint8Array, options: DecodeNpyHeaderOptio
       throw new NpzError('ERR_NPY_HEADER_SYNTAX', `npy v3.0 header is not valid UTF-8`, { cause });
     }
   } else {
-    text = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
+    text = latin1Text(raw);
   }
   const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
   if (text.length > maxHeaderSize) {
@@ -363,4 +363,23 @@ export function decodeNpyHeader(bytes: Uint8Array, options: DecodeNpyHeaderOptio
     headerLength,
     byteLength: Number(byteCount),
   };
+}
+
+/** The bytes of a string whose code units are all below 256 (checked by the caller), one byte each. */
+function latin1Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Latin-1 (ISO-8859-1) text: every byte is the code point of the same value. Not TextDecoder('latin1'), which the
+ * Encoding standard maps to windows-1252 (0x80–0x9F become other characters).
+ */
+function latin1Text(bytes: Uint8Array): string {
+  let text = '';
+  for (let start = 0; start < bytes.length; start += 0x2000) {
+    text += String.fromCharCode.apply(null, bytes.subarray(start, start + 0x2000) as unknown as number[]);
+  }
+  return text;
 }

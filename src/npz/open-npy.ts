@@ -9,7 +9,7 @@ import {
   damageError,
   isMemberDamage,
   type ArrayChunksOptions,
-  type ArrayFile,
+  type FileOfEntries,
   type ArrayGetOptions,
   type ArrayInfo,
   type DamagedPolicy,
@@ -65,7 +65,7 @@ export interface NpyFileDamagedEntry {
 export type NpyFileEntry = NpyFileArrayEntry | NpyFileDamagedEntry;
 
 /** A bare `.npy` file opened for random access: the `ArrayFile` of the npy format, with exactly one entry. */
-export interface NpyFile extends ArrayFile<NpyFileEntry> {
+export interface NpyFile extends FileOfEntries<NpyFileEntry> {
   readonly format: 'npy';
   readonly entries: readonly NpyFileEntry[];
 }

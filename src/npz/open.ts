@@ -4,11 +4,11 @@ import {
   damageError,
   isMemberDamage,
   type ArrayChunksOptions,
-  type ArrayFile,
   type ArrayGetOptions,
   type ArrayInfo,
   type DamagedPolicy,
   type EntryError,
+  type FileOfEntries,
 } from '../io/array-file.js';
 import type { Codecs } from '../io/codecs.js';
 import type { Platform } from '../io/platform.js';
@@ -92,7 +92,7 @@ const RECYCLED_CHUNK_SIZE = 1 << 20;
 export interface NpzChunksOptions extends ArrayChunksOptions {}
 
 /** An npz opened for random access: the `ArrayFile` of the npz format. */
-export interface NpzFile extends ArrayFile<NpzEntry> {
+export interface NpzFile extends FileOfEntries<NpzEntry> {
   readonly format: 'npz';
   /** Every member, in central directory order; members that are not `.npy` are listed with `isArray: false`. */
   readonly entries: readonly NpzEntry[];

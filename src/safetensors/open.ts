@@ -5,7 +5,7 @@
  */
 import { NpzError } from '../errors.js';
 import { throwIfAborted } from '../io/abort.js';
-import type { ArrayChunksOptions, ArrayFile, ArrayGetOptions, ArrayInfo } from '../io/array-file.js';
+import type { ArrayChunksOptions, ArrayGetOptions, ArrayInfo, FileOfEntries } from '../io/array-file.js';
 import type { Platform } from '../io/platform.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
@@ -55,7 +55,7 @@ export interface SafetensorsEntry extends ArrayInfo {
 export interface SafetensorsChunksOptions extends ArrayChunksOptions {}
 
 /** A safetensors file (or a shard index) opened for random access: the `ArrayFile` of the safetensors format. */
-export interface SafetensorsFile<Entry extends SafetensorsEntry = SafetensorsEntry> extends ArrayFile<Entry> {
+export interface SafetensorsFile<Entry extends SafetensorsEntry = SafetensorsEntry> extends FileOfEntries<Entry> {
   readonly format: 'safetensors';
   /** Every tensor, in the order of its data in the file (shard by shard for an index). */
   readonly entries: readonly Entry[];
