@@ -206,7 +206,7 @@ describe("'-' holding a safetensors stream", () => {
     expect(cli(['convert', PALIGEMMA, st]).status).toBe(0);
   });
 
-  it.each([['ls'], ['stats'], ['cat', 'img/head/bias']])('%s --json - reads it as %s --json FILE does', (command, ...names) => {
+  it.each([['ls'], ['stats'], ['cat', 'img/head/bias']])('%s --json - reads it as it reads the file', (command, ...names) => {
     const fromFile = JSON.parse(cli([command, '--json', st, ...names]).stdout.toString()) as Record<string, unknown>;
     const fromStdin = cli([command, '--json', '-', ...names], readFileSync(st));
     expect(fromStdin.status, fromStdin.stderr).toBe(0);
