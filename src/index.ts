@@ -57,10 +57,13 @@ export {
 export { flattenWithNames, unflattenWithNames } from './tree/flatten.js';
 export type { Tree, FlatTree } from './tree/flatten.js';
 
-export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, DamagedPolicy, EntryError } from './io/array-file.js';
+export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, ShardOptions, DamagedPolicy, EntryError } from './io/array-file.js';
 export { isDamagedEntry } from './array-entry.js';
 export type { ArrayFile, ArrayEntry, DamagedEntry } from './array-entry.js';
 export type { OpenNpyOptions, NpyFile, NpyFileEntry, NpyFileArrayEntry, NpyFileDamagedEntry } from './npz/open-npy.js';
+export { sliceShape, formatSlice } from './npy/slice.js';
+export type { Slice, SliceItem, SliceBound } from './npy/slice.js';
+export type { ReadStats } from './io/planner/index.js';
 
 export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';
 export type { SaveNpyOptions, SaveNpySummary } from './npz/save-npy.js';

@@ -3,6 +3,7 @@
  * kind, read by the TypeScript compiler from the sources. Adding, removing or re-kinding an export changes this
  * list, so a change to the surface is a visible diff in review rather than a side effect of a refactor.
  * Issue 21 added the one file interface (Array*) and saveNpy, and removed parseShardSize (a CLI parser).
+ * Slices added sliceShape, formatSlice, Slice*, ShardOptions and ReadStats.
  */
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -62,6 +63,7 @@ describe('public API', () => {
       'function float16ToFloat32',
       'function float32ToBfloat16',
       'function float32ToFloat16',
+      'function formatSlice',
       'function httpSource',
       'function isDType',
       'function isDamagedEntry',
@@ -81,6 +83,7 @@ describe('public API', () => {
       'function saveNpzStream',
       'function saveSafetensors',
       'function saveSafetensorsShards',
+      'function sliceShape',
       'function streamNpz',
       'function streamSafetensors',
       'function unflattenWithNames',
@@ -114,6 +117,7 @@ describe('public API', () => {
       'interface OpenSafetensorsOptions',
       'interface RandomAccessSource',
       'interface ReadNpzOptions',
+      'interface ReadStats',
       'interface SafetensorsChunksOptions',
       'interface SafetensorsEntry',
       'interface SafetensorsFile',
@@ -126,6 +130,7 @@ describe('public API', () => {
       'interface SaveShardsOptions',
       'interface SaveShardsSummary',
       'interface SaveSummary',
+      'interface ShardOptions',
       'interface ShardedEntry',
       'interface StreamChunksOptions',
       'interface StreamNpzArrayEntry',
@@ -154,6 +159,9 @@ describe('public API', () => {
       'type NpzErrorCode',
       'type NpzSource',
       'type SafetensorsFloat8DType',
+      'type Slice',
+      'type SliceBound',
+      'type SliceItem',
       'type StreamNpzEntry',
       'type SubarrayDescr',
       'type Tree',

@@ -18,8 +18,12 @@ export function childImportMap(repoRoot: string): Record<string, string> {
   };
 }
 
-export async function transpileChild(repoRoot: string, outDir: string): Promise<string> {
-  const source = await readFile(join(repoRoot, 'bench/cases/node-case.ts'), 'utf8');
+/**
+ * `child` (a file under bench/cases/) as plain JavaScript in `outDir`, importing the package built in
+ * `packageRoot` (default: this repository; bench/one-shot.ts points it at another build to compare the two).
+ */
+export async function transpileChild(repoRoot: string, outDir: string, child = 'node-case', packageRoot = repoRoot): Promise<string> {
+  const source = await readFile(join(repoRoot, `bench/cases/${child}.ts`), 'utf8');
   const { outputText } = ts.transpileModule(source, {
     compilerOptions: {
       module: ts.ModuleKind.ESNext,
@@ -27,7 +31,10 @@ export async function transpileChild(repoRoot: string, outDir: string): Promise<
       verbatimModuleSyntax: true,
     },
   });
-  const map = childImportMap(repoRoot);
+  const map: Record<string, string> = {
+    ...childImportMap(packageRoot),
+    '../../dist/paligemma/index.js': pathToFileURL(join(packageRoot, 'dist/paligemma/index.js')).href,
+  };
   const unmapped: string[] = [];
   const code = outputText.replace(/(\bfrom\s+|\bimport\s+)(['"])([^'"]+)\2/g, (whole, keyword: string, quote: string, specifier: string) => {
     if (specifier.startsWith('node:')) return whole;
@@ -38,8 +45,8 @@ export async function transpileChild(repoRoot: string, outDir: string): Promise<
     }
     return `${keyword}${quote}${target}${quote}`;
   });
-  if (unmapped.length > 0) throw new Error(`bench/cases/node-case.ts imports ${unmapped.join(', ')}; add them to childImportMap`);
-  const path = join(outDir, 'node-case.mjs');
+  if (unmapped.length > 0) throw new Error(`bench/cases/${child}.ts imports ${unmapped.join(', ')}; add them to childImportMap`);
+  const path = join(outDir, `${child}.mjs`);
   await writeFile(path, code);
   return path;
 }

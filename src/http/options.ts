@@ -21,7 +21,9 @@ export interface HttpReadOptions {
   requestSize?: number;
   /**
    * Bytes worth transferring to save a request (default 64 KiB): small reads issued together are merged into one
-   * request when at most this far apart, and openNpz's header scan reads through gaps up to this size only.
+   * request when at most this far apart, and openNpz's header scan reads through gaps up to this size only. Slices
+   * (`get(name, { slice })`, `shard`) weigh each gap against the latency and throughput the source measured on its
+   * own requests instead; setting `mergeGap` fixes their gap to it too.
    */
   mergeGap?: number;
   /** Called each time body bytes arrive, with their count and the object's size, for progress bars. */
@@ -59,6 +61,8 @@ export interface HttpSettings {
   tailSize: number;
   requestSize: number;
   mergeGap: number;
+  /** True when the caller set `mergeGap`: it then also fixes the gap of slices. */
+  mergeGapFixed: boolean;
   signal: AbortSignal | undefined;
   onBytes: ((bytes: number, objectSize: number) => void) | undefined;
 }
@@ -86,6 +90,7 @@ export function httpSettings(options: HttpReadOptions): HttpSettings {
     timeoutMs: positiveInteger('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS),
     requestSize: positiveInteger('requestSize', options.requestSize, DEFAULT_REQUEST_SIZE, 4096),
     mergeGap: positiveInteger('mergeGap', options.mergeGap, DEFAULT_MERGE_GAP, 0),
+    mergeGapFixed: options.mergeGap !== undefined,
     concurrency: positiveInteger('concurrency', options.concurrency, DEFAULT_CONCURRENCY),
     signal: options.signal,
     onBytes: options.onBytes,

@@ -1,5 +1,6 @@
 import { NpzError } from '../errors.js';
 import { checkInto, checkRange, type RandomAccessSource, type ReadCost } from '../io/random-access.js';
+import { LinkMeter, type RequestTiming } from '../io/planner/meter.js';
 import { rangeRequestHeaders, type HttpSettings } from './options.js';
 import { checkPartial, classifyStatus, isStrongEtag, type Pin } from './response.js';
 import { retryDelayMs, sleep, Watchdog } from './retry.js';
@@ -49,8 +50,8 @@ const EMPTY = new Uint8Array(0);
 export class HttpRangeSource implements RandomAccessSource {
   readonly displayUrl: string;
   readonly stats: HttpSourceStats = { requests: 0, bytes: 0, retries: 0 };
-  /** Every read is a request: the planner merges only small gaps, splits at requestSize, keeps `concurrency` in flight. */
-  readonly readCost: ReadCost;
+  /** Latency and throughput measured on this source's own requests. */
+  readonly meter = new LinkMeter();
   size = 0;
   readonly #transport: RangeTransport;
   readonly #settings: HttpSettings;
@@ -72,7 +73,6 @@ export class HttpRangeSource implements RandomAccessSource {
     this.#url = url.href;
     this.displayUrl = redactUrl(url);
     this.#userHeaders = [...credentials, ...settings.headers];
-    this.readCost = { gapBytes: settings.mergeGap, parallelReads: settings.concurrency, requestBytes: settings.requestSize };
     const signal = settings.signal;
     if (signal === undefined) this.#unlinkSignal = () => undefined;
     else {
@@ -81,6 +81,24 @@ export class HttpRangeSource implements RandomAccessSource {
       signal.addEventListener('abort', onAbort, { once: true });
       this.#unlinkSignal = () => signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Every read is a request: the planner merges only small gaps, splits at requestSize, keeps `concurrency` in
+   * flight; batches of data runs (slices) weigh gaps against the link as measured so far, unless the caller fixed
+   * the gap.
+   */
+  get readCost(): ReadCost {
+    const settings = this.#settings;
+    const cost: ReadCost = { gapBytes: settings.mergeGap, parallelReads: settings.concurrency, requestBytes: settings.requestSize };
+    if (settings.mergeGapFixed) return cost;
+    const { latencyMs, bytesPerSecond, samples } = this.meter;
+    if (latencyMs !== undefined) {
+      cost.latencyMs = latencyMs;
+      cost.latencySamples = samples;
+    }
+    if (bytesPerSecond !== undefined) cost.bytesPerSecond = bytesPerSecond;
+    return cost;
   }
 
   /** The strong ETag the object is pinned to, if the server sent one. */
@@ -210,6 +228,7 @@ export class HttpRangeSource implements RandomAccessSource {
       return { kind: 'retry', message: `${what} failed: ${failure.reason}` };
     };
     this.stats.requests++;
+    const timing = this.meter.begin();
     // Where this attempt goes: the original URL, or where an earlier redirect led.
     const url = this.#url;
     const crossOrigin = new URL(url).origin !== new URL(this.#originalUrl).origin;
@@ -220,8 +239,11 @@ export class HttpRangeSource implements RandomAccessSource {
       if (!response.ok) return failed('connecting', response.failure);
       // The headers are progress too: the body's first bytes get a full timeout of their own.
       watchdog.progress();
-      return await this.#receive(transfer, response, url !== this.#originalUrl, opening, from, watchdog, failed);
+      timing.firstByte();
+      return await this.#receive(transfer, response, url !== this.#originalUrl, opening, from, watchdog, failed, timing);
     } finally {
+      // A refusal or a failure ends the timing with no bytes (it still timed a round trip); no-op after a body.
+      timing.end(0);
       watchdog.stop();
       // Stops a body left unread by a refusal; a body read to its end is past caring.
       attempt.abort();
@@ -236,6 +258,7 @@ export class HttpRangeSource implements RandomAccessSource {
     from: number,
     watchdog: Watchdog,
     failed: (what: string, failure: TransportFailure) => Attempt,
+    timing: RequestTiming,
   ): Promise<Attempt> {
     const { body } = response;
     const outcome = classifyStatus(response, {
@@ -269,12 +292,14 @@ export class HttpRangeSource implements RandomAccessSource {
     transfer.buffer = out;
     const size = this.#pin.size;
     const onBytes = this.#settings.onBytes;
+    const before = transfer.received;
     const ended = await body.copyInto(out, transfer.received, length, (count) => {
       transfer.received += count;
       this.stats.bytes += count;
       onBytes?.(count, size);
       watchdog.progress();
     });
+    timing.end(transfer.received - before);
     switch (ended.kind) {
       case 'overrun':
         return {

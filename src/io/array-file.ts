@@ -3,9 +3,9 @@
  * lists, reads or compares arrays works on `ArrayFile` and `ArrayEntry` whatever the format; what only one format
  * has is declared on that format's entry type (narrow on `format`), never carried as an undeclared property.
  *
- * Room to grow without breaking callers: `get` and `chunks` take an options object (a `slice` can join it), and
- * code that narrows on `isArray` before using array fields stays correct whatever joins the non-array side of the
- * union. Damaged members are there: an entry with `damaged: true` carries the error reading it would throw.
+ * Room to grow without breaking callers: `get` and `chunks` take an options object (`slice` joined it), and code
+ * that narrows on `isArray` before using array fields stays correct when entries that cannot be read as arrays
+ * (damaged members, which carry their error) join the non-array side of the union.
  *
  * This module holds the generic part, which each format's module builds on; the union over the formats'
  * entry types (`ArrayEntry`, and `ArrayFile` with it as its default) lives above the formats, in
@@ -15,6 +15,8 @@ import type { NpyArray } from '../npy/array.js';
 import { NpzError, type NpzErrorCode } from '../errors.js';
 import type { ArrayDType } from '../npy/dtype.js';
 import type { Descr } from '../npy/header.js';
+import type { Slice } from '../npy/slice.js';
+import type { ReadStats } from './planner/index.js';
 
 /** The formats behind an `ArrayFile`: an npz, a safetensors file (or shard index), a bare `.npy` file. */
 export type ArrayFormat = 'npz' | 'safetensors' | 'npy';
@@ -106,6 +108,15 @@ export function damageError(error: NpzError): NpzError {
 export interface ArrayGetOptions {
   /** Stops this read (ERR_ABORTED); replaces, for this read, the signal the file was opened with. */
   signal?: AbortSignal;
+  /**
+   * Read only this part, as numpy's `a[…]` selects it: one item per leading axis, each an index (the axis is
+   * dropped; negative counts from the end), `[start, stop]` or `[start, stop, step]` (half-open, `null` for an
+   * omitted bound, negative bounds from the end, clipped as Python clips, step ≥ 1), or `null` for the whole axis;
+   * later axes are whole. The result is C order (also for Fortran-order arrays), little-endian as `get` converts.
+   * Only the bytes the slice needs are read where the format allows (see docs/slices.md); a partial read cannot
+   * check a CRC-32.
+   */
+  slice?: Slice;
 }
 
 export interface ArrayChunksOptions {
@@ -119,6 +130,20 @@ export interface ArrayChunksOptions {
    * memory is expensive (page faults on VMs). Default false. A format may hand out fresh buffers anyway.
    */
   reuseBuffers?: boolean;
+  /** Stream only this part, in C order, as `get`'s `slice` selects it; chunks then hold whole items. */
+  slice?: Slice;
+}
+
+/** One of `count` equal parts of an array along `axis`, as tensor-parallel loaders split weights. */
+export interface ShardOptions {
+  /** The axis split; negative counts from the end. */
+  axis: number;
+  /** Which part: 0…count-1. */
+  index: number;
+  /** How many equal parts; must divide the axis. */
+  count: number;
+  /** Stops this read (ERR_ABORTED); replaces, for this read, the signal the file was opened with. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -135,6 +160,17 @@ export interface FileOfEntries<Entry extends EntryOfFormat> {
   get(name: string, options?: ArrayGetOptions): Promise<NpyArray>;
   /** The array's little-endian data bytes in chunks of at most `chunkSize`, in bounded memory whatever its size. */
   chunks(name: string, options?: ArrayChunksOptions): AsyncIterable<Uint8Array>;
+  /**
+   * The `index`-th of `count` equal parts along `axis` (TGI's `get_sharded`): `get` with the slice that selects
+   * it. An axis that does not divide evenly is refused.
+   */
+  shard(name: string, options: ShardOptions): Promise<NpyArray>;
+  /**
+   * Reads that reached the file's source since it was opened, and the bytes they returned (over HTTP: requests,
+   * retries aside, and body bytes; the opening request included). Read it before and after a call to see what it
+   * cost.
+   */
+  readonly readStats: Readonly<ReadStats>;
   /** Closes what the file opened itself (a path, URL or bytes); a caller's RandomAccessSource stays open. Idempotent. */
   close(): Promise<void>;
 }

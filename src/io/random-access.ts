@@ -37,7 +37,16 @@ export interface ReadCost {
   parallelReads?: number;
   /** Milliseconds a read waits for its first byte (about one round trip). */
   latencyMs?: number;
-  /** Bytes per second one read delivers once its bytes flow. */
+  /**
+   * For a measured latency, how many requests it was measured on. Below a handful (see policy.ts
+   * `MIN_LINK_SAMPLES`) a batch of data runs trusts no estimate yet: it reads its runs exactly, each read one more
+   * sample. Absent for a declared latency.
+   */
+  latencySamples?: number;
+  /**
+   * Bytes per second the link delivers once bytes flow: for the fixed policy, what one read gets; for a batch of
+   * runs (`runGap`), what all its reads in flight get together.
+   */
   bytesPerSecond?: number;
   /** A large read is split into reads of this many bytes, run in parallel (absent: reads are never split). */
   requestBytes?: number;

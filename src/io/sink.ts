@@ -10,6 +10,12 @@ export interface ByteSink {
   write(chunks: readonly Uint8Array[]): Promise<void>;
   /** Overwrites already-written bytes at `position`. Only seekable sinks have it. */
   writeAt?(data: Uint8Array, position: number): Promise<void>;
+  /**
+   * True when a resolved `write` leaves no reference to the chunks' memory behind (the bytes were copied, e.g.
+   * into the kernel), so the writer may refill a buffer it wrote. A stream that passes chunks on (a Transform, a
+   * PassThrough) does not, so writers only ever hand it views of memory that stays unchanged.
+   */
+  readonly releasesChunks?: boolean;
 }
 
 /** The sink ZipWriter writes to: any ByteSink. */

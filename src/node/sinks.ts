@@ -34,6 +34,8 @@ function dropPrefix(chunks: readonly Uint8Array[], skip: number): Uint8Array[] {
  * position when it is called, so several may be in flight at once and still land in call order.
  */
 export class FileHandleSink implements ByteSink {
+  /** writev has copied the bytes into the page cache by the time it returns. */
+  readonly releasesChunks = true;
   private position: number;
 
   constructor(

@@ -14,7 +14,11 @@ import {
   type ArrayInfo,
   type DamagedPolicy,
   type EntryError,
+  type ShardOptions,
 } from '../io/array-file.js';
+import type { ReadStats } from '../io/planner/index.js';
+import { readStoredSlice, storedSliceChunks, type SlicedArray } from '../io/slice-read.js';
+import { normalizeSlice, shardSlice } from '../npy/slice.js';
 import type { HttpReadOptions } from '../http/options.js';
 import { isByteStream } from '../io/byte-stream.js';
 import { ReadPlanner } from '../io/planner/index.js';
@@ -22,7 +26,7 @@ import type { Platform } from '../io/platform.js';
 import type { NpzSource } from '../io/random-access.js';
 import type { NpyArray } from '../npy/array.js';
 import type { NpyHeader } from '../npy/header.js';
-import { npyDataChunks, readNpyArray, readNpyHeader, type NpyByteReader, type NpyReadOptions } from '../npy/read.js';
+import { npyDataChunks, readNpyArray, readNpyHeader, reportedDescr, type NpyByteReader, type NpyReadOptions } from '../npy/read.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { npyArrayFields, type NpyArrayFields } from './entry-fields.js';
 
@@ -175,10 +179,34 @@ class OpenedNpy implements NpyFile {
     return name === this.entries[0]!.name;
   }
 
+  get readStats(): Readonly<ReadStats> {
+    return this.#source.readStats;
+  }
+
+  /** What a slice of the array needs to know: its item size, byte order and storage order. */
+  #sliced(name: string, header: NpyHeader): SlicedArray {
+    return { name, dtype: header.dtype, descr: reportedDescr(header), itemsize: header.itemsize, swapUnit: header.swapUnit, fortranOrder: header.fortranOrder };
+  }
+
+  #sliceOptions(header: NpyHeader, signal: AbortSignal | undefined) {
+    const dataOffset = header.headerLength;
+    return {
+      dataOffset,
+      shortRead: (end: number, expectedEnd: number) =>
+        new NpzError('ERR_NPY_SIZE_MISMATCH', `the npy file ends at byte ${end}, before byte ${expectedEnd} where its data ends`, { expected: expectedEnd, actual: end }),
+      signal,
+      maxArrayBytes: this.#options.maxArrayBytes,
+    };
+  }
+
   async get(name: string, options: ArrayGetOptions = {}): Promise<NpyArray> {
     const header = this.#headerOf(name);
     const signal = options.signal ?? this.#options.signal;
     throwIfAborted(signal, 'reading');
+    if (options.slice !== undefined) {
+      // A slice reads only the runs it selects, in C order, as every format's does.
+      return await readStoredSlice(this.#source, this.#sliced(name, header), normalizeSlice(header.shape, options.slice), this.#sliceOptions(header, signal));
+    }
     const reader = new FileNpyReader(this.#source, this.#source.size);
     try {
       await reader.read(header.headerLength);
@@ -196,6 +224,9 @@ class OpenedNpy implements NpyFile {
     }
     const signal = options.signal ?? this.#options.signal;
     const source = this.#source;
+    if (options.slice !== undefined) {
+      return storedSliceChunks(source, this.#sliced(name, header), normalizeSlice(header.shape, options.slice), chunkSize, this.#sliceOptions(header, signal));
+    }
     return (async function* () {
       throwIfAborted(signal, 'reading');
       const reader = new FileNpyReader(source, source.size);
@@ -206,6 +237,15 @@ class OpenedNpy implements NpyFile {
         throw named(name, error);
       }
     })();
+  }
+
+  shard(name: string, options: ShardOptions): Promise<NpyArray> {
+    try {
+      const slice = shardSlice(this.#headerOf(name).shape, options);
+      return this.get(name, options.signal === undefined ? { slice } : { slice, signal: options.signal });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,10 @@ import {
   type DamagedPolicy,
   type EntryError,
   type FileOfEntries,
+  type ShardOptions,
 } from '../io/array-file.js';
+import type { ReadStats } from '../io/planner/index.js';
+import { shardSlice } from '../npy/slice.js';
 import type { Codecs } from '../io/codecs.js';
 import type { Platform } from '../io/platform.js';
 import type { NpyArray } from '../npy/array.js';
@@ -22,6 +25,7 @@ import { ZipArchive, checkDecodable, type LocatedMember, type ZipEntry } from '.
 import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
 import { arrayChunks, inMember, peekArrayHeader, readArray, type NpzReadOptions } from './arrays.js';
 import { npyArrayFields, type NpyArrayFields, type NpzMemberFields } from './entry-fields.js';
+import { memberSliceChunks, readMemberSlice, type MemberArray } from './slice.js';
 import { compressionOf, indexByKey, isArrayMember, keyOfMember, nameAsNumpySees, type DuplicateNamePolicy } from './keys.js';
 
 export type { DuplicateNamePolicy } from './keys.js';
@@ -98,9 +102,15 @@ export interface NpzFile extends FileOfEntries<NpzEntry> {
   readonly entries: readonly NpzEntry[];
   /** True for an entry key (or full member name). */
   has(name: string): boolean;
-  /** Reads one array (its CRC-32 verified), leaving the others untouched. */
+  /**
+   * Reads one array (its CRC-32 verified), leaving the others untouched; with `slice`, only the part it selects,
+   * in C order (a partial read cannot check the CRC-32: see docs/slices.md).
+   */
   get(name: string, options?: ArrayGetOptions): Promise<NpyArray>;
-  /** The array's little-endian data bytes after the header, with bounded memory; completing the loop verifies its CRC-32. */
+  /**
+   * The array's little-endian data bytes after the header, with bounded memory; completing the loop verifies its
+   * CRC-32. With `slice`, the slice's bytes in C order (no CRC check).
+   */
   chunks(name: string, options?: NpzChunksOptions): AsyncIterable<Uint8Array>;
   /** Closes the source if it was opened from a path, URL or bytes. Idempotent. */
   close(): Promise<void>;
@@ -117,6 +127,8 @@ class OpenedNpz implements NpzFile {
   readonly #byMemberName: Map<string, ZipEntry>;
   /** The error of each damaged member, thrown again by every read of it. */
   readonly #damage: Map<ZipEntry, NpzError>;
+  /** Array entries by member name, for what a slice needs to know of a member. */
+  readonly #arrays = new Map<string, NpzArrayEntry>();
   #closed = false;
 
   constructor(
@@ -136,6 +148,11 @@ class OpenedNpz implements NpzFile {
     this.#damage = damage;
     this.#byMemberName = new Map();
     for (const entry of byKey.values()) this.#byMemberName.set(nameAsNumpySees(entry.name), entry);
+    for (const entry of entries) if (entry.isArray) this.#arrays.set(entry.memberName, entry);
+  }
+
+  get readStats(): Readonly<ReadStats> {
+    return this.#archive.source.readStats;
   }
 
   has(name: string): boolean {
@@ -144,7 +161,9 @@ class OpenedNpz implements NpzFile {
 
   async get(name: string, options: ArrayGetOptions = {}): Promise<NpyArray> {
     const entry = this.#arrayEntry(name);
-    return readArray(this.#archive, entry, options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal });
+    const readOptions = options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal };
+    if (options.slice !== undefined) return readMemberSlice(this.#archive, this.#member(entry), options.slice, readOptions);
+    return readArray(this.#archive, entry, readOptions);
   }
 
   chunks(name: string, options: NpzChunksOptions = {}): AsyncIterable<Uint8Array> {
@@ -153,7 +172,21 @@ class OpenedNpz implements NpzFile {
     const chunkSize = options.chunkSize ?? this.#options.chunkSize ?? (reuse ? RECYCLED_CHUNK_SIZE : DEFAULT_CHUNK_SIZE);
     const signal = options.signal ?? this.#options.signal;
     const readOptions: NpzReadOptions = { ...this.#options, chunkSize, ...(signal === undefined ? {} : { signal }) };
+    if (options.slice !== undefined) return memberSliceChunks(this.#archive, this.#member(entry), options.slice, readOptions, chunkSize, reuse);
     return arrayChunks(this.#archive, entry, readOptions, chunkSize, reuse);
+  }
+
+  async shard(name: string, options: ShardOptions): Promise<NpyArray> {
+    const entry = this.#arrayEntry(name);
+    const member = this.#member(entry);
+    const slice = shardSlice(member.header.shape, options);
+    return this.get(name, options.signal === undefined ? { slice } : { slice, signal: options.signal });
+  }
+
+  /** The member, its npy header and where its data starts, for a slice. */
+  #member(entry: ZipEntry): MemberArray {
+    const info = this.#arrays.get(entry.name) as NpzArrayEntry;
+    return { entry, header: npyHeaderOf(info), dataOffset: info.dataOffset };
   }
 
   async close(): Promise<void> {
@@ -248,6 +281,13 @@ function headerFromDeflatedHead(codecs: Codecs, head: Uint8Array, memberSize: nu
   }
 }
 
+/** The npy header each array entry was described from (slices need its byte order and item size). */
+const npyHeaders = new WeakMap<NpzArrayEntry, NpyHeader>();
+
+function npyHeaderOf(entry: NpzArrayEntry): NpyHeader {
+  return npyHeaders.get(entry) as NpyHeader;
+}
+
 function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzArrayEntry {
   // Spelled out rather than spread: tens of thousands of entries are built here, and spreads were the cost.
   const entry: NpzArrayEntry = {
@@ -263,6 +303,7 @@ function arrayEntry(base: EntryBase, header: NpyHeader, dataStart: number): NpzA
     ...npyArrayFields(header),
   };
   if (base.compression === 'stored') entry.dataOffset = dataStart + header.headerLength;
+  npyHeaders.set(entry, header);
   return entry;
 }
 

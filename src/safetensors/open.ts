@@ -5,12 +5,15 @@
  */
 import { NpzError } from '../errors.js';
 import { throwIfAborted } from '../io/abort.js';
-import type { ArrayChunksOptions, ArrayGetOptions, ArrayInfo, FileOfEntries } from '../io/array-file.js';
+import type { ArrayChunksOptions, ArrayGetOptions, ArrayInfo, FileOfEntries, ShardOptions } from '../io/array-file.js';
 import type { Platform } from '../io/platform.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
 import type { HttpReadOptions } from '../http/options.js';
-import { ReadPlanner } from '../io/planner/index.js';
+import { ReadPlanner, type ReadStats } from '../io/planner/index.js';
+import { readStoredSlice, storedSliceChunks, type SlicedArray } from '../io/slice-read.js';
+import { normalizeSlice, shardSlice, type Slice } from '../npy/slice.js';
+import { safetensorsDType } from './dtypes.js';
 import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
 import { MAX_VIEW_BYTES } from '../io/chunks.js';
 import { DEFAULT_CHUNK_SIZE } from '../zip/random/member-reader.js';
@@ -62,9 +65,9 @@ export interface SafetensorsFile<Entry extends SafetensorsEntry = SafetensorsEnt
   /** The `__metadata__` map, when the file has one. */
   readonly metadata: Readonly<Record<string, string>> | undefined;
   has(name: string): boolean;
-  /** One tensor in a fresh buffer of its own, aligned for its typed array. */
+  /** One tensor in a fresh buffer of its own, aligned for its typed array; with `slice`, only the bytes it selects are read. */
   get(name: string, options?: ArrayGetOptions): Promise<NpyArray>;
-  /** The tensor's bytes in chunks of at most `chunkSize`, in bounded memory whatever its size. */
+  /** The tensor's bytes in chunks of at most `chunkSize`, in bounded memory whatever its size; with `slice`, the slice's. */
   chunks(name: string, options?: SafetensorsChunksOptions): AsyncIterable<Uint8Array>;
   /** Closes the source if it was opened from a path or bytes. Idempotent. */
   close(): Promise<void>;
@@ -161,6 +164,39 @@ async function* tensorChunks(source: ReadPlanner, entry: SafetensorsEntry, chunk
   }
 }
 
+function slicedTensor(entry: SafetensorsEntry): SlicedArray {
+  return {
+    name: entry.name,
+    dtype: entry.dtype,
+    descr: entry.descr,
+    itemsize: safetensorsDType(entry.safetensorsDType, entry.name).itemsize,
+    swapUnit: 1,
+    fortranOrder: false,
+  };
+}
+
+/** `get(name, { slice })`: the runs the slice selects, through the read planner; the whole tensor reads as `get`. */
+function readTensorSlice(source: ReadPlanner, entry: SafetensorsEntry, slice: Slice, options: OpenSafetensorsOptions): Promise<NpyArray> {
+  const box = normalizeSlice(entry.shape, slice);
+  if (box.whole) return readTensor(source, entry, options);
+  return readStoredSlice(source, slicedTensor(entry), box, {
+    dataOffset: entry.dataOffset,
+    shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
+    signal: options.signal,
+    maxArrayBytes: options.maxArrayBytes,
+  });
+}
+
+function tensorSliceChunks(source: ReadPlanner, entry: SafetensorsEntry, slice: Slice, chunkSize: number, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+  const box = normalizeSlice(entry.shape, slice);
+  if (box.whole) return tensorChunks(source, entry, chunkSize, signal);
+  return storedSliceChunks(source, slicedTensor(entry), box, chunkSize, {
+    dataOffset: entry.dataOffset,
+    shortRead: (end, expectedEnd) => endedEarly(end, expectedEnd, entry.dataOffset),
+    signal,
+  });
+}
+
 class OpenedSafetensors implements SafetensorsFile {
   readonly format = 'safetensors';
   readonly entries: readonly SafetensorsEntry[];
@@ -184,10 +220,16 @@ class OpenedSafetensors implements SafetensorsFile {
     return this.#byName.has(name);
   }
 
+  get readStats(): Readonly<ReadStats> {
+    return this.#source.readStats;
+  }
+
   get(name: string, options: ArrayGetOptions = {}): Promise<NpyArray> {
     try {
       const entry = this.#entry(name);
-      return readTensor(this.#source, entry, options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal });
+      const readOptions = options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal };
+      if (options.slice !== undefined) return readTensorSlice(this.#source, entry, options.slice, readOptions);
+      return readTensor(this.#source, entry, readOptions);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -196,7 +238,18 @@ class OpenedSafetensors implements SafetensorsFile {
   chunks(name: string, options: SafetensorsChunksOptions = {}): AsyncIterable<Uint8Array> {
     const entry = this.#entry(name);
     const chunkSize = options.chunkSize ?? this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    return tensorChunks(this.#source, entry, chunkSize, options.signal ?? this.#options.signal);
+    const signal = options.signal ?? this.#options.signal;
+    if (options.slice !== undefined) return tensorSliceChunks(this.#source, entry, options.slice, chunkSize, signal);
+    return tensorChunks(this.#source, entry, chunkSize, signal);
+  }
+
+  shard(name: string, options: ShardOptions): Promise<NpyArray> {
+    try {
+      const slice = shardSlice(this.#entry(name).shape, options);
+      return this.get(name, options.signal === undefined ? { slice } : { slice, signal: options.signal });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,8 @@
  */
 import { NpzError } from '../errors.js';
 import { abortError } from '../io/abort.js';
-import type { ArrayGetOptions } from '../io/array-file.js';
+import type { ArrayGetOptions, ShardOptions } from '../io/array-file.js';
+import type { ReadStats } from '../io/planner/index.js';
 import type { Platform } from '../io/platform.js';
 import { saveFile } from '../io/save-file.js';
 import { redactUrl } from '../http/url.js';
@@ -184,6 +185,24 @@ class ShardedSafetensors implements SafetensorsFile<ShardedEntry> {
 
   chunks(name: string, options?: SafetensorsChunksOptions): AsyncIterable<Uint8Array> {
     return this.#file(name).chunks(name, options);
+  }
+
+  shard(name: string, options: ShardOptions): Promise<NpyArray> {
+    try {
+      return this.#file(name).shard(name, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The reads of every shard file, summed. */
+  get readStats(): Readonly<ReadStats> {
+    const total: ReadStats = { reads: 0, bytes: 0 };
+    for (const file of this.#files.values()) {
+      total.reads += file.readStats.reads;
+      total.bytes += file.readStats.bytes;
+    }
+    return total;
   }
 
   async close(): Promise<void> {

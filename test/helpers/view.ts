@@ -114,6 +114,10 @@ export function slowly(file: NpzFile, reads: Reads): NpzFile {
     entries: file.entries,
     has: (name) => file.has(name),
     get: (name) => file.get(name),
+    shard: (name, options) => file.shard(name, options),
+    get readStats() {
+      return file.readStats;
+    },
     close: () => file.close(),
     chunks(name, options = {}) {
       return (async function* () {

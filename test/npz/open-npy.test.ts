@@ -108,3 +108,28 @@ np.save(sys.argv[2], np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3
     }
   });
 });
+
+describe('slices of a bare .npy file', () => {
+  it('get and chunks with a slice, and shard, give the selected values in C order; readStats counts the reads', async () => {
+    const path = dir.file("grid.npy");
+    // A big-endian, Fortran-order float32 [4, 6] holding 0..23 in C order (column-major bytes, swapped).
+    const bytes = new Uint8Array(24 * 4);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 6; j++) view.setFloat32((i + 4 * j) * 4, i * 6 + j, false);
+    await saveNpy(path, { dtype: 'float32', descr: '>f4', shape: [4, 6], fortranOrder: true, data: bytes });
+    const file = await openNpy(path);
+    try {
+      const part = await file.get('grid', { slice: [[1, 3], [null, null, 2]] });
+      expect(part.shape).toEqual([2, 3]);
+      expect([...(part.data as Float32Array)]).toEqual([6, 8, 10, 12, 14, 16]);
+      const column: number[] = [];
+      for await (const chunk of file.chunks('grid', { slice: [null, 4], chunkSize: 4 })) column.push(...new Float32Array(Uint8Array.from(chunk).buffer));
+      expect(column).toEqual([4, 10, 16, 22]);
+      const shard = await file.shard('grid', { axis: 1, index: 1, count: 3 });
+      expect([...(shard.data as Float32Array)]).toEqual([2, 3, 8, 9, 14, 15, 20, 21]);
+      expect(file.readStats.reads).toBeGreaterThan(0);
+    } finally {
+      await file.close();
+    }
+  });
+});

@@ -50,7 +50,20 @@ interface SlowSource extends RandomAccessSource {
  * Bytes served after a random delay of up to `maxDelayMs`, so reads issued together complete out of order.
  * `fail(offset)` makes reads covering that offset reject.
  */
-function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; parallelReads?: number; failAt?: number } = {}): SlowSource {
+interface SlowSourceOptions {
+  maxDelayMs?: number;
+  parallelReads?: number;
+  failAt?: number;
+  /**
+   * Reads ending at `hold.end` (the last read of a member) are held until a read starting in [release.start,
+   * release.end) begins, or `hold.timeoutMs` passes: the order then depends on the reader, not on timers.
+   */
+  hold?: { end: number; release: [number, number]; timeoutMs: number };
+}
+
+function slowSource(bytes: Uint8Array, options: SlowSourceOptions = {}): SlowSource {
+  let releaseHeld: (() => void) | undefined;
+  const released = new Promise<void>((resolve) => (releaseHeld = resolve));
   let seed = 12345;
   const random = (): number => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -69,10 +82,15 @@ function slowSource(bytes: Uint8Array, options: { maxDelayMs?: number; parallelR
     async read(offset, length, into) {
       source.reads.push({ offset, length });
       source.events.push({ kind: 'start', offset });
+      const hold = options.hold;
+      if (hold !== undefined && offset >= hold.release[0] && offset < hold.release[1]) releaseHeld?.();
       source.inFlight++;
       source.maxInFlight = Math.max(source.maxInFlight, source.inFlight);
       try {
         await new Promise((resolve) => setTimeout(resolve, random() * (options.maxDelayMs ?? 2)));
+        if (hold !== undefined && offset < hold.end && offset + length >= hold.end) {
+          await Promise.race([released, new Promise((resolve) => setTimeout(resolve, hold.timeoutMs))]);
+        }
         const failAt = options.failAt;
         if (failAt !== undefined && offset <= failAt && failAt < offset + length) throw new Error(`injected failure at ${failAt}`);
         const available = bytes.subarray(offset, Math.min(offset + length, bytes.length));
@@ -225,16 +243,18 @@ describe('readNpz read-ahead', () => {
     const { bytes, arrays } = await archiveOf([2 * MIB, 2 * MIB]);
     const ranges = dataRanges(bytes, ['a', 'b']);
     const [aStart, aEnd] = ranges.get('a')!;
-    const [bStart, bEnd] = ranges.get('b')!;
+    const [, bEnd] = ranges.get('b')!;
     for (const readAhead of [true, false]) {
-      const source = slowSource(bytes, { maxDelayMs: 8, parallelReads: 4 });
+      // b's member (local header, then data) follows a's data directly. a's last read is held until a read of b
+      // starts (or 1 s passes, which is how it ends without read-ahead), so timers cannot decide the order.
+      const source = slowSource(bytes, { maxDelayMs: 8, parallelReads: 4, hold: { end: aEnd, release: [aEnd, bEnd], timeoutMs: 1000 } });
       const seen = await collect(readNpz(source, { readAhead, chunkSize: 64 * KIB }), hashed);
       expect(seen).toEqual([...arrays].map(([key, data]) => [key, sha256(data)]));
       // Opening reads the archive's tail (which may start inside b) and the members' headers: look only at what
       // follows a's first data read past its header window.
       const reading = source.events.slice(source.events.findIndex((e) => e.kind === 'start' && e.offset >= aStart + 512 * KIB && e.offset < aEnd));
       const lastEndOfA = reading.findLastIndex((e) => e.kind === 'end' && e.offset >= aStart && e.offset < aEnd);
-      const firstStartOfB = reading.findIndex((e) => e.kind === 'start' && e.offset >= bStart && e.offset < bEnd);
+      const firstStartOfB = reading.findIndex((e) => e.kind === 'start' && e.offset >= aEnd && e.offset < bEnd);
       expect(firstStartOfB).toBeGreaterThan(0);
       if (readAhead) expect(firstStartOfB, 'b starts while a is still in flight').toBeLessThan(lastEndOfA);
       else expect(firstStartOfB, 'b waits to be asked for').toBeGreaterThan(lastEndOfA);

@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LazyArray, Leaf } from '../../src/npy/write.js';
 import { saveNpz } from '../../src/index.js';
+import type { FileSink, Platform } from '../../src/io/platform.js';
+import { saveNpz as saveNpzOn } from '../../src/npz/save.js';
+import { nodePlatform } from '../../src/node/platform.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { randomBytes } from '../helpers/bytes.js';
@@ -98,4 +101,64 @@ describe('saveNpz with members larger than a write buffer', () => {
     await saveNpz(lazyPath, SPECS.map((s): [string, Leaf] => [s.name, lazy(s)]).values());
     expect(Buffer.compare(readFileSync(lazyPath), numpyBytes!)).toBe(0);
   });
+
+  /** saveNpz through `wrap`ped file sinks (the writer's choice of views or copies follows what the sink reports). */
+  const saveThrough = async (wrap: (sink: FileSink) => FileSink, path: string, leaves: Iterable<[string, Leaf]>): Promise<void> => {
+    const platform: Platform = {
+      ...nodePlatform,
+      files: { ...nodePlatform.files, writeAtomically: (target, produce, options) => nodePlatform.files.writeAtomically(target, (sink) => produce(wrap(sink)), options) },
+    };
+    await saveNpzOn(platform, path, leaves, { fsync: false });
+  };
+  const BIG = 1 << 20;
+
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, "writes np.savez's bytes as views of the arrays"), async () => {
+    const leaves = SPECS.map((s): [string, Leaf] => [s.name, typed(s)]);
+    const caller = new Set(leaves.map(([, leaf]) => (leaf as { data: ArrayBufferView }).data.buffer));
+    const big: Uint8Array[] = [];
+    // A sink that may keep chunks after a write gets views only, whatever the kernel's speed.
+    const viewsOnly = (sink: FileSink): FileSink => ({
+      releasesChunks: false,
+      async write(chunks) {
+        big.push(...chunks.filter((c) => c.byteLength >= BIG));
+        await sink.write(chunks);
+      },
+      writeAt: (data, position) => sink.writeAt(data, position),
+    });
+    const path = join(tmp.path, 'views.npz');
+    await saveThrough(viewsOnly, path, leaves.values());
+    expect(big.length).toBeGreaterThan(0);
+    expect(big.every((c) => caller.has(c.buffer))).toBe(true);
+    expect(Buffer.compare(readFileSync(path), numpyBytes!)).toBe(0);
+  });
+
+  it.skipIf(!hasNumpy())(
+    withSkipReason(!hasNumpy(), NO_NUMPY, "writes np.savez's bytes when a slow kernel makes the writer copy arrays through its buffers, twice (the second save reuses them), lazy leaves in between"),
+    async () => {
+      // Every other member lazy, so copied arrays and borrowed chunks of a reused buffer alternate in one archive.
+      const leaves = SPECS.map((s, i): [string, Leaf] => [s.name, i % 2 === 0 ? typed(s) : lazy(s)]);
+      const caller = new Set(SPECS.flatMap((_, i) => (i % 2 === 0 ? [(leaves[i]![1] as { data: ArrayBufferView }).data.buffer] : [])));
+      const copies: ArrayBufferLike[][] = [];
+      // A file sink that takes 20 ms for any write of the caller's arrays, as a kernel that faults on every page
+      // of freshly computed memory would; writes from the writer's own buffers go through at once.
+      const slowOnCaller = (round: ArrayBufferLike[]) => (sink: FileSink): FileSink => ({
+        releasesChunks: true,
+        async write(chunks) {
+          if (chunks.some((c) => c.byteLength >= BIG && caller.has(c.buffer))) await new Promise((r) => setTimeout(r, 20));
+          round.push(...chunks.filter((c) => c.byteLength >= BIG && !caller.has(c.buffer)).map((c) => c.buffer));
+          await sink.write(chunks);
+        },
+        writeAt: (data, position) => sink.writeAt(data, position),
+      });
+      for (const round of [0, 1]) {
+        copies.push([]);
+        const path = join(tmp.path, `copied-${round}.npz`);
+        await saveThrough(slowOnCaller(copies[round]!), path, leaves.values());
+        expect(copies[round]!.length).toBeGreaterThan(0);
+        expect(Buffer.compare(readFileSync(path), numpyBytes!)).toBe(0);
+      }
+      // The second save copied through the first one's buffers.
+      expect(copies[1]!.some((b) => copies[0]!.includes(b))).toBe(true);
+    },
+  );
 });

@@ -3,7 +3,8 @@ import { bfloat16BitsToNumber, float16BitsToNumber, type ArrayInfo, type DType }
 import { flag, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks } from '../elements.js';
-import { entryItemsize, selectArrays, withNpz, type ArrayReader } from '../npz-input.js';
+import { entryItemsize, withNpz, type ArrayReader } from '../npz-input.js';
+import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { arrayText, isSummarised, shownIndices, type Element, type PrintDType } from '../print/array-print.js';
 
@@ -137,9 +138,10 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     return status;
   }
   return withNpz(path, context, async (file) => {
-    const [entry] = selectArrays(file, [name]);
-    if (entry === undefined) throw usageError(`no array named ${JSON.stringify(name)}`);
-    return catOne(file, entry, name, parsed, context);
+    // NAME[...] reads only that slice: its entry describes the slice, its reader reads it.
+    const [selected] = selectArraySlices(file, [name]);
+    if (selected === undefined) throw usageError(`no array named ${JSON.stringify(name)}`);
+    return catOne(selected.file, selected.entry, name, parsed, context);
   });
 }
 
@@ -191,13 +193,14 @@ async function catOne(file: ArrayReader, entry: ArrayInfo, name: string, parsed:
 
 export const catCommand: Command = {
   name: 'cat',
-  synopsis: 'cat FILE NAME',
+  synopsis: "cat FILE NAME|'NAME[0:2, :, 5]'",
   summary: 'print one array the way numpy prints it, or its raw bytes',
   details:
     "Arrays with more than 1000 elements are summarised with '...' (3 items at each end of every long axis); only the\n" +
-    'shown elements are kept while the data streams. bfloat16 prints as ml_dtypes does; string arrays (<U…, |S…)\n' +
-    'print as numpy prints them. --raw writes the data bytes\n' +
-    '(little-endian, in storage order) to stdout.',
+    'shown elements are kept while the data streams. bfloat16 prints as ml_dtypes does,\n' +
+    'string arrays (<U…, |S…) as numpy prints them. --raw writes the data bytes\n' +
+    "(little-endian, in storage order) to stdout. NAME[...] prints that slice as numpy prints a[...] (integers,\n" +
+    "start:stop:step with steps of 1 or more, '...'); only the bytes it needs are read (see docs/slices.md).",
   options: { raw: { type: 'boolean', description: 'write the raw data bytes to stdout' } },
   run,
 };

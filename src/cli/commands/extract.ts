@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { isNpzError, saveNpy, type ArrayInfo } from '../../index.js';
 import { stringOption, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
-import { inputLabel, selectArrays, withNpz, type ArrayReader } from '../npz-input.js';
+import { inputLabel, withNpz, type ArrayReader } from '../npz-input.js';
+import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { safeTarget } from '../safe-path.js';
@@ -71,10 +72,11 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     }
   } else {
     await withNpz(path, context, async (file) => {
-      const entries = selectArrays(file, names);
-      const progress = context.progress('extract', entries.reduce((sum, entry) => sum + entry.byteLength, 0));
+      // NAME[...] writes only that slice, as DIR/NAME[...].npy.
+      const selected = selectArraySlices(file, names);
+      const progress = context.progress('extract', selected.reduce((sum, { entry }) => sum + entry.byteLength, 0));
       try {
-        await extractEach(entries.map((entry) => ({ file, entry })), progress);
+        await extractEach(selected.map(({ file: reader, entry }) => ({ file: reader, entry })), progress);
       } finally {
         progress.finish();
       }
@@ -93,12 +95,13 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
 
 export const extractCommand: Command = {
   name: 'extract',
-  synopsis: 'extract FILE [NAME...] -o DIR',
+  synopsis: "extract FILE [NAME|'NAME[...]'...] -o DIR",
   summary: 'write arrays as .npy files numpy can load',
   details:
     "Each array NAME becomes DIR/NAME.npy ('/' in names makes subdirectories). Names that are absolute or hold\n" +
     "'..', '.', empty segments, backslashes or NUL are refused (exit code 1); nothing is written outside DIR.\n" +
-    'Each file is written to a temp file and renamed into place.',
+    'Each file is written to a temp file and renamed into place. NAME[...] writes only that slice (C order), as\n' +
+    'DIR/NAME[...].npy with the slice spelled as numpy spells it.',
   options: { output: { type: 'string', short: 'o', value: 'DIR', description: 'output directory (created if missing)' } },
   run,
 };

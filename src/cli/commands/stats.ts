@@ -2,7 +2,8 @@ import type { ArrayInfo } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
-import { entryItemsize, inputLabel, isDamagedEntry, selectEntries, withNpz, type ArrayReader } from '../npz-input.js';
+import { entryItemsize, inputLabel, isDamagedEntry, selectEntries, withNpz, type ArrayReader, type ReportedEntry } from '../npz-input.js';
+import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { formatNumber, formatShape, renderTable } from '../table.js';
@@ -142,18 +143,22 @@ async function streamStats(names: readonly string[], context: CliContext): Promi
 /** A file: every array named (all of them by default), a failing one reported in its row and the rest read on. */
 async function fileStats(path: string, names: readonly string[], context: CliContext): Promise<StatsRow[]> {
   return withNpz(path, context, async (file) => {
-    const entries = selectEntries(file, names);
-    const progress = context.progress('stats', entries.reduce((sum, entry) => sum + (isDamagedEntry(entry) ? 0 : entry.byteLength), 0));
+    // Every array (damaged ones get a row with their error), or the ones named; NAME[...] summarises only that slice.
+    const selected: { entry: ReportedEntry; reader: ArrayReader }[] =
+      names.length === 0
+        ? selectEntries(file, names).map((entry) => ({ entry, reader: file }))
+        : selectArraySlices(file, names).map(({ entry, file: reader }) => ({ entry, reader }));
+    const progress = context.progress('stats', selected.reduce((sum, { entry }) => sum + (isDamagedEntry(entry) ? 0 : entry.byteLength), 0));
     try {
       const out: StatsRow[] = [];
-      for (const entry of entries) {
+      for (const { entry, reader } of selected) {
         if (isDamagedEntry(entry)) {
           out.push({ name: entry.name, error: entry.error });
           continue;
         }
         const before = progress.done;
         try {
-          out.push(await tensorStats(file, entry, progress, context));
+          out.push(await tensorStats(reader, entry, progress, context));
         } catch (caught) {
           const failed = failedRow(entry.name, entry, caught);
           if (failed === undefined) throw caught;
@@ -235,12 +240,13 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
 
 export const statsCommand: Command = {
   name: 'stats',
-  synopsis: 'stats FILE [NAME...]',
+  synopsis: "stats FILE [NAME|'NAME[...]'...]",
   summary: 'per array min, max, mean, std and NaN/Inf counts, streamed',
   details:
     'min/max/mean/std cover the finite values (std with ddof=0, as np.std); NaN and ±Inf are counted apart.\n' +
     'An array that cannot be read (a damaged header, a CRC-32 mismatch) gets its error code in its row and the\n' +
-    'message below the table; the others are still summarised, and the exit code is 1.',
+    'message below the table; the others are still summarised, and the exit code is 1.\n' +
+    "NAME[...] summarises that slice only, in numpy's syntax (as cat takes it).",
   options: {},
   run,
 };

@@ -1,9 +1,9 @@
 import { NpzError } from '../../errors.js';
 import { checkInto, checkRange, type RandomAccessSource, type ReadCost } from '../random-access.js';
 import { Limiter } from './limiter.js';
-import { isSorted, mergeRuns, type ByteRun } from './merge.js';
+import { mergeRuns, mergeRunsLazily, type ByteRun } from './merge.js';
 import { orderedPieces } from './pieces.js';
-import { AROUND_WINDOW, MAX_MERGED, SMALL_READ, piecesInFlight, readPolicy, runReadsInFlight, type ReadPolicy } from './policy.js';
+import { AROUND_WINDOW, MAX_MERGED, SMALL_READ, piecesInFlight, readPolicy, runGap, runReadsInFlight, type Landing, type ReadPolicy } from './policy.js';
 import { splitRead } from './split.js';
 import { TailCache, growsTail } from './tail.js';
 
@@ -17,11 +17,16 @@ import { TailCache, growsTail } from './tail.js';
  * - `pieces`: an ordered stream of the pieces of a large range, into caller memory, a recycled ring or fresh
  *   buffers, with a bounded number of reads in flight and an "all reads issued" cue;
  * - `readRuns`: a batch of byte runs (a zip scan's local headers, a tensor slice's rows) merged by cost, read with
- *   a bounded number of merged reads in flight and handed back in order.
+ *   a bounded number of merged reads in flight and handed back in order; a run read on its own may land straight
+ *   in the caller's memory.
+ *
+ * The policy (gap, reads in flight, request size) is fixed when the planner wraps the source. A batch of data runs
+ * asks for its gap when it starts (`runGap`), from the source's cost at that moment, so a source that measures its
+ * link (the HTTP source does) plans each slice with what it has learnt so far.
  */
 
 export interface PlannerOptions {
-  /** The source's last bytes, already read (e.g. by an HTTP source's first request): seeds the tail cache. */
+  /** The source's last bytes, already read (e.g. by an HTTP source's first request): seeds the tail cache (and counts as one read). */
   tail?: Uint8Array;
   /** Memory for a split read without a destination (default: a zeroed Uint8Array). */
   allocate?: (length: number) => Uint8Array;
@@ -48,6 +53,35 @@ export interface RunGroup<R extends ByteRun> {
   /** Fewer bytes than the runs span only where the source ended first. */
   readonly bytes: Uint8Array;
   readonly runs: readonly R[];
+  /** True when `bytes` is the memory `RunsOptions.into` gave for the group's one run: nothing to copy. */
+  readonly landed: boolean;
+}
+
+export interface RunsOptions<R extends ByteRun> {
+  /** Largest merged read (default 4 MiB); a single run longer than this stays one read. */
+  maxSpan?: number | undefined;
+  /**
+   * Gap read through for this batch (default: the policy's, as for a header scan); a function is asked again for
+   * each read planned, so a batch follows a cost the source learns as it reads (pass `() => planner.runGap(…)`).
+   */
+  gapBytes?: number | (() => number) | undefined;
+  /**
+   * Data runs: every merged read is one read of exactly its range (no cached window on a cheap source, no merging
+   * with other small reads or splitting on a round-trip one: merged reads are at most `maxSpan`, and the batch keeps
+   * its own reads in flight); reads in flight are those of `landing` (see `runReadsInFlight`). Default: the
+   * header-scan behaviour.
+   */
+  landing?: Landing | undefined;
+  /** Memory a run read on its own should land in (at least its length), or undefined for fresh memory. */
+  into?: ((run: R) => Uint8Array | undefined) | undefined;
+  /** Stops the batch: reads in flight are stopped, and the generator throws the signal's reason. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Reads that reached the source and the bytes they returned; the caches and merging keep both below what was asked. */
+export interface ReadStats {
+  reads: number;
+  bytes: number;
 }
 
 /** Largest merged read of a batch of runs by default: a file of tiny members costs a handful of reads. */
@@ -71,6 +105,17 @@ const nextTurn: (task: () => void) => void =
     ? (task) => void (globalThis as unknown as { setImmediate: (task: () => void) => unknown }).setImmediate(task)
     : (task) => void setTimeout(task, 0);
 
+/**
+ * How a large read is cut: at the request size, finer where slots are idle (`spread`, one read on its own), or not
+ * at all (`none`: a read of a batch of runs, which keeps its own reads in flight and bounds them by its span).
+ */
+type Split = 'spread' | 'none';
+
+/** Read through a call so that a check after an await is not narrowed away by the one before it. */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
 function sourceEnded(end: number, expectedEnd: number): NpzError {
   return new NpzError('ERR_IO', `the source ended at offset ${end}, before ${expectedEnd}`, { offset: end, expected: expectedEnd });
 }
@@ -84,6 +129,8 @@ export class ReadPlanner implements RandomAccessSource {
   readonly source: RandomAccessSource;
   /** Fixed when the planner is made, from the source's `readCost` at that time. */
   readonly policy: ReadPolicy;
+  /** What reached the source through this planner. */
+  readonly readStats: ReadStats = { reads: 0, bytes: 0 };
   readonly #limiter: Limiter | undefined;
   readonly #allocate: (length: number) => Uint8Array;
   readonly #guard: (() => void) | undefined;
@@ -100,7 +147,12 @@ export class ReadPlanner implements RandomAccessSource {
     this.#limiter = this.policy.roundTrip && parallel !== undefined ? new Limiter(parallel) : undefined;
     this.#allocate = options.allocate ?? ((length) => new Uint8Array(length));
     this.#guard = options.guard;
-    if (options.tail !== undefined) this.#tail = new TailCache(options.tail, source.size - options.tail.length);
+    if (options.tail !== undefined) {
+      this.#tail = new TailCache(options.tail, source.size - options.tail.length);
+      // The read that fetched it counts as this source's first.
+      this.readStats.reads = 1;
+      this.readStats.bytes = options.tail.length;
+    }
   }
 
   get size(): number {
@@ -134,8 +186,25 @@ export class ReadPlanner implements RandomAccessSource {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (!this.policy.roundTrip && this.#tail === undefined) return this.source.read(offset, length, into, signal);
-    return this.#planned(offset, length, into, signal, merge);
+    if (!this.policy.roundTrip && this.#tail === undefined) return this.#fromSource(offset, length, into, signal);
+    return this.#planned(offset, length, into, signal, merge, 'spread');
+  }
+
+  /** One read of the source, counted. */
+  #fromSource(offset: number, length: number, into?: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    this.readStats.reads++;
+    return this.source.read(offset, length, into, signal).then((bytes) => {
+      this.readStats.bytes += bytes.length;
+      return bytes;
+    });
+  }
+
+  /**
+   * The gap worth reading through in a batch of data runs landing as `landing` says, from the source's cost now
+   * (see policy.ts `runGap`): a link the source measured, its declared gap, or a local file's nominal cost.
+   */
+  runGap(landing: Landing = 'fresh'): number {
+    return runGap(this.source.readCost, runReadsInFlight(this.policy, landing));
   }
 
   /**
@@ -181,29 +250,76 @@ export class ReadPlanner implements RandomAccessSource {
 
   /**
    * Reads a batch of byte runs (sorted by offset) merged by cost: neighbours share a read while the gap between them
-   * is worth reading through (any gap within `maxSpan` on a cheap source, `gapBytes` on a round-trip one). Merged
-   * reads are issued ahead (up to 16 on a round-trip source, one at a time on a cheap one) and yielded in order, so
-   * the consumer may await work between groups. A failed read is reported when its group's turn comes.
+   * is worth reading through (`gapBytes`, by default the policy's: any gap within `maxSpan` on a cheap source).
+   * Merged reads are issued ahead (up to 16 on a round-trip source; on a cheap one one at a time for a scan, more for
+   * data runs) and yielded in order, so the consumer may await work between groups. Runs are taken from `runs` only
+   * as reads are issued, so a lazy iterable of millions of runs costs no more memory than the reads in flight. A
+   * failed read is reported when its group's turn comes. However the loop ends, it returns only once every read it
+   * issued has settled, so no read lands in memory the caller has since reused.
    */
-  async *readRuns<R extends ByteRun>(runs: readonly R[], options: { maxSpan?: number } = {}): AsyncGenerator<RunGroup<R>> {
-    if (!isSorted(runs)) throw new NpzError('ERR_INVALID_ARGUMENT', 'byte runs must be sorted by offset');
-    const merged = mergeRuns(runs, { gapBytes: this.policy.gapBytes, maxSpan: options.maxSpan ?? DEFAULT_MAX_SPAN, size: this.size });
-    const depth = runReadsInFlight(this.policy);
-    const inFlight: Array<Promise<Uint8Array> | undefined> = [];
-    let issued = 0;
-    for (let w = 0; w < merged.length; w++) {
-      for (; issued < merged.length && issued < w + depth; issued++) {
-        const read = merged[issued] as (typeof merged)[number];
-        const pending = this.readRun(read.start, read.end - read.start);
-        // Handled here so that a failure of a read issued ahead is not reported as unhandled while an earlier
-        // group's error is the one thrown; awaiting it later still sees it.
-        pending.catch(() => undefined);
-        inFlight[issued] = pending;
+  async *readRuns<R extends ByteRun>(runs: Iterable<R>, options: RunsOptions<R> = {}): AsyncGenerator<RunGroup<R>> {
+    const { landing, into, signal } = options;
+    const data = landing !== undefined;
+    const merged = mergeRunsLazily(runs, {
+      gapBytes: options.gapBytes ?? this.policy.gapBytes,
+      maxSpan: options.maxSpan ?? DEFAULT_MAX_SPAN,
+      size: this.size,
+    });
+    const depth = runReadsInFlight(this.policy, landing);
+    const stop = new AbortController();
+    const stopping = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
+    interface Issued {
+      start: number;
+      runs: R[];
+      landed: boolean;
+      bytes: Promise<Uint8Array>;
+    }
+    const queue: Issued[] = [];
+    let exhausted = false;
+    const issue = (): void => {
+      const step = merged.next();
+      if (step.done === true) {
+        exhausted = true;
+        return;
       }
-      const group = merged[w] as (typeof merged)[number];
-      const bytes = await (inFlight[w] as Promise<Uint8Array>);
-      inFlight[w] = undefined;
-      yield { start: group.start, bytes, runs: runs.slice(group.first, group.last) };
+      const read = step.value;
+      const length = read.end - read.start;
+      const target = into !== undefined && read.runs.length === 1 ? into(read.runs[0] as R) : undefined;
+      const landed = target !== undefined && target.length >= length;
+      let bytes: Promise<Uint8Array>;
+      if (!data) bytes = this.readRun(read.start, length);
+      else {
+        try {
+          checkRange(read.start, length);
+          this.#guard?.();
+          bytes =
+            !this.policy.roundTrip && this.#tail === undefined
+              ? this.#fromSource(read.start, length, landed ? target : undefined, stopping)
+              : this.#planned(read.start, length, landed ? target : undefined, stopping, false, 'none');
+        } catch (error) {
+          bytes = Promise.reject(error);
+        }
+      }
+      // Handled here so that a failure of a read issued ahead is not reported as unhandled while an earlier
+      // group's error is the one thrown; awaiting it later still sees it.
+      bytes.catch(() => undefined);
+      queue.push({ start: read.start, runs: read.runs, landed, bytes });
+    };
+    try {
+      for (;;) {
+        if (signal?.aborted === true) throw signal.reason;
+        while (!exhausted && queue.length < depth) issue();
+        const next = queue.shift();
+        if (next === undefined) return;
+        const bytes = await next.bytes;
+        if (isAborted(signal)) throw (signal as AbortSignal).reason;
+        yield { start: next.start, bytes, runs: next.runs, landed: next.landed };
+      }
+    } finally {
+      if (queue.length > 0) {
+        stop.abort(new NpzError('ERR_ABORTED', 'the batch of reads was left'));
+        await Promise.allSettled(queue.map((read) => read.bytes));
+      }
     }
   }
 
@@ -214,7 +330,14 @@ export class ReadPlanner implements RandomAccessSource {
     await this.source.close();
   }
 
-  async #planned(offset: number, length: number, into: Uint8Array | undefined, signal: AbortSignal | undefined, merge: boolean): Promise<Uint8Array> {
+  async #planned(
+    offset: number,
+    length: number,
+    into: Uint8Array | undefined,
+    signal: AbortSignal | undefined,
+    merge: boolean,
+    split: Split,
+  ): Promise<Uint8Array> {
     const size = this.source.size;
     const start = Math.min(offset, size);
     const end = Math.min(offset + length, size);
@@ -225,7 +348,7 @@ export class ReadPlanner implements RandomAccessSource {
     else if (tail !== undefined && this.policy.roundTrip && growsTail(start, end, { start: tail.start, length: tail.bytes.length }, this.policy.gapBytes)) {
       bytes = await this.#growTail(tail, start, end);
     } else if (merge && this.policy.roundTrip && end - start <= SMALL_READ) bytes = await this.#queueSmall(start, end);
-    else return this.#split(start, end, into, signal);
+    else return this.#split(start, end, into, signal, split);
     if (into !== undefined) {
       into.set(bytes);
       return into.subarray(0, bytes.length);
@@ -255,7 +378,7 @@ export class ReadPlanner implements RandomAccessSource {
   /** Fetches only the bytes missing between `start` and the cache, then serves the read from the grown cache. */
   async #growTail(tail: TailCache, start: number, end: number): Promise<Uint8Array> {
     const below = tail.start;
-    const missing = await this.#limited(() => this.source.read(start, below - start));
+    const missing = await this.#limited(() => this.#fromSource(start, below - start));
     this.#guard?.();
     // Other reads may have grown the cache meanwhile, by less or more than this one: only what is still below it
     // goes in front, so the cache stays one contiguous run to the end.
@@ -281,7 +404,7 @@ export class ReadPlanner implements RandomAccessSource {
     const runs = reads.map((read) => ({ offset: read.start, length: read.end - read.start }));
     for (const group of mergeRuns(runs, { gapBytes: this.policy.gapBytes, maxSpan: MAX_MERGED })) {
       const members = reads.slice(group.first, group.last);
-      this.#limited(() => this.source.read(group.start, group.end - group.start)).then(
+      this.#limited(() => this.#fromSource(group.start, group.end - group.start)).then(
         (bytes) => {
           for (const read of members) read.resolve(bytes.subarray(read.start - group.start, read.end - group.start));
         },
@@ -292,11 +415,11 @@ export class ReadPlanner implements RandomAccessSource {
     }
   }
 
-  /** A large read, split into parts run in parallel, each landing straight in its place; the first failure stops the rest. */
-  async #split(start: number, end: number, into: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  /** A large read, split into parts run in parallel (see `Split`), each landing straight in its place; the first failure stops the rest. */
+  async #split(start: number, end: number, into: Uint8Array | undefined, signal: AbortSignal | undefined, split: Split): Promise<Uint8Array> {
     const length = end - start;
-    const parts = splitRead(length, this.policy.requestBytes, this.#limiter?.idle ?? 1);
-    if (parts.length <= 1) return this.#limited(() => this.source.read(start, length, into, signal), signal);
+    const parts: Array<[number, number]> = split === 'none' ? [[0, length]] : splitRead(length, this.policy.requestBytes, this.#limiter?.idle ?? 1);
+    if (parts.length <= 1) return this.#limited(() => this.#fromSource(start, length, into, signal), signal);
     // Unzeroed memory would be safe: the read either fills every byte or fails.
     const target = into?.subarray(0, length) ?? this.#allocate(length);
     const siblings = new AbortController();
@@ -304,7 +427,7 @@ export class ReadPlanner implements RandomAccessSource {
     const reads = parts.map(([from, to]) => {
       const part = this.#limited(async () => {
         const place = target.subarray(from, to);
-        const bytes = await this.source.read(start + from, to - from, place, stop);
+        const bytes = await this.#fromSource(start + from, to - from, place, stop);
         if (bytes.length > 0 && (bytes.buffer !== place.buffer || bytes.byteOffset !== place.byteOffset)) place.set(bytes);
         return bytes.length;
       }, stop);

@@ -43,6 +43,26 @@ export const DEFAULT_GAP = 64 * 1024;
 /** A gap derived from latency × throughput stays within these: a request has a CPU cost of its own; memory is finite. */
 export const MIN_DERIVED_GAP = 4 * 1024;
 export const MAX_DERIVED_GAP = 4 << 20;
+/**
+ * What a read from a cheap source (a local file) costs, as a link: a positional read is a system call plus a hop
+ * through the thread pool (tens of microseconds), and bytes already in the page cache copy at a few GB/s. Used
+ * for batches of runs (the rows of a slice), where reading a gap instead of making another read is a real choice:
+ * with these numbers, gaps up to 40 KB are read through.
+ */
+export const LOCAL_READ_COST = { latencyMs: 0.02, bytesPerSecond: 2e9 } as const;
+/**
+ * Requests a measured latency must rest on before a batch of runs plans with it: the few requests that open a file
+ * (one of them also opening the connection) say little about the link, and a wrong guess either way is costly
+ * (reading an eighth of a matrix as all of it, or thousands of round trips instead of a few).
+ */
+export const MIN_LINK_SAMPLES = 8;
+/**
+ * Throughput assumed for a link whose latency is known but whose throughput is not (yet): 50 MB/s, a modest
+ * broadband link; with 8 reads in flight and a nearby server's 10 ms it gives 64 KiB, the default gap. Only a
+ * batch's gap uses it, until the source has timed enough bytes to replace it. Guessing low errs towards more
+ * requests and fewer bytes, the cheaper mistake on a fast link (a few requests) than reading through on a slow one.
+ */
+export const ASSUMED_THROUGHPUT = 50e6;
 /** Reads in flight derived from a link stay at or below this. */
 export const MAX_DERIVED_PARALLEL = 16;
 /** The read size a derived parallelism assumes when the source declares none. */
@@ -63,9 +83,13 @@ function positive(value: number | undefined): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
-/** The bandwidth-delay product of a link, clamped: what one round trip's worth of waiting could have transferred. */
-export function derivedGap(latencyMs: number, bytesPerSecond: number): number {
-  const product = (latencyMs / 1000) * bytesPerSecond;
+/**
+ * The bandwidth-delay product of a link, clamped: what one round trip's worth of waiting could have transferred.
+ * With `inFlight` reads overlapping, one more read costs only its share of a round trip, and so does the gap worth
+ * reading to save it.
+ */
+export function derivedGap(latencyMs: number, bytesPerSecond: number, inFlight = 1): number {
+  const product = ((latencyMs / 1000) * bytesPerSecond) / Math.max(1, inFlight);
   return Math.round(Math.min(MAX_DERIVED_GAP, Math.max(MIN_DERIVED_GAP, product)));
 }
 
@@ -112,8 +136,33 @@ export function piecesInFlight(policy: ReadPolicy, landing: Landing): number {
   return policy.parallelReads ?? (landing === 'into' ? LOCAL_READS_INTO_MEMORY : LOCAL_READS_STREAMING);
 }
 
-/** Merged reads of a batch of runs kept in flight: a cheap source reads one at a time. */
-export function runReadsInFlight(policy: ReadPolicy): number {
-  if (!policy.roundTrip) return 1;
+/**
+ * Merged reads of a batch of runs kept in flight. A cheap source reads a header scan's windows one at a time; the
+ * runs of a slice landing in memory go like pieces (several at once spread page faults), streamed ones two at once.
+ */
+export function runReadsInFlight(policy: ReadPolicy, landing?: Landing): number {
+  if (!policy.roundTrip) return landing === undefined ? 1 : landing === 'into' ? LOCAL_READS_INTO_MEMORY : LOCAL_READS_STREAMING;
   return Math.min(MAX_RUN_READS_IN_FLIGHT, policy.parallelReads ?? 1);
+}
+
+/**
+ * The gap worth reading through in a batch of data runs (a slice's rows), from the source's cost as it is now (a
+ * source may measure its link as it reads; a batch asks again for each read it plans). Reading a gap costs
+ * gap / throughput; another read costs a round trip, shared by the `inFlight` reads that overlap; so a gap is read
+ * when `gap < latency × throughput / inFlight`.
+ * - a round-trip source with a latency gets that (throughput `ASSUMED_THROUGHPUT` until it has one), except that a
+ *   latency measured on fewer than `MIN_LINK_SAMPLES` requests is not trusted yet: gap 0, runs read exactly;
+ * - one that only declares a gap gets its gap, one that says nothing `DEFAULT_GAP`;
+ * - a cheap source (no cost) gets `LOCAL_READ_COST`'s.
+ */
+export function runGap(cost: ReadCost | undefined, inFlight: number): number {
+  if (cost === undefined) return derivedGap(LOCAL_READ_COST.latencyMs, LOCAL_READ_COST.bytesPerSecond);
+  const latency = positive(cost.latencyMs);
+  if (latency !== undefined) {
+    const samples = cost.latencySamples;
+    if (typeof samples === 'number' && samples < MIN_LINK_SAMPLES) return 0;
+    return derivedGap(latency, positive(cost.bytesPerSecond) ?? ASSUMED_THROUGHPUT, inFlight);
+  }
+  if (cost.gapBytes !== undefined) return typeof cost.gapBytes === 'number' && cost.gapBytes >= 0 ? cost.gapBytes : 0;
+  return DEFAULT_GAP;
 }

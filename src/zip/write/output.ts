@@ -1,8 +1,14 @@
 /**
- * How ZipWriter's bytes reach its sink: `ViewBatches` hands the sink views of the caller's memory, gathered into
- * vectored batches (no copy of in-memory data; what a stream destination wants, since it may keep the chunks a
- * while). Copying through a few reused bounce buffers instead, as np.savez does, was built and measured in the
- * fair bench (2026-11-30, near idle, 5 rounds): 2.30 GB/s against 3.96 GB/s for views, so it was dropped.
+ * How ZipWriter's bytes reach its sink: `BatchedOutput` gathers small chunks (headers, small arrays) into vectored
+ * batches and keeps one sink write in flight at a time.
+ *
+ * In-memory array data (`putStable`) goes out either as views of the caller's memory or copied through two reused
+ * buffers, whichever the sink takes faster; `CopyPolicy` decides from what the call measures. Why both: on some
+ * virtual machines the kernel pays a page fault of its own on every 4 KiB page of user memory it reads for the
+ * first time (memory that only user code has touched, e.g. arrays a script just computed), which slowed writes of
+ * such arrays to ~0.1–0.3 GB/s, while copying them in user space first costs ~0.1 s per 1.5 GB and lets the kernel
+ * read warm pages. Where the kernel reads the arrays at full speed (arrays it filled itself, huge pages, a second
+ * save of the same arrays), views are cheaper: the copy would only add to the CRC on the main thread.
  */
 import { raceAbort } from '../../io/abort.js';
 import { isNpzError } from '../../errors.js';
@@ -13,6 +19,8 @@ export interface OutputOptions {
   signal?: AbortSignal | undefined;
   /** Called after each write the sink accepted, with the total bytes accepted so far. */
   onWrite?: ((bytesWritten: number) => void) | undefined;
+  /** Milliseconds on a monotonic clock (tests pass their own); `performance.now` by default. */
+  now?: (() => number) | undefined;
 }
 
 export interface ZipOutput {
@@ -23,6 +31,11 @@ export interface ZipOutput {
    * the promise resolves, so it must not be referenced after that.
    */
   put(chunk: Uint8Array, crc?: Crc32, borrowed?: boolean): Promise<void>;
+  /**
+   * Appends in-memory data the caller leaves unchanged until `drain()` resolves, hashing it into `crc` when given:
+   * as views or as copies, whichever the sink takes faster.
+   */
+  putStable(data: Uint8Array, crc?: Crc32): Promise<void>;
   /** Overwrites `bytes` at `position` if they have not left for the sink yet; false otherwise. */
   patchPending(position: number, bytes: Uint8Array): boolean;
   /** Hands every byte put so far to the sink and waits until the sink accepted all of them. */
@@ -40,21 +53,137 @@ async function guarded(work: Promise<void>, signal: AbortSignal | undefined): Pr
 /** A batch is handed to the sink once it holds this many bytes (or iovecs). */
 const BATCH_BYTES = 1 << 20;
 const BATCH_CHUNKS = 1024;
+/** In-memory data goes out in views of this size while views are the faster way... */
+export const VIEW_SLICE_BYTES = 16 << 20;
+/** ...and through two reused buffers of this size while copies are. */
+export const COPY_SLICE_BYTES = 4 << 20;
+/** A view write that tests the kernel's speed on the caller's memory (the first one of a call, and probes). */
+export const PROBE_BYTES = 1 << 20;
 
-/** Views of the caller's bytes, batched into vectored writes; one batch in flight at a time. */
-export class ViewBatches implements ZipOutput {
+/**
+ * Copy buffers outlive a call, so a later save reuses memory the kernel has already read (fresh buffers would pay
+ * the very cost they avoid, on their own pages). At most one pair is kept.
+ */
+const spareBuffers: Uint8Array[] = [];
+
+function takeBuffer(): Uint8Array {
+  return spareBuffers.pop() ?? new Uint8Array(COPY_SLICE_BYTES);
+}
+
+function returnBuffers(buffers: Uint8Array[]): void {
+  for (const buffer of buffers.splice(0)) if (spareBuffers.length < 2) spareBuffers.push(buffer);
+}
+
+export type StableWay = 'view' | 'copy' | 'probe';
+
+/**
+ * Views or copies for in-memory data, from what the current call measured (so it follows the machine's state and
+ * load, not a guess). One write is in flight while the main thread hashes (views) or copies and hashes (copies)
+ * the next bytes, so the slower of the two sets the pace:
+ * - views: when the main thread waited for a view write longer than copying the same bytes would take, copying
+ *   costs nothing (it fits in that wait) and may spare the kernel its slow reads: switch to copies;
+ * - copies: when the main thread does not wait for the writes (copying is what it spends its time on), try a
+ *   view again now and then (a probe of PROBE_BYTES); if the kernel takes it at least as fast, switch back. A
+ *   failed probe doubles the distance to the next.
+ */
+export class CopyPolicy {
+  #copies = false;
+  #measured = false;
+  /** Main-thread milliseconds per byte copied; a cautious guess (8 GB/s) until copies measure it. */
+  #copyMsPerByte = 1 / 8e6;
+  #copyMeasured = false;
+  /** Consecutive copy slices the main thread did not wait for. */
+  #mainBound = 0;
+  #probeAfter = PROBE_FIRST;
+
+  /** How the next slice goes out. */
+  next(): StableWay {
+    if (!this.#copies) return 'view';
+    if (this.#mainBound >= this.#probeAfter) return 'probe';
+    return 'copy';
+  }
+
+  /** Estimated main-thread milliseconds to copy `bytes`. */
+  copyMs(bytes: number): number {
+    return bytes * this.#copyMsPerByte;
+  }
+
+  /** A view write (or a probe) of `bytes`: the main thread then waited `waitMs` for it. */
+  viewed(bytes: number, waitMs: number, probe = false): void {
+    this.#measured = true;
+    const copyWouldFit = waitMs > COPY_MARGIN * this.copyMs(bytes) + WAIT_NOISE_MS;
+    if (probe) {
+      this.#mainBound = 0;
+      if (copyWouldFit) {
+        this.#probeAfter = Math.min(this.#probeAfter * 2, PROBE_MAX);
+      } else {
+        this.#copies = false;
+        this.#probeAfter = PROBE_FIRST;
+      }
+      return;
+    }
+    if (copyWouldFit) this.#copies = true;
+  }
+
+  /** A copied slice of `bytes`: copying took `copyMs`, then the main thread waited `waitMs` for the write before it. */
+  copied(bytes: number, copyMs: number, waitMs: number): void {
+    this.#measured = true;
+    if (bytes > 0 && copyMs > 0) {
+      const rate = copyMs / bytes;
+      this.#copyMsPerByte = this.#copyMeasured ? 0.75 * this.#copyMsPerByte + 0.25 * rate : rate;
+      this.#copyMeasured = true;
+    }
+    if (waitMs <= WAIT_NOISE_MS) this.#mainBound += 1;
+    else this.#mainBound = 0;
+  }
+
+  get copies(): boolean {
+    return this.#copies;
+  }
+
+  /** Whether any write has been measured yet. */
+  get measured(): boolean {
+    return this.#measured;
+  }
+}
+
+/** Copies win only if the wait exceeds the copy time by this factor (noise, and the copy's cache misses). */
+const COPY_MARGIN = 1.5;
+/** Waits this short are the event loop's own latency, not the sink's. */
+const WAIT_NOISE_MS = 0.2;
+/** Main-bound copy slices before the first probe, and the most between two probes. */
+const PROBE_FIRST = 8;
+const PROBE_MAX = 256;
+
+/** Batches small chunks into vectored writes, one write in flight; in-memory data as views or copies (above). */
+export class BatchedOutput implements ZipOutput {
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
   #offset = 0;
   #accepted = 0;
+  /** The sink write under way: each waits for the one before, so bytes land in order and a failure stops the rest. */
+  #writing: Promise<void> | undefined;
+  readonly #policy = new CopyPolicy();
+  readonly #now: () => number;
+  /** The two copy buffers (taken on first use, given back by drain) and the one the last copy went into. */
+  readonly #buffers: Uint8Array[] = [];
+  #lastBuffer = -1;
+  readonly #stats = { viewBytes: 0, copyBytes: 0, probes: 0 };
 
   constructor(
     private readonly sink: ZipSink,
     private readonly options: OutputOptions = {},
-  ) {}
+  ) {
+    this.#now = options.now ?? (() => performance.now());
+  }
 
   get offset(): number {
     return this.#offset;
+  }
+
+  /** How in-memory data went out so far (tests and the bench read it). */
+  get stats(): { viewBytes: number; copyBytes: number; probes: number } {
+    return { ...this.#stats };
   }
 
   async put(chunk: Uint8Array, crc?: Crc32, borrowed = false): Promise<void> {
@@ -72,6 +201,30 @@ export class ViewBatches implements ZipOutput {
     await this.#flush();
   }
 
+  async putStable(data: Uint8Array, crc?: Crc32): Promise<void> {
+    // A sink that may still hold a chunk after its write resolved gets views only: a refilled copy buffer would
+    // change bytes it has not passed on yet.
+    if (this.sink.releasesChunks !== true) {
+      for (let at = 0; at < data.byteLength; at += VIEW_SLICE_BYTES) await this.#view(data.subarray(at, at + VIEW_SLICE_BYTES), crc, false);
+      return;
+    }
+    let at = 0;
+    // Until something was measured, large data starts with a small view: what the kernel makes of it decides the rest.
+    if (!this.#policy.measured && data.byteLength >= 2 * PROBE_BYTES) {
+      await this.#view(data.subarray(0, PROBE_BYTES), crc, false);
+      at = PROBE_BYTES;
+    }
+    while (at < data.byteLength) {
+      const way = this.#policy.next();
+      const size = Math.min(data.byteLength - at, way === 'view' ? VIEW_SLICE_BYTES : way === 'probe' ? PROBE_BYTES : COPY_SLICE_BYTES);
+      const slice = data.subarray(at, at + size);
+      // A copy smaller than a batch would wait in the batch inside a buffer about to be refilled: send it as a view.
+      if (way === 'copy' && size >= BATCH_BYTES) await this.#copy(slice, crc);
+      else await this.#view(slice, crc, way === 'probe');
+      at += size;
+    }
+  }
+
   patchPending(position: number, bytes: Uint8Array): boolean {
     const batchStart = this.#offset - this.#batchBytes;
     if (position < batchStart || position + bytes.byteLength > this.#offset) return false;
@@ -87,8 +240,48 @@ export class ViewBatches implements ZipOutput {
     return false;
   }
 
-  drain(): Promise<void> {
-    return this.#flush();
+  async drain(): Promise<void> {
+    await this.#flush();
+    // Every write is done, so nothing refers to the copy buffers any more. (After a failure they are dropped
+    // instead: an aborted write may still be reading one.)
+    returnBuffers(this.#buffers);
+  }
+
+  /** A view of stable bytes: written while the main thread hashes it; times the wait that follows. */
+  async #view(slice: Uint8Array, crc: Crc32 | undefined, probe: boolean): Promise<void> {
+    // A probe times its own write only, not the rest of the copy before it.
+    if (probe && this.#writing) await this.#writing;
+    const writing = this.#enqueue(slice);
+    crc?.update(slice);
+    const waitStart = this.#now();
+    if (writing) await writing;
+    const waitMs = this.#now() - waitStart;
+    this.#stats.viewBytes += slice.byteLength;
+    if (probe) this.#stats.probes += 1;
+    // A slice smaller than a batch may not have been written yet: nothing to learn from it.
+    if (writing && slice.byteLength >= BATCH_BYTES) this.#policy.viewed(slice.byteLength, waitMs, probe);
+  }
+
+  /** A copy of stable bytes into the buffer no write refers to, hashed there, then sent once the last write is done. */
+  async #copy(slice: Uint8Array, crc: Crc32 | undefined): Promise<void> {
+    const index = this.#lastBuffer === 0 ? 1 : 0;
+    this.#buffers[index] ??= takeBuffer();
+    const copy = this.#buffers[index]!.subarray(0, slice.byteLength);
+    const copyStart = this.#now();
+    copy.set(slice);
+    const copyMs = this.#now() - copyStart;
+    crc?.update(copy);
+    const waitStart = this.#now();
+    if (this.#writing) await this.#writing;
+    const waitMs = this.#now() - waitStart;
+    this.#lastBuffer = index;
+    this.#offset += copy.byteLength;
+    this.#batch.push(copy);
+    this.#batchBytes += copy.byteLength;
+    // Not awaited: the next slice is copied while this one is written.
+    void this.#send();
+    this.#stats.copyBytes += slice.byteLength;
+    this.#policy.copied(slice.byteLength, copyMs, waitMs);
   }
 
   #enqueue(chunk: Uint8Array): Promise<void> | undefined {
@@ -96,18 +289,35 @@ export class ViewBatches implements ZipOutput {
     this.#batch.push(chunk);
     this.#batchBytes += chunk.byteLength;
     this.#offset += chunk.byteLength;
-    if (this.#batchBytes >= BATCH_BYTES || this.#batch.length >= BATCH_CHUNKS) return this.#flush();
+    if (this.#batchBytes >= BATCH_BYTES || this.#batch.length >= BATCH_CHUNKS) return this.#send();
     return undefined;
   }
 
-  async #flush(): Promise<void> {
-    if (this.#batch.length === 0) return;
+  /** Sends the batch once the write before it is done; the returned promise settles with this write. */
+  #send(): Promise<void> {
     const chunks = this.#batch;
     const bytes = this.#batchBytes;
+    const previous = this.#writing;
+    if (chunks.length === 0) return previous ?? Promise.resolve();
     this.#batch = [];
     this.#batchBytes = 0;
-    await guarded(this.sink.write(chunks), this.options.signal);
-    this.#accepted += bytes;
-    this.options.onWrite?.(this.#accepted);
+    const write = async (): Promise<void> => {
+      await guarded(this.sink.write(chunks), this.options.signal);
+      this.#accepted += bytes;
+      this.options.onWrite?.(this.#accepted);
+    };
+    // Started right away when nothing is in flight, so a caller hashing meanwhile overlaps the write.
+    const writing = previous === undefined ? write() : previous.then(write);
+    this.#writing = writing;
+    const settle = (): void => {
+      if (this.#writing === writing) this.#writing = undefined;
+    };
+    // Handled here so a failure nobody awaits yet is not unhandled; whoever waits next still gets it.
+    writing.then(settle, settle);
+    return writing;
+  }
+
+  async #flush(): Promise<void> {
+    await this.#send();
   }
 }

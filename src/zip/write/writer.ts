@@ -3,13 +3,14 @@
  * - sizes and CRC known up front (in-memory data): final local header, then the data;
  * - seekable sink: placeholder header, data streamed with a running CRC, header patched in place;
  * - anything else: flag bit 3, zeroed header fields, and a zip64 data descriptor after the data.
- * How bytes reach the sink is `ZipOutput`'s business (src/zip/output.ts): views of the caller's memory in
- * vectored batches. A caller's streamed chunk is the caller's again as soon as the next one is pulled (it may
- * come from a reused buffer), so small borrowed chunks are copied into the batch.
+ * How bytes reach the sink is `ZipOutput`'s business (src/zip/write/output.ts): small chunks in vectored batches,
+ * in-memory data as views of the caller's memory or copies, whichever the sink takes faster. A caller's streamed
+ * chunk is the caller's again as soon as the next one is pulled (it may come from a reused buffer), so small
+ * borrowed chunks are copied into the batch.
  */
 import { NpzError, isNpzError } from '../../errors.js';
 import { abortError, raceAbort } from '../../io/abort.js';
-import { slices } from '../../io/chunks.js';
+import { MAX_VIEW_BYTES, slices } from '../../io/chunks.js';
 import { checkedSource } from '../../io/chunks.js';
 import type { Codecs } from '../../io/codecs.js';
 import { Crc32 } from './crc32.js';
@@ -26,12 +27,16 @@ import {
   type AlignmentRecord,
   type LocalHeaderFields,
 } from '../format/records.js';
-import { ViewBatches, type ZipOutput } from './output.js';
+import { BatchedOutput, type ZipOutput } from './output.js';
 import { ioError, type ZipSink } from '../../io/sink.js';
 
-/** In-memory data is written in views of this size, so CRC of one slice overlaps the write of the last. */
-const SLICE_BYTES = 16 << 20;
-const YIELD_EVERY = 16 * SLICE_BYTES;
+/**
+ * In-memory data reaches the output in pieces of at most MAX_VIEW_BYTES (no Uint8Array spans a larger view); the
+ * output writes or copies them in smaller slices. Hashing before the header (non-seekable sinks) yields to the
+ * event loop every YIELD_EVERY bytes.
+ */
+const HASH_SLICE = 16 << 20;
+const YIELD_EVERY = 16 * HASH_SLICE;
 /** Deflate input views and output chunk size. */
 const DEFLATE_SLICE = 1 << 20;
 const DEFLATE_CHUNK = 64 << 10;
@@ -99,7 +104,7 @@ export class ZipWriter {
     private readonly sink: ZipSink,
     private readonly options: ZipWriterOptions,
   ) {
-    this.out = new ViewBatches(sink, { signal: options.signal, onWrite: options.onWrite });
+    this.out = new BatchedOutput(sink, { signal: options.signal, onWrite: options.onWrite });
   }
 
   /** Bytes emitted so far, written or not: the next local header offset. */
@@ -198,7 +203,7 @@ export class ZipWriter {
       const { crc32 } = this.options.codecs;
       let crc = crc32(head, 0);
       let hashed = 0;
-      for (const slice of slices(data, SLICE_BYTES)) {
+      for (const slice of slices(data, HASH_SLICE)) {
         crc = crc32(slice, crc);
         hashed += slice.byteLength;
         // Hashing gigabytes is synchronous; let timers and an abort in between.
@@ -211,9 +216,9 @@ export class ZipWriter {
       const entry = this.record(name, nameFlags, method, crc, size, size, localHeaderOffset, alignment);
       await this.emit(encodeLocalHeader(entry));
       await this.emit(head);
-      for (const slice of slices(data, SLICE_BYTES)) {
+      for (const slice of slices(data, MAX_VIEW_BYTES)) {
         this.checkAbort();
-        await this.emit(slice);
+        await this.out.putStable(slice);
       }
       return entry;
     }
@@ -231,13 +236,16 @@ export class ZipWriter {
     });
     await this.emit(header);
     const crc = new Crc32(this.options.codecs.crc32);
-    const source = inMemory
-      ? slices(data, method === METHOD_STORED ? SLICE_BYTES : DEFLATE_SLICE)
-      : checkedSource(data, label, input.size, this.options.signal);
-    const compressedSize =
-      method === METHOD_STORED
-        ? await this.writeStored(head, source, crc, !inMemory)
-        : await this.writeDeflated(head, source, crc, label, !inMemory);
+    let compressedSize: number;
+    if (inMemory && method === METHOD_STORED) {
+      compressedSize = await this.writeStable(head, data, crc);
+    } else {
+      const source = inMemory ? slices(data, DEFLATE_SLICE) : checkedSource(data, label, input.size, this.options.signal);
+      compressedSize =
+        method === METHOD_STORED
+          ? await this.writeStored(head, source, crc, !inMemory)
+          : await this.writeDeflated(head, source, crc, label, !inMemory);
+    }
     const entry = this.record(name, flags, method, crc.value, compressedSize, crc.length, localHeaderOffset, alignment);
     if (patch) this.patchLocalHeader(entry);
     else await this.emit(encodeDataDescriptor(entry.crc32, entry.compressedSize, entry.uncompressedSize));
@@ -258,6 +266,17 @@ export class ZipWriter {
     if (alignment !== undefined) entry.alignment = alignment;
     this.entries.push(entry);
     return entry;
+  }
+
+  /** In-memory data of a stored member, hashed on the way: views or copies, as the output finds faster. */
+  private async writeStable(head: Uint8Array, data: ArrayBufferView, crc: Crc32): Promise<number> {
+    const start = this.offset;
+    await this.out.put(head, crc);
+    for (const slice of slices(data, MAX_VIEW_BYTES)) {
+      this.checkAbort();
+      await this.out.putStable(slice, crc);
+    }
+    return this.offset - start;
   }
 
   private async writeStored(
