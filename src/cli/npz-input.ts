@@ -1,14 +1,28 @@
-import { NpzError, openNpz, openSafetensors, openSafetensorsIndex, type ArrayEntry, type ArrayFile, type ArrayInfo } from '../index.js';
+import {
+  NpzError,
+  isDamagedEntry,
+  openNpy,
+  openNpz,
+  openSafetensors,
+  openSafetensorsIndex,
+  type ArrayEntry,
+  type ArrayFile,
+  type ArrayInfo,
+  type DamagedEntry,
+  type DamagedPolicy,
+} from '../index.js';
 import type { CliContext } from './context.js';
 import { itemsizeOf } from './elements.js';
 
-/** Opening input files (npz, safetensors, a shard index) and picking arrays from them, the same way for every command. */
+/** Opening input files (npz, safetensors, a shard index, a bare .npy) and picking arrays from them, the same way for every command. */
 
-export type InputFormat = 'npz' | 'safetensors';
+export type InputFormat = 'npz' | 'safetensors' | 'npy';
 
-/** The file type a path names, by extension: `.safetensors` and `*.index.json` are safetensors, the rest npz. */
+/** The file type a path names, by extension: `.safetensors` and `*.index.json` are safetensors, `.npy` a bare array, the rest npz. */
 export function formatOf(path: string): InputFormat {
-  return /\.safetensors$|\.index\.json$/i.test(formatPath(path)) ? 'safetensors' : 'npz';
+  const named = formatPath(path);
+  if (/\.safetensors$|\.index\.json$/i.test(named)) return 'safetensors';
+  return /\.npy$/i.test(named) ? 'npy' : 'npz';
 }
 
 /** The part of an input whose extension names its format: a URL's path, without its query. */
@@ -51,10 +65,11 @@ export function inputLabel(path: string): string {
 }
 
 /**
- * Opens a path or a URL (http(s)://, s3://, gs://, hf://), as npz or safetensors by extension; a URL gets a byte
- * progress bar while the directory and headers arrive.
+ * Opens a path or a URL (http(s)://, s3://, gs://, hf://), as npz, safetensors (a file or a shard index) or a bare
+ * .npy by extension; a URL gets a byte progress bar while the directory and headers arrive. Damaged members are
+ * listed as damaged entries: each command reports them in their place and fails at the end.
  */
-export async function openInput(path: string, context: CliContext): Promise<ArrayFile> {
+export async function openInput(path: string, context: CliContext, choices: { damaged?: DamagedPolicy } = {}): Promise<ArrayFile> {
   const remote = isUrlInput(path);
   const progress = remote ? context.progress('fetch', 0) : undefined;
   const http = progress === undefined
@@ -68,7 +83,9 @@ export async function openInput(path: string, context: CliContext): Promise<Arra
       };
   const withHttp = http === undefined ? {} : { http };
   try {
-    if (formatOf(path) === 'npz') return await openNpz(path, { ...context.read, signal: context.signal, ...withHttp });
+    const format = formatOf(path);
+    if (format === 'npz') return await openNpz(path, { ...context.read, signal: context.signal, ...withHttp, ...choices });
+    if (format === 'npy') return await openNpy(path, { ...context.read, signal: context.signal, ...withHttp, ...choices });
     const options = { signal: context.signal, ...withHttp };
     if (!/\.json$/i.test(formatPath(path))) return await openSafetensors(path, options);
     // The shards are read beside the index: files in its directory, keys beside its key, URLs relative to it.
@@ -91,16 +108,46 @@ export function isArrayEntry(entry: ArrayEntry): entry is TensorEntry {
   return entry.isArray;
 }
 
-/** The arrays named (keys, or npz member names), in the order given; every array when no name is given. */
-export function selectArrays(file: ArrayFile, names: readonly string[]): TensorEntry[] {
-  const arrays = file.entries.filter(isArrayEntry);
-  if (names.length === 0) return arrays;
+export { isDamagedEntry };
+export type { DamagedEntry };
+
+/** An array, or a member that was meant to be one and is damaged: what commands that read arrays report on. */
+export type ReportedEntry = TensorEntry | DamagedEntry;
+
+export function isReported(entry: ArrayEntry): entry is ReportedEntry {
+  return entry.isArray || isDamagedEntry(entry);
+}
+
+/** The member's name in its file: an npz member name, else the entry's name. */
+export function memberNameOf(entry: ArrayEntry): string {
+  return entry.format === 'npz' ? entry.memberName : entry.name;
+}
+
+/** The error reading a damaged entry throws (what `get` and `chunks` would throw for it). */
+export function errorOf(entry: DamagedEntry): NpzError {
+  return new NpzError(entry.error.code, entry.error.message, { entry: entry.name });
+}
+
+/**
+ * The arrays named (keys, or npz member names), in the order given; every array when no name is given. Damaged
+ * members are included (named, or among every array), so a command can report them in their place.
+ */
+export function selectEntries(file: ArrayFile, names: readonly string[]): ReportedEntry[] {
+  if (names.length === 0) return file.entries.filter(isReported);
   return names.map((name) => {
     const entry = file.entries.find((candidate) => candidate.name === name || (candidate.format === 'npz' && candidate.memberName === name));
     if (entry === undefined) throw new NpzError('ERR_NPZ_NOT_FOUND', `no array named ${JSON.stringify(name)} in the file`, { entry: name });
-    if (!isArrayEntry(entry)) {
-      throw new NpzError('ERR_NPZ_NOT_ARRAY', `member ${JSON.stringify(entry.memberName)} is not an .npy array`, { entry: name });
+    if (!isReported(entry)) {
+      throw new NpzError('ERR_NPZ_NOT_ARRAY', `member ${JSON.stringify(memberNameOf(entry))} is not an .npy array`, { entry: name });
     }
+    return entry;
+  });
+}
+
+/** The arrays named, as `selectEntries`, with a damaged one refused with its error. */
+export function selectArrays(file: ArrayFile, names: readonly string[]): TensorEntry[] {
+  return selectEntries(file, names).map((entry) => {
+    if (isDamagedEntry(entry)) throw errorOf(entry);
     return entry;
   });
 }
@@ -134,6 +181,12 @@ export function placementOf(entry: ArrayEntry): Placement {
   if (entry.format === 'safetensors') {
     const { byteLength, dataOffset } = entry;
     return { member: entry.name, compression: 'stored', memberSize: byteLength, compressedSize: byteLength, offset: dataOffset, dataOffset };
+  }
+  if (entry.format === 'npy') {
+    // The whole file is the array: its header from byte 0, its data after the header.
+    if (!entry.isArray) return { member: entry.name, compression: 'stored', memberSize: 0, compressedSize: 0, offset: 0 };
+    const size = entry.dataOffset + entry.byteLength;
+    return { member: entry.name, compression: 'stored', memberSize: size, compressedSize: size, offset: 0, dataOffset: entry.dataOffset };
   }
   return {
     member: entry.memberName,
