@@ -247,9 +247,9 @@ describe.skipIf(!npmWorks)('the packed package', () => {
     // The check can fail: a type error in a file importing the installed package is reported.
     const wrong = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.wrong.json'], { cwd: project, encoding: 'utf8' });
     expect(wrong.stdout).toMatch(/wrong\.cts.*TS2322/);
-  }, 120_000);
+  }, 400_000);
 
-  it('installs the npz-stream bin', () => {
+  it('installs the npz-stream bin', { timeout: 60_000 }, () => {
     const bin = join(project, 'node_modules', '.bin', 'npz-stream');
     const version = spawnSync(bin, ['--version'], { cwd: project, encoding: 'utf8' });
     expect(version.stdout.trim()).toBe(manifest.version);

@@ -117,6 +117,19 @@ function run(example: Example, dir: string): string | undefined {
   return `${example.document}:${example.line} exited ${result.status ?? result.signal}\n${result.stderr.trim().split('\n').slice(0, 8).join('\n')}`;
 }
 
+/** The bodies of every `catch (name) { ... }` in `code`. */
+function catchBodies(code: string): string[] {
+  const bodies: string[] = [];
+  for (const match of code.matchAll(/\bcatch\s*\(\s*\w+\s*\)\s*\{/g)) {
+    let depth = 1;
+    let at = match.index + match[0].length;
+    const start = at;
+    for (; at < code.length && depth > 0; at++) depth += code[at] === '{' ? 1 : code[at] === '}' ? -1 : 0;
+    bodies.push(code.slice(start, at - 1));
+  }
+  return bodies;
+}
+
 const installed = (example: Example) => !NOT_INSTALLED.some((name) => example.code.includes(`from '${name}`));
 const runnable = (example: Example) => installed(example) && !NOT_RUN.some((pattern) => pattern.test(example.code));
 
@@ -145,6 +158,16 @@ describe('documentation examples', () => {
     expect(found.map((example) => [example.language, example.line])).toEqual([['ts', 1], ['js', 10]]);
     expect(found[0]!.code).toContain('{\nuse(a);\n');
     expect(found[1]!.code).toBe('const b = require("y");\n  nested();\n');
+  });
+
+  it('no example swallows errors: every catch block rethrows what it does not handle', () => {
+    const swallowing = all.flatMap((example) =>
+      catchBodies(example.code).filter((body) => !/\bthrow\b/.test(body)).map((body) => `${example.document}:${example.line}: catch {${body}}`));
+    expect(all.filter((example) => catchBodies(example.code).length > 0).length).toBeGreaterThanOrEqual(2);
+    expect(swallowing).toEqual([]);
+    // The old README's example, which swallowed every other error, is caught:
+    expect(catchBodies("try { await loadNpz('m.npz'); }\ncatch (err) { if (isNpzError(err, 'ERR_ZIP_CRC_MISMATCH')) console.error(`corrupt ${err.entry}`); }")
+      .filter((body) => !/\bthrow\b/.test(body))).toHaveLength(1);
   });
 
   it('every ```ts example compiles against src/index.ts', () => {
