@@ -27,8 +27,8 @@ const DOCUMENTS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((name)
 
 /** Packages the docs show in a recipe but that npz-stream neither depends on nor installs for its tests. */
 const NOT_INSTALLED = ['@aws-sdk/'];
-/** Examples that are type-checked but not run: they need the network. */
-const NOT_RUN = [/https?:\/\//];
+/** Examples that are type-checked but not run: they need the network (a web server or an object store). */
+const NOT_RUN = [/\b(?:https?|s3|gs|hf):\/\//];
 
 const GIVEN = `
 import type { Tree } from 'npz-stream';
@@ -82,7 +82,7 @@ function typeErrors(files: Map<string, string>): string[] {
     types: ['node'],
     noEmit: true,
     baseUrl: ROOT,
-    paths: { 'npz-stream': ['src/index.ts'], 'npz-stream/paligemma': ['src/paligemma/index.ts'] },
+    paths: { 'npz-stream': ['src/index.ts'], 'npz-stream/paligemma': ['src/paligemma/index.ts'], 'npz-stream/browser': ['src/browser/index.ts'] },
   };
   const host = ts.createCompilerHost(options);
   const { getSourceFile, fileExists, readFile } = host;
