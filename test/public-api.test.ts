@@ -297,9 +297,9 @@ describe('public API', () => {
   });
 
   it('package.json maps the entries to the built files', async () => {
-    const pkg = (await import('../package.json', { with: { type: 'json' } })).default as { exports: Record<string, { import?: string; types?: string }> };
-    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js' });
-    expect(pkg.exports['./paligemma']).toEqual({ types: './dist/paligemma/index.d.ts', import: './dist/paligemma/index.js' });
-    expect(pkg.exports['./browser']).toEqual({ types: './dist/browser/index.d.ts', import: './dist/browser/index.js', default: './dist/browser/index.js' });
+    const pkg = (await import('../package.json', { with: { type: 'json' } })).default as { exports: Record<string, { default?: string; types?: string }> };
+    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', default: './dist/index.js' });
+    expect(pkg.exports['./paligemma']).toEqual({ types: './dist/paligemma/index.d.ts', default: './dist/paligemma/index.js' });
+    expect(pkg.exports['./browser']).toEqual({ types: './dist/browser/index.d.ts', default: './dist/browser/index.js' });
   });
 });
