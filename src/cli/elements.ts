@@ -9,6 +9,13 @@ export function itemsizeOf(dtype: ArrayDType, fallback: number): number {
   return dtype === 'raw' ? fallback : DTYPES[dtype].itemsize;
 }
 
+/** A copy in memory of its own: `slice()` would not do, a Node Buffer's slice() is a view. */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
 /**
  * Re-slices a byte stream into chunks of whole items, each starting at an offset aligned for a typed-array view
  * (a misaligned piece is copied). Throws ERR_NPY_SIZE_MISMATCH when the stream ends mid-item.
@@ -35,9 +42,9 @@ export async function* itemChunks(chunks: AsyncIterable<Uint8Array>, itemsize: n
     const whole = rest.length - (rest.length % itemsize);
     if (whole > 0) {
       const piece = rest.subarray(0, whole);
-      yield piece.byteOffset % itemsize === 0 ? piece : piece.slice();
+      yield piece.byteOffset % itemsize === 0 ? piece : copyOf(piece);
     }
-    if (whole < rest.length) carry = rest.slice(whole);
+    if (whole < rest.length) carry = copyOf(rest.subarray(whole));
   }
   if (carry.length > 0) {
     throw new NpzError('ERR_NPY_SIZE_MISMATCH', `data of ${JSON.stringify(name)} ends in the middle of an item`, { entry: name });

@@ -61,6 +61,23 @@ describe('element streams', () => {
     await expect(collect(itemChunks(fromArrays([1, 2, 3, 4, 5]), 4, 'x'))).rejects.toMatchObject({ code: 'ERR_NPY_SIZE_MISMATCH' });
   });
 
+  it('copies misaligned pieces and held remainders, from Node Buffers too (their slice() is a view)', async () => {
+    const pool = Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const aligned = await collect(itemChunks((async function* () {
+      yield pool.subarray(1, 9);
+    })(), 4, 'x'));
+    expect(aligned.map((piece) => [...piece])).toEqual([[1, 2, 3, 4, 5, 6, 7, 8]]);
+    for (const piece of aligned) expect(piece.byteOffset % 4).toBe(0);
+    // A reader that recycles its buffer: the remainder held over must not change with it.
+    const recycled = Buffer.from([1, 2, 3, 4, 5, 6]);
+    const pieces = await collect(itemChunks((async function* () {
+      yield recycled;
+      recycled.fill(9);
+      yield Buffer.from([7, 8]);
+    })(), 4, 'x'), (piece) => [...piece]);
+    expect(pieces).toEqual([[1, 2, 3, 4], [5, 6, 7, 8]]);
+  });
+
   it('pair two streams into equal pieces and notice a length mismatch', async () => {
     const pairs = await collect(pairedChunks(fromArrays([1, 2, 3], [4]), fromArrays([5], [6, 7, 8]), 'x'));
     expect(pairs.map(([a, b]) => [[...a], [...b]])).toEqual([

@@ -118,7 +118,7 @@ export async function* reorderedPairs(
         const take = Math.min(next.value.length, blockA.length - filled);
         blockA.set(next.value.subarray(0, take), filled);
         filled += take;
-        carry = next.value.subarray(take).slice();
+        carry = new Uint8Array(next.value.subarray(take)); // a copy: the chunk may be a recycled buffer, or a Node Buffer whose slice() is a view
       }
       const blockB = new Uint8Array(count * itemsize);
       // One pass over B: each item's index in A's order follows from counters over B's axes.
