@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { ArrayInfo } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
-import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
+import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command, inCliWords } from '../context.js';
 import { inputLabel, isArrayEntry, isDamagedEntry, memberNameOf, placementOf, withNpz } from '../npz-input.js';
 import { forEachStreamArray, isStdin, type StreamArrayEntry, type StreamFormat } from '../stream-input.js';
 import { formatBytes, formatShape, renderTable } from '../table.js';
@@ -161,7 +161,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     ...(fileSize === undefined ? [] : [`file ${formatBytes(fileSize)}`]),
   ];
   context.print(summary.join(', '));
-  for (const entry of damaged) context.print(`DAMAGED  ${memberNameOf(entry)}: ${entry.error.message} [${entry.error.code}]`);
+  for (const entry of damaged) context.print(`DAMAGED  ${memberNameOf(entry)}: ${inCliWords(entry.error.message)} [${entry.error.code}]`);
   return status;
 }
 

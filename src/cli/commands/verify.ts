@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { ArrayFile, NpzError } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
-import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
+import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command, inCliWords } from '../context.js';
 import { formatOf, inputLabel, isArrayEntry, isDamagedEntry, isUrlInput, memberNameOf, openInput } from '../npz-input.js';
 import { forEachStreamArray, isStdin, type StreamFormat } from '../stream-input.js';
 import { formatBytes } from '../table.js';
@@ -76,7 +76,7 @@ async function checkArrays(file: ArrayFile, context: CliContext): Promise<{ fail
       } catch (caught) {
         const error = rootError(caught);
         if (error.code === 'ERR_ABORTED') throw error;
-        failures.push({ name: entry.name, code: error.code, message: error.message });
+        failures.push({ name: entry.name, code: error.code, message: inCliWords(error.message) });
         // Keep the bar honest after a member that stopped early.
         progress.add(entry.byteLength - seen);
       }
@@ -126,7 +126,7 @@ async function verifyStream(context: CliContext): Promise<number> {
   } catch (caught) {
     const error = rootError(caught);
     if (exitCodeFor(error) !== EXIT_BAD_DATA) throw error;
-    failures.push({ name: error.entry ?? '-', code: error.code, message: error.message });
+    failures.push({ name: error.entry ?? '-', code: error.code, message: inCliWords(error.message) });
     // A stream that is no archive, or that stops early, is broken as a whole: say so, with where it stopped.
     const whole = STREAM_ENDS.has(error.code) ? brokenBy(error, format, undefined) : undefined;
     if (whole?.problem === 'truncated' || whole?.problem === 'not-a-zip') broken = whole;
@@ -151,7 +151,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
     // A broken directory or header means no array can be trusted: that is a verdict, not a usage error.
     const error = rootError(caught);
     if (exitCodeFor(error) !== EXIT_BAD_DATA) throw error;
-    const failure = { name: error.entry ?? inputLabel(path), code: error.code, message: error.message };
+    const failure = { name: error.entry ?? inputLabel(path), code: error.code, message: inCliWords(error.message) };
     return report(context, path, { failures: [failure], checked: 0, bytes: 0, skipped: [], broken: brokenBy(error, format, fileSize), format });
   }
   try {
