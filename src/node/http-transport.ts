@@ -1,7 +1,8 @@
-import { Agent, interceptors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { BodyEnd, RangeRequest, RangeTransport, TransportBody, TransportFailure, TransportResponse } from '../http/transport.js';
 import { MAX_REDIRECTS } from '../http/response.js';
 import { plainBytes } from './file-source.js';
+import { LazyDispatcher } from './undici.js';
 
 /**
  * The HTTP transport on Node: undici's `request`, on a connection pool of the source's own. `request` hands the
@@ -90,18 +91,22 @@ class UndiciBody implements TransportBody {
 }
 
 export class UndiciTransport implements RangeTransport {
-  /** This transport's own connection pool (one per origin, keep-alive), destroyed by close(); none with a caller's dispatcher. */
-  readonly #agent: Agent | undefined;
-  /** The pool with redirects followed inside it. */
-  readonly #dispatcher: Dispatcher;
+  /**
+   * This transport's own connection pool (one per origin, keep-alive; destroyed by close()), or the caller's
+   * dispatcher (left open), with redirects followed inside it. Made on the first request.
+   */
+  readonly #dispatcher: LazyDispatcher;
 
   /** `connections` per origin for a pool of its own; a caller's `dispatcher` is used instead and left open. */
   constructor(options: { connections: number; dispatcher?: Dispatcher | undefined }) {
-    // undici's own header and body timeouts are off: the core's no-progress timer covers connecting, headers and
-    // body in one place, with one error.
-    this.#agent = options.dispatcher === undefined ? new Agent({ connections: options.connections, headersTimeout: 0, bodyTimeout: 0 }) : undefined;
-    // The redirect interceptor drops Authorization, Cookie and Proxy-Authorization when a hop leaves the origin.
-    this.#dispatcher = (options.dispatcher ?? (this.#agent as Agent)).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
+    this.#dispatcher = new LazyDispatcher({
+      given: options.dispatcher,
+      // undici's own header and body timeouts are off: the core's no-progress timer covers connecting, headers and
+      // body in one place, with one error.
+      agentOptions: { connections: options.connections, headersTimeout: 0, bodyTimeout: 0 },
+      // The redirect interceptor drops Authorization, Cookie and Proxy-Authorization when a hop leaves the origin.
+      compose: (undici, dispatcher) => dispatcher.compose(undici.interceptors.redirect({ maxRedirections: MAX_REDIRECTS })),
+    });
   }
 
   async send(request: RangeRequest, signal: AbortSignal): Promise<TransportResponse> {
@@ -110,7 +115,7 @@ export class UndiciTransport implements RangeTransport {
     const headers = request.headers.flatMap(([name, value]) => [name, value]);
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.#dispatcher.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', headers, signal });
+      response = await (await this.#dispatcher.get()).request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', headers, signal });
     } catch (cause) {
       return { ok: false, failure: failureOf(cause) };
     }
@@ -132,6 +137,6 @@ export class UndiciTransport implements RangeTransport {
   }
 
   async close(): Promise<void> {
-    await this.#agent?.destroy().catch(() => undefined);
+    await this.#dispatcher.close();
   }
 }

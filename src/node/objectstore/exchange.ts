@@ -1,6 +1,7 @@
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { ExchangeRequest, ExchangeResult, HttpExchange } from '../../objectstore/exchange.js';
 import { failureOf } from '../http-transport.js';
+import { LazyDispatcher } from '../undici.js';
 
 /** Bytes of an answer kept (upload answers are small XML or JSON documents). */
 const TEXT_LIMIT = 1 << 20;
@@ -10,20 +11,19 @@ const TEXT_LIMIT = 1 << 20;
  * a no-progress timeout on the answer's headers and body.
  */
 export class UndiciExchange implements HttpExchange {
-  readonly #agent: Agent | undefined;
-  readonly #dispatcher: Dispatcher;
+  /** A pool of the upload's own (destroyed by close()) or the caller's dispatcher (left open), made on first use. */
+  readonly #dispatcher: LazyDispatcher;
   readonly #timeoutMs: number;
 
   constructor(options: { connections: number; timeoutMs: number; dispatcher?: Dispatcher | undefined }) {
-    this.#agent = options.dispatcher === undefined ? new Agent({ connections: options.connections }) : undefined;
-    this.#dispatcher = options.dispatcher ?? (this.#agent as Agent);
+    this.#dispatcher = new LazyDispatcher({ given: options.dispatcher, agentOptions: { connections: options.connections } });
     this.#timeoutMs = options.timeoutMs;
   }
 
   async send(request: ExchangeRequest, signal: AbortSignal): Promise<ExchangeResult> {
     const url = new URL(request.url);
     try {
-      const response = await this.#dispatcher.request({
+      const response = await (await this.#dispatcher.get()).request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: request.method,
@@ -57,6 +57,6 @@ export class UndiciExchange implements HttpExchange {
   }
 
   async close(): Promise<void> {
-    await this.#agent?.destroy().catch(() => undefined);
+    await this.#dispatcher.close();
   }
 }
