@@ -10,6 +10,15 @@ export function itemsizeOf(dtype: ArrayDType, fallback: number): number {
 }
 
 /**
+ * A copy of `bytes` in a buffer of its own. Not `bytes.slice()`: on a Node Buffer (what readers hand out on Node)
+ * that is a view of the same memory, which a reader with recycled buffers overwrites on its next read, and which
+ * keeps the original's alignment.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes);
+}
+
+/**
  * Re-slices a byte stream into chunks of whole items, each starting at an offset aligned for a typed-array view
  * (a misaligned piece is copied). Throws ERR_NPY_SIZE_MISMATCH when the stream ends mid-item.
  */
@@ -35,9 +44,9 @@ export async function* itemChunks(chunks: AsyncIterable<Uint8Array>, itemsize: n
     const whole = rest.length - (rest.length % itemsize);
     if (whole > 0) {
       const piece = rest.subarray(0, whole);
-      yield piece.byteOffset % itemsize === 0 ? piece : piece.slice();
+      yield piece.byteOffset % itemsize === 0 ? piece : copyBytes(piece);
     }
-    if (whole < rest.length) carry = rest.slice(whole);
+    if (whole < rest.length) carry = copyBytes(rest.subarray(whole));
   }
   if (carry.length > 0) {
     throw new NpzError('ERR_NPY_SIZE_MISMATCH', `data of ${JSON.stringify(name)} ends in the middle of an item`, { entry: name });

@@ -61,6 +61,25 @@ describe('element streams', () => {
     await expect(collect(itemChunks(fromArrays([1, 2, 3, 4, 5]), 4, 'x'))).rejects.toMatchObject({ code: 'ERR_NPY_SIZE_MISMATCH' });
   });
 
+  it('re-cut Node Buffers from recycled memory into aligned copies (Buffer#slice is a view)', async () => {
+    // One pool, as a reader with reuseBuffers hands it out: each chunk a Buffer at an odd offset, overwritten after use.
+    const pool = Buffer.alloc(64);
+    async function* recycled(): AsyncGenerator<Uint8Array> {
+      for (const bytes of [[1, 2, 3], [4, 5, 6, 7, 8]]) {
+        pool.fill(0xee);
+        pool.set(bytes, 1);
+        yield pool.subarray(1, 1 + bytes.length);
+      }
+      pool.fill(0xee);
+    }
+    const pieces: number[][] = [];
+    for await (const piece of itemChunks(recycled(), 2, 'x')) {
+      expect(piece.byteOffset % 2).toBe(0);
+      pieces.push([...piece]);
+    }
+    expect(pieces).toEqual([[1, 2], [3, 4], [5, 6, 7, 8]]);
+  });
+
   it('pair two streams into equal pieces and notice a length mismatch', async () => {
     const pairs = await collect(pairedChunks(fromArrays([1, 2, 3], [4]), fromArrays([5], [6, 7, 8]), 'x'));
     expect(pairs.map(([a, b]) => [[...a], [...b]])).toEqual([

@@ -1,7 +1,7 @@
 import type { ArrayFile, DType } from '../../index.js';
 import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
 import { entryItemsize, isArrayEntry, type TensorEntry } from '../npz-input.js';
-import { formatShape } from '../table.js';
+import { formatShape } from '../shape.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import type { WorkProgress } from './progress-report.js';
 

@@ -1,5 +1,5 @@
 import { DTYPES, type ArrayFile, type DType } from '../../index.js';
-import { addValues, emptySummary, type Summary } from '../commands/stats.js';
+import { addValues, emptySummary, type Summary } from '../summary.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
 import { entryItemsize, type TensorEntry } from '../npz-input.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
