@@ -1,10 +1,11 @@
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import send from 'send';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readNpz, saveSafetensorsShards, type NpyArray } from '../../src/index.js';
 import { jsonNumbers } from '../../src/cli/view/work-stream.js';
 import { STATIC_CSP } from '../../src/cli/view/static-site.js';
 import { runCli } from '../helpers/cli.js';
@@ -202,5 +203,35 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream view 
       await expect(page.locator('.error-message').innerText()).resolves.toContain('another origin');
     });
     expect(otherServer.requests).toEqual([]);
+  });
+
+  it('a sharded safetensors checkpoint, chosen as its index and shards or by the index URL, equals the server’s JSON', async () => {
+    // Three tensors of base.npz (float32, float16, bfloat16) in shards of at most 150 kB.
+    const wanted = new Set(Object.keys(fixtures.expected.histograms));
+    const tree: [string, NpyArray][] = [];
+    for await (const [name, array] of readNpz(join(fixtures.dir, 'base.npz'))) if (wanted.has(name)) tree.push([name, array]);
+    const shards = join(fixtures.dir, 'shards');
+    mkdirSync(shards);
+    const saved = await saveSafetensorsShards(join(shards, 'model.safetensors'), tree.values(), { maxShardSize: 150_000 });
+    expect(saved.files.length).toBeGreaterThan(2);
+    const view = await startView([join('shards', 'model.safetensors.index.json')], { cwd: fixtures.dir });
+    try {
+      const overview = await serverApi(view, 'overview', { file: '0' });
+      const reports = new Map<string, unknown>();
+      for (const name of wanted) reports.set(name, await serverApi(view, 'tensor', { file: '0', name }));
+      const check = async (page: Page): Promise<void> => {
+        await page.locator('table.tensors tbody tr, .error').first().waitFor();
+        expect(await page.locator('.error').count(), await page.locator('main').innerText()).toBe(0);
+        expect(await pageApi(page, 'overview', { file: '0' })).toEqual(overview);
+        for (const [name, report] of reports) expect(await pageApi(page, 'tensor', { file: '0', name }), name).toEqual(report);
+      };
+      await withStaticPage(async (page) => {
+        await page.locator('#open-files').setInputFiles(readdirSync(shards).map((name) => join(shards, name)));
+        await check(page);
+      });
+      await withStaticPage(check, '/index.html?a=files/shards/model.safetensors.index.json');
+    } finally {
+      expect(await view.stop()).toBe(0);
+    }
   });
 });

@@ -563,7 +563,7 @@ async function openInputs(values) {
   show(h('p', { class: 'loading', role: 'status' }, `opening ${values.map((value) => (typeof value === 'string' ? value : value.name)).join(' and ')}…`));
   try {
     const { openLocal } = await import('./local.js');
-    const opened = await openLocal(values.slice(0, 2), STATIC_BINS === undefined ? {} : { bins: STATIC_BINS });
+    const opened = await openLocal(values, STATIC_BINS === undefined ? {} : { bins: STATIC_BINS });
     local?.close();
     local = opened;
     files = opened.files;
@@ -579,7 +579,7 @@ async function openInputs(values) {
 }
 
 function openView() {
-  const picker = h('input', { type: 'file', multiple: true, accept: '.npz,.safetensors', id: 'open-files', 'aria-label': 'choose files' });
+  const picker = h('input', { type: 'file', multiple: true, accept: '.npz,.safetensors,.json', id: 'open-files', 'aria-label': 'choose files' });
   picker.addEventListener('change', () => {
     if (picker.files.length > 0) void openInputs([...picker.files]);
   });
@@ -605,7 +605,7 @@ function openView() {
   });
   show(
     h('h1', {}, 'Open a checkpoint'),
-    h('p', {}, 'An .npz or .safetensors file; two files (A, then B) show what changed between them. Everything is read and computed in this page: nothing is uploaded.'),
+    h('p', {}, 'An .npz or .safetensors file (or a shard index chosen with its shards); two files (A, then B) show what changed between them. Everything is read and computed in this page: nothing is uploaded.'),
     h('section', { class: 'open-panel' }, h('h2', {}, 'From this computer'), picker, zone),
     h('section', { class: 'open-panel' }, h('h2', {}, 'By URL'), h('p', { class: 'note' }, `Files served beside this page (${location.origin}), by a server that answers Range requests.`), form),
   );

@@ -9,7 +9,7 @@
  * Messages out: `{ type: 'opened', files, bins }`, then per request `progress` lines and one `result` or `error`,
  * in the shapes the server's JSON API has (numbers as numbers: structured clone keeps NaN and Infinity).
  */
-import { NpzError, blobSource, httpSource, openNpz, openSafetensors, type ArrayFile, type RandomAccessSource } from '../../../browser/index.js';
+import { NpzError, blobSource, httpSource, openNpz, openSafetensors, openSafetensorsIndex, type ArrayFile, type RandomAccessSource } from '../../../browser/index.js';
 import { formatOf, isArrayEntry, type TensorEntry } from '../../npz-input.js';
 import { compareTensor, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from '../diff-report.js';
 import { overviewOf, rowOf, type Overview } from '../overview.js';
@@ -18,7 +18,7 @@ import { WorkProgress } from '../progress-report.js';
 import { rangeBoxReader } from '../raw-boxes.js';
 import { DEFAULT_BINS, reportBytes, tensorReport, type TensorReport } from '../tensor-report.js';
 
-export type StaticInput = { kind: 'file'; file: File } | { kind: 'url'; url: string };
+export type StaticInput = { kind: 'file'; file: File } | { kind: 'url'; url: string } | { kind: 'folder'; files: File[] };
 
 interface OpenedFile {
   index: number;
@@ -69,19 +69,51 @@ function sameOriginUrl(text: string): URL {
   return url;
 }
 
+/**
+ * Every request the worker makes goes through here: the page's origin only, whatever asks (a URL typed in, a shard
+ * a shard index names).
+ */
+const sameOriginFetch: typeof fetch = (input, init) => {
+  const url = input instanceof Request ? input.url : String(input);
+  try {
+    sameOriginUrl(url);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return fetch(input, init);
+};
+
+const isIndexName = (name: string): boolean => /\.json$/i.test(name);
+
+/** The inputs as opened: the Files of a shard index and its shards (chosen or dropped together) are one checkpoint. */
+export function groupInputs(inputs: readonly StaticInput[]): StaticInput[] {
+  const files = inputs.flatMap((input) => (input.kind === 'file' ? [input.file] : []));
+  if (files.some((file) => isIndexName(file.name))) return [{ kind: 'folder', files }];
+  return inputs.slice(0, 2);
+}
+
 async function openOne(input: StaticInput, index: number): Promise<OpenedFile> {
   const label = index === 0 ? 'A' : 'B';
-  let path = input.kind === 'file' ? input.file.name : input.url;
-  let size: number | null = input.kind === 'file' ? input.file.size : null;
+  let path = input.kind === 'file' ? input.file.name : input.kind === 'url' ? input.url : (input.files.find((file) => isIndexName(file.name))?.name ?? 'shards');
+  let size: number | null = input.kind === 'file' ? input.file.size : input.kind === 'folder' ? input.files.reduce((sum, file) => sum + file.size, 0) : null;
   let source: RandomAccessSource | undefined;
   try {
+    if (input.kind === 'folder') {
+      const file = await openSafetensorsIndex(input.files);
+      return { index, label, path, size, error: null, file, readBoxes: streamedBoxReader(file) };
+    }
     let formatName = path;
     if (input.kind === 'file') source = blobSource(input.file);
     else {
       const url = sameOriginUrl(input.url);
       path = urlLabel(url);
       formatName = url.pathname;
-      source = await httpSource(url);
+      if (isIndexName(formatName)) {
+        // The shards are fetched beside the index, each through the same-origin fetch.
+        const file = await openSafetensorsIndex(url, { http: { fetch: sameOriginFetch } });
+        return { index, label, path, size, error: null, file, readBoxes: streamedBoxReader(file) };
+      }
+      source = await httpSource(url, { fetch: sameOriginFetch });
       size = source.size;
     }
     const file = formatOf(formatName) === 'safetensors' ? await openSafetensors(source) : await openNpz(source);
@@ -272,7 +304,7 @@ export function serveLocalView(scope: WorkerScope): void {
     const message = event.data as { type?: string; id?: number; path?: string; params?: Record<string, string>; inputs?: StaticInput[]; bins?: number };
     if (message.type === 'open') {
       const bins = Number.isInteger(message.bins) && message.bins! >= 1 && message.bins! <= 1000 ? message.bins! : DEFAULT_BINS;
-      const inputs = (message.inputs ?? []).slice(0, 2);
+      const inputs = groupInputs(message.inputs ?? []);
       opening = Promise.all(inputs.map(openOne)).then((files) => (view = new LocalView(files, bins)));
       void opening.then((opened) => scope.postMessage({ type: 'opened', files: opened.files.map(({ index, label, path, size, error }) => ({ index, label, path, size, error })), bins }));
     } else if (message.type === 'request' && typeof message.id === 'number') {
