@@ -21,6 +21,7 @@ import type { NpyArray } from './npy/array.js';
 import type { Leaf } from './npy/write.js';
 import { nodePlatform } from './node/platform.js';
 import * as npzOpen from './npz/open.js';
+import * as npyOpen from './npz/open-npy.js';
 import * as npzRead from './npz/read.js';
 import * as npySave from './npz/save-npy.js';
 import * as npzSave from './npz/save.js';
@@ -28,6 +29,7 @@ import * as npzStream from './npz/stream.js';
 import * as stOpen from './safetensors/open.js';
 import * as stSave from './safetensors/save.js';
 import * as stShards from './safetensors/shards.js';
+import * as stStream from './safetensors/stream.js';
 import type { ByteStream } from './io/byte-stream.js';
 import type { NpzSource } from './io/random-access.js';
 import type { FlatTree, Tree } from './tree/flatten.js';
@@ -55,15 +57,17 @@ export {
 export { flattenWithNames, unflattenWithNames } from './tree/flatten.js';
 export type { Tree, FlatTree } from './tree/flatten.js';
 
-export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, ShardOptions } from './io/array-file.js';
-export type { ArrayFile, ArrayEntry } from './array-entry.js';
+export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions, ShardOptions, DamagedPolicy, EntryError } from './io/array-file.js';
+export { isDamagedEntry } from './array-entry.js';
+export type { ArrayFile, ArrayEntry, DamagedEntry } from './array-entry.js';
+export type { OpenNpyOptions, NpyFile, NpyFileEntry, NpyFileArrayEntry, NpyFileDamagedEntry } from './npz/open-npy.js';
 export { sliceShape, formatSlice } from './npy/slice.js';
 export type { Slice, SliceItem, SliceBound } from './npy/slice.js';
 export type { ReadStats } from './io/planner/index.js';
 
 export type { SaveOptions, SaveProgress, SaveSummary } from './npz/save.js';
 export type { SaveNpyOptions, SaveNpySummary } from './npz/save-npy.js';
-export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, NpzChunksOptions } from './npz/open.js';
+export type { OpenNpzOptions, NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, NpzDamagedEntry, NpzChunksOptions } from './npz/open.js';
 export type { Compression, DuplicateNamePolicy } from './npz/keys.js';
 export type { ReadNpzOptions, LoadNpzOptions, NpzTree } from './npz/read.js';
 export type { StreamNpzOptions, StreamChunksOptions, StreamNpzEntry, StreamNpzArrayEntry, StreamNpzOtherEntry } from './npz/stream.js';
@@ -77,9 +81,10 @@ export type { HttpSource, HttpSourceOptions, HttpSourceStats } from './node/http
 export type { HttpRetry } from './http/index.js';
 export type { RemoteOptions, S3Options, GcsOptions, HubOptions, AwsCredentials, BearerToken } from './objectstore/options.js';
 
-export type { SaveSafetensorsOptions, SaveSafetensorsStreamOptions, SaveSafetensorsSummary } from './safetensors/save.js';
+export type { SaveSafetensorsOptions, SaveSafetensorsStreamOptions, SaveSafetensorsSummary, SafetensorsFloat8DType } from './safetensors/save.js';
 export type { OpenSafetensorsOptions, SafetensorsFile, SafetensorsEntry, SafetensorsChunksOptions } from './safetensors/open.js';
 export type { SaveShardsOptions, SaveShardsSummary, ShardedEntry } from './safetensors/shards.js';
+export type { StreamSafetensorsOptions, StreamSafetensorsEntry } from './safetensors/stream.js';
 
 /**
  * Writes `tree` to `path` atomically: into a temp file beside it, fsync'd, then renamed over `path`. Lazy
@@ -120,9 +125,20 @@ export function saveNpy(path: string, array: Leaf, options?: npySave.SaveNpyOpti
  * describes every array up front. `input` is a path, an `http(s)://`, `s3://`, `gs://` or `hf://` URL (read by
  * ranged requests, credentials from the environment or `options.remote`), bytes, or a RandomAccessSource. Headers are fetched in file order, many members per read, so opening costs a
  * few large reads whatever the member count.
+ * A member whose headers fail their checks is listed as damaged (`damaged: true`, with its `error`) rather than
+ * failing the open; `damaged: 'error'` restores the strict open.
  */
 export function openNpz(input: NpzSource, options?: npzOpen.OpenNpzOptions): Promise<npzOpen.NpzFile> {
   return npzOpen.openNpz(nodePlatform, input, options);
+}
+
+/**
+ * Opens a bare `.npy` file (what `np.save` writes) as an `ArrayFile` with one array, named after the file
+ * (`weights.npy` → `weights`, or `options.name`). The header is read and checked against the file's size (header
+ * plus exactly the data it declares); the data is read by `get` and `chunks`, little-endian like every reader's.
+ */
+export function openNpy(input: NpzSource, options?: npyOpen.OpenNpyOptions): Promise<npyOpen.NpyFile> {
+  return npyOpen.openNpy(nodePlatform, input, options);
 }
 
 /**
@@ -191,6 +207,15 @@ export function openSafetensors(input: NpzSource, options?: stOpen.OpenSafetenso
   return stOpen.openSafetensors(nodePlatform, input, options);
 }
 
+/**
+ * The tensors of a safetensors stream (stdin, a pipe, an HTTP body), lazily, in data order: the header is read
+ * and checked first, then each entry's bytes are read by `chunks()` or `read()` before the next entry is
+ * requested, or skipped when the next is requested first. The stream must end where the last tensor does.
+ */
+export function streamSafetensors(input: ByteStream, options?: stStream.StreamSafetensorsOptions): AsyncGenerator<stStream.StreamSafetensorsEntry, void, undefined> {
+  return stStream.streamSafetensors(nodePlatform, input, options);
+}
+
 /** Every tensor of a safetensors file as `[name, array]`, in data order; the file is closed when the loop ends. */
 export function readSafetensors(input: NpzSource, options?: stOpen.OpenSafetensorsOptions): AsyncGenerator<[string, NpyArray], void, undefined> {
   return stOpen.readSafetensors(nodePlatform, input, options);
@@ -209,9 +234,9 @@ export function saveSafetensorsShards(path: string, tree: Tree | FlatTree, optio
 /**
  * Opens a `*.safetensors.index.json` and every shard it names, as one file whose entries say which shard holds
  * each tensor. Each name must be in exactly the shard the index maps it to, and each shard must hold nothing the
- * index does not map to it. `indexPath` may be a URL (`http(s)://`, `s3://`, `gs://`, `hf://`): the shards are
- * read beside it.
+ * index does not map to it. `index` may be a URL (`http(s)://`, `s3://`, `gs://`, `hf://`): the shards are resolved
+ * against it and read with the same options (HTTP headers included).
  */
-export function openSafetensorsIndex(indexPath: string, options?: stOpen.OpenSafetensorsOptions): Promise<stOpen.SafetensorsFile<stShards.ShardedEntry>> {
-  return stShards.openSafetensorsIndex(nodePlatform, indexPath, options);
+export function openSafetensorsIndex(index: string | URL, options?: stOpen.OpenSafetensorsOptions): Promise<stOpen.SafetensorsFile<stShards.ShardedEntry>> {
+  return stShards.openSafetensorsIndex(nodePlatform, index, options);
 }

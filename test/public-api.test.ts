@@ -68,11 +68,13 @@ describe('public API', () => {
       'function formatSlice',
       'function httpSource',
       'function isDType',
+      'function isDamagedEntry',
       'function isNpzError',
       'function loadNpz',
       'function npyHeaderLength',
       'function numberToBfloat16Bits',
       'function numberToFloat16Bits',
+      'function openNpy',
       'function openNpz',
       'function openSafetensors',
       'function openSafetensorsIndex',
@@ -86,6 +88,7 @@ describe('public API', () => {
       'function saveSafetensorsStream',
       'function sliceShape',
       'function streamNpz',
+      'function streamSafetensors',
       'function unflattenWithNames',
       'interface ArrayChunksOptions',
       'interface ArrayFile',
@@ -94,6 +97,7 @@ describe('public API', () => {
       'interface AwsCredentials',
       'interface DTypeInfo',
       'interface DecodeNpyHeaderOptions',
+      'interface EntryError',
       'interface GcsOptions',
       'interface HttpRetry',
       'interface HttpSource',
@@ -103,14 +107,19 @@ describe('public API', () => {
       'interface LazyArray',
       'interface LoadNpzOptions',
       'interface NpyArray',
+      'interface NpyFile',
+      'interface NpyFileArrayEntry',
+      'interface NpyFileDamagedEntry',
       'interface NpyHeader',
       'interface NpyHeaderFields',
       'interface NpzArrayEntry',
       'interface NpzChunksOptions',
+      'interface NpzDamagedEntry',
       'interface NpzErrorContext',
       'interface NpzFile',
       'interface NpzOtherEntry',
       'interface NpzTree',
+      'interface OpenNpyOptions',
       'interface OpenNpzOptions',
       'interface OpenSafetensorsOptions',
       'interface RandomAccessSource',
@@ -137,6 +146,8 @@ describe('public API', () => {
       'interface StreamNpzArrayEntry',
       'interface StreamNpzOptions',
       'interface StreamNpzOtherEntry',
+      'interface StreamSafetensorsEntry',
+      'interface StreamSafetensorsOptions',
       'type ArrayDType',
       'type ArrayEntry',
       'type ArrayFormat',
@@ -145,16 +156,20 @@ describe('public API', () => {
       'type ByteStream',
       'type Compression',
       'type DType',
+      'type DamagedEntry',
+      'type DamagedPolicy',
       'type Descr',
       'type DescrField',
       'type DuplicateNamePolicy',
       'type FieldName',
       'type FlatTree',
       'type Leaf',
+      'type NpyFileEntry',
       'type NpyTypedArray',
       'type NpzEntry',
       'type NpzErrorCode',
       'type NpzSource',
+      'type SafetensorsFloat8DType',
       'type Slice',
       'type SliceBound',
       'type SliceItem',
@@ -205,6 +220,7 @@ describe('public API', () => {
       'function float32ToFloat16',
       'function httpSource',
       'function isDType',
+      'function isDamagedEntry',
       'function isNpzError',
       'function loadNpz',
       'function npyHeaderLength',
@@ -265,6 +281,7 @@ describe('public API', () => {
       'type ByteStream',
       'type Compression',
       'type DType',
+      'type DamagedEntry',
       'type Descr',
       'type DescrField',
       'type DuplicateNamePolicy',
@@ -282,9 +299,9 @@ describe('public API', () => {
   });
 
   it('package.json maps the entries to the built files', async () => {
-    const pkg = (await import('../package.json', { with: { type: 'json' } })).default as { exports: Record<string, { import?: string; types?: string }> };
-    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js' });
-    expect(pkg.exports['./paligemma']).toEqual({ types: './dist/paligemma/index.d.ts', import: './dist/paligemma/index.js' });
-    expect(pkg.exports['./browser']).toEqual({ types: './dist/browser/index.d.ts', import: './dist/browser/index.js', default: './dist/browser/index.js' });
+    const pkg = (await import('../package.json', { with: { type: 'json' } })).default as { exports: Record<string, { default?: string; types?: string }> };
+    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', default: './dist/index.js' });
+    expect(pkg.exports['./paligemma']).toEqual({ types: './dist/paligemma/index.d.ts', default: './dist/paligemma/index.js' });
+    expect(pkg.exports['./browser']).toEqual({ types: './dist/browser/index.d.ts', default: './dist/browser/index.js' });
   });
 });

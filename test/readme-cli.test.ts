@@ -1,28 +1,31 @@
 /**
- * The CLI sessions shown in README.md (```console blocks) are what the built CLI prints today. Every `$` line is
- * run by bash in one scratch directory, in document order, with `npz-stream` on PATH and the files the README
- * names: `paligemma-tiny.npz` (the fixture), `damaged.npz` (one bit flipped in the data of
+ * The CLI sessions shown in README.md and docs/cli.md (```console blocks) are what the built CLI prints today.
+ * Every `$` line is run by bash in one scratch directory per document, in document order, with `npz-stream` on
+ * PATH and the files the documents name: `paligemma-tiny.npz` (the fixture), `damaged.npz` (one bit flipped in the data of
  * llm/layers/attn/q_einsum/w) and `tuned.npz` (one value of it changed). The lines shown must appear in the
  * output in order; where the README shows no `...`, they must be the whole output; a `# exit N` comment is checked
  * against the exit code. Lines that need the network
  * or other tools (URLs, gsutil) are skipped.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNpz, readNpz, saveNpz, type NpyArray } from '../src/index.js';
-import { BIN, ROOT, ensureBuilt } from './helpers/cli.js';
+import { BIN, ROOT, cliEnv, ensureBuilt } from './helpers/cli.js';
 import { PALIGEMMA } from './helpers/fixtures.js';
 import { makeTempDir, type TempDir } from './helpers/tmp.js';
 
+const DOCUMENTS = ['README.md', 'docs/cli.md'];
+
 interface Session {
+  document: string;
   line: number;
   command: string;
   shown: string[];
 }
 
-function sessions(markdown: string): Session[] {
+function sessions(document: string, markdown: string): Session[] {
   const result: Session[] = [];
   const lines = markdown.split('\n');
   let inConsole = false;
@@ -33,7 +36,7 @@ function sessions(markdown: string): Session[] {
       continue;
     }
     if (!inConsole) continue;
-    if (text.startsWith('$ ')) result.push({ line: i + 1, command: text.slice(2), shown: [] });
+    if (text.startsWith('$ ')) result.push({ document, line: i + 1, command: text.slice(2), shown: [] });
     else if (text !== '' && result.length > 0) result.at(-1)!.shown.push(text);
   }
   return result;
@@ -44,8 +47,7 @@ const Q_EINSUM = 'llm/layers/attn/q_einsum/w';
 
 describe('README CLI sessions', () => {
   let dir: TempDir;
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const all = sessions(readme);
+  const all = DOCUMENTS.flatMap((document) => sessions(document, readFileSync(join(ROOT, document), 'utf8')));
 
   beforeAll(async () => {
     ensureBuilt();
@@ -54,7 +56,9 @@ describe('README CLI sessions', () => {
     mkdirSync(bin);
     writeFileSync(join(bin, 'npz-stream'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
     chmodSync(join(bin, 'npz-stream'), 0o755);
-    copyFileSync(PALIGEMMA, dir.file('paligemma-tiny.npz'));
+    const fixtures = dir.file('fixtures');
+    mkdirSync(fixtures);
+    copyFileSync(PALIGEMMA, join(fixtures, 'paligemma-tiny.npz'));
 
     const bytes = new Uint8Array(readFileSync(PALIGEMMA));
     const file = await openNpz(bytes);
@@ -62,19 +66,22 @@ describe('README CLI sessions', () => {
     await file.close();
     if (!entry?.isArray || entry.dataOffset === undefined) throw new Error(`${Q_EINSUM} missing from the fixture`);
     bytes[entry.dataOffset + 7]! ^= 1;
-    writeFileSync(dir.file('damaged.npz'), bytes);
+    writeFileSync(join(fixtures, 'damaged.npz'), bytes);
 
     const tuned: [string, NpyArray][] = [];
     for await (const [name, array] of readNpz(PALIGEMMA)) {
       if (name === Q_EINSUM) (array.data as Float32Array)[((1 * 2 + 0) * 8 + 3) * 4 + 2] = 2.5; // [1, 0, 3, 2] of (2, 2, 8, 4)
       tuned.push([name, array]);
     }
-    await saveNpz(dir.file('tuned.npz'), tuned.values());
+    await saveNpz(join(fixtures, 'tuned.npz'), tuned.values());
+    for (const document of DOCUMENTS) cpSync(fixtures, dir.file(document.replace(/[/.]/g, '-')), { recursive: true });
   }, 120_000);
   afterAll(() => dir?.remove());
 
   it('finds the sessions it checks', () => {
-    expect(all.filter((s) => !SKIP.some((skip) => skip.test(s.command))).length).toBeGreaterThanOrEqual(15);
+    const checked = all.filter((s) => !SKIP.some((skip) => skip.test(s.command)));
+    expect(checked.filter((s) => s.document === 'README.md').length).toBeGreaterThanOrEqual(1);
+    expect(checked.filter((s) => s.document === 'docs/cli.md').length).toBeGreaterThanOrEqual(15);
   });
 
   it('every shown output is what the CLI prints', () => {
@@ -82,9 +89,9 @@ describe('README CLI sessions', () => {
     for (const session of all) {
       if (SKIP.some((skip) => skip.test(session.command))) continue;
       const run = spawnSync('bash', ['-c', session.command], {
-        cwd: dir.path,
+        cwd: dir.file(session.document.replace(/[/.]/g, '-')),
         encoding: 'utf8',
-        env: { ...process.env, PATH: `${dir.file('bin')}:${process.env['PATH']}`, NO_COLOR: '1' },
+        env: cliEnv({ PATH: `${dir.file('bin')}:${process.env['PATH']}`, NO_COLOR: '1' }),
       });
       const actual = `${run.stdout}${run.stderr}`.split('\n').filter((line) => line !== '');
       const shown = session.shown.filter((line) => line !== '...');
@@ -99,9 +106,9 @@ describe('README CLI sessions', () => {
       const exit = /# exit (\d+)/.exec(session.command);
       const statusWrong = exit !== null && run.status !== Number(exit[1]);
       if (missing.length > 0 || (!elided && actual.length !== shown.length) || statusWrong) {
-        wrong.push(`README line ${session.line}: $ ${session.command}\n  exit ${run.status}, shown:\n    ${session.shown.join('\n    ')}\n  printed:\n    ${actual.join('\n    ')}`);
+        wrong.push(`${session.document}:${session.line}: $ ${session.command}\n  exit ${run.status}, shown:\n    ${session.shown.join('\n    ')}\n  printed:\n    ${actual.join('\n    ')}`);
       }
     }
     expect(wrong).toEqual([]);
-  }, 120_000);
+  }, 600_000);
 });

@@ -9,13 +9,11 @@ export function itemsizeOf(dtype: ArrayDType, fallback: number): number {
   return dtype === 'raw' ? fallback : DTYPES[dtype].itemsize;
 }
 
-/**
- * A copy of `bytes` in a buffer of its own. Not `bytes.slice()`: on a Node Buffer (what readers hand out on Node)
- * that is a view of the same memory, which a reader with recycled buffers overwrites on its next read, and which
- * keeps the original's alignment.
- */
-export function copyBytes(bytes: Uint8Array): Uint8Array {
-  return Uint8Array.prototype.slice.call(bytes);
+/** A copy in memory of its own: `slice()` would not do, a Node Buffer's slice() is a view. */
+export function copyOf(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
 }
 
 /**
@@ -44,9 +42,9 @@ export async function* itemChunks(chunks: AsyncIterable<Uint8Array>, itemsize: n
     const whole = rest.length - (rest.length % itemsize);
     if (whole > 0) {
       const piece = rest.subarray(0, whole);
-      yield piece.byteOffset % itemsize === 0 ? piece : copyBytes(piece);
+      yield piece.byteOffset % itemsize === 0 ? piece : copyOf(piece);
     }
-    if (whole < rest.length) carry = copyBytes(rest.subarray(whole));
+    if (whole < rest.length) carry = copyOf(rest.subarray(whole));
   }
   if (carry.length > 0) {
     throw new NpzError('ERR_NPY_SIZE_MISMATCH', `data of ${JSON.stringify(name)} ends in the middle of an item`, { entry: name });

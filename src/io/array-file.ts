@@ -5,20 +5,21 @@
  *
  * Room to grow without breaking callers: `get` and `chunks` take an options object (`slice` joined it), and code
  * that narrows on `isArray` before using array fields stays correct when entries that cannot be read as arrays
- * (damaged members, which will carry their error) join the non-array side of the union.
+ * (damaged members, which carry their error) join the non-array side of the union.
  *
  * This module holds the generic part, which each format's module builds on; the union over the formats'
  * entry types (`ArrayEntry`, and `ArrayFile` with it as its default) lives above the formats, in
  * `src/array-entry.ts`, so no format imports a module that imports it back.
  */
 import type { NpyArray } from '../npy/array.js';
+import { NpzError, type NpzErrorCode } from '../errors.js';
 import type { ArrayDType } from '../npy/dtype.js';
 import type { Descr } from '../npy/header.js';
 import type { Slice } from '../npy/slice.js';
 import type { ReadStats } from './planner/index.js';
 
-/** The formats behind an `ArrayFile`. */
-export type ArrayFormat = 'npz' | 'safetensors';
+/** The formats behind an `ArrayFile`: an npz, a safetensors file (or shard index), a bare `.npy` file. */
+export type ArrayFormat = 'npz' | 'safetensors' | 'npy';
 
 /**
  * What every array says, in every format and from a stream too: enough to interpret the bytes `get` and `chunks`
@@ -44,12 +45,64 @@ export interface ArrayInfo {
 
 /**
  * What every entry of every format declares: `format` says which format's fields it has; `isArray` whether it is
- * an array (`get` and `chunks` read it) or a member listed only (an npz member whose name does not end in `.npy`).
+ * an array (`get` and `chunks` read it) or a member listed only: an npz member whose name does not end in `.npy`,
+ * or a damaged member (`damaged: true`), whose `error` is what reading it throws.
  */
 export interface EntryOfFormat {
   readonly format: ArrayFormat;
   name: string;
   isArray: boolean;
+  damaged?: boolean;
+}
+
+/** Why a damaged entry cannot be read: the code and message of the error that reading it throws. */
+export interface EntryError {
+  readonly code: NpzErrorCode;
+  readonly message: string;
+}
+
+/**
+ * What opening a file does with a member that cannot be read as an array (a bad npy header, an unsupported
+ * compression method, a local header that disagrees with the directory) while the file's directory is intact:
+ *
+ * - `'list'` (default): the file opens, and the member is an entry with `damaged: true`, `isArray: false` and its
+ *   `error`; `get` and `chunks` of it throw that error. A damaged member does not hide the intact ones.
+ * - `'error'`: opening throws the first such error, as a strict reader would.
+ *
+ * Damage found only by reading the data (a CRC-32 mismatch, a truncated member) is thrown by `get` and `chunks`
+ * in both modes: opening reads no data.
+ */
+export type DamagedPolicy = 'list' | 'error';
+
+/**
+ * Codes that say something about the outside world or the caller, never about a member's bytes: an error with one
+ * of these while a member is described ends the open, whatever the policy.
+ */
+const NOT_DAMAGE: ReadonlySet<NpzErrorCode> = new Set<NpzErrorCode>([
+  'ERR_IO',
+  'ERR_REMOTE_RANGE',
+  'ERR_REMOTE_CHANGED',
+  'ERR_REMOTE_STATUS',
+  'ERR_REMOTE_NETWORK',
+  'ERR_ABORTED',
+  'ERR_INVALID_ARGUMENT',
+  'ERR_NPZ_CLOSED',
+]);
+
+/** True for an error that marks one member as damaged (rather than failing the whole read). */
+export function isMemberDamage(error: unknown): error is NpzError {
+  return error instanceof NpzError && !NOT_DAMAGE.has(error.code);
+}
+
+/** The error a damaged entry's reads throw: a fresh NpzError with the original's code, message and context. */
+export function damageError(error: NpzError): NpzError {
+  return new NpzError(error.code, error.message, {
+    ...(error.entry === undefined ? {} : { entry: error.entry }),
+    ...(error.offset === undefined ? {} : { offset: error.offset }),
+    expected: error.expected,
+    actual: error.actual,
+    cause: error,
+  });
 }
 
 export interface ArrayGetOptions {

@@ -23,8 +23,9 @@ class FileSource implements RandomAccessSource {
     const handle = this.#handle;
     if (handle === undefined) throw new NpzError('ERR_NPZ_CLOSED', `read from ${this.#path} after close`);
     const wanted = Math.max(0, Math.min(length, this.size - offset));
-    // Unzeroed memory is safe here: only the bytes actually read are ever exposed.
-    const target = into ?? Buffer.allocUnsafe(wanted);
+    // Unzeroed memory is safe here: only the bytes actually read are ever exposed. Not from Buffer's shared pool,
+    // and handed out as a plain Uint8Array: readers pass views of it on (chunks), and Buffer's slice() is a view.
+    const target = into ?? plainBytes(wanted);
     let done = 0;
     // A positional read may return less than asked (signals, pipes, network filesystems); loop until EOF.
     while (done < wanted) {
@@ -85,4 +86,10 @@ export async function fileSource(location: string | URL): Promise<RandomAccessSo
     if (error instanceof NpzError) throw error;
     throw new NpzError('ERR_IO', `cannot stat ${path}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** `length` unzeroed bytes of their own (not in Buffer's shared pool), typed as a plain Uint8Array. */
+export function plainBytes(length: number): Uint8Array {
+  const bytes = Buffer.allocUnsafeSlow(length);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -1,6 +1,7 @@
 import { Agent, interceptors, type Dispatcher } from 'undici';
 import type { BodyEnd, RangeRequest, RangeTransport, TransportBody, TransportFailure, TransportResponse } from '../http/transport.js';
 import { MAX_REDIRECTS } from '../http/response.js';
+import { plainBytes } from './file-source.js';
 
 /**
  * The HTTP transport on Node: undici's `request`, on a connection pool of the source's own. `request` hands the
@@ -127,7 +128,7 @@ export class UndiciTransport implements RangeTransport {
 
   allocate(length: number): Uint8Array {
     // Unzeroed memory is safe: a read either fills every byte or fails.
-    return Buffer.allocUnsafe(length);
+    return plainBytes(length);
   }
 
   async close(): Promise<void> {

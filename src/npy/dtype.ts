@@ -151,7 +151,9 @@ export function parseDescrString(descr: string, options: DescrOptions = {}): Sim
   if (kind === 'V' && size === 2 && options.keepV2Raw !== true) {
     return { dtype: 'bfloat16', byteOrder, itemsize: 2, swapUnit: 2 };
   }
-  if (kind === 'b' || ((kind === 'i' || kind === 'u' || kind === 'f' || kind === 'c') && !/^(f(10|12|16)|c(20|24|32))$/.test(`${kind}${size}`))) {
+  // 'f1' is no numpy type, but ml_dtypes registers float8_e5m2 under it, and numpy then saves '<f1': its bytes
+  // are kept raw, like the '<V1' of the other float8 kinds.
+  if (kind === 'b' || ((kind === 'i' || kind === 'u' || kind === 'f' || kind === 'c') && !/^(f(1|10|12|16)|c(20|24|32))$/.test(`${kind}${size}`))) {
     throw new NpzError('ERR_NPY_DTYPE', `descr is not a valid dtype descriptor: ${JSON.stringify(descr)}`, { actual: descr });
   }
   // Bytes of raw descrs (strings, voids, datetimes, long doubles) are handed back exactly as stored.

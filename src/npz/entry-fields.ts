@@ -20,7 +20,10 @@ export interface NpzMemberFields {
 
 export interface NpyArrayFields {
   dtype: ArrayDType;
+  /** The descr of the data as handed out: little-endian (big-endian data is swapped as it is read). */
   descr: Descr;
+  /** The descr as the npy header states it: `'>f4'` for a big-endian member whose `descr` is `'<f4'`. */
+  storedDescr: Descr;
   shape: number[];
   fortranOrder: boolean;
   /** Data bytes after the npy header: prod(shape) × itemsize. */
@@ -33,6 +36,7 @@ export function npyArrayFields(header: NpyHeader): NpyArrayFields {
   return {
     dtype: header.dtype,
     descr: reportedDescr(header),
+    storedDescr: header.descr,
     shape: header.shape,
     fortranOrder: header.fortranOrder,
     byteLength: header.byteLength,

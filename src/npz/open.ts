@@ -1,6 +1,16 @@
 import { NpzError } from '../errors.js';
 import { abortError } from '../io/abort.js';
-import type { ArrayChunksOptions, ArrayGetOptions, ArrayInfo, FileOfEntries, ShardOptions } from '../io/array-file.js';
+import {
+  damageError,
+  isMemberDamage,
+  type ArrayChunksOptions,
+  type ArrayGetOptions,
+  type ArrayInfo,
+  type DamagedPolicy,
+  type EntryError,
+  type FileOfEntries,
+  type ShardOptions,
+} from '../io/array-file.js';
 import type { ReadStats } from '../io/planner/index.js';
 import { shardSlice } from '../npy/slice.js';
 import type { Codecs } from '../io/codecs.js';
@@ -28,6 +38,13 @@ export interface OpenNpzOptions extends NpzReadOptions {
   http?: HttpReadOptions;
   /** Credentials and endpoints for `s3://`, `gs://` and `hf://` inputs (default: from the environment). */
   remote?: RemoteOptions;
+  /**
+   * A member that cannot be read as an array while the central directory is intact (a bad npy header, a local
+   * header that disagrees with the directory, an unsupported compression): `'list'` (default) lists it as an
+   * entry with `damaged: true` and its `error`, which `get` and `chunks` of it throw; `'error'` makes opening
+   * throw that error instead. A damaged or unreadable central directory always fails the open.
+   */
+  damaged?: DamagedPolicy;
 }
 
 interface EntryBase extends NpzMemberFields {
@@ -43,6 +60,7 @@ interface EntryBase extends NpzMemberFields {
 /** An `.npy` member: the npz fields, and what its npy header says. */
 export interface NpzArrayEntry extends EntryBase, NpyArrayFields, ArrayInfo {
   isArray: true;
+  damaged?: false;
   /**
    * File offset of the first data byte, for stored members: the array is the `byteLength` bytes from here, so
    * ranges of it can be read directly. Absent for compressed members.
@@ -53,9 +71,20 @@ export interface NpzArrayEntry extends EntryBase, NpyArrayFields, ArrayInfo {
 /** A member whose name does not end in `.npy`: listed, never read as an array. */
 export interface NpzOtherEntry extends EntryBase {
   isArray: false;
+  damaged?: false;
 }
 
-export type NpzEntry = NpzArrayEntry | NpzOtherEntry;
+/**
+ * A member that could not be described (option `damaged: 'list'`): its npy header, local header or compression
+ * failed the checks. Listed with what went wrong; `get` and `chunks` of it throw that error.
+ */
+export interface NpzDamagedEntry extends EntryBase {
+  isArray: false;
+  damaged: true;
+  error: EntryError;
+}
+
+export type NpzEntry = NpzArrayEntry | NpzOtherEntry | NpzDamagedEntry;
 
 /**
  * Recycled chunks default smaller: a 1 MiB chunk is still in cache when the CRC pass reads it right after the
@@ -99,17 +128,27 @@ class OpenedNpz implements NpzFile {
   readonly #options: OpenNpzOptions;
   readonly #byKey: Map<string, ZipEntry>;
   readonly #byMemberName: Map<string, ZipEntry>;
+  /** The error of each damaged member, thrown again by every read of it. */
+  readonly #damage: Map<ZipEntry, NpzError>;
   /** Array entries by member name, for what a slice needs to know of a member. */
   readonly #arrays = new Map<string, NpzArrayEntry>();
   #closed = false;
 
-  constructor(archive: ZipArchive, owned: boolean, entries: NpzEntry[], byKey: Map<string, ZipEntry>, options: OpenNpzOptions) {
+  constructor(
+    archive: ZipArchive,
+    owned: boolean,
+    entries: NpzEntry[],
+    byKey: Map<string, ZipEntry>,
+    damage: Map<ZipEntry, NpzError>,
+    options: OpenNpzOptions,
+  ) {
     this.#archive = archive;
     this.#source = archive.source;
     this.#owned = owned;
     this.#options = options;
     this.entries = Object.freeze(entries);
     this.#byKey = byKey;
+    this.#damage = damage;
     this.#byMemberName = new Map();
     for (const entry of byKey.values()) this.#byMemberName.set(nameAsNumpySees(entry.name), entry);
     for (const entry of entries) if (entry.isArray) this.#arrays.set(entry.memberName, entry);
@@ -171,6 +210,8 @@ class OpenedNpz implements NpzFile {
     if (!isArrayMember(entry)) {
       throw new NpzError('ERR_NPZ_NOT_ARRAY', `member ${JSON.stringify(entry.name)} is not an .npy array`, { entry: name });
     }
+    const damage = this.#damage.get(entry);
+    if (damage !== undefined) throw damageError(damage);
     return entry;
   }
 }
@@ -187,10 +228,8 @@ const DEFLATED_HEADER_PEEK = 512;
 /** Bound on what a peek may inflate to (deflate expands at most ~1032×); beyond it the member reader decides. */
 const MAX_INFLATED_PEEK = 1 << 20;
 
-/** The entry for one member; synchronous (no promise) when the scan's bytes already hold its npy header. */
-function describe(archive: ZipArchive, codecs: Codecs, located: LocatedMember, options: OpenNpzOptions): NpzEntry | Promise<NpzEntry> {
-  const { entry, dataStart, head } = located;
-  const base: EntryBase = {
+function baseOf(entry: ZipEntry): EntryBase {
+  return {
     format: 'npz',
     name: keyOfMember(entry.name),
     memberName: entry.name,
@@ -200,6 +239,16 @@ function describe(archive: ZipArchive, codecs: Codecs, located: LocatedMember, o
     localHeaderOffset: entry.localHeaderOffset,
     crc32: entry.crc32,
   };
+}
+
+function damagedEntry(entry: ZipEntry, error: NpzError): NpzDamagedEntry {
+  return { ...baseOf(entry), isArray: false, damaged: true, error: { code: error.code, message: error.message } };
+}
+
+/** The entry for one member; synchronous (no promise) when the scan's bytes already hold its npy header. */
+function describe(archive: ZipArchive, codecs: Codecs, located: LocatedMember, options: OpenNpzOptions): NpzEntry | Promise<NpzEntry> {
+  const { entry, dataStart, head } = located;
+  const base = baseOf(entry);
   // A non-array member is listed only after its local header was checked (by the scan): a damaged central
   // directory name could otherwise turn an array member ('w.npy' -> 'w.npx') into one silently left out.
   if (!isArrayMember(entry)) return { ...base, isArray: false };
@@ -283,19 +332,31 @@ export async function openNpz(platform: Platform, input: NpzSource, options: Ope
       return compression === 'stored' ? NPY_HEADER_PEEK : compression === 'deflate' ? DEFLATED_HEADER_PEEK : 0;
     };
     const { signal } = options;
+    const listDamaged = options.damaged !== 'error';
+    const damage = new Map<ZipEntry, NpzError>();
+    /** A member that failed its checks: listed as damaged, or (strict) the end of the open. */
+    const damaged = (entry: ZipEntry, error: unknown): void => {
+      if (!listDamaged || !isMemberDamage(error)) throw error;
+      damage.set(entry, error);
+      described[position.get(entry) as number] = damagedEntry(entry, error);
+    };
     await archive.scan(
       kept,
       (located) => {
         if (signal?.aborted === true) throw abortError(signal, 'reading');
         const slot = position.get(located.entry) as number;
-        const entry = describe(archive, platform.codecs, located, options);
+        let entry: NpzEntry | Promise<NpzEntry>;
+        try {
+          entry = describe(archive, platform.codecs, located, options);
+        } catch (error) {
+          return damaged(located.entry, error);
+        }
         if (!(entry instanceof Promise)) described[slot] = entry;
-        else return entry.then((done) => void (described[slot] = done));
+        else return entry.then((done) => void (described[slot] = done), (error: unknown) => damaged(located.entry, error));
       },
-      { peek },
+      { peek, ...(listDamaged ? { onMemberError: damaged } : {}) },
     );
-    const entries = described;
-    return new OpenedNpz(archive, owned, entries, byKey, options);
+    return new OpenedNpz(archive, owned, described, byKey, damage, options);
   } catch (error) {
     if (owned) await source.close().catch(() => undefined);
     throw error;

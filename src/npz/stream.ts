@@ -34,6 +34,7 @@ export interface StreamChunksOptions {
 
 /** An array member whose npy header has been read; its data is still in the stream. */
 export interface StreamNpzArrayEntry extends NpzMemberFields, NpyArrayFields {
+  format: 'npz';
   isArray: true;
   /**
    * The data bytes, little-endian, in chunks of at most `chunkSize`. Once only, and only before the next entry
@@ -46,6 +47,7 @@ export interface StreamNpzArrayEntry extends NpzMemberFields, NpyArrayFields {
 
 /** A member whose name does not end in `.npy`. */
 export interface StreamNpzOtherEntry extends NpzMemberFields {
+  format: 'npz';
   isArray: false;
   /** The member's uncompressed bytes; once only, before the next entry. */
   chunks(options?: StreamChunksOptions): AsyncGenerator<Uint8Array, void, undefined>;
@@ -159,6 +161,7 @@ async function readWholeArray(member: StreamMember, header: NpyHeader, options: 
 
 function arrayEntry(member: StreamMember, header: NpyHeader, claim: Claim, options: StreamNpzOptions): StreamNpzArrayEntry {
   return {
+    format: 'npz',
     isArray: true,
     name: keyOfMember(member.name),
     memberName: member.name,
@@ -182,6 +185,7 @@ function arrayEntry(member: StreamMember, header: NpyHeader, claim: Claim, optio
 
 function otherEntry(member: StreamMember, claim: Claim, options: StreamNpzOptions): StreamNpzOtherEntry {
   return {
+    format: 'npz',
     isArray: false,
     name: keyOfMember(member.name),
     memberName: member.name,

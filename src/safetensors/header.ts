@@ -188,8 +188,10 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * Decodes and validates the N header bytes for a data buffer of `bufferLength` bytes: UTF-8, one JSON object
  * starting with '{', no duplicate names, string metadata, known dtypes, offsets contiguous from 0 without hole
  * or overlap, each size = prod(shape) × bits / 8 (whole bytes), and the last offset exactly at the end of the file.
+ * Without `bufferLength` (a stream, whose length is not known up front) the buffer is as long as the tensors
+ * say; the reader then checks that the stream ends there.
  */
-export function decodeSafetensorsHeader(bytes: Uint8Array, bufferLength: number): DecodedHeader {
+export function decodeSafetensorsHeader(bytes: Uint8Array, bufferLength?: number): DecodedHeader {
   let text: string;
   try {
     text = strictUtf8.decode(bytes);
@@ -245,14 +247,16 @@ export function decodeSafetensorsHeader(bytes: Uint8Array, bufferLength: number)
     }
     expected = tensor.end;
     // Past the buffer end, the next check fails anyway; stopping here keeps every kept number a safe integer.
-    if (expected > BigInt(bufferLength)) break;
+    if (expected > BigInt(bufferLength ?? Number.MAX_SAFE_INTEGER)) break;
     const shape = tensor.shape.map(Number);
     tensors.push({ name, dtype: tensor.dtype, shape: npyShape(tensor.dtype, shape), safetensorsShape: shape, begin: Number(tensor.begin), end: Number(tensor.end) });
   }
-  if (expected !== BigInt(bufferLength)) {
+  if (bufferLength === undefined ? expected > BigInt(Number.MAX_SAFE_INTEGER) : expected !== BigInt(bufferLength)) {
     throw new NpzError(
       'ERR_SAFETENSORS_BUFFER_LENGTH',
-      `the tensors end at byte ${expected} of the data buffer but the file holds ${bufferLength} bytes after the header`,
+      bufferLength === undefined
+        ? `the tensors end at byte ${expected} of the data buffer, beyond 2^53`
+        : `the tensors end at byte ${expected} of the data buffer but the file holds ${bufferLength} bytes after the header`,
       { expected: expected.toString(), actual: bufferLength },
     );
   }

@@ -39,6 +39,7 @@ export interface SafetensorsEntry extends ArrayInfo {
   format: 'safetensors';
   /** Every safetensors entry is a tensor. */
   isArray: true;
+  damaged?: false;
   name: string;
   /** The project dtype; float8 kinds are `'raw'` (their `descr` is '|V1', as numpy + ml_dtypes saves them). */
   dtype: ArrayDType;

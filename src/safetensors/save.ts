@@ -13,7 +13,7 @@ import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
 import { flattenWithNames, type FlatTree, type Tree } from '../tree/flatten.js';
 import type { ZipSink } from '../io/sink.js';
 import type { RemoteOptions } from '../objectstore/options.js';
-import { rawSafetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
+import { isFloat8Name, rawSafetensorsDType, safetensorsDTypeFor, type SafetensorsDTypeInfo } from './dtypes.js';
 import { layoutSafetensors, type PlacedTensor, type TensorDescriptor } from './header.js';
 
 export interface SaveSafetensorsOptions {
@@ -30,7 +30,22 @@ export interface SaveSafetensorsOptions {
   fsync?: boolean;
   /** For an `s3://` or `gs://` URL: credentials, endpoint, part size, parts in flight. */
   remote?: RemoteOptions;
+  /**
+   * The float8 kind of raw one-byte leaves, which say nothing of it themselves: numpy with ml_dtypes saves
+   * float8_e4m3fn, float8_e8m0fnu and the other one-byte kinds with descr '<V1' (and '|V1' once numpy has
+   * normalised it). A safetensors name for every such leaf (`'F8_E4M3'`), or a function of the tensor's name and
+   * descr giving one (undefined refuses that leaf). A leaf's own `safetensorsDType` comes first. Without either,
+   * such a leaf is refused (ERR_SAFETENSORS_UNSUPPORTED): guessing the kind would silently change every value.
+   * Descr '<f1' is what ml_dtypes writes for float8_e5m2 alone, so it is F8_E5M2 unless named otherwise.
+   */
+  rawDType?: SafetensorsFloat8DType | ((name: string, descr: string) => SafetensorsFloat8DType | undefined);
 }
+
+/** The safetensors float8 kinds a raw one-byte leaf can be written as. */
+export type SafetensorsFloat8DType = 'F8_E5M2' | 'F8_E4M3' | 'F8_E8M0' | 'F8_E4M3FNUZ' | 'F8_E5M2FNUZ';
+
+/** Every `SafetensorsFloat8DType`. */
+export const FLOAT8_KINDS: readonly SafetensorsFloat8DType[] = ['F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ'];
 
 export interface SaveSafetensorsSummary {
   tensors: number;
@@ -60,21 +75,38 @@ function unsupported(name: string, why: string, actual?: unknown): NpzError {
   });
 }
 
-/** The safetensors dtype of a leaf; a raw leaf (float8, F4, F6_*) says which kind it is with `safetensorsDType` (as read). */
-function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf): SafetensorsDTypeInfo {
-  const named = typeof leaf === 'object' && leaf !== null && 'safetensorsDType' in leaf ? leaf.safetensorsDType : undefined;
+/** One-byte raw descrs that hold float8 data: void bytes, and ml_dtypes' '<f1' for float8_e5m2. */
+const FLOAT8_DESCR = /^[|<>=]?(V1|f1)$/;
+
+/**
+ * The safetensors dtype of a leaf; a raw leaf (float8, F4, F6_*) says which kind it is with its declared
+ * `safetensorsDType` (as read), else, for a one-byte (float8) leaf, the `rawDType` option names it.
+ */
+function dtypeOf(name: string, normalized: NormalizedLeaf, leaf: Leaf, rawDType: SaveSafetensorsOptions['rawDType']): SafetensorsDTypeInfo {
+  const declared = typeof leaf === 'object' && leaf !== null && 'safetensorsDType' in leaf ? leaf.safetensorsDType : undefined;
   if (normalized.dtype === 'raw') {
-    const raw = rawSafetensorsDType(named, normalized.descr);
-    if (raw !== undefined) return raw;
-    const descr = typeof normalized.descr === 'string' ? normalized.descr : 'a structured dtype';
-    throw unsupported(name, `safetensors has no dtype for descr ${JSON.stringify(descr)}`, normalized.descr);
+    const descr = typeof normalized.descr === 'string' ? normalized.descr : undefined;
+    const declaredRaw = rawSafetensorsDType(declared, normalized.descr);
+    if (declaredRaw !== undefined) return declaredRaw;
+    if (descr !== undefined && FLOAT8_DESCR.test(descr)) {
+      const option = declared === undefined ? (typeof rawDType === 'function' ? rawDType(name, descr) : rawDType) : undefined;
+      const named = declared ?? option ?? (/f1$/.test(descr) ? 'F8_E5M2' : undefined);
+      if (isFloat8Name(named)) return rawSafetensorsDType(named, '|V1')!;
+      if (named !== undefined) throw unsupported(name, `${JSON.stringify(named)} is not a safetensors float8 kind (${FLOAT8_KINDS.join(', ')})`, named);
+      throw unsupported(
+        name,
+        `descr ${JSON.stringify(descr)} holds one-byte values of a kind it does not name (numpy with ml_dtypes saves float8 this way); name it with the leaf's safetensorsDType or the rawDType option`,
+        descr,
+      );
+    }
+    throw unsupported(name, `safetensors has no dtype for descr ${JSON.stringify(descr ?? 'a structured dtype')}`, normalized.descr);
   }
   const info = safetensorsDTypeFor(normalized.dtype);
   if (info === undefined) throw unsupported(name, `safetensors has no ${normalized.dtype} dtype`, normalized.dtype);
   return info;
 }
 
-function pendingTensor(name: string, leaf: Leaf): PendingTensor {
+function pendingTensor(name: string, leaf: Leaf, rawDType: SaveSafetensorsOptions['rawDType']): PendingTensor {
   let normalized: NormalizedLeaf;
   try {
     normalized = normalizeLeaf(name, leaf);
@@ -85,13 +117,18 @@ function pendingTensor(name: string, leaf: Leaf): PendingTensor {
   if (normalized.fortranOrder) throw unsupported(name, 'the data is in Fortran order and safetensors stores C order only');
   if (!isWellFormed(name)) throw unsupported(name, 'the name holds a lone UTF-16 surrogate, which JSON readers refuse');
   if (name === '__metadata__') throw unsupported(name, 'the name is reserved for the metadata map');
-  const dtype = dtypeOf(name, normalized, leaf);
+  const dtype = dtypeOf(name, normalized, leaf, rawDType);
   const { byteOrder, swapUnit } = parseDescrString(normalized.descr as string);
   return { name, dtype, shape: normalized.shape, byteLength: normalized.byteLength, leaf: normalized, swapUnit: byteOrder === '>' ? swapUnit : 1 };
 }
 
 /** Every leaf of `tree` checked (no data read), in the tree's order; `prefix` is prepended to each name. */
-export async function pendingTensors(tree: Tree | FlatTree, prefix: string, signal: AbortSignal | undefined): Promise<PendingTensor[]> {
+export async function pendingTensors(
+  tree: Tree | FlatTree,
+  prefix: string,
+  signal: AbortSignal | undefined,
+  rawDType?: SaveSafetensorsOptions['rawDType'],
+): Promise<PendingTensor[]> {
   const pairs = flattenWithNames(tree);
   const out: PendingTensor[] = [];
   const seen = new Set<string>();
@@ -108,7 +145,7 @@ export async function pendingTensors(tree: Tree | FlatTree, prefix: string, sign
     // Unique before the prefix means unique after it; this guards a caller-built flat tree all the same.
     if (seen.has(name)) throw new NpzError('ERR_TREE_DUPLICATE_NAME', `duplicate name ${JSON.stringify(name)}`, { entry: name });
     seen.add(name);
-    out.push(pendingTensor(name, step.value[1]));
+    out.push(pendingTensor(name, step.value[1], rawDType));
   }
 }
 
@@ -236,7 +273,7 @@ export async function saveSafetensors(platform: Platform, path: string, tree: Tr
   if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new NpzError('ERR_INVALID_ARGUMENT', 'prefix must be a string');
   const metadata = checkMetadata(options.metadata);
   if (options.signal?.aborted) throw abortError(options.signal);
-  const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal);
+  const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal, options.rawDType);
   return saveFile(platform, path, options, (sink) => writeSafetensors(tensors, sink, { metadata, signal: options.signal, onProgress: options.onProgress }));
 }
 

@@ -9,7 +9,7 @@ import type { ArrayGetOptions, ShardOptions } from '../io/array-file.js';
 import type { ReadStats } from '../io/planner/index.js';
 import type { Platform } from '../io/platform.js';
 import { saveFile } from '../io/save-file.js';
-import { isHttpUrl } from '../http/url.js';
+import { redactUrl } from '../http/url.js';
 import { isObjectStoreUrl, objectDirname, siblingObjectUrl } from '../objectstore/url.js';
 import type { NpyArray } from '../npy/array.js';
 import { compareCodePoints, type FlatTree, type Tree } from '../tree/flatten.js';
@@ -116,7 +116,7 @@ export async function saveSafetensorsShards(platform: Platform, path: string, tr
     throw new NpzError('ERR_INVALID_ARGUMENT', 'maxShardSize must be a positive integer', { actual: maxShardSize });
   }
   const metadata = checkMetadata(options.metadata);
-  const tensors = await pendingTensors(tree, options.prefix ?? '', signal);
+  const tensors = await pendingTensors(tree, options.prefix ?? '', signal, options.rawDType);
   const shards = planShards(tensors, maxShardSize);
   if (shards.length === 0) shards.push([]);
   const { files: host } = platform;
@@ -222,58 +222,96 @@ class ShardedSafetensors implements SafetensorsFile<ShardedEntry> {
   }
 }
 
-/** The largest shard index read from a URL: the largest known (~60 MB, 497 000 tensors) with room to spare. */
-const MAX_REMOTE_INDEX_BYTES = 256 << 20;
+/** Largest shard index read: the Hub's largest are a few MB; a bigger "index" is not one. */
+const MAX_INDEX_BYTES = 256 << 20;
 
-async function readLocalText(platform: Platform, indexPath: string): Promise<string> {
+/** Shards opened at once: over HTTP each open is a round trip or two, so they overlap; a few suffice. */
+const SHARDS_IN_FLIGHT = 8;
+
+/** A URL (any scheme: `https:`, `file:`, an object store's), as opposed to a path; a drive letter is a path. */
+function indexUrl(index: string | URL): URL | undefined {
+  if (index instanceof URL) return index;
+  if (!/^[a-z][a-z0-9+.-]+:\/\//i.test(index)) return undefined;
   try {
-    return await platform.files.readText(indexPath);
-  } catch (cause) {
-    throw new NpzError('ERR_IO', `cannot read ${indexPath}: ${(cause as Error).message}`, { cause });
+    return new URL(index);
+  } catch {
+    throw new NpzError('ERR_INVALID_ARGUMENT', `not a valid URL: ${redactUrl(index)}`);
   }
 }
 
-/** A shard index behind a URL, read whole through the same source as any remote input (ranges, retries, pinning). */
-async function readRemoteText(platform: Platform, url: string, options: OpenSafetensorsOptions): Promise<string> {
-  const { source } = await platform.openSource(url, options);
+/** The index's text, read through the platform's source for its URL (the reader's HTTP options and signal apply). */
+async function readIndexText(platform: Platform, url: string, options: OpenSafetensorsOptions): Promise<string> {
+  const { source, owned } = await platform.openSource(url, options);
   try {
-    if (source.size > MAX_REMOTE_INDEX_BYTES) {
-      throw new NpzError('ERR_SAFETENSORS_INDEX', `the shard index is ${source.size} bytes, more than the ${MAX_REMOTE_INDEX_BYTES} read from a URL`, { actual: source.size });
+    if (source.size > MAX_INDEX_BYTES) {
+      throw indexError(`the shard index ${redactUrl(url)} is ${source.size} bytes, more than a shard index can be (${MAX_INDEX_BYTES})`);
     }
     const bytes = await source.read(0, source.size);
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch (cause) {
-      throw new NpzError('ERR_SAFETENSORS_INDEX', 'the shard index is not UTF-8 text', { cause });
-    }
+    if (bytes.length !== source.size) throw new NpzError('ERR_IO', `${redactUrl(url)} ended at byte ${bytes.length} of ${source.size}`);
+    return new TextDecoder().decode(bytes);
   } finally {
-    await source.close();
+    if (owned) await source.close().catch(() => undefined);
   }
 }
 
-/** A shard named by the index, beside it: a path in its directory, a key beside its key, or a URL relative to it. */
-function shardLocation(platform: Platform, indexPath: string, shard: string): string {
-  if (isObjectStoreUrl(indexPath)) return siblingObjectUrl(indexPath, shard);
-  // Relative to the index's URL, without its query (a pre-signed index URL's signature is for the index only).
-  if (isHttpUrl(indexPath)) return new URL(encodeURIComponent(shard), indexPath).href;
-  return platform.files.join(platform.files.dirname(indexPath), shard);
+/** Runs `work` on every item, at most `limit` at once; the first failure is thrown once all have settled. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const index = next++;
+      try {
+        await work(items[index] as T, index);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure.error;
 }
 
 /** `openSafetensorsIndex` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */
 export async function openSafetensorsIndex(
   platform: Platform,
-  indexPath: string,
+  index: string | URL,
   options: OpenSafetensorsOptions = {},
 ): Promise<SafetensorsFile<ShardedEntry>> {
-  const remote = isObjectStoreUrl(indexPath) || isHttpUrl(indexPath);
-  const text = remote ? await readRemoteText(platform, indexPath, options) : await readLocalText(platform, indexPath);
+  if (typeof index !== 'string' && !(index instanceof URL)) {
+    throw new NpzError('ERR_INVALID_ARGUMENT', 'openSafetensorsIndex takes the path or URL of a *.safetensors.index.json', { actual: typeof index });
+  }
+  const url = indexUrl(index);
+  let text: string;
+  // The index as given (an object store key may hold characters a URL would re-encode).
+  const location = typeof index === 'string' ? index : index.href;
+  if (url !== undefined) text = await readIndexText(platform, location, options);
+  else {
+    try {
+      text = await platform.files.readText(index as string);
+    } catch (cause) {
+      throw new NpzError('ERR_IO', `cannot read ${index as string}: ${(cause as Error).message}`, { cause });
+    }
+  }
   const { weightMap } = decodeShardIndex(text);
   const shardNames = [...new Set(weightMap.values())];
-  const files = new Map<string, SafetensorsFile>();
+  // Shards sit beside the index: in its directory, beside its key in an object store, or (an http(s) URL) resolved
+  // against it as a link in a page would be, each name one path segment (escaped, so '?' or '#' in a name cannot
+  // become a query or a fragment; the index's own query, a pre-signed signature for instance, is not carried over).
+  const shardInput = (shard: string): string => {
+    if (url === undefined) return platform.files.join(platform.files.dirname(location), shard);
+    if (isObjectStoreUrl(location)) return siblingObjectUrl(location, shard);
+    return new URL(encodeURIComponent(shard), url).href;
+  };
+  const opened = new Array<SafetensorsFile | undefined>(shardNames.length);
   try {
+    await eachLimited(shardNames, SHARDS_IN_FLIGHT, async (shard, at) => {
+      opened[at] = await openSafetensors(platform, shardInput(shard), options);
+    });
+    const files = new Map<string, SafetensorsFile>();
     const entries: ShardedEntry[] = [];
-    for (const shard of shardNames) {
-      const file = await openSafetensors(platform, shardLocation(platform, indexPath, shard), options);
+    for (const [at, shard] of shardNames.entries()) {
+      const file = opened[at]!;
       files.set(shard, file);
       for (const entry of file.entries) {
         const mapped = weightMap.get(entry.name);
@@ -293,7 +331,7 @@ export async function openSafetensorsIndex(
     }
     return new ShardedSafetensors(files, entries);
   } catch (error) {
-    await Promise.allSettled([...files.values()].map((file) => file.close()));
+    await Promise.allSettled(opened.map((file) => file?.close()));
     throw error;
   }
 }

@@ -90,7 +90,7 @@ describe('the browser entry as emitted', () => {
 
   it('is listed in the package exports, with its types', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>>; files: string[] };
-    expect(pkg.exports['./browser']).toEqual({ types: './dist/browser/index.d.ts', import: './dist/browser/index.js', default: './dist/browser/index.js' });
+    expect(pkg.exports['./browser']).toEqual({ types: './dist/browser/index.d.ts', default: './dist/browser/index.js' });
     expect(existsSync(join(ROOT, 'dist/browser/index.d.ts'))).toBe(true);
     expect(pkg.files).toContain('dist');
   });

@@ -71,11 +71,37 @@ print(json.dumps({k: z[k].astype(z[k].dtype.newbyteorder('<')).tobytes(order='A'
   });
 
   it('refuses to print a raw descr as numbers and points to --raw', () => {
-    const result = runCli(['cat', ALL_DTYPES, 'raw/S3']);
+    const result = runCli(['cat', ALL_DTYPES, 'raw/V4']);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/^npz-stream: .*use --raw .*\[ERR_INVALID_ARGUMENT\]$/m);
-    const raw = runCliBytes(['cat', '--raw', ALL_DTYPES, 'raw/S3']);
+    const raw = runCliBytes(['cat', '--raw', ALL_DTYPES, 'raw/V4']);
     expect(raw.status).toBe(0);
-    expect(raw.stdout.length).toBe(9);
+    expect(raw.stdout.length).toBe(12);
   });
+
+  // Four runs of the CLI (each one is a process): escapes and quotes in a 1-d <U, a 2-d |S with escapes, a
+  // summarised and wrapped <U, and a big-endian 0-d >U.
+  it('prints string arrays (<U…, >U…, |S…) as numpy prints them', () => {
+    const strings = join(temp.path, 'strings.npz');
+    const numpyText = JSON.parse(
+      runPython(
+        String.raw`
+import json, sys
+import numpy as np
+a = {'mixed': np.array(['a', "it's", 'say "hi"', 'both \'"', 'tab\there', 'back\\slash', 'new\nline', 'é😀', '\x07bell', '\u200bzw', '']),
+     'bytes': np.array([[b'a', b'\x00b', b"x'y"], [b'\xff\t', b'q"', b'']]),
+     'summarised': np.array(['word%d' % i for i in range(2000)]),
+     'scalar': np.array('hello', dtype='>U7')}
+np.savez(sys.argv[1], **a)
+print(json.dumps({k: str(v) for k, v in a.items()}))
+`,
+        [strings],
+      ),
+    ) as Record<string, string>;
+    for (const [name, text] of Object.entries(numpyText)) {
+      const result = runCli(['cat', strings, name]);
+      expect(result.status, `${name}: ${result.stderr}`).toBe(0);
+      expect(result.stdout, name).toBe(`${text}\n`);
+    }
+  }, 240_000);
 });

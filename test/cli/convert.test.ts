@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
@@ -120,6 +120,24 @@ print(all(np.array_equal(a[x].view(np.uint8), b[y].view(np.uint8)) and a[x].dtyp
     const stored = join(temp.path, 'stored-again.npz');
     expect(runCli(['convert', output, stored, '--no-compress']).status).toBe(0);
     expect(readFileSync(stored).equals(readFileSync(PALIGEMMA))).toBe(true);
+  });
+
+  it('--include/--exclude that match nothing exit 2 and leave an existing output as it was (npz and safetensors)', () => {
+    const dir = join(temp.path, 'nothing-matched');
+    mkdirSync(dir);
+    const npz = join(dir, 'out.npz');
+    writeFileSync(npz, 'previous');
+    const cases: [string, string[]][] = [
+      [npz, ['--include', 'no/such/**']],
+      [join(dir, 'out.safetensors'), ['--exclude', '**']],
+    ];
+    for (const [output, filters] of cases) {
+      const result = runCli(['convert', PALIGEMMA, output, ...filters]);
+      expect(result.status, output).toBe(2);
+      expect(result.stderr).toMatch(/--include\/--exclude match no array of .*paligemma-tiny\.npz; nothing was written and .*out\.\w+ was left as it was/);
+    }
+    expect(readdirSync(dir)).toEqual(['out.npz']);
+    expect(readFileSync(npz, 'utf8')).toBe('previous');
   });
 
   it('refuses renames that collide, and leaves no output', () => {

@@ -105,12 +105,15 @@ describe('ls', () => {
 describe('reading what np.load reads', () => {
   it('--max-header-size admits long npy headers; --duplicates last keeps the last repeated member', () => {
     const wide = join(GOOD_DIR, 'npy-v2.npz');
+    // Without the flag the long header is over the limit: that member is listed as damaged with the code (exit 1).
     const refused = runCli(['ls', wide]);
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(/\[ERR_NPY_HEADER_TOO_LARGE\]/);
+    expect(refused.stdout).toMatch(/DAMAGED ERR_NPY_HEADER_TOO_LARGE/);
+    expect(refused.stdout).toMatch(/\[ERR_NPY_HEADER_TOO_LARGE\]$/m);
     // The hint names the flag, not the library's option.
-    expect(refused.stderr).toContain('--max-header-size');
-    expect(refused.stderr).not.toContain('maxHeaderSize');
+    const said = refused.stdout + refused.stderr;
+    expect(said).toContain('--max-header-size');
+    expect(said).not.toContain('maxHeaderSize');
     const listed = runCli(['ls', '--json', '--max-header-size', '100000', wide]);
     expect(listed.status).toBe(0);
     expect((JSON.parse(listed.stdout) as { entries: { name: string }[] }).entries.map((entry) => entry.name)).toEqual(
@@ -176,5 +179,90 @@ describe('verify', () => {
     expect(result.status).toBe(1);
     // Still a zip at the front, but the end record is gone: truncated, not "not a zip".
     expect(result.stdout).toMatch(/^FAIL  .+ \[ERR_ZIP_TRUNCATED\]$/m);
+  });
+});
+
+/** A small npz (saved by the library, as np.savez lays it out) with one member's npy header damaged. */
+async function damagedHeaderNpz(): Promise<{ path: string; intact: string }> {
+  const { openNpz, saveNpz } = await import('../../src/index.js');
+  const intact = join(temp.path, 'three.npz');
+  await saveNpz(intact, { a: new Float32Array([1, 2]), b: new Int16Array([3, 4, 5]), c: new Uint8Array([6]) });
+  const file = await openNpz(intact);
+  const b = file.entries.find((entry) => entry.name === 'b')!;
+  await file.close();
+  const bytes = readFileSync(intact);
+  if (!b.isArray) throw new Error('b should be an array');
+  bytes.write('XXXXX', b.dataOffset! - (b.memberSize - b.byteLength) + 1, 'latin1');
+  const path = join(temp.path, 'three-damaged.npz');
+  writeFileSync(path, bytes);
+  return { path, intact };
+}
+
+describe('damaged members and broken files', () => {
+  it('ls lists every member and marks the damaged one with its code (exit 1); --json carries its error', async () => {
+    const { path } = await damagedHeaderNpz();
+    const result = runCli(['ls', path]);
+    expect(result.status).toBe(1);
+    const lines = result.stdout.split('\n');
+    expect(lines.filter((line) => /^[abc] /.test(line)).map((line) => line.split(/\s+/).slice(0, 3).join(' '))).toEqual([
+      'a float32 (2,)',
+      'b DAMAGED ERR_NPY_MAGIC',
+      'c uint8 (1,)',
+    ]);
+    expect(result.stdout).toMatch(/^2 arrays, 1 damaged member, /m);
+    expect(result.stdout).toMatch(/^DAMAGED {2}b\.npy: member "b\.npy": .+ \[ERR_NPY_MAGIC\]$/m);
+    const json = JSON.parse(runCli(['ls', '--json', path]).stdout) as { entries: Record<string, unknown>[]; totals: Record<string, number> };
+    expect(json.entries[1]).toMatchObject({ name: 'b', member: 'b.npy', isArray: false, damaged: true, error: { code: 'ERR_NPY_MAGIC' } });
+    expect(json.totals).toMatchObject({ arrays: 2, members: 3, damaged: 1 });
+  });
+
+  it('verify says "not a zip archive" or "truncated at byte N" when the file as a whole is broken', () => {
+    const notZip = join(temp.path, 'not-a-zip.npz');
+    writeFileSync(notZip, 'hello, this is text');
+    const first = runCli(['verify', notZip]);
+    expect(first.status).toBe(1);
+    expect(first.stdout).toMatch(/^FAILED {2}.*not-a-zip\.npz is not a zip archive/m);
+    expect(first.stdout).not.toMatch(/array failed/);
+    const cut = damaged('cut.npz', (bytes) => bytes.subarray(0, 5000));
+    const second = runCli(['verify', cut]);
+    expect(second.status).toBe(1);
+    expect(second.stdout).toMatch(/^FAILED {2}.*cut\.npz is truncated at byte 5000/m);
+    const json = JSON.parse(runCli(['verify', '--json', cut]).stdout) as { broken: unknown };
+    expect(json.broken).toEqual({ problem: 'truncated', at: 5000 });
+  });
+
+  it('ls --json gives a big-endian member its stored descr beside the descr of the data handed out', async () => {
+    const { saveNpz } = await import('../../src/index.js');
+    const path = join(temp.path, 'big-endian.npz');
+    const be = Buffer.alloc(8);
+    be.writeFloatBE(1.5, 0);
+    be.writeFloatBE(-2, 4);
+    await saveNpz(path, { x: { dtype: 'float32', descr: '>f4', shape: [2], data: new Uint8Array(be) } });
+    const json = JSON.parse(runCli(['ls', '--json', path]).stdout) as { entries: Record<string, unknown>[] };
+    expect(json.entries[0]).toMatchObject({ name: 'x', dtype: 'float32', descr: '<f4', storedDescr: '>f4' });
+  });
+});
+
+describe('a bare .npy file', () => {
+  it('ls, cat, stats and verify take one, its array named after the file', async () => {
+    const { saveNpy } = await import('../../src/index.js');
+    const path = join(temp.path, 'weights.npy');
+    await saveNpy(path, { dtype: 'float64', shape: [2, 2], data: new Float64Array([1, 2, 3, 4]) });
+    const ls = JSON.parse(runCli(['ls', '--json', path]).stdout) as { entries: Record<string, unknown>[] };
+    expect(ls.entries).toEqual([expect.objectContaining({ name: 'weights', dtype: 'float64', shape: [2, 2], offset: 0, dataOffset: 128 })]);
+    const cat = runCli(['cat', path, 'weights']);
+    expect(cat.stdout).toBe('[[1. 2.]\n [3. 4.]]\n');
+    const stats = JSON.parse(runCli(['stats', '--json', path]).stdout) as { arrays: Record<string, unknown>[] };
+    expect(stats.arrays[0]).toMatchObject({ name: 'weights', min: 1, max: 4, mean: 2.5 });
+    const verify = runCli(['verify', path]);
+    expect(verify.status).toBe(0);
+    expect(verify.stdout).toMatch(/^OK {4}1 array, 32 B verified$/m);
+    // The header and the size are checked: a file cut short is truncated, at its size.
+    const cut = join(temp.path, 'cut.npy');
+    writeFileSync(cut, readFileSync(path).subarray(0, 150));
+    const broken = runCli(['verify', cut]);
+    expect(broken.status).toBe(1);
+    expect(broken.stdout).toMatch(/\[ERR_NPY_SIZE_MISMATCH\]/);
+    expect(broken.stdout).toMatch(/^FAILED {2}.*cut\.npy is truncated at byte 150/m);
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
@@ -165,5 +166,128 @@ describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'diff'), () =
     expect(lines).toContain('- llm/final_norm/scale: only in A (float16 (8,))');
     expect(lines).toContain('+ extra/new: only in B (int8 (3,))');
     expect(lines.at(-1)).toBe('3 differences; 30 arrays compared value by value');
+  });
+});
+
+/**
+ * `good.npz` (a, b, c, d) and `bad.npz`, the same arrays with b's npy header damaged and one data byte of c
+ * flipped (a CRC-32 mismatch only reading finds). Saved by the library, as np.savez lays files out.
+ */
+async function goodAndBad(): Promise<{ good: string; bad: string }> {
+  const { openNpz, saveNpz } = await import('../../src/index.js');
+  const good = join(temp.path, 'good.npz');
+  await saveNpz(good, {
+    a: new Float32Array([1, 2, 3]),
+    b: new Int16Array([4, 5]),
+    c: new Float64Array([6, 7, 8]),
+    d: new Uint8Array([9, 10]),
+  });
+  const file = await openNpz(good);
+  const where = new Map(file.entries.flatMap((entry) => (entry.isArray ? [[entry.name, { data: entry.dataOffset!, npy: entry.dataOffset! - (entry.memberSize - entry.byteLength) }] as const] : [])));
+  await file.close();
+  const bytes = readFileSync(good);
+  bytes.write('XXXXX', where.get('b')!.npy + 1, 'latin1');
+  bytes[where.get('c')!.data + 3]! ^= 0x40;
+  const bad = join(temp.path, 'bad.npz');
+  writeFileSync(bad, bytes);
+  return { good, bad };
+}
+
+describe('stats and diff of a damaged checkpoint', () => {
+  it('stats reports every array it can, puts each error in its array row, and exits 1 at the end', async () => {
+    const { bad } = await goodAndBad();
+    const result = runCli(['stats', bad]);
+    expect(result.status).toBe(1);
+    const rows = result.stdout.split('\n').filter((line) => /^[abcd] /.test(line));
+    expect(rows.map((line) => line.split(/\s+/).slice(0, 4))).toEqual([
+      ['a', 'float32', '(3,)', '1'],
+      ['b', '-', '-', '(ERR_NPY_MAGIC)'],
+      ['c', 'float64', '(3,)', '(ERR_ZIP_CRC_MISMATCH)'],
+      ['d', 'uint8', '(2,)', '9'],
+    ]);
+    expect(result.stdout).toMatch(/^FAIL {2}c: member "c\.npy" .+ \[ERR_ZIP_CRC_MISMATCH\]$/m);
+    expect(result.stdout).toMatch(/^2 of 4 arrays could not be read; 2 summarised$/m);
+    const json = JSON.parse(runCli(['stats', '--json', bad]).stdout) as { arrays: Record<string, unknown>[]; failed: number };
+    expect(json.failed).toBe(2);
+    expect(json.arrays.map((row) => [row['name'], (row['error'] as { code?: string } | undefined)?.code ?? row['max']])).toEqual([
+      ['a', 3],
+      ['b', 'ERR_NPY_MAGIC'],
+      ['c', 'ERR_ZIP_CRC_MISMATCH'],
+      ['d', 10],
+    ]);
+  });
+
+  it('diff compares every array it can, says which file each error is in, and exits 1', async () => {
+    const { good, bad } = await goodAndBad();
+    const result = runCli(['diff', good, bad]);
+    expect(result.status).toBe(1);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines).toContainEqual(expect.stringMatching(/^! b: cannot be read in B: .+ \[ERR_NPY_MAGIC\]$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^! c: cannot be read in B: .+ \[ERR_ZIP_CRC_MISMATCH\]$/));
+    expect(lines.at(-1)).toBe('no differences in what could be read: 2 arrays compared value by value; 2 arrays could not be read');
+    const reversed = JSON.parse(runCli(['diff', '--json', bad, good]).stdout) as { identical: boolean; arrays: { name: string; kind: string; errors?: { file: string; code: string }[] }[] };
+    expect(reversed.identical).toBe(false);
+    expect(reversed.arrays.filter((row) => row.kind === 'error').map((row) => [row.name, row.errors!.map((error) => `${error.file} ${error.code}`)])).toEqual([
+      ['b', ['A ERR_NPY_MAGIC']],
+      ['c', ['A ERR_ZIP_CRC_MISMATCH']],
+    ]);
+  });
+});
+
+describe.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'diff of C and Fortran order'), () => {
+  it('compares values by index: equal values exit 0 with a note on the order; a difference is placed by index', () => {
+    const c = join(temp.path, 'order-c.npz');
+    const f = join(temp.path, 'order-f.npz');
+    const g = join(temp.path, 'order-f-changed.npz');
+    runPython(
+      String.raw`
+import sys, numpy as np
+x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+np.savez(sys.argv[1], x=x, v=np.arange(3))
+np.savez(sys.argv[2], x=np.asfortranarray(x), v=np.arange(3))
+y = np.asfortranarray(x.copy()); y[1, 2, 0] = 100
+np.savez(sys.argv[3], x=y, v=np.arange(3))`,
+      [c, f, g],
+    );
+    const equal = runCli(['diff', c, f]);
+    expect(equal.status).toBe(0);
+    expect(equal.stdout).toBe('= x: equal values, stored in C order in A and in Fortran order in B\nidentical: 2 arrays with equal names, dtypes, shapes and values\n');
+    const changed = runCli(['diff', c, g]);
+    expect(changed.status).toBe(1);
+    const line = changed.stdout.split('\n')[0]!;
+    expect(line).toBe('~ x: 1 of 24 values differ, max abs diff 80 at [1, 2, 0] (20.0 vs 100.0), max rel diff 4, compared by index, stored in C order in A and in Fortran order in B');
+    expect(line.match(/order/g)).toHaveLength(2);
+    const json = JSON.parse(runCli(['diff', '--json', g, c]).stdout) as { arrays: Record<string, unknown>[] };
+    expect(json.arrays.find((row) => row['name'] === 'x')).toMatchObject({ kind: 'values', differing: 1, at: { index: [1, 2, 0], a: 100, b: 20 }, order: { a: 'F', b: 'C' } });
+  });
+});
+
+describe('reordering for diff (C against Fortran order) in bounded blocks', () => {
+  it("pairs each item of A with B's item at the same index, whatever the block size", async () => {
+    const { reorderedPairs } = await import('../../src/cli/commands/diff.js');
+    const shape = [3, 4, 5];
+    const count = 60;
+    // Item i of the C-order array holds i; the same values in Fortran order are laid out column-major.
+    const cOrder = Uint16Array.from({ length: count }, (_, i) => i);
+    const fOrder = new Uint16Array(count);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) for (let k = 0; k < 5; k++) fOrder[i + 3 * j + 12 * k] = i * 20 + j * 5 + k;
+    const fileOf = (data: Uint16Array) => ({
+      async *chunks() {
+        const bytes = new Uint8Array(data.buffer);
+        for (let at = 0; at < bytes.length; at += 14) yield bytes.slice(at, at + 14);
+      },
+    });
+    for (const blockBytes of [2, 6, 34, 120, 1 << 20]) {
+      for (const [a, b, fortranOrder] of [[cOrder, fOrder, false], [fOrder, cOrder, true]] as const) {
+        const left: number[] = [];
+        const right: number[] = [];
+        for await (const [x, y] of reorderedPairs(fileOf(a), fileOf(b), { name: 'x', shape, fortranOrder }, 2, new AbortController().signal, blockBytes)) {
+          left.push(...new Uint16Array(x.slice().buffer));
+          right.push(...new Uint16Array(y.slice().buffer));
+        }
+        expect(right, `block ${blockBytes}, A in ${fortranOrder ? 'F' : 'C'} order`).toEqual(left);
+        expect(left).toEqual([...a]);
+      }
+    }
   });
 });

@@ -138,7 +138,10 @@ describe('the interface as types', () => {
     expectTypeOf<Extract<ArrayEntry, { isArray: true }>>().toMatchTypeOf<ArrayInfo>();
     const described = (entry: ArrayEntry): string => {
       if (entry.format === 'safetensors') return entry.safetensorsDType;
+      if (entry.format === 'npy') return entry.isArray ? `${entry.name} v${entry.npyVersion}` : `${entry.name}: ${entry.error.code}`;
       if (entry.isArray) return `${entry.memberName} v${entry.npyVersion} crc ${entry.crc32}`;
+      // Damaged members are on the non-array side, and say what is wrong with them.
+      if (entry.damaged === true) return `${entry.memberName}: ${entry.error.code} ${entry.error.message}`;
       return entry.memberName;
     };
     expect(typeof described).toBe('function');

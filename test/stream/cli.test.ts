@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLAG_DATA_DESCRIPTOR } from '../../src/zip/format/records.js';
@@ -144,5 +144,122 @@ print(len(a.files))
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/ERR_ZIP_TRUNCATED/);
     expect(result.stderr).not.toMatch(/at .*\.js:\d+/);
+  });
+});
+
+describe('convert - to safetensors: the stream is spooled beside the output, then written', () => {
+  it('cat model.npz | convert - model.safetensors gives the bytes convert model.npz model.safetensors gives, and leaves no temp file', () => {
+    const dir = join(temp.path, 'spool');
+    mkdirSync(dir);
+    const fromFile = join(dir, 'file.safetensors');
+    const fromStdin = join(dir, 'stdin.safetensors');
+    expect(cli(['convert', PALIGEMMA, fromFile]).status).toBe(0);
+    const result = cli(['convert', '-', fromStdin], readFileSync(PALIGEMMA));
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(fromStdin).equals(readFileSync(fromFile))).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(['file.safetensors', 'stdin.safetensors']);
+  });
+
+  it('with --max-shard-size: the same shards and index as from the file', () => {
+    const a = join(temp.path, 'shards-file');
+    const b = join(temp.path, 'shards-stdin');
+    expect(cli(['convert', PALIGEMMA, join(a, 'model.safetensors'), '--max-shard-size', '2KB']).status).toBe(0);
+    const result = cli(['convert', '-', join(b, 'model.safetensors'), '--max-shard-size', '2KB'], readFileSync(PALIGEMMA));
+    expect(result.status, result.stderr).toBe(0);
+    const names = readdirSync(a).sort();
+    expect(names.length).toBeGreaterThan(2);
+    expect(readdirSync(b).sort()).toEqual(names);
+    for (const name of names) expect(readFileSync(join(b, name)).equals(readFileSync(join(a, name))), name).toBe(true);
+  });
+
+  it('a stream that fails (truncated) leaves neither the output nor the temp file, and an existing output as it was', () => {
+    const dir = join(temp.path, 'spool-fail');
+    mkdirSync(dir);
+    const out = join(dir, 'model.safetensors');
+    writeFileSync(out, 'previous');
+    const bytes = readFileSync(PALIGEMMA);
+    const result = cli(['convert', '-', out], bytes.subarray(0, bytes.length - 100));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/ERR_ZIP_TRUNCATED/);
+    expect(readdirSync(dir)).toEqual(['model.safetensors']);
+    expect(readFileSync(out, 'utf8')).toBe('previous');
+  });
+
+  it('--include matching nothing in the stream exits 2 and leaves an existing output alone', () => {
+    const dir = join(temp.path, 'spool-empty');
+    mkdirSync(dir);
+    const npz = join(dir, 'out.npz');
+    writeFileSync(npz, 'previous');
+    for (const out of [npz, join(dir, 'out.safetensors')]) {
+      const result = cli(['convert', '-', out, '--include', 'no/such/**'], readFileSync(PALIGEMMA));
+      expect(result.status, out).toBe(2);
+      expect(result.stderr).toMatch(/match no array/);
+    }
+    expect(readdirSync(dir)).toEqual(['out.npz']);
+    expect(readFileSync(npz, 'utf8')).toBe('previous');
+  });
+});
+
+describe("'-' holding a safetensors stream", () => {
+  const st = join(temp.path, 'model.safetensors');
+  beforeAll(() => {
+    expect(cli(['convert', PALIGEMMA, st]).status).toBe(0);
+  });
+
+  it.each([['ls'], ['stats'], ['cat', 'img/head/bias']])('%s --json - reads it as it reads the file', (command, ...names) => {
+    const fromFile = JSON.parse(cli([command, '--json', st, ...names]).stdout.toString()) as Record<string, unknown>;
+    const fromStdin = cli([command, '--json', '-', ...names], readFileSync(st));
+    expect(fromStdin.status, fromStdin.stderr).toBe(0);
+    const parsed = JSON.parse(fromStdin.stdout.toString()) as Record<string, unknown>;
+    if (command === 'ls') {
+      type Listing = { entries: Array<Record<string, unknown>> };
+      const pick = (listing: Listing) => listing.entries.map((e) => [e['name'], e['dtype'], e['shape'], e['safetensorsDType'], e['offset']]);
+      expect(pick(parsed as Listing)).toEqual(pick(fromFile as Listing));
+      expect(parsed['format']).toBe('safetensors');
+    } else {
+      expect({ ...parsed, file: undefined }).toEqual({ ...fromFile, file: undefined });
+    }
+  });
+
+  it('verify - checks it, and says where a cut stream stops', () => {
+    const bytes = readFileSync(st);
+    const verify = cli(['verify', '-'], bytes);
+    expect(verify.status).toBe(0);
+    expect(verify.stdout.toString()).toMatch(/^OK {4}32 arrays/m);
+    const cut = cli(['verify', '-'], bytes.subarray(0, bytes.length - 7));
+    expect(cut.status).toBe(1);
+    expect(cut.stdout.toString()).toMatch(/\[ERR_SAFETENSORS_BUFFER_LENGTH\]/);
+    expect(cut.stdout.toString()).toMatch(new RegExp(`^FAILED {2}standard input is truncated at byte ${bytes.length - 7}`, 'm'));
+  });
+
+  it('convert - out.npz gives the arrays convert FILE out.npz gives', async () => {
+    const npz = join(temp.path, 'from-st-stdin.npz');
+    const viaFile = join(temp.path, 'from-st-file.npz');
+    expect(cli(['convert', '-', npz], readFileSync(st)).status).toBe(0);
+    expect(cli(['convert', st, viaFile]).status).toBe(0);
+    // The stream is read in data order, the file in its header's (name) order: the same arrays either way.
+    const byName = (arrays: Array<[string, string]>) => [...arrays].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    expect(byName(await collectDescribed(npz))).toEqual(byName(await collectDescribed(viaFile)));
+  });
+
+  it("convert - out.npz of float8 tensors warns once, naming each tensor's kind and the --raw-dtype to get it back", async () => {
+    const { saveSafetensors } = await import('../../src/index.js');
+    const f8 = join(temp.path, 'f8.safetensors');
+    const raw = (kind: string, length: number) => ({ dtype: 'raw' as const, descr: '|V1', safetensorsDType: kind, shape: [length], data: new Uint8Array(length).fill(0x38) });
+    await saveSafetensors(f8, { a: raw('F8_E4M3', 4), b: raw('F8_E5M2', 3), c: new Float32Array([1, 2]) });
+    const result = cli(['convert', '-', join(temp.path, 'f8-stdin.npz')], readFileSync(f8));
+    expect(result.status, result.stderr).toBe(0);
+    const warnings = result.stderr.split('\n').filter((line) => line.includes('warning'));
+    expect(warnings).toEqual([expect.stringMatching(/2 float8 tensors are written as raw '\|V1' bytes: .*\(a: F8_E4M3, b: F8_E5M2\).*--raw-dtype 'a=F8_E4M3' --raw-dtype 'b=F8_E5M2'$/)]);
+  });
+
+  it('a bare .npy on standard input is refused with a clear message; text is "not a zip archive nor a safetensors file"', () => {
+    const npy = Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.alloc(120, 0x20)]);
+    const refused = cli(['ls', '-'], npy);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/bare \.npy file.*give the \.npy file by its path/);
+    const text = cli(['verify', '-'], Buffer.from('hello there, not an archive'));
+    expect(text.status).toBe(1);
+    expect(text.stdout.toString()).toMatch(/^FAILED {2}standard input is not a zip archive \(an npz is one\) nor a safetensors file/m);
   });
 });

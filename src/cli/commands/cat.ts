@@ -6,15 +6,52 @@ import { itemChunks } from '../elements.js';
 import { entryItemsize, withNpz, type ArrayReader } from '../npz-input.js';
 import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
-import { arrayText, isSummarised, shownIndices, type Element } from '../print/array-print.js';
+import { arrayText, isSummarised, shownIndices, type Element, type PrintDType } from '../print/array-print.js';
 import { elementAt } from '../print/element.js';
 
+
+/** A fixed-width string descr: numpy's `<U5` (UTF-32 code points) or `|S5` (bytes). */
+function stringKind(descr: ArrayInfo['descr']): { kind: 'str' | 'bytes'; bigEndian: boolean } | undefined {
+  if (typeof descr !== 'string') return undefined;
+  const match = /^([<>|=]?)([USa])(\d+)$/.exec(descr);
+  if (match === null) return undefined;
+  return { kind: match[2] === 'U' ? 'str' : 'bytes', bigEndian: match[1] === '>' };
+}
+
+/** numpy's value of a `U` item: its code points up to the trailing NULs it pads with. */
+function strAt(view: DataView, offset: number, itemsize: number, bigEndian: boolean): string {
+  let end = itemsize / 4;
+  while (end > 0 && view.getUint32(offset + (end - 1) * 4, !bigEndian) === 0) end--;
+  let text = '';
+  for (let i = 0; i < end; i++) {
+    const code = view.getUint32(offset + i * 4, !bigEndian);
+    text += code <= 0x10ffff ? String.fromCodePoint(code) : '\ufffd';
+  }
+  return text;
+}
+
+/** numpy's value of an `S` item: its bytes up to the trailing NULs it pads with. */
+function bytesAt(view: DataView, offset: number, itemsize: number): Uint8Array {
+  const bytes = new Uint8Array(view.buffer, view.byteOffset + offset, itemsize);
+  let end = itemsize;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return bytes.slice(0, end);
+}
 
 /**
  * Collects only the elements numpy would show, while the data streams past: at most 6 per axis once the array
  * is summarised, so printing a multi-GB tensor holds a few hundred numbers.
  */
 export async function shownElements(file: ArrayReader, entry: ArrayInfo, dtype: DType, signal?: AbortSignal): Promise<Element[]> {
+  return shownValues(file, entry, (view, offset) => elementAt(dtype, view, offset), signal);
+}
+
+async function shownValues(
+  file: ArrayReader,
+  entry: ArrayInfo,
+  decode: (view: DataView, offset: number) => Element,
+  signal?: AbortSignal,
+): Promise<Element[]> {
   const { shape } = entry;
   const shown = shownIndices(shape);
   const storageStrides = shape.map((_, axis) =>
@@ -40,7 +77,7 @@ export async function shownElements(file: ArrayReader, entry: ArrayInfo, dtype: 
     const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const end = base + chunk.length / itemsize;
     while (next < wanted.length && wanted[next]!.storage < end) {
-      values[wanted[next]!.position] = elementAt(dtype, view, (wanted[next]!.storage - base) * itemsize);
+      values[wanted[next]!.position] = decode(view, (wanted[next]!.storage - base) * itemsize);
       next++;
     }
     base = end;
@@ -82,10 +119,29 @@ async function catOne(file: ArrayReader, entry: ArrayInfo, name: string, parsed:
     return EXIT_OK;
   }
   const { dtype } = entry;
+  let printed: PrintDType;
+  let values: Element[];
   if (dtype === 'raw') {
-    throw usageError(`${JSON.stringify(name)} has descr ${JSON.stringify(entry.descr)}, which is not printed as numbers; use --raw for its bytes`);
+    const strings = stringKind(entry.descr);
+    if (strings === undefined) {
+      throw usageError(`${JSON.stringify(name)} has descr ${JSON.stringify(entry.descr)}, which is not printed as numbers; use --raw for its bytes`);
+    }
+    const itemsize = entryItemsize(entry);
+    printed = strings.kind;
+    values =
+      itemsize === 0
+        ? new Array<Element>(shownIndices(entry.shape).reduce((product, indices) => product * indices.length, 1)).fill(strings.kind === 'str' ? '' : new Uint8Array(0))
+        : await shownValues(
+            file,
+            entry,
+            strings.kind === 'str' ? (view, offset) => strAt(view, offset, itemsize, strings.bigEndian) : (view, offset) => bytesAt(view, offset, itemsize),
+            context.signal,
+          );
+  } else {
+    printed = dtype;
+    values = await shownElements(file, entry, dtype, context.signal);
   }
-  const text = arrayText({ dtype, shape: entry.shape, values: await shownElements(file, entry, dtype, context.signal) });
+  const text = arrayText({ dtype: printed, shape: entry.shape, values });
   if (context.json) {
     context.printJson({
       name: entry.name,
@@ -108,7 +164,8 @@ export const catCommand: Command = {
   summary: 'print one array the way numpy prints it, or its raw bytes',
   details:
     "Arrays with more than 1000 elements are summarised with '...' (3 items at each end of every long axis); only the\n" +
-    'shown elements are kept while the data streams. bfloat16 prints as ml_dtypes does. --raw writes the data bytes\n' +
+    'shown elements are kept while the data streams. bfloat16 prints as ml_dtypes does,\n' +
+    'string arrays (<U…, |S…) as numpy prints them. --raw writes the data bytes\n' +
     "(little-endian, in storage order) to stdout. NAME[...] prints that slice as numpy prints a[...] (integers,\n" +
     "start:stop:step with steps of 1 or more, '...'); only the bytes it needs are read (see docs/slices.md).",
   options: { raw: { type: 'boolean', description: 'write the raw data bytes to stdout' } },

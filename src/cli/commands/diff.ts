@@ -1,16 +1,17 @@
 import type { ArrayFile, DType } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { isStdin } from '../stream-input.js';
-import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
+import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command, inCliWords } from '../context.js';
 import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
-import { entryItemsize, inputLabel, isArrayEntry, withNpz, type TensorEntry } from '../npz-input.js';
+import { entryItemsize, inputLabel, isDamagedEntry, withNpz, type ReportedEntry, type TensorEntry } from '../npz-input.js';
 import { FLOAT_DTYPES, floatScalarText, generalText } from '../print/float-format.js';
 import type { Progress } from '../progress.js';
 import { formatNumber, formatShape } from '../table.js';
 
 /**
  * Compares two archives array by array with both open and the data streamed in step, so memory stays at a few
- * chunks whatever the file sizes. Relative differences are |b - a| / |a|, taking A as the reference.
+ * chunks whatever the file sizes. Relative differences are |b - a| / |a|, taking A as the reference. Values are
+ * compared by index: the same values stored in C order in one file and in Fortran order in the other are equal.
  */
 
 interface ValueDiff {
@@ -19,28 +20,143 @@ interface ValueDiff {
   items: number;
   maxAbs: number;
   maxRel: number;
-  /** Item index (storage order) of the largest absolute difference, with both values. */
+  /** Item index (A's storage order) of the largest absolute difference, with both values. */
   at?: { item: number; a: number; b: number };
 }
 
+type Side = 'A' | 'B';
+
+/** Why an array could not be compared: which file failed, and how. */
+interface SideError {
+  file: Side;
+  code: string;
+  message: string;
+}
+
+type StorageOrder = 'C' | 'F';
+
 type ArrayDiff =
   | { name: string; kind: 'only-a' | 'only-b'; entry: TensorEntry }
-  | { name: string; kind: 'dtype' | 'shape' | 'order'; a: string; b: string }
-  | { name: string; kind: 'values' | 'equal'; values: ValueDiff; dtype: TensorEntry['dtype']; shape: number[]; fortranOrder: boolean };
+  | { name: string; kind: 'dtype' | 'shape'; a: string; b: string }
+  | {
+      name: string;
+      kind: 'values' | 'equal';
+      values: ValueDiff;
+      dtype: TensorEntry['dtype'];
+      shape: number[];
+      fortranOrder: boolean;
+      /** Set when A and B store the array in different orders (values are compared by index all the same). */
+      order?: { a: StorageOrder; b: StorageOrder };
+    }
+  | { name: string; kind: 'error'; errors: SideError[] };
 
 function sameNumber(a: number, b: number): boolean {
   return a === b || (a !== a && b !== b);
 }
 
-async function compareValues(fileA: ArrayFile, fileB: ArrayFile, a: TensorEntry, progress: Progress, context: CliContext): Promise<ValueDiff> {
+/** An error thrown while one file was read, tagged with that file. */
+class SideFailure extends Error {
+  constructor(
+    readonly file: Side,
+    readonly error: unknown,
+  ) {
+    super('side failure');
+  }
+}
+
+/** Chunks whose failures say which file they came from. */
+async function* tagged(chunks: AsyncIterable<Uint8Array>, file: Side): AsyncGenerator<Uint8Array> {
+  try {
+    yield* chunks;
+  } catch (error) {
+    throw new SideFailure(file, error);
+  }
+}
+
+/** True when C and Fortran order lay the shape out alike: at most one axis longer than 1. */
+function layoutsAgree(shape: readonly number[]): boolean {
+  return shape.filter((dim) => dim > 1).length <= 1;
+}
+
+/** Items per block when one file's items are rearranged into the other's order (two blocks are held). */
+const REORDER_BLOCK_BYTES = 32 << 20;
+
+/**
+ * B's items in A's storage order, beside A's own, for arrays the two files store in different orders. A is read
+ * once; B once per block of A (one block covers arrays up to 32 MiB), each of B's items placed where A's order
+ * puts it: memory stays at two blocks whatever the array's size.
+ */
+export async function* reorderedPairs(
+  fileA: Pick<ArrayFile, 'chunks'>,
+  fileB: Pick<ArrayFile, 'chunks'>,
+  a: Pick<TensorEntry, 'name' | 'shape' | 'fortranOrder'>,
+  itemsize: number,
+  signal: AbortSignal,
+  blockBytes = REORDER_BLOCK_BYTES,
+): AsyncGenerator<[Uint8Array, Uint8Array]> {
+  const { shape } = a;
+  const items = shape.reduce((p, d) => p * d, 1);
+  const blockItems = Math.max(1, Math.floor(blockBytes / itemsize));
+  // Strides of A's storage order, and B's axes from fastest to slowest.
+  const strideA = shape.map((_, axis) =>
+    a.fortranOrder ? shape.slice(0, axis).reduce((p, d) => p * d, 1) : shape.slice(axis + 1).reduce((p, d) => p * d, 1),
+  );
+  const axesB = shape.map((_, axis) => axis);
+  if (a.fortranOrder) axesB.reverse(); // B is in C order: its last axis is fastest.
+  const streamA = itemChunks(tagged(fileA.chunks(a.name, { signal }), 'A'), itemsize, a.name)[Symbol.asyncIterator]();
+  let carry = new Uint8Array(0);
+  try {
+    for (let first = 0; first < items; first += blockItems) {
+      const count = Math.min(blockItems, items - first);
+      const blockA = new Uint8Array(count * itemsize);
+      let filled = Math.min(carry.length, blockA.length);
+      blockA.set(carry.subarray(0, filled));
+      carry = carry.subarray(filled);
+      while (filled < blockA.length) {
+        const next = await streamA.next();
+        if (next.done) throw new SideFailure('A', new Error(`the data of ${JSON.stringify(a.name)} ended early`));
+        const take = Math.min(next.value.length, blockA.length - filled);
+        blockA.set(next.value.subarray(0, take), filled);
+        filled += take;
+        carry = new Uint8Array(next.value.subarray(take)); // a copy: the chunk may be a recycled buffer, or a Node Buffer whose slice() is a view
+      }
+      const blockB = new Uint8Array(count * itemsize);
+      // One pass over B: each item's index in A's order follows from counters over B's axes.
+      const counter = new Array<number>(shape.length).fill(0);
+      let target = 0;
+      for await (const chunk of itemChunks(tagged(fileB.chunks(a.name, { signal }), 'B'), itemsize, a.name)) {
+        for (let at = 0; at < chunk.length; at += itemsize) {
+          if (target >= first && target < first + count) blockB.set(chunk.subarray(at, at + itemsize), (target - first) * itemsize);
+          for (const axis of axesB) {
+            target += strideA[axis]!;
+            if (++counter[axis]! < shape[axis]!) break;
+            target -= strideA[axis]! * shape[axis]!;
+            counter[axis] = 0;
+          }
+        }
+      }
+      yield [blockA, blockB];
+    }
+  } finally {
+    await streamA.return?.(undefined);
+  }
+}
+
+async function compareValues(fileA: ArrayFile, fileB: ArrayFile, a: TensorEntry, b: TensorEntry, progress: Progress, context: CliContext): Promise<ValueDiff> {
   const itemsize = entryItemsize(a);
   const dtype = a.dtype;
   const parts = dtype === 'raw' ? 1 : partsPerItem(dtype);
   const result: ValueDiff = { differing: 0, items: a.shape.reduce((p, d) => p * d, 1), maxAbs: 0, maxRel: 0 };
-  const streamA = itemChunks(fileA.chunks(a.name, { signal: context.signal }), itemsize, a.name);
-  const streamB = itemChunks(fileB.chunks(a.name, { signal: context.signal }), itemsize, a.name);
+  const pairs =
+    a.fortranOrder === b.fortranOrder || layoutsAgree(a.shape)
+      ? pairedChunks(
+          itemChunks(tagged(fileA.chunks(a.name, { signal: context.signal }), 'A'), itemsize, a.name),
+          itemChunks(tagged(fileB.chunks(a.name, { signal: context.signal }), 'B'), itemsize, a.name),
+          a.name,
+        )
+      : reorderedPairs(fileA, fileB, a, itemsize, context.signal);
   let item = 0;
-  for await (const [left, right] of pairedChunks(streamA, streamB, a.name)) {
+  for await (const [left, right] of pairs) {
     const count = left.length / itemsize;
     progress.add(left.length, a.name);
     if (Buffer.compare(left, right) === 0) {
@@ -80,30 +196,64 @@ async function compareValues(fileA: ArrayFile, fileB: ArrayFile, a: TensorEntry,
   return result;
 }
 
+/** The error as a diff row, when it is about the data of one file; undefined for errors that end the command. */
+function sideError(file: Side, caught: unknown): SideError | undefined {
+  const error = rootError(caught);
+  if (exitCodeFor(error) !== EXIT_BAD_DATA) return undefined;
+  return { file, code: error.code, message: inCliWords(error.message) };
+}
+
 async function compareFiles(fileA: ArrayFile, fileB: ArrayFile, context: CliContext): Promise<ArrayDiff[]> {
-  const arraysA = fileA.entries.filter(isArrayEntry);
-  const arraysB = new Map(fileB.entries.filter(isArrayEntry).map((entry) => [entry.name, entry]));
+  const reported = (entry: ArrayFile['entries'][number]): entry is ReportedEntry => entry.isArray || isDamagedEntry(entry);
+  const arraysA = fileA.entries.filter(reported);
+  const arraysB = new Map(fileB.entries.filter(reported).map((entry) => [entry.name, entry]));
   const diffs: ArrayDiff[] = [];
-  const pending: TensorEntry[] = [];
+  const pending: [TensorEntry, TensorEntry][] = [];
   for (const a of arraysA) {
     const b = arraysB.get(a.name);
-    if (b === undefined) diffs.push({ name: a.name, kind: 'only-a', entry: a });
+    if (isDamagedEntry(a) || (b !== undefined && isDamagedEntry(b))) {
+      const errors: SideError[] = [];
+      if (isDamagedEntry(a)) errors.push({ file: 'A', ...a.error });
+      if (b !== undefined && isDamagedEntry(b)) errors.push({ file: 'B', ...b.error });
+      diffs.push({ name: a.name, kind: 'error', errors });
+    } else if (b === undefined) diffs.push({ name: a.name, kind: 'only-a', entry: a });
     else if (a.dtype !== b.dtype || (a.dtype === 'raw' && JSON.stringify(a.descr) !== JSON.stringify(b.descr))) {
       // Typed data arrives little-endian whatever the descr said, so '<V2' vs '|V2' or '>f4' vs '<f4' is no change.
-
-      diffs.push({ name: a.name, kind: 'dtype', a: describeType(a), b: describeType(b) });
-    } else if (a.shape.join() !== b.shape.join()) diffs.push({ name: a.name, kind: 'shape', a: formatShape(a.shape), b: formatShape(b.shape) });
-    else if (a.fortranOrder !== b.fortranOrder) diffs.push({ name: a.name, kind: 'order', a: orderOf(a), b: orderOf(b) });
-    else pending.push(a);
+      diffs.push({ name: a.name, kind: 'dtype', a: describeType(a), b: describeType(b as TensorEntry) });
+    } else if (a.shape.join() !== (b as TensorEntry).shape.join()) {
+      diffs.push({ name: a.name, kind: 'shape', a: formatShape(a.shape), b: formatShape((b as TensorEntry).shape) });
+    } else pending.push([a, b as TensorEntry]);
   }
   const namesA = new Set(arraysA.map((entry) => entry.name));
-  for (const b of arraysB.values()) if (!namesA.has(b.name)) diffs.push({ name: b.name, kind: 'only-b', entry: b });
+  for (const b of arraysB.values()) {
+    if (namesA.has(b.name)) continue;
+    diffs.push(isDamagedEntry(b) ? { name: b.name, kind: 'error', errors: [{ file: 'B', ...b.error }] } : { name: b.name, kind: 'only-b', entry: b });
+  }
 
-  const progress = context.progress('diff', pending.reduce((sum, entry) => sum + entry.byteLength, 0));
+  const progress = context.progress('diff', pending.reduce((sum, [a]) => sum + a.byteLength, 0));
   try {
-    for (const a of pending) {
-      const values = await compareValues(fileA, fileB, a, progress, context);
-      diffs.push({ name: a.name, kind: values.differing > 0 ? 'values' : 'equal', values, dtype: a.dtype, shape: a.shape, fortranOrder: a.fortranOrder });
+    for (const [a, b] of pending) {
+      const before = progress.done;
+      let values: ValueDiff;
+      try {
+        values = await compareValues(fileA, fileB, a, b, progress, context);
+      } catch (caught) {
+        const failure = caught instanceof SideFailure ? sideError(caught.file, caught.error) : undefined;
+        if (failure === undefined) throw caught instanceof SideFailure ? caught.error : caught;
+        diffs.push({ name: a.name, kind: 'error', errors: [failure] });
+        progress.add(a.byteLength - (progress.done - before));
+        continue;
+      }
+      const reordered = a.fortranOrder !== b.fortranOrder && !layoutsAgree(a.shape);
+      diffs.push({
+        name: a.name,
+        kind: values.differing > 0 ? 'values' : 'equal',
+        values,
+        dtype: a.dtype,
+        shape: a.shape,
+        fortranOrder: a.fortranOrder,
+        ...(reordered ? { order: { a: orderOf(a), b: orderOf(b) } } : {}),
+      });
     }
   } finally {
     progress.finish();
@@ -115,8 +265,17 @@ function describeType(entry: TensorEntry): string {
   return entry.dtype === 'raw' ? JSON.stringify(entry.descr) : entry.dtype;
 }
 
-function orderOf(entry: TensorEntry): string {
-  return entry.fortranOrder ? 'Fortran order' : 'C order';
+function orderOf(entry: TensorEntry): StorageOrder {
+  return entry.fortranOrder ? 'F' : 'C';
+}
+
+function orderName(order: StorageOrder): string {
+  return order === 'F' ? 'Fortran order' : 'C order';
+}
+
+/** "stored in C order in A and in Fortran order in B", for an array the two files lay out differently. */
+function orderNote(order: { a: StorageOrder; b: StorageOrder }): string {
+  return `stored in ${orderName(order.a)} in A and in ${orderName(order.b)} in B`;
 }
 
 /** The multi-index of the item at `item` in storage order. */
@@ -147,8 +306,11 @@ function describeDiff(diff: ArrayDiff): string {
       return `${diff.kind === 'only-a' ? '-' : '+'} ${diff.name}: only in ${diff.kind === 'only-a' ? 'A' : 'B'} (${describeType(diff.entry)} ${formatShape(diff.entry.shape)})`;
     case 'dtype':
     case 'shape':
-    case 'order':
       return `~ ${diff.name}: ${diff.kind} ${diff.a} -> ${diff.b}`;
+    case 'error':
+      return diff.errors.map((error) => `! ${diff.name}: cannot be read in ${error.file}: ${error.message} [${error.code}]`).join('\n');
+    case 'equal':
+      return `= ${diff.name}: equal values, ${orderNote(diff.order!)}`;
     default: {
       const { values } = diff;
       const parts = [`~ ${diff.name}: ${values.differing} of ${values.items} values differ`];
@@ -159,6 +321,7 @@ function describeDiff(diff: ArrayDiff): string {
           `max rel diff ${formatNumber(values.maxRel)}`,
         );
       }
+      if (diff.order !== undefined) parts.push(`compared by index, ${orderNote(diff.order)}`);
       return parts.join(', ');
     }
   }
@@ -171,12 +334,13 @@ function diffJson(diff: ArrayDiff): Record<string, unknown> {
       return { name: diff.name, kind: diff.kind, dtype: diff.entry.dtype, shape: diff.entry.shape };
     case 'dtype':
     case 'shape':
-    case 'order':
       return { name: diff.name, kind: diff.kind, a: diff.a, b: diff.b };
+    case 'error':
+      return { name: diff.name, kind: diff.kind, errors: diff.errors };
     default: {
       const { differing, items, maxAbs, maxRel, at } = diff.values;
       const location = at === undefined ? {} : { at: { index: indexOf(at.item, diff.shape, diff.fortranOrder), a: at.a, b: at.b } };
-      return { name: diff.name, kind: diff.kind, differing, items, maxAbs, maxRel, ...location };
+      return { name: diff.name, kind: diff.kind, differing, items, maxAbs, maxRel, ...location, ...(diff.order === undefined ? {} : { order: diff.order }) };
     }
   }
 }
@@ -187,19 +351,29 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
   // diff reads A and B side by side, tensor by tensor: both need random access, which standard input lacks.
   if (isStdin(pathA) || isStdin(pathB)) throw usageError('diff needs two files or URLs; standard input (-) cannot be read side by side');
   const diffs = await withNpz(pathA, context, (fileA) => withNpz(pathB, context, (fileB) => compareFiles(fileA, fileB, context)));
-  const changed = diffs.filter((diff) => diff.kind !== 'equal');
+  const changed = diffs.filter((diff) => diff.kind !== 'equal' && diff.kind !== 'error');
+  const failed = diffs.filter((diff) => diff.kind === 'error');
   if (context.json) {
-    context.printJson({ a: inputLabel(pathA), b: inputLabel(pathB), identical: changed.length === 0, arrays: diffs.map(diffJson) });
+    context.printJson({
+      a: inputLabel(pathA),
+      b: inputLabel(pathB),
+      identical: changed.length === 0 && failed.length === 0,
+      arrays: diffs.map(diffJson),
+      failed: failed.length,
+    });
   } else {
-    for (const diff of changed) context.print(describeDiff(diff));
+    for (const diff of diffs) if (diff.kind !== 'equal' || diff.order !== undefined) context.print(describeDiff(diff));
     const compared = diffs.filter((diff) => diff.kind === 'equal' || diff.kind === 'values').length;
+    const unread = failed.length === 0 ? '' : `; ${failed.length} array${failed.length === 1 ? '' : 's'} could not be read`;
     const summary =
-      changed.length === 0
+      changed.length === 0 && failed.length === 0
         ? `identical: ${compared} array${compared === 1 ? '' : 's'} with equal names, dtypes, shapes and values`
-        : `${changed.length} difference${changed.length === 1 ? '' : 's'}; ${compared} array${compared === 1 ? '' : 's'} compared value by value`;
+        : changed.length === 0
+          ? `no differences in what could be read: ${compared} array${compared === 1 ? '' : 's'} compared value by value${unread}`
+          : `${changed.length} difference${changed.length === 1 ? '' : 's'}; ${compared} array${compared === 1 ? '' : 's'} compared value by value${unread}`;
     context.print(summary);
   }
-  return changed.length === 0 ? EXIT_OK : EXIT_BAD_DATA;
+  return changed.length === 0 && failed.length === 0 ? EXIT_OK : EXIT_BAD_DATA;
 }
 
 export const diffCommand: Command = {
@@ -208,7 +382,10 @@ export const diffCommand: Command = {
   summary: 'arrays only in one file, dtype/shape changes, max abs/rel value differences',
   details:
     'Exit code 1 when the files differ. Values are compared in step with both files open, in bounded memory;\n' +
-    'NaN equals NaN; the relative difference is |b - a| / |a| (A is the reference).',
+    'NaN equals NaN; the relative difference is |b - a| / |a| (A is the reference). Values are compared by\n' +
+    'index, so an array stored in C order in one file and in Fortran order in the other is equal when its values\n' +
+    'are (a line notes the order). An array that cannot be read (damaged, a CRC-32 mismatch) is reported with the\n' +
+    'file it failed in, the others are still compared, and the exit code is 1.',
   options: {},
   run,
 };

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { isNpzError, saveNpy, type ArrayInfo } from '../../index.js';
 import { stringOption, usageError, type ParsedCommandLine } from '../args.js';
-import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command } from '../context.js';
+import { EXIT_BAD_DATA, EXIT_OK, type CliContext, type Command, inCliWords } from '../context.js';
 import { inputLabel, withNpz, type ArrayReader } from '../npz-input.js';
 import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
@@ -52,7 +52,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
       } catch (error) {
         // A hostile name costs that one array, not the rest of the archive.
         if (!isNpzError(error, 'ERR_TREE_KEY')) throw error;
-        refused.push({ name: entry.name, code: error.code, message: error.message });
+        refused.push({ name: entry.name, code: error.code, message: inCliWords(error.message) });
         progress.add(entry.byteLength);
       }
     }

@@ -171,7 +171,7 @@ async function run(parsed: ParsedCommandLine, context: CliContext): Promise<numb
 
 export const viewCommand: Command = {
   name: 'view',
-  synopsis: 'view FILE [FILE2] | view --static DIR',
+  synopsis: 'view FILE [FILE2]',
   summary: 'a local web page: what is in a checkpoint, or what changed between two',
   details:
     'Serves a page on 127.0.0.1 and prints its URL (with a random token) as the first line of stdout; Ctrl-C stops\n' +

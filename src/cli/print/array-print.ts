@@ -11,10 +11,14 @@ export const PRINT_THRESHOLD = 1000;
 export const EDGE_ITEMS = 3;
 const LINE_WIDTH = 75;
 
-export type Element = number | bigint | boolean | readonly [number, number];
+/** A shown element: a number, a complex pair, or a string array's text (a `str`) or bytes (`bytes`). */
+export type Element = number | bigint | boolean | readonly [number, number] | string | Uint8Array;
+
+/** What `cat` prints: the numeric dtypes, and numpy's fixed-width strings (`<U…` as `str`, `|S…` as `bytes`). */
+export type PrintDType = DType | 'str' | 'bytes';
 
 export interface PrintableArray {
-  dtype: DType;
+  dtype: PrintDType;
   shape: readonly number[];
   /** The shown elements (see `shownIndices`) in C order over the shown grid. */
   values: readonly Element[];
@@ -61,8 +65,53 @@ function complexFormatter(values: readonly Element[], dtype: 'complex64' | 'comp
   };
 }
 
-function elementFormatter(dtype: DType, values: readonly Element[]): (value: Element) => string {
+function hex(code: number, digits: number): string {
+  return code.toString(16).padStart(digits, '0');
+}
+
+/** Characters Python's str.isprintable() refuses (other than the space): repr escapes them. */
+const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+
+/** Python's repr() of a str: single quotes unless the text holds a ' and no ", the usual escapes. */
+export function pythonStrRepr(text: string): string {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    if (char === quote || char === '\\') out += `\\${char}`;
+    else if (char === '\t') out += '\\t';
+    else if (char === '\n') out += '\\n';
+    else if (char === '\r') out += '\\r';
+    else if (char !== ' ' && NOT_PRINTABLE.test(char)) out += code < 0x100 ? `\\x${hex(code, 2)}` : code < 0x10000 ? `\\u${hex(code, 4)}` : `\\U${hex(code, 8)}`;
+    else out += char;
+  }
+  return out + quote;
+}
+
+/** Python's repr() of bytes: b'…', printable ASCII as is, the rest escaped. */
+export function pythonBytesRepr(bytes: Uint8Array): string {
+  const has = (byte: number): boolean => bytes.includes(byte);
+  const quote = has(0x27) && !has(0x22) ? '"' : "'";
+  let out = `b${quote}`;
+  for (const byte of bytes) {
+    const char = String.fromCharCode(byte);
+    if (char === quote || char === '\\') out += `\\${char}`;
+    else if (byte === 0x09) out += '\\t';
+    else if (byte === 0x0a) out += '\\n';
+    else if (byte === 0x0d) out += '\\r';
+    else if (byte < 0x20 || byte >= 0x7f) out += `\\x${hex(byte, 2)}`;
+    else out += char;
+  }
+  return out + quote;
+}
+
+function elementFormatter(dtype: PrintDType, values: readonly Element[]): (value: Element) => string {
   switch (dtype) {
+    case 'str':
+      // numpy shows each element's repr, unpadded.
+      return (value) => pythonStrRepr(value as string);
+    case 'bytes':
+      return (value) => pythonBytesRepr(value as Uint8Array);
     case 'bool':
       return (value) => (value === true || value === 1 ? ' True' : 'False');
     case 'float16':
@@ -92,8 +141,13 @@ function complexScalarText(re: number, im: number, dtype: 'complex64' | 'complex
 }
 
 /** str() of a 0-d array: the scalar's own text. */
-function scalarText(dtype: DType, value: Element): string {
+function scalarText(dtype: PrintDType, value: Element): string {
   switch (dtype) {
+    case 'str':
+      return value as string;
+    case 'bytes':
+      // numpy 2 prints a 0-d bytes array as its scalar's repr.
+      return `np.bytes_(${pythonBytesRepr(value as Uint8Array)})`;
     case 'bool':
       return value === true || value === 1 ? 'True' : 'False';
     case 'float16':

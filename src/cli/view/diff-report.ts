@@ -1,6 +1,7 @@
 import type { ArrayFile, DType } from '../../index.js';
 import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
-import { entryItemsize, isArrayEntry, type TensorEntry } from '../npz-input.js';
+import { rootError } from '../root-error.js';
+import { entryItemsize, isArrayEntry, isDamagedEntry, type ReportedEntry, type TensorEntry } from '../entries.js';
 import { formatShape } from '../shape.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import type { WorkProgress } from './progress-report.js';
@@ -11,7 +12,7 @@ import type { WorkProgress } from './progress-report.js';
  * listed without reading data.
  */
 
-export type DiffKind = 'only-a' | 'only-b' | 'dtype' | 'shape' | 'changed' | 'equal';
+export type DiffKind = 'only-a' | 'only-b' | 'dtype' | 'shape' | 'damaged' | 'changed' | 'equal';
 
 export interface TensorDiff {
   name: string;
@@ -26,6 +27,9 @@ export interface TensorDiff {
   maxAbs?: number;
   differing?: number;
   items?: number;
+  /** kind 'damaged': the file the tensor cannot be read in ('A', 'B', or 'A and B'), and its error. */
+  damaged?: 'A' | 'B' | 'A and B';
+  error?: { code: string; message: string };
 }
 
 function describe(entry: TensorEntry): string {
@@ -36,13 +40,27 @@ function sameType(a: TensorEntry, b: TensorEntry): boolean {
   return a.dtype === b.dtype && (a.dtype !== 'raw' || JSON.stringify(a.descr) === JSON.stringify(b.descr));
 }
 
-/** One name's tensors in A and B: a structural difference found without reading data, or the entry to compare. */
-export function pairDiff(a: TensorEntry | undefined, b: TensorEntry | undefined): TensorDiff | TensorEntry | undefined {
-  if (a === undefined) return b === undefined ? undefined : { name: b.name, kind: 'only-b', b: describe(b) };
-  if (b === undefined) return { name: a.name, kind: 'only-a', a: describe(a) };
-  if (!sameType(a, b)) return { name: a.name, kind: 'dtype', a: describe(a), b: describe(b) };
-  if (a.shape.join() !== b.shape.join() || a.fortranOrder !== b.fortranOrder) return { name: a.name, kind: 'shape', a: describe(a), b: describe(b) };
-  return a;
+/**
+ * One name's tensors in A and B: damage in either file, a structural difference found without reading data, or
+ * the entry whose values must be compared.
+ */
+export function pairDiff(a: ReportedEntry | undefined, b: ReportedEntry | undefined): TensorDiff | TensorEntry | undefined {
+  const damagedA = a !== undefined && isDamagedEntry(a) ? a : undefined;
+  const damagedB = b !== undefined && isDamagedEntry(b) ? b : undefined;
+  if (damagedA !== undefined || damagedB !== undefined) {
+    const name = (damagedA ?? damagedB)!.name;
+    const error = (damagedA ?? damagedB)!.error;
+    return { name, kind: 'damaged', damaged: damagedA !== undefined && damagedB !== undefined ? 'A and B' : damagedA !== undefined ? 'A' : 'B', error };
+  }
+  const arrayA = a as TensorEntry | undefined;
+  const arrayB = b as TensorEntry | undefined;
+  if (arrayA === undefined) return arrayB === undefined ? undefined : { name: arrayB.name, kind: 'only-b', b: describe(arrayB) };
+  if (arrayB === undefined) return { name: arrayA.name, kind: 'only-a', a: describe(arrayA) };
+  if (!sameType(arrayA, arrayB)) return { name: arrayA.name, kind: 'dtype', a: describe(arrayA), b: describe(arrayB) };
+  if (arrayA.shape.join() !== arrayB.shape.join() || arrayA.fortranOrder !== arrayB.fortranOrder) {
+    return { name: arrayA.name, kind: 'shape', a: describe(arrayA), b: describe(arrayB) };
+  }
+  return arrayA;
 }
 
 function isEntry(value: TensorDiff | TensorEntry): value is TensorEntry {
@@ -51,8 +69,9 @@ function isEntry(value: TensorDiff | TensorEntry): value is TensorEntry {
 
 /** Pairs the tensors of A and B; `pending` are those whose values must be compared. */
 export function diffPlan(fileA: ArrayFile, fileB: ArrayFile): { structural: TensorDiff[]; pending: TensorEntry[] } {
-  const arraysA = fileA.entries.filter(isArrayEntry);
-  const arraysB = new Map(fileB.entries.filter(isArrayEntry).map((entry) => [entry.name, entry]));
+  const reported = (entry: ArrayFile['entries'][number]): entry is ReportedEntry => isArrayEntry(entry) || isDamagedEntry(entry);
+  const arraysA = fileA.entries.filter(reported);
+  const arraysB = new Map(fileB.entries.filter(reported).map((entry) => [entry.name, entry]));
   const structural: TensorDiff[] = [];
   const pending: TensorEntry[] = [];
   for (const a of arraysA) {
@@ -65,8 +84,8 @@ export function diffPlan(fileA: ArrayFile, fileB: ArrayFile): { structural: Tens
   return { structural, pending };
 }
 
-/** The plan for one name: its structural difference, or the entry whose values must be compared. */
-export function tensorDiffPlan(a: TensorEntry | undefined, b: TensorEntry | undefined): { structural?: TensorDiff; pending?: TensorEntry } {
+/** The plan for one name: its structural difference (damage included), or the entry whose values must be compared. */
+export function tensorDiffPlan(a: ReportedEntry | undefined, b: ReportedEntry | undefined): { structural?: TensorDiff; pending?: TensorEntry } {
   const paired = pairDiff(a, b);
   if (paired === undefined) return {};
   return isEntry(paired) ? { pending: paired } : { structural: paired };
@@ -87,6 +106,51 @@ export function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
   return true;
 }
 
+/** An error thrown while one file was read, tagged with that file. */
+class SideFailure extends Error {
+  constructor(
+    readonly file: 'A' | 'B',
+    readonly error: unknown,
+  ) {
+    super('side failure');
+  }
+}
+
+async function* tagged(chunks: AsyncIterable<Uint8Array>, file: 'A' | 'B'): AsyncGenerator<Uint8Array> {
+  try {
+    yield* chunks;
+  } catch (error) {
+    throw new SideFailure(file, error);
+  }
+}
+
+/**
+ * compareTensor, with damage found while reading (a CRC mismatch, a truncated member) reported as the tensor's
+ * row, naming the file it was found in; the other tensors are compared all the same. Aborts and I/O errors end
+ * the comparison.
+ */
+export async function compareOrReport(
+  fileA: ArrayFile,
+  fileB: ArrayFile,
+  entry: TensorEntry,
+  signal: AbortSignal,
+  progress: WorkProgress,
+): Promise<TensorDiff> {
+  try {
+    return await compareTensor(fileA, fileB, entry, signal, progress);
+  } catch (caught) {
+    if (!(caught instanceof SideFailure)) throw caught;
+    const error = rootError(caught.error);
+    if (signal.aborted || !isDataError(error.code)) throw caught.error;
+    return { name: entry.name, kind: 'damaged', damaged: caught.file, error: { code: error.code, message: error.message } };
+  }
+}
+
+/** Codes about the bytes of a file, as opposed to the outside world (I/O, network, abort). */
+function isDataError(code: string): boolean {
+  return !/^ERR_(IO|REMOTE_|ABORTED|INVALID_ARGUMENT|NPZ_CLOSED)/.test(code);
+}
+
 export async function compareTensor(
   fileA: ArrayFile,
   fileB: ArrayFile,
@@ -97,8 +161,8 @@ export async function compareTensor(
   const itemsize = entryItemsize(entry);
   const items = entry.shape.reduce((product, dim) => product * dim, 1);
   // Recycled read buffers keep memory flat on multi-GB pairs; each side's piece is used up before that side reads on.
-  const streamA = itemChunks(fileA.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name);
-  const streamB = itemChunks(fileB.chunks(entry.name, { signal, reuseBuffers: true }), itemsize, entry.name);
+  const streamA = itemChunks(tagged(fileA.chunks(entry.name, { signal, reuseBuffers: true }), 'A'), itemsize, entry.name);
+  const streamB = itemChunks(tagged(fileB.chunks(entry.name, { signal, reuseBuffers: true }), 'B'), itemsize, entry.name);
   let sumSquaresA = 0;
   let sumSquaresDiff = 0;
   let maxAbs = 0;
@@ -156,7 +220,7 @@ function countDifferentItems(left: Uint8Array, right: Uint8Array, itemsize: numb
   return count;
 }
 
-const STRUCTURAL_ORDER: Record<DiffKind, number> = { 'only-a': 0, 'only-b': 1, dtype: 2, shape: 3, changed: 4, equal: 5 };
+const STRUCTURAL_ORDER: Record<DiffKind, number> = { damaged: 0, 'only-a': 1, 'only-b': 2, dtype: 3, shape: 4, changed: 5, equal: 6 };
 
 /**
  * The page's order: structural changes first (they break loading), then changed tensors by relative change,

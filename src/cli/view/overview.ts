@@ -1,5 +1,5 @@
 import type { ArrayFile } from '../../index.js';
-import { elementCount, isArrayEntry, placementOf, type TensorEntry } from '../npz-input.js';
+import { elementCount, isArrayEntry, isDamagedEntry, memberNameOf, placementOf, type TensorEntry } from '../entries.js';
 import { formatShape } from '../shape.js';
 
 /**
@@ -39,6 +39,8 @@ export interface Overview {
   arrays: number;
   /** Members that are not .npy arrays (listed only). */
   otherMembers: string[];
+  /** Members that could not be read as arrays (a damaged header...): each with its error. Not among `tensors`. */
+  damaged: { name: string; member: string; error: { code: string; message: string } }[];
   parameters: number;
   bytes: number;
   bytesByDtype: { dtype: string; bytes: number; parameters: number; tensors: number }[];
@@ -175,6 +177,7 @@ export function byteGroups(rows: readonly TensorRow[], total: number): { path: s
 export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause = nextTurn): Promise<Overview> {
   const tensors: TensorRow[] = [];
   const otherMembers: string[] = [];
+  const damaged: Overview['damaged'] = [];
   const tree = new TreeBuilder();
   const groups = new ByteGroups();
   const byDtype = new Map<string, { dtype: string; bytes: number; parameters: number; tensors: number }>();
@@ -186,8 +189,12 @@ export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause 
       sinceTurn = 0;
       await pause();
     }
+    if (isDamagedEntry(entry)) {
+      damaged.push({ name: entry.name, member: memberNameOf(entry), error: entry.error });
+      continue;
+    }
     if (!isArrayEntry(entry)) {
-      otherMembers.push(entry.memberName);
+      otherMembers.push(memberNameOf(entry));
       continue;
     }
     const row = rowOf(entry);
@@ -206,6 +213,7 @@ export async function overviewOf(file: Pick<ArrayFile, 'entries'>, pause: Pause 
   return {
     arrays: tensors.length,
     otherMembers,
+    damaged,
     parameters,
     bytes,
     bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes),

@@ -1,7 +1,7 @@
 import { NpzError, type ArrayFile, type DType } from '../../index.js';
 import { elementAt } from '../print/element.js';
-import { copyBytes } from '../elements.js';
-import { entryItemsize, type TensorEntry } from '../npz-input.js';
+import { copyOf } from '../elements.js';
+import { entryItemsize, type TensorEntry } from '../entries.js';
 import { arrayText, isSummarised, shownIndices, type Element } from '../print/array-print.js';
 
 /**
@@ -161,7 +161,7 @@ export function streamedBoxReader(file: Pick<ArrayFile, 'chunks'>): BoxReader {
         const from = (element - base) * itemsize;
         outputs[box]!.set(chunk.subarray(from, from + itemsize), index * itemsize);
       }
-      carry = copyBytes(chunk.subarray(whole));
+      carry = copyOf(chunk.subarray(whole));
       base = end;
       if (next === wanted.length) break;
     }

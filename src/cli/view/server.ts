@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ArrayFile } from '../../index.js';
-import { isArrayEntry, type TensorEntry } from '../npz-input.js';
+import { isArrayEntry, isDamagedEntry, type ReportedEntry, type TensorEntry } from '../npz-input.js';
 import { formatBytes } from '../table.js';
 import { loadAssets, type PageAssets } from './assets.js';
-import { compareTensor, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from './diff-report.js';
+import { compareOrReport, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from './diff-report.js';
 import { TOKEN_PARAMETER, newToken, refusalOf } from './guard.js';
 import { jsonInSlices } from './json-text.js';
 import { nextTurn, overviewOf, rowOf } from './overview.js';
@@ -92,7 +92,7 @@ class ViewApi {
   /** Each file's overview as JSON text, made once (in slices, between other requests) and then served as is. */
   readonly #overviews = new Map<number, Promise<Uint8Array[]>>();
   readonly #reports = new Map<string, TensorReport>();
-  readonly #arrays = new Map<number, Map<string, TensorEntry>>();
+  readonly #arrays = new Map<number, Map<string, ReportedEntry>>();
   #diff: TensorDiff[] | undefined;
   /** Single tensors compared for the tensor page, by name. */
   readonly #tensorDiffs = new Map<string, TensorDiff>();
@@ -150,12 +150,12 @@ class ViewApi {
     return { index, file: view.file };
   }
 
-  /** A file's arrays by name, indexed on first use (a file may hold 100 000 of them). */
-  #arraysOf(index: number, file: ArrayFile): Map<string, TensorEntry> {
+  /** A file's arrays (and damaged members, which stand where their array would) by name, indexed on first use (a file may hold 100 000 of them). */
+  #arraysOf(index: number, file: ArrayFile): Map<string, ReportedEntry> {
     let arrays = this.#arrays.get(index);
     if (arrays === undefined) {
       arrays = new Map();
-      for (const entry of file.entries) if (isArrayEntry(entry) && !arrays.has(entry.name)) arrays.set(entry.name, entry);
+      for (const entry of file.entries) if ((isArrayEntry(entry) || isDamagedEntry(entry)) && !arrays.has(entry.name)) arrays.set(entry.name, entry);
       this.#arrays.set(index, arrays);
     }
     return arrays;
@@ -166,6 +166,10 @@ class ViewApi {
     if (opened === undefined) return undefined;
     const name = query.get('name') ?? '';
     const entry = this.#arraysOf(opened.index, opened.file).get(name);
+    if (entry !== undefined && isDamagedEntry(entry)) {
+      sendJson(response, 422, { error: entry.error, damaged: true });
+      return undefined;
+    }
     if (entry === undefined) {
       sendJson(response, 404, { error: { code: 'ERR_NPZ_NOT_FOUND', message: `no array named ${JSON.stringify(name)} in the file` } });
       return undefined;
@@ -271,7 +275,7 @@ class ViewApi {
       response,
       {
         total: cached === undefined && pending !== undefined ? pending.byteLength : 0,
-        run: async (signal, progress) => cached ?? compareTensor(fileA, fileB, pending!, signal, progress),
+        run: async (signal, progress) => cached ?? compareOrReport(fileA, fileB, pending!, signal, progress),
       },
       { running: this.#running, onCancel: (progress) => this.#cancelled(`the comparison of ${name}`, progress) },
     );
@@ -294,7 +298,7 @@ class ViewApi {
         run: async (signal, progress) => {
           if (cached !== undefined) return cached;
           const diffs = [...plan.structural];
-          for (const entry of plan.pending) diffs.push(await compareTensor(fileA, fileB, entry, signal, progress));
+          for (const entry of plan.pending) diffs.push(await compareOrReport(fileA, fileB, entry, signal, progress));
           return orderDiffs(diffs);
         },
       },

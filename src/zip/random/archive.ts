@@ -30,6 +30,12 @@ export interface ScanOptions {
   peek?: (entry: ZipEntry) => number;
   /** Largest merged read in bytes (default 4 MiB). Gaps and parallelism are the read planner's, from the source's `readCost`. */
   windowBytes?: number;
+  /**
+   * A member whose local header fails its checks: with this, the scan hands its error here and goes on with the
+   * next member (the member is not visited); without it, the scan throws the error. Only the checks of the member
+   * itself are handed over: errors of the source (I/O, abort) end the scan either way.
+   */
+  onMemberError?: (entry: ZipEntry, error: NpzError) => void;
 }
 
 export class ZipArchive {
@@ -86,26 +92,42 @@ export class ZipArchive {
     const groups = this.source.readRuns(runs, options.windowBytes === undefined ? {} : { maxSpan: options.windowBytes });
     for await (const { start, bytes, runs: members } of groups) {
       for (const { entry, peek, length } of members) {
-        const at = entry.localHeaderOffset;
-        let relative = at - start;
-        let local = bytes;
-        if (relative + LOCAL_HEADER_FIXED > local.length) {
-          // The source came up short of this header: its own read reports why (bounds or truncation).
-          local = await this.#readHeaderBytes(entry, at, length);
-          relative = 0;
+        let located: LocatedMember;
+        try {
+          const found = this.#locate(entry, start, bytes, peek, length);
+          located = found instanceof Promise ? await found : found;
+        } catch (error) {
+          if (options.onMemberError === undefined || !(error instanceof NpzError) || !isMemberCheck(error)) throw error;
+          options.onMemberError(entry, error);
+          continue;
         }
-        const headerLength = localHeaderLength(local.subarray(relative), entry);
-        if (relative + headerLength + peek > local.length) {
-          // A longer extra field than expected: this member alone needs a read of its own.
-          local = await this.#readHeaderBytes(entry, at, headerLength + peek);
-          relative = 0;
-        }
-        const dataStart = this.#accept(entry, local, relative);
-        const headFrom = relative + headerLength;
-        const pending = visit({ entry, dataStart, head: local.subarray(headFrom, headFrom + peek) });
+        const pending = visit(located);
         if (pending !== undefined) await pending;
       }
     }
+  }
+
+  /**
+   * The member's checked local header within the scan's `bytes` (read at `start`); a promise only when those
+   * bytes fall short and more must be read, so a scan of headers already in hand costs no promise per member.
+   */
+  #locate(entry: ZipEntry, start: number, bytes: Uint8Array, peek: number, length: number): LocatedMember | Promise<LocatedMember> {
+    const at = entry.localHeaderOffset;
+    const relative = at - start;
+    // The source came up short of this header: its own read reports why (bounds or truncation).
+    if (relative + LOCAL_HEADER_FIXED > bytes.length) return this.#readHeaderBytes(entry, at, length).then((local) => this.#located(entry, local, 0, peek));
+    return this.#located(entry, bytes, relative, peek);
+  }
+
+  #located(entry: ZipEntry, local: Uint8Array, relative: number, peek: number): LocatedMember | Promise<LocatedMember> {
+    const headerLength = localHeaderLength(local.subarray(relative), entry);
+    if (relative + headerLength + peek > local.length) {
+      // A longer extra field than expected: this member alone needs a read of its own.
+      return this.#readHeaderBytes(entry, entry.localHeaderOffset, headerLength + peek).then((more) => this.#located(entry, more, 0, peek));
+    }
+    const dataStart = this.#accept(entry, local, relative);
+    const headFrom = relative + headerLength;
+    return { entry, dataStart, head: local.subarray(headFrom, headFrom + peek) };
   }
 
   /** Decodes and checks the local header at `bytes[relative]`, then remembers where the member's data starts. */
@@ -170,6 +192,11 @@ export class ZipArchive {
     }
     return bytes;
   }
+}
+
+/** An error of the member's own checks (container codes), not of the source it was read from. */
+function isMemberCheck(error: NpzError): boolean {
+  return error.code.startsWith('ERR_ZIP_');
 }
 
 /** Length of the local header at the start of `bytes`, from its fixed part, which must be there. */

@@ -29,9 +29,11 @@ function apiUrl(path, params = {}) {
 }
 
 class ServerError extends Error {
-  constructor(error) {
+  /** `damaged`: the server said the entry is a damaged member (its error is this one). */
+  constructor(error, damaged = false) {
     super(error.message);
     this.code = error.code;
+    this.damaged = damaged;
   }
 }
 
@@ -39,7 +41,7 @@ async function getJson(path, params, signal) {
   if (STATIC) return localSource().request(path, params, signal);
   const response = await fetch(apiUrl(path, params), { signal });
   const body = JSON.parse(await response.text(), revive);
-  if (!response.ok) throw new ServerError(body.error ?? { code: `HTTP ${response.status}`, message: response.statusText });
+  if (!response.ok) throw new ServerError(body.error ?? { code: `HTTP ${response.status}`, message: response.statusText }, body.damaged === true);
   return body;
 }
 
@@ -313,8 +315,20 @@ async function overviewView(fileIndex, signal) {
         { label: 'bytes by subtree' },
       ),
     ),
+    damagedCallout(overview.damaged),
     h('section', {}, h('h2', {}, 'Parameter tree'), h('ul', { class: 'tree' }, treeView(overview.tree, fileIndex, overview.bytes))),
     tensorTable(overview, fileIndex),
+  );
+}
+
+/** The members that could not be read as arrays, each with its error; nothing when there are none. */
+function damagedCallout(damaged) {
+  if (!damaged || damaged.length === 0) return null;
+  return h(
+    'section',
+    { class: 'error damaged', role: 'alert' },
+    h('h2', {}, `${damaged.length} damaged ${damaged.length === 1 ? 'tensor' : 'tensors'}`),
+    h('ul', {}, damaged.map((entry) => h('li', {}, h('code', {}, entry.name), `: ${entry.error.message} `, h('code', { class: 'error-code' }, entry.error.code)))),
   );
 }
 
@@ -339,6 +353,7 @@ async function tensorView(fileIndex, name, signal) {
     tensor = await getJson('entry', { file: fileIndex, name }, signal);
   } catch (error) {
     if (signal.aborted) return;
+    if (error.damaged) return show(errorPanel(`${name} is damaged in ${file.path}`, error));
     // Only in the other file of a pair: the page still shows what changed.
     if (error.code !== 'ERR_NPZ_NOT_FOUND' || files.length < 2) return show(errorPanel('No such tensor', { code: error.code, message: `${name} is not in ${file.path}` }));
   }
@@ -441,9 +456,16 @@ const KIND_TEXT = {
   'only-b': 'only in B',
   dtype: 'dtype changed',
   shape: 'shape changed',
+  damaged: 'damaged',
   changed: 'changed',
   equal: 'unchanged',
 };
+
+/** What a structural change is: A's and B's types, or which file a damaged tensor cannot be read in. */
+function changeText(diff) {
+  if (diff.kind === 'damaged') return `damaged in ${diff.damaged}: ${diff.error.message} [${diff.error.code}]`;
+  return `${diff.a ?? '(none)'} → ${diff.b ?? '(none)'}`;
+}
 
 function diffRow(diff, rank) {
   const structural = diff.kind !== 'changed' && diff.kind !== 'equal';
@@ -452,8 +474,8 @@ function diffRow(diff, rank) {
     'tr',
     { class: `diff-${diff.kind}` },
     h('td', { class: 'num' }, rank),
-    h('td', { class: 'name' }, diff.name, structural ? h('div', { class: 'change' }, `${diff.a ?? '(none)'} → ${diff.b ?? '(none)'}`) : null),
-    h('td', {}, h('span', { class: `badge badge-${diff.kind}` }, KIND_TEXT[diff.kind]), damagedBadge(diff.error, diff.damaged)),
+    h('td', { class: 'name' }, diff.name, structural ? h('div', { class: 'change' }, changeText(diff)) : null),
+    h('td', {}, h('span', { class: `badge badge-${diff.kind}` }, KIND_TEXT[diff.kind])),
     h('td', { class: 'num relative' }, diff.relative === undefined ? '–' : formatNumber(diff.relative)),
     h('td', { class: 'num' }, diff.maxAbs === undefined ? '–' : formatNumber(diff.maxAbs)),
     h('td', { class: 'num' }, diff.differing === undefined ? '–' : `${diff.differing.toLocaleString('en-US')} of ${diff.items.toLocaleString('en-US')}`),
@@ -496,7 +518,7 @@ async function diffView(signal) {
           'section',
           { class: 'callout', role: 'note' },
           h('h2', {}, 'Structure changes'),
-          h('ul', {}, structural.map((diff) => h('li', {}, h('strong', {}, KIND_TEXT[diff.kind]), ' ', h('code', {}, diff.name), ` (${diff.a ?? 'none'} → ${diff.b ?? 'none'})`))),
+          h('ul', {}, structural.map((diff) => h('li', {}, h('strong', {}, KIND_TEXT[diff.kind]), ' ', h('code', {}, diff.name), ` (${changeText(diff)})`))),
         )
       : null,
     changed.length

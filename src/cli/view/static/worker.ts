@@ -10,7 +10,7 @@
  * in the shapes the server's JSON API has (numbers as numbers: structured clone keeps NaN and Infinity).
  */
 import { NpzError, blobSource, httpSource, openNpz, openSafetensors, openSafetensorsIndex, type ArrayFile, type RandomAccessSource } from '../../../browser/index.js';
-import { formatOf, isArrayEntry, type TensorEntry } from '../../npz-input.js';
+import { formatOf, isArrayEntry, type TensorEntry } from '../../entries.js';
 import { compareTensor, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from '../diff-report.js';
 import { overviewOf, rowOf, type Overview } from '../overview.js';
 import { streamedBoxReader, tensorPreview, type BoxReader } from '../preview.js';
