@@ -205,6 +205,26 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream view 
     expect(otherServer.requests).toEqual([]);
   });
 
+  it('damage: a truncated file’s error and a flipped byte’s row in the diff, as the server reports them', async () => {
+    const view = await startView(['base.npz', 'flipped.npz'], { cwd: fixtures.dir });
+    try {
+      const diff = (await serverApi(view, 'diff', {})) as { name: string; kind: string }[];
+      expect(diff.find((row) => row.name === fixtures.expected.flipped)?.kind).toBe('damaged');
+      await withStaticPage(async (page) => {
+        await page.locator('table.diffs tbody tr').first().waitFor();
+        expect(await pageApi(page, 'diff', {})).toEqual(diff);
+      }, '/index.html?a=files/base.npz&b=files/flipped.npz');
+    } finally {
+      expect(await view.stop()).toBe(0);
+    }
+    await withStaticPage(async (page) => {
+      await page.locator('#open-files').setInputFiles(join(fixtures.dir, 'truncated.npz'));
+      await expect(page.locator('.error-message').innerText()).resolves.not.toBe('');
+      const files = (await pageApi(page, 'files', {})) as { files: { error: { code: string } | null }[] };
+      expect(files.files[0]!.error?.code).toMatch(/^ERR_ZIP_/);
+    });
+  });
+
   it('a sharded safetensors checkpoint, chosen as its index and shards or by the index URL, equals the server’s JSON', async () => {
     // Three tensors of base.npz (float32, float16, bfloat16) in shards of at most 150 kB.
     const wanted = new Set(Object.keys(fixtures.expected.histograms));

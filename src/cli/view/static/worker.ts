@@ -10,8 +10,8 @@
  * in the shapes the server's JSON API has (numbers as numbers: structured clone keeps NaN and Infinity).
  */
 import { NpzError, blobSource, httpSource, openNpz, openSafetensors, openSafetensorsIndex, type ArrayFile, type RandomAccessSource } from '../../../browser/index.js';
-import { formatOf, isArrayEntry, type TensorEntry } from '../../entries.js';
-import { compareTensor, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from '../diff-report.js';
+import { formatOf, isArrayEntry, isDamagedEntry, type ReportedEntry, type TensorEntry } from '../../entries.js';
+import { compareOrReport, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from '../diff-report.js';
 import { overviewOf, rowOf, type Overview } from '../overview.js';
 import { streamedBoxReader, tensorPreview, type BoxReader } from '../preview.js';
 import { WorkProgress } from '../progress-report.js';
@@ -116,7 +116,9 @@ async function openOne(input: StaticInput, index: number): Promise<OpenedFile> {
       source = await httpSource(url, { fetch: sameOriginFetch });
       size = source.size;
     }
-    const file = formatOf(formatName) === 'safetensors' ? await openSafetensors(source) : await openNpz(source);
+    const format = formatOf(formatName);
+    if (format === 'npy') throw new NpzError('ERR_INVALID_ARGUMENT', 'a bare .npy file is not opened by the static viewer; `npz-stream view` opens it');
+    const file = format === 'safetensors' ? await openSafetensors(source) : await openNpz(source);
     const opened = source;
     const readBoxes = rangeBoxReader(async () => opened, streamedBoxReader(file));
     return { index, label, path, size, error: null, file, readBoxes };
@@ -128,7 +130,7 @@ async function openOne(input: StaticInput, index: number): Promise<OpenedFile> {
 
 /** The answers of the server's API (src/cli/view/server.ts), computed here; caches as the server's. */
 class LocalView {
-  readonly #arrays = new Map<number, Map<string, TensorEntry>>();
+  readonly #arrays = new Map<number, Map<string, ReportedEntry>>();
   readonly #overviews = new Map<number, Promise<Overview>>();
   readonly #reports = new Map<string, TensorReport>();
   readonly #tensorDiffs = new Map<string, TensorDiff>();
@@ -148,11 +150,12 @@ class LocalView {
     return { index, file: view.file, view };
   }
 
-  #arraysOf(index: number, file: ArrayFile): Map<string, TensorEntry> {
+  /** Arrays and damaged members (which stand where their array would), by name, as the server indexes them. */
+  #arraysOf(index: number, file: ArrayFile): Map<string, ReportedEntry> {
     let arrays = this.#arrays.get(index);
     if (arrays === undefined) {
       arrays = new Map();
-      for (const entry of file.entries) if (isArrayEntry(entry) && !arrays.has(entry.name)) arrays.set(entry.name, entry);
+      for (const entry of file.entries) if ((isArrayEntry(entry) || isDamagedEntry(entry)) && !arrays.has(entry.name)) arrays.set(entry.name, entry);
       this.#arrays.set(index, arrays);
     }
     return arrays;
@@ -162,6 +165,7 @@ class LocalView {
     const opened = this.#opened(params);
     const name = params['name'] ?? '';
     const entry = this.#arraysOf(opened.index, opened.file).get(name);
+    if (entry !== undefined && isDamagedEntry(entry)) throw new ViewRequestError(422, entry.error.code, entry.error.message);
     if (entry === undefined) throw new ViewRequestError(404, 'ERR_NPZ_NOT_FOUND', `no array named ${JSON.stringify(name)} in the file`);
     return { ...opened, entry };
   }
@@ -230,7 +234,7 @@ class LocalView {
           total: cached === undefined && pending !== undefined ? pending.byteLength : 0,
           run: async (signal, progress) => {
             if (cached !== undefined) return cached;
-            const diff = await compareTensor(fileA, fileB, pending!, signal, progress);
+            const diff = await compareOrReport(fileA, fileB, pending!, signal, progress);
             this.#tensorDiffs.set(name, diff);
             return diff;
           },
@@ -245,7 +249,7 @@ class LocalView {
           run: async (signal, progress) => {
             if (cached !== undefined) return cached;
             const diffs = [...plan.structural];
-            for (const entry of plan.pending) diffs.push(await compareTensor(fileA, fileB, entry, signal, progress));
+            for (const entry of plan.pending) diffs.push(await compareOrReport(fileA, fileB, entry, signal, progress));
             this.#diff = orderDiffs(diffs);
             return this.#diff;
           },
