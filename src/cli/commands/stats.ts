@@ -7,9 +7,9 @@ import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
 import { addValues, emptySummary, type Summary } from '../summary.js';
+import { formatNumber, formatShape, renderTable, type NoteRow } from '../table.js';
 
 export { addValues, emptySummary, type Summary };
-import { formatNumber, formatShape, renderTable, type NoteRow } from '../table.js';
 
 /**
  * Streamed statistics in float64: each chunk is summarised exactly enough with a two-pass mean and sum of squared
