@@ -1,11 +1,13 @@
 import { defineConfig } from 'vitest/config';
+import { INTEGRATION } from './vitest.integration.config.js';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // test/slow: multi-GiB files, `npm run test:slow`. The bench smoke run: `npm run test:bench` (CI runs both
-    // suites it needs from .ci/run). test/bench/fair.test.ts (pure functions of the harness) stays here.
-    exclude: ['test/slow/**', 'test/bench/**', 'node_modules/**'],
+    // test/slow: multi-GiB files, `npm run test:slow`. The bench harness runs: `npm run test:bench`. Browser pages,
+    // the packed tarball, the docs' examples and process kills: `npm run test:integration`. CI (.ci/run) runs
+    // npm test, the integration suite and the bench runs.
+    exclude: ['test/slow/**', 'test/bench/**', ...INTEGRATION, 'node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -207,11 +207,12 @@ class OpenedNpz implements NpzFile {
     if (this.#closed) throw new NpzError('ERR_NPZ_CLOSED', `cannot read ${JSON.stringify(name)}: the npz file is closed`, { entry: name });
     const entry = this.#lookup(name);
     if (entry === undefined) throw new NpzError('ERR_NPZ_NOT_FOUND', `no array named ${JSON.stringify(name)} in the npz file`, { entry: name });
+    // A damaged member says what is wrong with it first, whatever its name says it is.
+    const damage = this.#damage.get(entry);
+    if (damage !== undefined) throw damageError(damage);
     if (!isArrayMember(entry)) {
       throw new NpzError('ERR_NPZ_NOT_ARRAY', `member ${JSON.stringify(entry.name)} is not an .npy array`, { entry: name });
     }
-    const damage = this.#damage.get(entry);
-    if (damage !== undefined) throw damageError(damage);
     return entry;
   }
 }

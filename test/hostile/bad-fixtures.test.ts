@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bufferSource, loadNpz, openNpz, readNpz, type RandomAccessSource } from '../../src/index.js';
+import { bufferSource, isDamagedEntry, loadNpz, openNpz, readNpz, type RandomAccessSource } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -17,11 +17,17 @@ const GENERATOR = fileURLToPath(new URL('../fixtures/gen/make_bad_fixtures.py', 
 const fixtures = badFixtures('.npz');
 
 /** openNpz, then every array through get() and through chunks(): the file is always closed. */
+/**
+ * Opens (damaged members listed, the default), then reads every array and every damaged member: a damaged member's
+ * get() and chunks() throw its error. Then opens once more with `damaged: 'error'`, which must refuse the file with
+ * that same code when a member is damaged.
+ */
 async function openAndReadAll(input: string | Uint8Array | RandomAccessSource): Promise<void> {
   const file = await openNpz(input);
+  const anyDamaged = file.entries.some(isDamagedEntry);
   try {
     for (const entry of file.entries) {
-      if (!entry.isArray) continue;
+      if (!entry.isArray && !isDamagedEntry(entry)) continue;
       const fromGet = await codeOf(() => file.get(entry.name));
       const fromChunks = await codeOf(async () => {
         for await (const _ of file.chunks(entry.name, { chunkSize: 64 }));
@@ -33,6 +39,10 @@ async function openAndReadAll(input: string | Uint8Array | RandomAccessSource): 
     }
   } finally {
     await file.close();
+  }
+  if (anyDamaged) {
+    const strict = await openNpz(input, { damaged: 'error' });
+    await strict.close();
   }
 }
 

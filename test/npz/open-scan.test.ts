@@ -155,7 +155,7 @@ describe('local headers that disagree with the directory', () => {
       const lh = target.localHeaderOffset;
       // Eight more bytes of extra field: the zeros at the start of the array data read as two empty records.
       damaged.writeUInt16LE(damaged.readUInt16LE(lh + 28) + 8, lh + 28);
-      const code = await openNpz(new Uint8Array(damaged)).then(
+      const code = await openNpz(new Uint8Array(damaged), { damaged: 'error' }).then(
         async (file) => {
           await file.close();
           return 'opened';
@@ -163,6 +163,11 @@ describe('local headers that disagree with the directory', () => {
         (error: { code?: string }) => error.code,
       );
       expect(code, target.name).toBe('ERR_ZIP_OVERLAP');
+      // Listed instead by default: the damaged member carries the code, the other still reads.
+      const listed = await openNpz(new Uint8Array(damaged));
+      const entry = listed.entries.find((candidate) => candidate.name === target.name.replace(/\.npy$/, ''));
+      expect(entry?.damaged === true ? entry.error.code : 'not damaged', target.name).toBe('ERR_ZIP_OVERLAP');
+      await listed.close();
     }
   });
 });

@@ -84,7 +84,8 @@ export async function openAndReadAll(open, input) {
     const file = await open(input);
     try {
       for (const entry of file.entries) {
-        if (!entry.isArray) continue;
+        // A damaged member (listed, not fatal, by default) throws its error when read.
+        if (!entry.isArray && entry.damaged !== true) continue;
         await file.get(entry.name);
         for await (const _ of file.chunks(entry.name, { chunkSize: 64 }));
       }
