@@ -11,6 +11,7 @@ export const INTEGRATION = [
   'test/browser/http.test.ts',
   'test/browser/save.test.ts',
   'test/view/page.test.ts',
+  'test/view/static.test.ts',
   'test/package.test.ts',
   'test/readme-examples.test.ts',
   'test/readme-cli.test.ts',

@@ -21,6 +21,12 @@ const SRC = join(ROOT, 'src');
 const CORE = ['npy/', 'zip/', 'tree/', 'npz/', 'safetensors/', 'io/', 'http/', 'objectstore/', 'errors.ts', 'array-entry.ts'];
 /** What src/cli/ may import from the rest of src/. */
 const CLI_MAY_IMPORT = ['index.ts', 'paligemma/index.ts'];
+/**
+ * The one exception: the static viewer's worker runs in a browser, so it opens files through the browser entry (the
+ * package's other public entry), bundled by scripts/build-view-worker.mjs. Only this file, only that entry.
+ */
+const BROWSER_BUNDLE_ENTRY = 'cli/view/static/worker.ts';
+const BROWSER_BUNDLE_MAY_IMPORT = ['browser/index.ts'];
 /** Node-only globals the core must not touch (it gets what it needs from its platform). */
 const NODE_GLOBALS = new Set(['process', 'Buffer', 'global', 'require', 'module', '__dirname', '__filename', 'setImmediate', 'clearImmediate']);
 
@@ -130,7 +136,8 @@ export function violationsOf(path: string, text: string): string[] {
     const target = relativeSpecifier ? resolveRelative(path, specifier) : undefined;
     if (inCli) {
       if (target !== undefined) {
-        if (!target.startsWith('cli/') && !CLI_MAY_IMPORT.includes(target)) out.push(`${file}: ${form} ${target} (the CLI uses the library through src/index.ts)`);
+        const allowed = CLI_MAY_IMPORT.includes(target) || (file === BROWSER_BUNDLE_ENTRY && BROWSER_BUNDLE_MAY_IMPORT.includes(target));
+        if (!target.startsWith('cli/') && !allowed) out.push(`${file}: ${form} ${target} (the CLI uses the library through src/index.ts)`);
       } else if (!isBuiltin(specifier) && !DEPENDENCIES.has(packageName(specifier))) {
         out.push(`${file}: ${form} ${specifier} (not a dependency of the package)`);
       } else if (isBuiltin(specifier) && !specifier.startsWith('node:')) {
@@ -197,6 +204,14 @@ describe('architecture: the checker reads every kind of import', () => {
       "import chain from 'stream-chain';",
     ].join('\n');
     expect(violationsOf(cliFile, text)).toEqual([]);
+  });
+
+  it('lets only the static viewer\'s worker use the browser entry, and nothing else of it', () => {
+    const browserEntry = "import { openNpz } from '../../../browser/index.js';";
+    expect(violationsOf(join(SRC, 'cli', 'view', 'static', 'worker.ts'), browserEntry)).toEqual([]);
+    expect(violationsOf(join(SRC, 'cli', 'view', 'static', 'worker.ts'), "import { blobSource } from '../../../browser/blob-source.js';").join('\n')).toContain('browser/blob-source.ts');
+    expect(violationsOf(join(SRC, 'cli', 'view', 'static', 'other.ts'), browserEntry).join('\n')).toContain('cli/view/static/other.ts: import browser/index.ts');
+    expect(violationsOf(cliFile, "import { openNpz } from '../../browser/index.js';").join('\n')).toContain('cli/commands/probe.ts: import browser/index.ts');
   });
 
   it('lets the core use the core, and names that merely look like Node globals', () => {

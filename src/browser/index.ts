@@ -53,7 +53,8 @@ export {
 export { flattenWithNames, unflattenWithNames } from '../tree/flatten.js';
 export type { Tree, FlatTree } from '../tree/flatten.js';
 export type { ArrayInfo, ArrayFormat, ArrayGetOptions, ArrayChunksOptions } from '../io/array-file.js';
-export type { ArrayFile, ArrayEntry } from '../array-entry.js';
+export type { ArrayFile, ArrayEntry, DamagedEntry } from '../array-entry.js';
+export { isDamagedEntry } from '../array-entry.js';
 export type { SaveOptions, SaveProgress, SaveSummary } from '../npz/save.js';
 export type { NpzFile, NpzEntry, NpzArrayEntry, NpzOtherEntry, NpzChunksOptions } from '../npz/open.js';
 export type { Compression, DuplicateNamePolicy } from '../npz/keys.js';

@@ -1,7 +1,10 @@
 import type { Writable } from 'node:stream';
-import { NpzError, isNpzError, type NpzErrorCode } from '../index.js';
+import { NpzError, type NpzErrorCode } from '../index.js';
 import type { OptionSpec, ParsedCommandLine, ReadOptions } from './args.js';
 import { Progress, type ProgressSink } from './progress.js';
+import { inCliWords, rootError } from './root-error.js';
+
+export { inCliWords, rootError };
 
 /** What every command gets: where to print, whether to be quiet or machine-readable, and the Ctrl-C signal. */
 
@@ -98,39 +101,6 @@ const USAGE_OR_IO_CODES: ReadonlySet<NpzErrorCode> = new Set([
 ]);
 
 /** The error a failure should be reported as: writer-wrapped source failures show what actually went wrong. */
-/**
- * The library's hints name its options (`option maxHeaderSize`); on the command line the same hint names the flag
- * that sets the option. Each API wording and its CLI wording.
- */
-const CLI_HINTS: ReadonlyArray<readonly [RegExp, string]> = [
-  [/\(option maxHeaderSize\)/g, '(raise it with --max-header-size N)'],
-  [/option duplicates: 'last'/g, "--duplicates last"],
-];
-
-/** A library message in the CLI's words: option hints name the flag. */
-export function inCliWords(message: string): string {
-  return CLI_HINTS.reduce((text, [api, cli]) => text.replace(api, cli), message);
-}
-
-export function rootError(error: unknown): NpzError {
-  let current = error;
-  while (isNpzError(current, 'ERR_SOURCE') && isNpzError((current as NpzError).cause)) current = (current as NpzError).cause;
-  if (isNpzError(current)) {
-    const message = inCliWords(current.message);
-    if (message === current.message) return current;
-    const { entry, offset, expected, actual } = current;
-    return new NpzError(current.code, message, {
-      cause: current,
-      ...(entry === undefined ? {} : { entry }),
-      ...(offset === undefined ? {} : { offset }),
-      expected,
-      actual,
-    });
-  }
-  const code = (current as { code?: unknown } | null)?.code;
-  const message = current instanceof Error ? current.message : String(current);
-  return new NpzError('ERR_IO', typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message, { cause: current });
-}
 
 export function exitCodeFor(error: NpzError): number {
   if (error.code === 'ERR_ABORTED') return EXIT_INTERRUPTED;

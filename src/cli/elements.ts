@@ -10,7 +10,7 @@ export function itemsizeOf(dtype: ArrayDType, fallback: number): number {
 }
 
 /** A copy in memory of its own: `slice()` would not do, a Node Buffer's slice() is a view. */
-function copyOf(bytes: Uint8Array): Uint8Array {
+export function copyOf(bytes: Uint8Array): Uint8Array {
   const copy = new Uint8Array(bytes.length);
   copy.set(bytes);
   return copy;

@@ -15,10 +15,7 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)} ${UNITS[unit]}`;
 }
 
-/** A shape the way numpy prints a tuple: `()`, `(6,)`, `(2, 6)`. */
-export function formatShape(shape: readonly number[]): string {
-  return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-}
+export { formatShape } from './shape.js';
 
 export interface Column {
   header: string;

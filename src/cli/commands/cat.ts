@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { bfloat16BitsToNumber, float16BitsToNumber, type ArrayInfo, type DType } from '../../index.js';
+import type { ArrayInfo, DType } from '../../index.js';
 import { flag, usageError, type ParsedCommandLine } from '../args.js';
 import { EXIT_OK, type CliContext, type Command } from '../context.js';
 import { itemChunks } from '../elements.js';
@@ -7,41 +7,8 @@ import { entryItemsize, withNpz, type ArrayReader } from '../npz-input.js';
 import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import { arrayText, isSummarised, shownIndices, type Element, type PrintDType } from '../print/array-print.js';
+import { elementAt } from '../print/element.js';
 
-export function elementAt(dtype: DType, view: DataView, offset: number): Element {
-  switch (dtype) {
-    case 'bool':
-      return view.getUint8(offset) !== 0;
-    case 'int8':
-      return view.getInt8(offset);
-    case 'uint8':
-      return view.getUint8(offset);
-    case 'int16':
-      return view.getInt16(offset, true);
-    case 'uint16':
-      return view.getUint16(offset, true);
-    case 'int32':
-      return view.getInt32(offset, true);
-    case 'uint32':
-      return view.getUint32(offset, true);
-    case 'int64':
-      return view.getBigInt64(offset, true);
-    case 'uint64':
-      return view.getBigUint64(offset, true);
-    case 'float16':
-      return float16BitsToNumber(view.getUint16(offset, true));
-    case 'bfloat16':
-      return bfloat16BitsToNumber(view.getUint16(offset, true));
-    case 'float32':
-      return view.getFloat32(offset, true);
-    case 'float64':
-      return view.getFloat64(offset, true);
-    case 'complex64':
-      return [view.getFloat32(offset, true), view.getFloat32(offset + 4, true)];
-    case 'complex128':
-      return [view.getFloat64(offset, true), view.getFloat64(offset + 8, true)];
-  }
-}
 
 /** A fixed-width string descr: numpy's `<U5` (UTF-32 code points) or `|S5` (bytes). */
 function stringKind(descr: ArrayInfo['descr']): { kind: 'str' | 'bytes'; bigEndian: boolean } | undefined {

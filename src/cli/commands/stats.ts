@@ -6,64 +6,16 @@ import { entryItemsize, inputLabel, isDamagedEntry, selectEntries, withNpz, type
 import { selectArraySlices } from '../slice-syntax.js';
 import { forEachStreamArray, isStdin } from '../stream-input.js';
 import type { Progress } from '../progress.js';
+import { addValues, emptySummary, type Summary } from '../summary.js';
 import { formatNumber, formatShape, renderTable, type NoteRow } from '../table.js';
+
+export { addValues, emptySummary, type Summary };
 
 /**
  * Streamed statistics in float64: each chunk is summarised exactly enough with a two-pass mean and sum of squared
  * deviations, and chunks are merged with Chan et al.'s parallel update, so the result does not drift on
  * billions of elements the way a running sum of squares would.
  */
-
-export interface Summary {
-  /** Finite values seen. */
-  count: number;
-  mean: number;
-  /** Sum of squared deviations from the mean. */
-  m2: number;
-  min: number;
-  max: number;
-  nan: number;
-  posInf: number;
-  negInf: number;
-}
-
-export function emptySummary(): Summary {
-  return { count: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity, nan: 0, posInf: 0, negInf: 0 };
-}
-
-export function addValues(summary: Summary, values: ArrayLike<number>): void {
-  let count = 0;
-  let sum = 0;
-  let { min, max } = summary;
-  for (let i = 0; i < values.length; i++) {
-    const x = values[i]!;
-    if (x - x !== 0) {
-      // Only NaN and ±Infinity fail x - x === 0.
-      if (x === Infinity) summary.posInf++;
-      else if (x === -Infinity) summary.negInf++;
-      else summary.nan++;
-      continue;
-    }
-    count++;
-    sum += x;
-    if (x < min) min = x;
-    if (x > max) max = x;
-  }
-  summary.min = min;
-  summary.max = max;
-  if (count === 0) return;
-  const chunkMean = sum / count;
-  let chunkM2 = 0;
-  for (let i = 0; i < values.length; i++) {
-    const x = values[i]!;
-    if (x - x === 0) chunkM2 += (x - chunkMean) * (x - chunkMean);
-  }
-  const total = summary.count + count;
-  const delta = chunkMean - summary.mean;
-  summary.mean += (delta * count) / total;
-  summary.m2 += chunkM2 + (delta * delta * summary.count * count) / total;
-  summary.count = total;
-}
 
 interface TensorStats {
   entry: ArrayInfo;

@@ -8,6 +8,7 @@ import { inputLabel, isUrlInput, openInput, type TensorEntry } from '../npz-inpu
 import { streamedBoxReader } from '../view/preview.js';
 import { rangeBoxReader } from '../view/raw-boxes.js';
 import { startViewServer, type ViewFile } from '../view/server.js';
+import { writeStaticViewer } from '../view/static-site.js';
 
 /**
  * `npz-stream view FILE [FILE2]`: a local web page over one checkpoint, or over what changed between two. The
@@ -122,7 +123,21 @@ function openBrowser(url: string): void {
   }
 }
 
+/** `view --static DIR`: writes the page that needs no server, and prints how to use it. */
+async function writeStatic(dir: string, parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  if (dir === '') throw usageError('--static needs a directory to write the page into');
+  if (parsed.positionals.length > 0) throw usageError('view --static DIR takes no FILE: the page opens files chosen in it, or URLs beside it');
+  if (stringOption(parsed, 'port') !== undefined || flag(parsed, 'open')) throw usageError('--static writes files and starts no server; --port and --open do not apply');
+  const bins = parseBins(stringOption(parsed, 'bins'));
+  const written = await writeStaticViewer(dir, bins === undefined ? {} : { bins });
+  context.print(join(dir, 'index.html'));
+  context.note(`wrote ${written.length} files into ${dir}; serve the directory over http(s) (any static server) and open index.html`);
+  return EXIT_OK;
+}
+
 async function run(parsed: ParsedCommandLine, context: CliContext): Promise<number> {
+  const staticDir = stringOption(parsed, 'static');
+  if (staticDir !== undefined) return writeStatic(staticDir, parsed, context);
   const paths = parsed.positionals;
   if (paths.length < 1 || paths.length > 2) throw usageError('view takes one FILE, or two (A and B) to see what changed');
   const port = parsePort(stringOption(parsed, 'port'));
@@ -162,11 +177,14 @@ export const viewCommand: Command = {
     'Serves a page on 127.0.0.1 and prints its URL (with a random token) as the first line of stdout; Ctrl-C stops\n' +
     'it. Overview: totals, bytes by dtype and subtree, the parameter tree, every tensor; per tensor: stats, a\n' +
     'histogram and the first values. With two files the page opens on the diff, tensors ordered by\n' +
-    '||a - b|| / ||a||. All data is computed by the server, streamed; nothing is fetched from the network.',
+    '||a - b|| / ||a||. All data is computed by the server, streamed; nothing is fetched from the network.\n' +
+    'With --static DIR it writes the same page as static files instead (index.html, assets/): served from any\n' +
+    'web server, it opens files chosen or dropped in the page, or URLs beside it, and computes in the page.',
   options: {
     port: { type: 'string', value: 'N', description: 'listen on this port (default: a free one)' },
     open: { type: 'boolean', description: "open the system's browser on the page" },
     bins: { type: 'string', value: 'N', description: 'histogram bins (default 64)' },
+    static: { type: 'string', value: 'DIR', description: 'write the page as static files into DIR (no server) and exit' },
   },
   run,
 };

@@ -1,8 +1,8 @@
 import type { ArrayFile, DType } from '../../index.js';
 import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
-import { rootError } from '../context.js';
-import { entryItemsize, isArrayEntry, isDamagedEntry, type ReportedEntry, type TensorEntry } from '../npz-input.js';
-import { formatShape } from '../table.js';
+import { rootError } from '../root-error.js';
+import { entryItemsize, isArrayEntry, isDamagedEntry, type ReportedEntry, type TensorEntry } from '../entries.js';
+import { formatShape } from '../shape.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import type { WorkProgress } from './progress-report.js';
 

@@ -1,6 +1,6 @@
 import type { ArrayFile } from '../../index.js';
-import { elementCount, isArrayEntry, isDamagedEntry, memberNameOf, placementOf, type TensorEntry } from '../npz-input.js';
-import { formatShape } from '../table.js';
+import { elementCount, isArrayEntry, isDamagedEntry, memberNameOf, placementOf, type TensorEntry } from '../entries.js';
+import { formatShape } from '../shape.js';
 
 /**
  * The overview of one checkpoint from its central directory and npy headers alone (no data is read): totals, bytes

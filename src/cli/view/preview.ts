@@ -1,6 +1,7 @@
 import { NpzError, type ArrayFile, type DType } from '../../index.js';
-import { elementAt } from '../commands/cat.js';
-import { entryItemsize, type TensorEntry } from '../npz-input.js';
+import { elementAt } from '../print/element.js';
+import { copyOf } from '../elements.js';
+import { entryItemsize, type TensorEntry } from '../entries.js';
 import { arrayText, isSummarised, shownIndices, type Element } from '../print/array-print.js';
 
 /**
@@ -143,7 +144,7 @@ export function streamedBoxReader(file: Pick<ArrayFile, 'chunks'>): BoxReader {
     let next = 0;
     let base = 0;
     const chunkSize = Math.max(itemsize, PREVIEW_CHUNK_BYTES - (PREVIEW_CHUNK_BYTES % itemsize));
-    let carry = new Uint8Array(0);
+    let carry: Uint8Array = new Uint8Array(0);
     for await (const piece of file.chunks(entry.name, { signal, reuseBuffers: true, chunkSize })) {
       // Chunks need not end on an item boundary: an item cut in two is completed from the next chunk.
       let chunk = piece;
@@ -160,7 +161,7 @@ export function streamedBoxReader(file: Pick<ArrayFile, 'chunks'>): BoxReader {
         const from = (element - base) * itemsize;
         outputs[box]!.set(chunk.subarray(from, from + itemsize), index * itemsize);
       }
-      carry = chunk.slice(whole);
+      carry = copyOf(chunk.subarray(whole));
       base = end;
       if (next === wanted.length) break;
     }

@@ -1,5 +1,5 @@
 import { NpzError, decodeNpyHeader, type RandomAccessSource } from '../../index.js';
-import { entryItemsize, type TensorEntry } from '../npz-input.js';
+import { entryItemsize, type TensorEntry } from '../entries.js';
 import { boxRuns, boxShape, type BoxReader } from './preview.js';
 
 /**

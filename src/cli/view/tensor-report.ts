@@ -1,7 +1,7 @@
 import { DTYPES, type ArrayFile, type DType } from '../../index.js';
-import { addValues, emptySummary, type Summary } from '../commands/stats.js';
+import { addValues, emptySummary, type Summary } from '../summary.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
-import { entryItemsize, type TensorEntry } from '../npz-input.js';
+import { entryItemsize, type TensorEntry } from '../entries.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import { addToHistogram, binOf, emptyHistogram, histogramRange, type Histogram } from './histogram.js';
 import type { WorkProgress } from './progress-report.js';

@@ -1,7 +1,14 @@
 // The page of `npz-stream view`. Plain DOM and hand-drawn SVG: the charts are bars and a histogram, which need a
-// few dozen lines, not a library (and nothing may be fetched from the network). All numbers come from the server.
+// few dozen lines, not a library (and nothing may be fetched from the network). All numbers come from the server,
+// or, on the static page (`npz-stream view --static DIR`), from a Worker in the page running the same code.
 
-const TOKEN = document.querySelector('meta[name="npz-view-token"]').content;
+const TOKEN = document.querySelector('meta[name="npz-view-token"]')?.content ?? '';
+/** The static page computes in the page: no server, files chosen or dropped, or URLs beside the page. */
+const STATIC = document.querySelector('meta[name="npz-view-mode"]')?.content === 'static';
+/** Histogram bins the static page asks for (`view --static DIR --bins N`); the worker's default otherwise. */
+const STATIC_BINS = Number(document.querySelector('meta[name="npz-view-bins"]')?.content) || undefined;
+/** The static page's data source (assets/local.js), once files are open. */
+let local;
 // Every request carries the token, so the formatting module is imported with it.
 const { formatBytes, formatCount, formatNumber, percent, plural } = await import(`./format.js?token=${encodeURIComponent(TOKEN)}`);
 const main = document.getElementById('main');
@@ -31,6 +38,7 @@ class ServerError extends Error {
 }
 
 async function getJson(path, params, signal) {
+  if (STATIC) return localSource().request(path, params, signal);
   const response = await fetch(apiUrl(path, params), { signal });
   const body = JSON.parse(await response.text(), revive);
   if (!response.ok) throw new ServerError(body.error ?? { code: `HTTP ${response.status}`, message: response.statusText }, body.damaged === true);
@@ -39,6 +47,7 @@ async function getJson(path, params, signal) {
 
 /** Long work: NDJSON progress lines, then the result (or the error). Aborting `signal` cancels it on the server. */
 async function runJob(path, params, signal, onProgress) {
+  if (STATIC) return localSource().request(path, params, signal, onProgress);
   const response = await fetch(apiUrl(path, params), { signal });
   if (!response.ok) {
     const body = JSON.parse(await response.text());
@@ -60,6 +69,11 @@ async function runJob(path, params, signal, onProgress) {
     }
   }
   throw new ServerError({ code: 'ERR_IO', message: 'the server closed the connection before answering' });
+}
+
+function localSource() {
+  if (local === undefined) throw new ServerError({ code: 'ERR_INVALID_ARGUMENT', message: 'no file is open' });
+  return local;
 }
 
 // ---------------------------------------------------------------- DOM
@@ -212,6 +226,7 @@ function renderTabs(route) {
     h('a', { href: `#overview/${index}`, class: route.view !== 'diff' && route.file === index ? 'active' : undefined }, `${files.length > 1 ? `${file.label}: ` : ''}${file.path}`),
   );
   if (files.length > 1) links.push(h('a', { href: '#diff', class: route.view === 'diff' ? 'active' : undefined }, 'What changed (A → B)'));
+  if (STATIC) links.push(h('a', { href: '#open', class: route.view === 'open' ? 'active' : undefined }, 'Open…'));
   tabs.replaceChildren(...links);
 }
 
@@ -531,6 +546,7 @@ async function diffView(signal) {
 
 function parseRoute() {
   const [view, file, ...rest] = location.hash.replace(/^#/, '').split('/');
+  if (STATIC && (view === 'open' || files.length === 0)) return { view: 'open' };
   if (view === 'tensor') return { view, file: Number(file), name: decodeURIComponent(rest.join('/')) };
   if (view === 'overview') return { view, file: Number(file) };
   if (view === 'diff' && files.length > 1) return { view };
@@ -547,7 +563,8 @@ async function render() {
   renderTabs(route);
   main.setAttribute('aria-busy', 'true');
   try {
-    if (route.view === 'tensor') await tensorView(route.file, route.name, controller.signal);
+    if (route.view === 'open') openView();
+    else if (route.view === 'tensor') await tensorView(route.file, route.name, controller.signal);
     else if (route.view === 'diff') await diffView(controller.signal);
     else await overviewView(route.file, controller.signal);
   } catch (error) {
@@ -557,7 +574,78 @@ async function render() {
   }
 }
 
+// ---------------------------------------------------------------- the static page: opening files
+
+let opening = false;
+
+/** Opens Files or URLs (one, or A and B) in a fresh worker, then shows them. */
+async function openInputs(values) {
+  if (opening) return;
+  opening = true;
+  show(h('p', { class: 'loading', role: 'status' }, `opening ${values.map((value) => (typeof value === 'string' ? value : value.name)).join(' and ')}…`));
+  try {
+    const { openLocal } = await import('./local.js');
+    const opened = await openLocal(values, STATIC_BINS === undefined ? {} : { bins: STATIC_BINS });
+    local?.close();
+    local = opened;
+    files = opened.files;
+  } catch (error) {
+    show(errorPanel('Cannot open', error));
+    return;
+  } finally {
+    opening = false;
+  }
+  const target = files.length > 1 ? '#diff' : '#overview/0';
+  if (location.hash === target) await render();
+  else location.hash = target;
+}
+
+function openView() {
+  const picker = h('input', { type: 'file', multiple: true, accept: '.npz,.safetensors,.json', id: 'open-files', 'aria-label': 'choose files' });
+  picker.addEventListener('change', () => {
+    if (picker.files.length > 0) void openInputs([...picker.files]);
+  });
+  const urlA = h('input', { type: 'text', name: 'a', placeholder: 'URL of A, e.g. checkpoints/base.npz', class: 'url', 'aria-label': 'URL of A' });
+  const urlB = h('input', { type: 'text', name: 'b', placeholder: 'URL of B (optional)', class: 'url', 'aria-label': 'URL of B' });
+  const form = h('form', { class: 'open-urls' }, urlA, urlB, h('button', { type: 'submit' }, 'Open'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const urls = [urlA.value.trim(), urlB.value.trim()].filter((value) => value !== '');
+    if (urls.length > 0) void openInputs(urls);
+  });
+  const zone = h('div', { class: 'drop-zone' }, 'Drop one file here, or two (A, then B) to see what changed');
+  zone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    zone.classList.remove('over');
+    const dropped = [...(event.dataTransfer?.files ?? [])];
+    if (dropped.length > 0) void openInputs(dropped);
+  });
+  show(
+    h('h1', {}, 'Open a checkpoint'),
+    h('p', {}, 'An .npz or .safetensors file (or a shard index chosen with its shards); two files (A, then B) show what changed between them. Everything is read and computed in this page: nothing is uploaded.'),
+    h('section', { class: 'open-panel' }, h('h2', {}, 'From this computer'), picker, zone),
+    h('section', { class: 'open-panel' }, h('h2', {}, 'By URL'), h('p', { class: 'note' }, `Files served beside this page (${location.origin}), by a server that answers Range requests.`), form),
+  );
+}
+
+async function startStatic() {
+  // Test and scripting hook: the same requests as the server's API, answered in the page.
+  window.npzView = { open: openInputs, request: (path, params) => localSource().request(path, params) };
+  window.addEventListener('hashchange', render);
+  // `index.html?a=URL&b=URL` opens those at once.
+  const query = new URLSearchParams(location.search);
+  const urls = [query.get('a'), query.get('b')].filter((value) => value);
+  if (urls.length > 0) return openInputs(urls);
+  await render();
+}
+
 async function start() {
+  if (STATIC) return startStatic();
   try {
     files = (await getJson('files', {})).files;
   } catch (error) {
