@@ -17,6 +17,7 @@ import { dirname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, ensureBuilt } from './helpers/cli.js';
 import { makeTempDir, type TempDir } from './helpers/tmp.js';
+import { withSkipReason } from './helpers/python.js';
 
 interface Manifest {
   name: string;
@@ -93,7 +94,7 @@ describe('package.json', () => {
   });
 });
 
-describe.skipIf(!npmWorks)('the packed package', () => {
+describe.skipIf(!npmWorks)(withSkipReason(!npmWorks, 'npm is not on PATH', 'the packed package'), () => {
   let dir: TempDir;
   let files: string[];
   let project: string;
@@ -199,7 +200,9 @@ describe.skipIf(!npmWorks)('the packed package', () => {
     expect(run.stdout.trim()).toBe('a');
   });
 
-  it.skipIf(!process.features.require_module)('loads with require() where Node loads ES modules with require', () => {
+  it.skipIf(!process.features.require_module)(
+    withSkipReason(!process.features.require_module, `Node ${process.version} cannot require() ES modules`, 'loads with require() where Node loads ES modules with require'),
+    () => {
     const run = node('required.js', `
       const { saveNpz, loadNpz, NpzError } = require('npz-stream');
       const { paligemmaSpec } = require('npz-stream/paligemma');

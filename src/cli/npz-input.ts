@@ -13,39 +13,16 @@ import {
   formatPath,
   isUrlInput,
   inputLabel,
-  isArrayEntry,
   isDamagedEntry,
   isReported,
   memberNameOf,
   errorOf,
-  elementCount,
-  entryItemsize,
-  placementOf,
-  type InputFormat,
   type TensorEntry,
-  type DamagedEntry,
   type ReportedEntry,
-  type Placement,
 } from './entries.js';
 
-export {
-  formatOf,
-  isUrlInput,
-  inputLabel,
-  isArrayEntry,
-  isDamagedEntry,
-  isReported,
-  memberNameOf,
-  errorOf,
-  elementCount,
-  entryItemsize,
-  placementOf,
-  type InputFormat,
-  type TensorEntry,
-  type DamagedEntry,
-  type ReportedEntry,
-  type Placement,
-};
+// Commands import entry helpers from here; they live in entries.ts so that the static viewer can bundle them.
+export * from './entries.js';
 
 /** Opening input files (npz, safetensors, a shard index, a bare .npy) and picking arrays from them, the same way for every command. */
 

@@ -5,6 +5,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { saveNpz } from '../../src/index.js';
 import { ensureBuilt } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { withSkipReason } from '../helpers/python.js';
 import { browserAvailable, launchBrowser, openPage, startServer, type TestServer } from './harness.js';
 
 /**
@@ -17,7 +18,7 @@ import { browserAvailable, launchBrowser, openPage, startServer, type TestServer
 const FIXTURE = fileURLToPath(new URL('../fixtures/good/all-dtypes.npz', import.meta.url));
 const enabled = browserAvailable();
 
-describe.skipIf(!enabled)('URLs read by ranges in the page', () => {
+describe.skipIf(!enabled)(withSkipReason(!enabled, 'no chromium', 'URLs read by ranges in the page'), () => {
   let dir: TempDir;
   let server: TestServer;
   let other: TestServer;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { openNpz, saveNpzStream, saveSafetensors, openSafetensors } from '../../src/index.js';
 import { ensureBuilt } from '../helpers/cli.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, runPython, withSkipReason } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { browserAvailable, launchBrowser, openPage, startServer, type TestServer } from './harness.js';
 // @ts-expect-error plain JavaScript shared with the page
@@ -26,7 +26,7 @@ async function nodeBytes(write: (out: PassThrough) => Promise<unknown>): Promise
   return Buffer.concat(parts);
 }
 
-describe.skipIf(!enabled)('writing from the page into a WritableStream', () => {
+describe.skipIf(!enabled)(withSkipReason(!enabled, 'no chromium', 'writing from the page into a WritableStream'), () => {
   let dir: TempDir;
   let server: TestServer;
   let browser: Browser;

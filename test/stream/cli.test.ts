@@ -5,7 +5,7 @@ import { FLAG_DATA_DESCRIPTOR } from '../../src/zip/format/records.js';
 import { ensureBuilt, runCliBytes } from '../helpers/cli.js';
 import { BAD_DIR, GOOD_DIR, PALIGEMMA } from '../helpers/fixtures.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, NO_NUMPY, runPython, withSkipReason } from '../helpers/python.js';
 import { collectDescribed } from '../helpers/streams.js';
 
 // `-` as the input file reads standard input (here a pipe fed by the test) front to back; the results must be
@@ -118,7 +118,7 @@ describe('convert to standard output', () => {
     expect(await collectDescribed(output)).toEqual(await collectDescribed(input));
   });
 
-  it.runIf(hasNumpy())('numpy loads what convert IN - wrote, with the input values', () => {
+  it.runIf(hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'numpy loads what convert IN - wrote, with the input values'), () => {
     const out = join(temp.path, 'to-stdout.npz');
     const result = cli(['convert', PALIGEMMA, '-', '--compress']);
     expect(result.status).toBe(0);

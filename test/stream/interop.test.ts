@@ -8,7 +8,7 @@ import type { LazyArray } from '../../src/npy/write.js';
 import { nodeCodecs } from '../../src/node/codecs.js';
 import { encodeEndRecords } from '../../src/zip/format/end-records.js';
 import { encodeCentralDirectoryEntry, encodeLocalHeader, FLAG_DATA_DESCRIPTOR, METHOD_STORED } from '../../src/zip/format/records.js';
-import { hasNumpy } from '../helpers/python.js';
+import { hasNumpy, NO_NUMPY, withSkipReason } from '../helpers/python.js';
 import { randomBytes } from '../helpers/bytes.js';
 import { describeArray, collect } from '../helpers/streams.js';
 import { codeOf } from '../helpers/errors.js';
@@ -35,7 +35,7 @@ np.${fn}(sys.stdout.buffer, **arrays)
 sys.stdout.buffer.flush()
 `;
 
-describe.runIf(hasNumpy())('numpy writing to a pipe', () => {
+describe.runIf(hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'numpy writing to a pipe'), () => {
   for (const fn of ['savez', 'savez_compressed']) {
     it(`np.${fn}(sys.stdout.buffer) read from the live pipe equals the same bytes read as a file`, async () => {
       const chunks: Uint8Array[] = [];

@@ -7,7 +7,7 @@ import { arrayText } from '../../src/cli/print/array-print.js';
 import { boxRuns, previewPlan, streamedBoxReader, tensorPreview, type BoxReader } from '../../src/cli/view/preview.js';
 import { rangeBoxReader } from '../../src/cli/view/raw-boxes.js';
 import { startViewServer } from '../../src/cli/view/server.js';
-import { hasNumpy, runPython } from '../helpers/python.js';
+import { hasNumpy, NO_NUMPY, runPython, withSkipReason } from '../helpers/python.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 /**
@@ -170,7 +170,7 @@ describe('the preview text', () => {
     }
   });
 
-  it.skipIf(!hasNumpy())('numpy files: Fortran order, big-endian, complex, bool; stored and compressed', async () => {
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, 'numpy files: Fortran order, big-endian, complex, bool; stored and compressed'), async () => {
     for (const name of ['numpy.npz', 'compressed.npz']) {
       const file = await open(name);
       const raw = counting(await fileSource(join(dir, name)));
