@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isNpzError } from '../../src/errors.js';
 import { type NpzEntry, type OpenNpzOptions } from '../../src/npz/open.js';
@@ -40,6 +40,8 @@ interface Snapshot {
   /** Array entries as openNpz lists them (non-array members are never read, so they are not compared). */
   entries: string[];
   arrays: Map<string, string>;
+  /** The codes of the entries openNpz listed as damaged (its default, `damaged: 'list'`), in directory order. */
+  damaged: string[];
 }
 
 function describeEntry(entry: NpzEntry): string {
@@ -47,19 +49,56 @@ function describeEntry(entry: NpzEntry): string {
   return JSON.stringify([entry.name, entry.memberName, entry.dtype, entry.descr, entry.shape, entry.fortranOrder, entry.byteLength]);
 }
 
-/** Everything the two read paths return for a file; throws whatever the reader throws. */
+/** The NpzError code `read` throws; a read that succeeds, or fails otherwise, is a harness failure. */
+async function codeThrownBy(read: () => Promise<unknown>, what: string): Promise<string> {
+  try {
+    await read();
+  } catch (error) {
+    if (isNpzError(error)) return error.code;
+    throw error;
+  }
+  throw new Error(`${what} returned data`);
+}
+
+/**
+ * Everything openNpz returns for a file; throws whatever the reader throws. A damaged entry must throw its
+ * listed error from get and chunks, and the same file opened with `damaged: 'error'` must be refused.
+ */
 async function readThroughOpen(path: string): Promise<Snapshot> {
   const file = await openNpz(path, READ_OPTIONS);
+  const damaged: string[] = [];
   try {
+    for (const entry of file.entries) {
+      if (entry.damaged !== true) continue;
+      const listed = entry.error.code;
+      const got = await codeThrownBy(() => file.get(entry.name), `get of the damaged entry ${entry.name}`);
+      const streamedCode = await codeThrownBy(async () => {
+        for await (const _ of file.chunks(entry.name)) throw new Error(`chunks of the damaged entry ${entry.name} handed out a chunk`);
+      }, `chunks of the damaged entry ${entry.name}`);
+      if (got !== listed || streamedCode !== listed) throw new Error(`the damaged entry ${entry.name} is listed with ${listed}, but get threw ${got} and chunks ${streamedCode}`);
+      damaged.push(listed);
+    }
     const arrays = new Map<string, string>();
     const entries = file.entries.filter((entry) => entry.isArray);
     for (const entry of entries) arrays.set(entry.name, describeArray(await file.get(entry.name)));
     // One streamed read too: chunks() verifies on its own path (its last chunk comes after the CRC check).
     const streamed = entries.at(-1);
     if (streamed !== undefined) for await (const _ of file.chunks(streamed.name, { chunkSize: 4096 }));
-    return { entries: entries.map(describeEntry), arrays };
+    return { entries: entries.map(describeEntry), arrays, damaged };
   } finally {
     await file.close();
+  }
+}
+
+/** The strict open of a file openNpz listed with damaged entries: must be refused with an NpzError. */
+async function strictOpenRefuses(path: string): Promise<boolean> {
+  try {
+    const file = await openNpz(path, { ...READ_OPTIONS, damaged: 'error' });
+    await file.close();
+    return false;
+  } catch (error) {
+    if (isNpzError(error)) return true;
+    throw error;
   }
 }
 
@@ -67,6 +106,20 @@ async function readThroughStream(path: string): Promise<Map<string, string>> {
   const arrays = new Map<string, string>();
   for await (const [key, array] of readNpz(path, READ_OPTIONS)) arrays.set(key, describeArray(array));
   return arrays;
+}
+
+/**
+ * With nothing damaged, openNpz must list and return exactly the original arrays. With damaged entries, every
+ * array it still returns must be the original's array of that name, and the strict open must refuse the file.
+ */
+async function judgeOpened(path: string, snapshot: Snapshot, original: Original): Promise<string | undefined> {
+  if (snapshot.damaged.length === 0) {
+    const same = snapshot.entries.join('\n') === original.snapshot.entries.join('\n') && sameMap(snapshot.arrays, original.snapshot.arrays);
+    return same ? 'identical' : undefined;
+  }
+  for (const [name, array] of snapshot.arrays) if (original.snapshot.arrays.get(name) !== array) return undefined;
+  if (!(await strictOpenRefuses(path))) throw new Error(`listed ${snapshot.damaged.join(', ')} as damaged, yet opened with damaged: 'error'`);
+  return `listed damaged: ${snapshot.damaged[0]}`;
 }
 
 function sameMap(a: Map<string, string>, b: Map<string, string>): boolean {
@@ -98,6 +151,7 @@ export async function loadOriginals(names: readonly string[] = FUZZ_FIXTURES): P
     const path = join(GOOD_DIR, name);
     const bytes = new Uint8Array(readFileSync(path));
     const snapshot = await readThroughOpen(path);
+    if (snapshot.damaged.length > 0) throw new Error(`${name}: a fixture lists damaged entries (${snapshot.damaged.join(', ')})`);
     if (!sameMap(snapshot.arrays, await readThroughStream(path))) throw new Error(`${name}: the two read paths disagree`);
     originals.push({ name, bytes, snapshot, structure: structureOf(bytes) });
   }
@@ -182,7 +236,8 @@ export interface FuzzTotals {
 
 type Outcome = { ok: true; result: string } | { ok: false; why: string };
 
-async function outcomeOf<T>(work: () => Promise<T>, judge: (value: T) => boolean, timeoutMs: number): Promise<Outcome> {
+/** `judge` names a good result ('identical', or how the damage was reported) or returns undefined for wrong data. */
+async function outcomeOf<T>(work: () => Promise<T>, judge: (value: T) => string | undefined | Promise<string | undefined>, timeoutMs: number): Promise<Outcome> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
@@ -190,7 +245,8 @@ async function outcomeOf<T>(work: () => Promise<T>, judge: (value: T) => boolean
   try {
     const value = await Promise.race([work(), timeout]);
     if (value === 'timeout') return { ok: false, why: `no result after ${timeoutMs} ms (hang)` };
-    return judge(value) ? { ok: true, result: 'identical' } : { ok: false, why: 'returned arrays that differ from the original' };
+    const result = await judge(value);
+    return result !== undefined ? { ok: true, result } : { ok: false, why: 'returned arrays that differ from the original' };
   } catch (error) {
     if (isNpzError(error)) return { ok: true, result: error.code };
     return { ok: false, why: `threw a non-NpzError: ${(error as Error)?.stack ?? String(error)}` };
@@ -222,12 +278,8 @@ async function checkCase(path: string, bytes: Uint8Array, original: Original, ki
   writeFileSync(path, bytes);
   const checkFds = process.platform === 'linux';
   const fdsBefore = checkFds ? openFdCount() : 0;
-  const opened = await outcomeOf(
-    () => readThroughOpen(path),
-    (snapshot) => snapshot.entries.join('\n') === original.snapshot.entries.join('\n') && sameMap(snapshot.arrays, original.snapshot.arrays),
-    timeoutMs,
-  );
-  const streamed = await outcomeOf(() => readThroughStream(path), (arrays) => sameMap(arrays, original.snapshot.arrays), timeoutMs);
+  const opened = await outcomeOf(() => readThroughOpen(path), (snapshot) => judgeOpened(path, snapshot, original), timeoutMs);
+  const streamed = await outcomeOf(() => readThroughStream(path), (arrays) => (sameMap(arrays, original.snapshot.arrays) ? 'identical' : undefined), timeoutMs);
   const leaked = checkFds ? openFdCount() - fdsBefore : 0;
   totals.cases += 1;
   totals.byKind[kind] += 1;
@@ -248,6 +300,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzTotals> {
     const kind = MUTATION_KINDS[pick(random, MUTATION_KINDS.length)] as MutationKind;
     const mutation = mutate(random, original, kind);
     const label = `seed ${options.seed} case ${index}: ${mutation.fixture} ${kind} ${mutation.detail}`;
+    // FUZZ_TRACE=1 names each case on stderr before it runs, so a case that never returns (a loop that starves
+    // the timeout's timer) can still be found.
+    if (process.env['FUZZ_TRACE'] !== undefined) writeSync(2, `${label}\n`);
     await checkCase(path, mutation.bytes, original, kind, label, totals, timeoutMs);
   }
   return totals;

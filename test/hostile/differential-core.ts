@@ -7,7 +7,7 @@ import { crc32 } from 'node:zlib';
 import { isNpzError } from '../../src/errors.js';
 import type { NpyArray } from '../../src/npy/array.js';
 import { parseDescrString } from '../../src/npy/dtype.js';
-import { openNpz, readNpz } from '../../src/index.js';
+import { openNpz, readNpz, type NpzFile } from '../../src/index.js';
 import { runPython } from '../helpers/python.js';
 import { seededRandom } from '../helpers/bytes.js';
 
@@ -534,7 +534,8 @@ async function viaOpen(path: string): Promise<OurVerdict> {
   }
   try {
     for (const entry of file.entries) {
-      if (!entry.isArray) keys[entry.name] = { other: true };
+      if (entry.damaged === true) keys[entry.name] = { error: await damagedRead(file, entry.name, entry.error.code) };
+      else if (!entry.isArray) keys[entry.name] = { other: true };
       else {
         try {
           keys[entry.name] = { data: await file.get(entry.name) };
@@ -547,6 +548,21 @@ async function viaOpen(path: string): Promise<OurVerdict> {
     await file.close();
   }
   return { keys };
+}
+
+/**
+ * A member openNpz lists as damaged (its default, `damaged: 'list'`) counts as a refusal of that key, with its
+ * code, once reading it throws that very error; a read that returns data or another error is a failure
+ * (`judge` fails any code that is not an ERR_ code).
+ */
+async function damagedRead(file: NpzFile, name: string, listed: string): Promise<string> {
+  try {
+    await file.get(name);
+    return 'DAMAGED_ENTRY_READ_AS_DATA';
+  } catch (error) {
+    const code = codeOf(error);
+    return code === listed ? code : `DAMAGED_ENTRY_THREW_${code}_NOT_${listed}`;
+  }
 }
 
 async function viaRead(input: string | Readable): Promise<OurVerdict> {

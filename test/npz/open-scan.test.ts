@@ -170,4 +170,32 @@ describe('local headers that disagree with the directory', () => {
       await listed.close();
     }
   });
+
+  it('a local extra field that runs past the end of the file is a damaged member, not an endless re-read', async () => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveNpzStream({ a: new Float32Array(16), b: new Float32Array(16) }, out);
+    const bytes = Buffer.concat(parts);
+    for (const target of zipLayout(bytes).records) {
+      const damaged = Buffer.from(bytes);
+      // 2 KiB more extra field than the file has bytes after the header: the scan's read comes up short, and so
+      // does the member's own read of its longer header.
+      damaged.writeUInt16LE(damaged.readUInt16LE(target.localHeaderOffset + 28) + 2048, target.localHeaderOffset + 28);
+      const strict = await openNpz(new Uint8Array(damaged), { damaged: 'error' }).then(
+        async (file) => {
+          await file.close();
+          return 'opened';
+        },
+        (error: { code?: string }) => error.code,
+      );
+      expect(strict, target.name).toBe('ERR_ZIP_BOUNDS');
+      const listed = await openNpz(new Uint8Array(damaged));
+      const codes = listed.entries.map((entry) => [entry.name, entry.damaged === true ? entry.error.code : 'ok']);
+      const other = target.name === 'a.npy' ? 'b' : 'a';
+      expect(codes, target.name).toEqual(expect.arrayContaining([[target.name.replace(/\.npy$/, ''), 'ERR_ZIP_BOUNDS'], [other, 'ok']]));
+      expect((await listed.get(other)).shape).toEqual([16]);
+      await listed.close();
+    }
+  });
 });

@@ -119,11 +119,19 @@ export class ZipArchive {
     return this.#located(entry, bytes, relative, peek);
   }
 
-  #located(entry: ZipEntry, local: Uint8Array, relative: number, peek: number): LocatedMember | Promise<LocatedMember> {
+  #located(entry: ZipEntry, local: Uint8Array, relative: number, peek: number, reread = false): LocatedMember | Promise<LocatedMember> {
     const headerLength = localHeaderLength(local.subarray(relative), entry);
     if (relative + headerLength + peek > local.length) {
-      // A longer extra field than expected: this member alone needs a read of its own.
-      return this.#readHeaderBytes(entry, entry.localHeaderOffset, headerLength + peek).then((more) => this.#located(entry, more, 0, peek));
+      // A longer extra field than expected: this member alone needs a read of its own, once. Bytes still short
+      // after it mean the header's lengths (or the member) run past the end of the file, which #accept reports.
+      if (!reread) {
+        return this.#readHeaderBytes(entry, entry.localHeaderOffset, headerLength + peek).then((more) => this.#located(entry, more, 0, peek, true));
+      }
+      this.#accept(entry, local, relative);
+      throw new NpzError('ERR_ZIP_TRUNCATED', `source ended inside the local header of ${JSON.stringify(entry.name)}`, {
+        entry: entry.name,
+        offset: entry.localHeaderOffset + local.length - relative,
+      });
     }
     const dataStart = this.#accept(entry, local, relative);
     const headFrom = relative + headerLength;
