@@ -53,10 +53,15 @@ async function guarded(work: Promise<void>, signal: AbortSignal | undefined): Pr
 /** A batch is handed to the sink once it holds this many bytes (or iovecs). */
 const BATCH_BYTES = 1 << 20;
 const BATCH_CHUNKS = 1024;
-/** In-memory data goes out in views of this size while views are the faster way... */
-export const VIEW_SLICE_BYTES = 16 << 20;
-/** ...and through two reused buffers of this size while copies are. */
-export const COPY_SLICE_BYTES = 4 << 20;
+/**
+ * In-memory data goes out in views of this size while views are the faster way, and through two reused buffers
+ * of this size while copies are. One MiB, because the size of each write decides how fast a fresh process fills
+ * the page cache: on the test VM (ext4, Linux 6.18) a first save of 1.5 GB took 0.6–0.7 s in 1 MiB writes and
+ * 2.1–2.4 s in 4 MiB copies, 3.2–3.9 s in 16 MiB views (bench/RESULTS.md, "One-shot save"); larger writes gain
+ * nothing once the pages are warm.
+ */
+export const VIEW_SLICE_BYTES = BATCH_BYTES;
+export const COPY_SLICE_BYTES = BATCH_BYTES;
 /** A view write that tests the kernel's speed on the caller's memory (the first one of a call, and probes). */
 export const PROBE_BYTES = 1 << 20;
 
@@ -88,7 +93,6 @@ export type StableWay = 'view' | 'copy' | 'probe';
  */
 export class CopyPolicy {
   #copies = false;
-  #measured = false;
   /** Main-thread milliseconds per byte copied; a cautious guess (8 GB/s) until copies measure it. */
   #copyMsPerByte = 1 / 8e6;
   #copyMeasured = false;
@@ -110,7 +114,6 @@ export class CopyPolicy {
 
   /** A view write (or a probe) of `bytes`: the main thread then waited `waitMs` for it. */
   viewed(bytes: number, waitMs: number, probe = false): void {
-    this.#measured = true;
     const copyWouldFit = waitMs > COPY_MARGIN * this.copyMs(bytes) + WAIT_NOISE_MS;
     if (probe) {
       this.#mainBound = 0;
@@ -127,7 +130,6 @@ export class CopyPolicy {
 
   /** A copied slice of `bytes`: copying took `copyMs`, then the main thread waited `waitMs` for the write before it. */
   copied(bytes: number, copyMs: number, waitMs: number): void {
-    this.#measured = true;
     if (bytes > 0 && copyMs > 0) {
       const rate = copyMs / bytes;
       this.#copyMsPerByte = this.#copyMeasured ? 0.75 * this.#copyMsPerByte + 0.25 * rate : rate;
@@ -139,11 +141,6 @@ export class CopyPolicy {
 
   get copies(): boolean {
     return this.#copies;
-  }
-
-  /** Whether any write has been measured yet. */
-  get measured(): boolean {
-    return this.#measured;
   }
 }
 
@@ -208,12 +205,8 @@ export class BatchedOutput implements ZipOutput {
       for (let at = 0; at < data.byteLength; at += VIEW_SLICE_BYTES) await this.#view(data.subarray(at, at + VIEW_SLICE_BYTES), crc, false);
       return;
     }
+    // Views until one measures slow: what the kernel makes of the first slice decides the rest.
     let at = 0;
-    // Until something was measured, large data starts with a small view: what the kernel makes of it decides the rest.
-    if (!this.#policy.measured && data.byteLength >= 2 * PROBE_BYTES) {
-      await this.#view(data.subarray(0, PROBE_BYTES), crc, false);
-      at = PROBE_BYTES;
-    }
     while (at < data.byteLength) {
       const way = this.#policy.next();
       const size = Math.min(data.byteLength - at, way === 'view' ? VIEW_SLICE_BYTES : way === 'probe' ? PROBE_BYTES : COPY_SLICE_BYTES);
