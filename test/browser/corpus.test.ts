@@ -40,8 +40,9 @@ const skipReason = hasNumpy() ? 'no chromium' : NO_NUMPY;
 
 type Summary = Record<string, string>;
 
-const { summarizeFile, summarizePairs, summarizeStream, openAndReadAll, drainCode } = summary as {
+const { summarizeFile, summarizeSlices, summarizePairs, summarizeStream, openAndReadAll, drainCode } = summary as {
   summarizeFile(file: unknown, chunkSize?: number): Promise<Summary>;
+  summarizeSlices(file: unknown): Promise<Summary>;
   summarizePairs(pairs: AsyncIterable<[string, NpyArray]>): Promise<Summary>;
   summarizeStream(entries: AsyncIterable<unknown>): Promise<Summary>;
   openAndReadAll(open: (input: never) => Promise<unknown>, input: unknown): Promise<string>;
@@ -143,6 +144,21 @@ describe.skipIf(!enabled)(withSkipReason(!enabled, skipReason, 'npz-stream/brows
       try { return await s.summarizeFile(file); } finally { await file.close(); }
     `);
     expect(fromFolder).toEqual(sharded);
+  });
+
+  it.each([
+    ['all-dtypes.npz', 'npz'],
+    ['compressed.npz', 'npz'],
+    ['paligemma-tiny.npz', 'npz'],
+    ['all-dtypes.safetensors', 'safetensors'],
+  ] as const)('slices and shards of %s from a File and a URL equal Node\'s (Fortran, big-endian and deflated members included)', async (name, format) => {
+    const open = format === 'safetensors' ? openSafetensors : openNpz;
+    const expected = await nodeFile(await open(path(name)), (file) => summarizeSlices(file));
+    // The summary holds slices that read data and slices that were refused with a code; both kinds must be there.
+    expect(expected['slices']).toContain('"shape"');
+    expect(expected['slices']).toContain('ERR_INVALID_ARGUMENT');
+    expect(await inPage('slices', name, 'file', format)).toEqual(expected);
+    expect(await inPage('slices', name, 'url', format)).toEqual(expected);
   });
 
   describe.each(BAD_NPZ)('%s', (name) => {

@@ -179,6 +179,29 @@ describe('BatchedOutput: in-memory data as views or copies', () => {
   });
 });
 
+describe('BatchedOutput: large chunks (lazy leaves)', () => {
+  it('go out in writes of at most a MiB, the first completing the batch before it; bytes and CRC intact', async () => {
+    const big = pattern((5 << 20) + 123, 11);
+    const borrowed = pattern(3 << 20, 12);
+    const sink = new ClockSink({ t: 0 }, () => 0);
+    const out = new BatchedOutput(sink, { now: () => sink.clock.t });
+    await out.put(heads[0]!);
+    const crc = new Crc32(codecs.crc32);
+    await out.put(big, crc);
+    expect(crc.value).toBe(codecs.crc32(big, 0));
+    await out.put(heads[1]!);
+    await out.put(borrowed, undefined, true);
+    // A borrowed chunk is handed back only once the sink has every byte of it.
+    expect(Buffer.concat(sink.written).length).toBe(100 + big.byteLength + 100 + borrowed.byteLength);
+    await out.drain();
+    expect(Buffer.compare(sink.bytes(), Buffer.concat([heads[0]!, big, heads[1]!, borrowed]))).toBe(0);
+    const sizes = sink.writes.map((chunks) => chunks.reduce((n, c) => n + c.byteLength, 0));
+    expect(Math.max(...sizes)).toBe(1 << 20);
+    // Every write but the last two (the tail of `big` with the next head, then the tail of `borrowed`) is a full MiB.
+    expect(sizes.slice(0, 5).every((size) => size === 1 << 20)).toBe(true);
+  });
+});
+
 describe('BatchedOutput: the copy buffers outlive a save', () => {
   it('a finished save hands its two buffers to the next one, which still writes exactly its own bytes', async () => {
     const first = [pattern(24 << 20, 20)];

@@ -277,13 +277,23 @@ export class BatchedOutput implements ZipOutput {
     this.#policy.copied(slice.byteLength, copyMs, waitMs);
   }
 
+  /**
+   * Adds `chunk` to the batch; a full batch is sent. A chunk larger than a batch goes out in writes of a batch's
+   * size (views of it; for the reason in-memory data does, see VIEW_SLICE_BYTES), its first piece completing the
+   * batch before it; the promise is the last write's. Smaller chunks (headers among them) are never split.
+   */
   #enqueue(chunk: Uint8Array): Promise<void> | undefined {
-    if (chunk.byteLength === 0) return undefined;
-    this.#batch.push(chunk);
-    this.#batchBytes += chunk.byteLength;
-    this.#offset += chunk.byteLength;
-    if (this.#batchBytes >= BATCH_BYTES || this.#batch.length >= BATCH_CHUNKS) return this.#send();
-    return undefined;
+    let writing: Promise<void> | undefined;
+    for (let at = 0; at < chunk.byteLength; ) {
+      const size = chunk.byteLength > BATCH_BYTES ? Math.max(BATCH_BYTES - this.#batchBytes, 1) : chunk.byteLength;
+      const piece = chunk.subarray(at, at + size);
+      at += piece.byteLength;
+      this.#batch.push(piece);
+      this.#batchBytes += piece.byteLength;
+      this.#offset += piece.byteLength;
+      if (this.#batchBytes >= BATCH_BYTES || this.#batch.length >= BATCH_CHUNKS) writing = this.#send();
+    }
+    return writing;
   }
 
   /** Sends the batch once the write before it is done; the returned promise settles with this write. */

@@ -45,6 +45,10 @@ window.npzTest = {
   async openNpz(name, source, options = {}) {
     return withFile(await lib.openNpz(await inputOf(name, source), options), (file) => summary.summarizeFile(file));
   },
+  async slices(name, source, format) {
+    const open = format === 'safetensors' ? lib.openSafetensors : lib.openNpz;
+    return withFile(await open(await inputOf(name, source)), (file) => summary.summarizeSlices(file));
+  },
   async readNpz(name, source, options = {}) {
     return summary.summarizePairs(lib.readNpz(await inputOf(name, source), options));
   },

@@ -42,6 +42,38 @@ export async function summarizeFile(file, chunkSize = 4096) {
   return { entries: JSON.stringify(file.entries), arrays: JSON.stringify(arrays), get: await sha256(got), chunks: await sha256(chunked) };
 }
 
+/**
+ * Slices, shards and sliced chunks of every array (numpy's rules: a row range, a negative index that drops the
+ * axis, a step, the last axis narrowed): their descriptions, bytes, and the codes of the ones that must fail
+ * (any slice of a 0-d array, a shard of an axis that does not divide).
+ */
+export async function summarizeSlices(file) {
+  const results = [];
+  const data = [];
+  for (const entry of file.entries) {
+    if (!entry.isArray) continue;
+    const ndim = entry.shape.length;
+    const slices = [[[1, null]], [-1], [[null, null, 2]], ndim > 1 ? [null, [1, -1]] : [[-3, null]]];
+    for (const slice of slices) {
+      const label = `${entry.name} ${JSON.stringify(slice)}`;
+      const code = await codeOf(async () => {
+        const array = await file.get(entry.name, { slice });
+        results.push({ ...describe(label, array) });
+        data.push(bytesOf(array).slice());
+        for await (const chunk of file.chunks(entry.name, { slice, chunkSize: 64 })) data.push(chunk.slice());
+      });
+      if (code !== 'resolved') results.push({ name: label, code });
+    }
+    const code = await codeOf(async () => {
+      const array = await file.shard(entry.name, { axis: 0, index: 1, count: 2 });
+      results.push(describe(`${entry.name} shard 1/2`, array));
+      data.push(bytesOf(array).slice());
+    });
+    if (code !== 'resolved') results.push({ name: `${entry.name} shard 1/2`, code });
+  }
+  return { slices: JSON.stringify(results), data: await sha256(data) };
+}
+
 /** `[name, array]` pairs (readNpz, readSafetensors). */
 export async function summarizePairs(pairs) {
   const arrays = [];
