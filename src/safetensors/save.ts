@@ -7,6 +7,7 @@ import { abortError, raceAbort } from '../io/abort.js';
 import { checkedSource, slices } from '../io/chunks.js';
 import type { Platform } from '../io/platform.js';
 import { progressReporter, type SaveProgress } from '../io/progress.js';
+import { BatchedOutput } from '../io/output.js';
 import { saveFailure, saveFile } from '../io/save-file.js';
 import { byteSwapInPlace, parseDescrString } from '../npy/dtype.js';
 import { normalizeLeaf, type Leaf, type NormalizedLeaf } from '../npy/write.js';
@@ -162,34 +163,6 @@ export function checkMetadata(metadata: unknown): Readonly<Record<string, string
   return metadata as Record<string, string>;
 }
 
-/** Writes are gathered into vectored batches: many small tensors must not cost one syscall each. */
-class BatchedWriter {
-  #batch: Uint8Array[] = [];
-  #bytes = 0;
-  written = 0;
-  constructor(
-    private readonly sink: ZipSink,
-    private readonly onWrite: (written: number) => void,
-  ) {}
-
-  async push(chunk: Uint8Array): Promise<void> {
-    if (chunk.byteLength === 0) return;
-    this.#batch.push(chunk);
-    this.#bytes += chunk.byteLength;
-    if (this.#bytes >= 1 << 20 || this.#batch.length >= 1024) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.#batch.length === 0) return;
-    const batch = this.#batch;
-    this.written += this.#bytes;
-    this.#batch = [];
-    this.#bytes = 0;
-    await this.sink.write(batch);
-    this.onWrite(this.written);
-  }
-}
-
 /**
  * Big-endian chunks to little-endian, whole items at a time (a chunk may end inside an item). Each chunk is
  * copied before the swap, so a caller's in-memory array is never modified.
@@ -209,13 +182,18 @@ async function* swapped(chunks: AsyncIterable<Uint8Array>, unit: number): AsyncG
 }
 
 /** The little-endian bytes of one tensor, the caller's memory never modified. */
-function tensorBytes(tensor: PendingTensor, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+/**
+ * A lazy leaf's bytes (its chunks, checked against its size), or a big-endian in-memory leaf's bytes swapped to
+ * little-endian; undefined for a little-endian in-memory leaf, which goes out as it is (`leaf.bytes`).
+ */
+function streamedBytes(tensor: PendingTensor, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> | undefined {
   const { leaf } = tensor;
   let source: AsyncIterable<Uint8Array>;
   if (leaf.bytes !== undefined) {
+    if (tensor.swapUnit <= 1) return undefined;
     const view = leaf.bytes;
     source = (async function* () {
-      yield* slices(view, 16 << 20);
+      yield* slices(view, 1 << 20);
     })();
   } else {
     let chunks: ReturnType<NonNullable<NormalizedLeaf['chunks']>>;
@@ -244,27 +222,40 @@ export async function writeSafetensors(
     bytesTotal: layout.header.byteLength + layout.dataLength,
   };
   const report = progressReporter(progress, onProgress);
-  const writer = new BatchedWriter(sink, (written) => {
-    progress.bytesDone = written;
-    report();
+  // Small chunks in vectored batches, everything in writes of at most 1 MiB, in-memory tensors as views or copies
+  // (whichever the sink takes faster), as the npz writer does (src/io/output.ts).
+  const out = new BatchedOutput(sink, {
+    signal,
+    onWrite: (written) => {
+      progress.bytesDone = written;
+      report();
+    },
   });
   const check = (): void => {
     if (signal?.aborted) throw abortError(signal);
   };
   check();
   sink.expectLength?.(progress.bytesTotal as number);
-  await writer.push(layout.header);
+  await out.put(layout.header);
   for (const placed of layout.tensors as (PlacedTensor & PendingTensor)[]) {
     progress.entry = placed.name;
-    for await (const chunk of tensorBytes(placed, signal)) {
-      check();
-      await raceAbort(writer.push(chunk), signal);
+    const streamed = streamedBytes(placed, signal);
+    if (streamed === undefined) {
+      const bytes = placed.leaf.bytes!;
+      await out.putStable(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } else {
+      // A producer may refill its buffer once the next chunk is pulled: each chunk is borrowed.
+      for await (const chunk of streamed) {
+        check();
+        await out.put(chunk, undefined, true);
+      }
     }
     progress.entriesDone += 1;
   }
-  await raceAbort(writer.flush(), signal);
+  await out.drain();
+  check();
   report();
-  return { tensors: layout.tensors.length, bytesWritten: writer.written, names: layout.tensors.map((tensor) => tensor.name) };
+  return { tensors: layout.tensors.length, bytesWritten: out.offset, names: layout.tensors.map((tensor) => tensor.name) };
 }
 
 /** `saveSafetensors` on an explicit platform (the public function, documented in src/index.ts, passes Node's). */

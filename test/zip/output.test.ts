@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeCodecs as codecs } from '../../src/node/codecs.js';
 import type { ZipSink } from '../../src/io/sink.js';
 import { Crc32 } from '../../src/zip/write/crc32.js';
-import { BatchedOutput, COPY_SLICE_BYTES, CopyPolicy, PROBE_BYTES, VIEW_SLICE_BYTES } from '../../src/zip/write/output.js';
+import { BatchedOutput, COPY_SLICE_BYTES, CopyPolicy, PROBE_BYTES, VIEW_SLICE_BYTES } from '../../src/io/output.js';
 
 /** Distinct bytes per seed (random, but the same array is compared with itself). */
 function pattern(length: number, seed: number): Uint8Array {

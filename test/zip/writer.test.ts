@@ -10,7 +10,7 @@ import {
 import { decodeCentralDirectoryEntry, encodeEntryName } from '../../src/zip/format/records.js';
 import { WritableSink } from '../../src/node/sinks.js';
 import { ZipWriter, type ZipEntryInput } from '../../src/zip/write/writer.js';
-import { VIEW_SLICE_BYTES } from '../../src/zip/write/output.js';
+import { VIEW_SLICE_BYTES } from '../../src/io/output.js';
 import { hasPython, withSkipReason, NO_PYTHON } from '../helpers/python.js';
 import { MemorySink } from '../helpers/memory-sink.js';
 import { pythonInspect, pythonZip } from '../helpers/python-zip.js';

@@ -3,7 +3,7 @@
  * - sizes and CRC known up front (in-memory data): final local header, then the data;
  * - seekable sink: placeholder header, data streamed with a running CRC, header patched in place;
  * - anything else: flag bit 3, zeroed header fields, and a zip64 data descriptor after the data.
- * How bytes reach the sink is `ZipOutput`'s business (src/zip/write/output.ts): small chunks in vectored batches,
+ * How bytes reach the sink is `ByteOutput`'s business (src/io/output.ts): small chunks in vectored batches,
  * in-memory data as views of the caller's memory or copies, whichever the sink takes faster. A caller's streamed
  * chunk is the caller's again as soon as the next one is pulled (it may come from a reused buffer), so small
  * borrowed chunks are copied into the batch.
@@ -27,7 +27,7 @@ import {
   type AlignmentRecord,
   type LocalHeaderFields,
 } from '../format/records.js';
-import { BatchedOutput, type ZipOutput } from './output.js';
+import { BatchedOutput, type ByteOutput } from '../../io/output.js';
 import { ioError, type ZipSink } from '../../io/sink.js';
 
 /**
@@ -93,7 +93,7 @@ export interface ZipSummary {
 
 export class ZipWriter {
   private readonly entries: WrittenEntry[] = [];
-  private readonly out: ZipOutput;
+  private readonly out: ByteOutput;
   /** Final local headers whose placeholders had already left for the sink: written once all data is out. */
   private readonly patches: Array<{ bytes: Uint8Array; position: number }> = [];
   private failure: unknown;

@@ -1,6 +1,6 @@
 /**
- * How ZipWriter's bytes reach its sink: `BatchedOutput` gathers small chunks (headers, small arrays) into vectored
- * batches and keeps one sink write in flight at a time.
+ * How a writer's bytes reach its sink (ZipWriter's and the safetensors writer's): `BatchedOutput` gathers small
+ * chunks (headers, small arrays) into vectored batches of 1 MiB and keeps one sink write in flight at a time.
  *
  * In-memory array data (`putStable`) goes out either as views of the caller's memory or copied through two reused
  * buffers, whichever the sink takes faster; `CopyPolicy` decides from what the call measures. Why both: on some
@@ -10,10 +10,14 @@
  * read warm pages. Where the kernel reads the arrays at full speed (arrays it filled itself, huge pages, a second
  * save of the same arrays), views are cheaper: the copy would only add to the CRC on the main thread.
  */
-import { raceAbort } from '../../io/abort.js';
-import { isNpzError } from '../../errors.js';
-import type { Crc32 } from './crc32.js';
-import { ioError, type ZipSink } from '../../io/sink.js';
+import { raceAbort } from './abort.js';
+import { isNpzError } from '../errors.js';
+import { ioError, type ByteSink } from './sink.js';
+
+/** What hashes the bytes as they go out (the ZIP writer's CRC-32). */
+export interface ByteHash {
+  update(bytes: Uint8Array): void;
+}
 
 export interface OutputOptions {
   signal?: AbortSignal | undefined;
@@ -23,19 +27,19 @@ export interface OutputOptions {
   now?: (() => number) | undefined;
 }
 
-export interface ZipOutput {
+export interface ByteOutput {
   /** Bytes handed to `put` so far: the file offset of the next byte. */
   readonly offset: number;
   /**
    * Appends `chunk`, hashing it into `crc` when given. `borrowed`: the caller may reuse the chunk's memory once
    * the promise resolves, so it must not be referenced after that.
    */
-  put(chunk: Uint8Array, crc?: Crc32, borrowed?: boolean): Promise<void>;
+  put(chunk: Uint8Array, crc?: ByteHash, borrowed?: boolean): Promise<void>;
   /**
    * Appends in-memory data the caller leaves unchanged until `drain()` resolves, hashing it into `crc` when given:
    * as views or as copies, whichever the sink takes faster.
    */
-  putStable(data: Uint8Array, crc?: Crc32): Promise<void>;
+  putStable(data: Uint8Array, crc?: ByteHash): Promise<void>;
   /** Overwrites `bytes` at `position` if they have not left for the sink yet; false otherwise. */
   patchPending(position: number, bytes: Uint8Array): boolean;
   /** Hands every byte put so far to the sink and waits until the sink accepted all of them. */
@@ -153,7 +157,7 @@ const PROBE_FIRST = 8;
 const PROBE_MAX = 256;
 
 /** Batches small chunks into vectored writes, one write in flight; in-memory data as views or copies (above). */
-export class BatchedOutput implements ZipOutput {
+export class BatchedOutput implements ByteOutput {
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
   #offset = 0;
@@ -168,7 +172,7 @@ export class BatchedOutput implements ZipOutput {
   readonly #stats = { viewBytes: 0, copyBytes: 0, probes: 0 };
 
   constructor(
-    private readonly sink: ZipSink,
+    private readonly sink: ByteSink,
     private readonly options: OutputOptions = {},
   ) {
     this.#now = options.now ?? (() => performance.now());
@@ -183,7 +187,7 @@ export class BatchedOutput implements ZipOutput {
     return { ...this.#stats };
   }
 
-  async put(chunk: Uint8Array, crc?: Crc32, borrowed = false): Promise<void> {
+  async put(chunk: Uint8Array, crc?: ByteHash, borrowed = false): Promise<void> {
     if (!borrowed) {
       const writing = this.#enqueue(chunk);
       // Hash while the batch this chunk completed is being written.
@@ -198,7 +202,7 @@ export class BatchedOutput implements ZipOutput {
     await this.#flush();
   }
 
-  async putStable(data: Uint8Array, crc?: Crc32): Promise<void> {
+  async putStable(data: Uint8Array, crc?: ByteHash): Promise<void> {
     // A sink that may still hold a chunk after its write resolved gets views only: a refilled copy buffer would
     // change bytes it has not passed on yet.
     if (this.sink.releasesChunks !== true) {
@@ -241,7 +245,7 @@ export class BatchedOutput implements ZipOutput {
   }
 
   /** A view of stable bytes: written while the main thread hashes it; times the wait that follows. */
-  async #view(slice: Uint8Array, crc: Crc32 | undefined, probe: boolean): Promise<void> {
+  async #view(slice: Uint8Array, crc: ByteHash | undefined, probe: boolean): Promise<void> {
     // A probe times its own write only, not the rest of the copy before it.
     if (probe && this.#writing) await this.#writing;
     const writing = this.#enqueue(slice);
@@ -256,7 +260,7 @@ export class BatchedOutput implements ZipOutput {
   }
 
   /** A copy of stable bytes into the buffer no write refers to, hashed there, then sent once the last write is done. */
-  async #copy(slice: Uint8Array, crc: Crc32 | undefined): Promise<void> {
+  async #copy(slice: Uint8Array, crc: ByteHash | undefined): Promise<void> {
     const index = this.#lastBuffer === 0 ? 1 : 0;
     this.#buffers[index] ??= takeBuffer();
     const copy = this.#buffers[index]!.subarray(0, slice.byteLength);
