@@ -189,10 +189,16 @@ export class BatchedOutput implements ByteOutput {
 
   async put(chunk: Uint8Array, crc?: ByteHash, borrowed = false): Promise<void> {
     if (!borrowed) {
-      const writing = this.#enqueue(chunk);
-      // Hash while the batch this chunk completed is being written.
-      crc?.update(chunk);
-      if (writing) await writing;
+      // A chunk larger than a batch goes out in writes of a batch's size (views of it; see VIEW_SLICE_BYTES), its
+      // first piece completing the batch before it, each piece hashed while it is written.
+      const large = chunk.byteLength > BATCH_BYTES;
+      for (let at = 0; at < chunk.byteLength; ) {
+        const piece = large ? chunk.subarray(at, at + Math.max(BATCH_BYTES - this.#batchBytes, 1)) : chunk;
+        at += piece.byteLength;
+        const writing = this.#enqueue(piece);
+        crc?.update(piece);
+        if (writing) await writing;
+      }
       return;
     }
     // A small chunk would sit in the batch while the caller refills its buffer: keep a copy instead. A chunk of a
@@ -281,23 +287,13 @@ export class BatchedOutput implements ByteOutput {
     this.#policy.copied(slice.byteLength, copyMs, waitMs);
   }
 
-  /**
-   * Adds `chunk` to the batch; a full batch is sent. A chunk larger than a batch goes out in writes of a batch's
-   * size (views of it; for the reason in-memory data does, see VIEW_SLICE_BYTES), its first piece completing the
-   * batch before it; the promise is the last write's. Smaller chunks (headers among them) are never split.
-   */
   #enqueue(chunk: Uint8Array): Promise<void> | undefined {
-    let writing: Promise<void> | undefined;
-    for (let at = 0; at < chunk.byteLength; ) {
-      const size = chunk.byteLength > BATCH_BYTES ? Math.max(BATCH_BYTES - this.#batchBytes, 1) : chunk.byteLength;
-      const piece = chunk.subarray(at, at + size);
-      at += piece.byteLength;
-      this.#batch.push(piece);
-      this.#batchBytes += piece.byteLength;
-      this.#offset += piece.byteLength;
-      if (this.#batchBytes >= BATCH_BYTES || this.#batch.length >= BATCH_CHUNKS) writing = this.#send();
-    }
-    return writing;
+    if (chunk.byteLength === 0) return undefined;
+    this.#batch.push(chunk);
+    this.#batchBytes += chunk.byteLength;
+    this.#offset += chunk.byteLength;
+    if (this.#batchBytes >= BATCH_BYTES || this.#batch.length >= BATCH_CHUNKS) return this.#send();
+    return undefined;
   }
 
   /** Sends the batch once the write before it is done; the returned promise settles with this write. */
