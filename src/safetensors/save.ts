@@ -181,10 +181,10 @@ async function* swapped(chunks: AsyncIterable<Uint8Array>, unit: number): AsyncG
   }
 }
 
-/** The little-endian bytes of one tensor, the caller's memory never modified. */
 /**
- * A lazy leaf's bytes (its chunks, checked against its size), or a big-endian in-memory leaf's bytes swapped to
- * little-endian; undefined for a little-endian in-memory leaf, which goes out as it is (`leaf.bytes`).
+ * The little-endian bytes of one tensor, the caller's memory never modified: a lazy leaf's chunks (checked against
+ * its size), or a big-endian in-memory leaf's bytes swapped; undefined for a little-endian in-memory leaf, which
+ * goes out as it is (`leaf.bytes`).
  */
 function streamedBytes(tensor: PendingTensor, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> | undefined {
   const { leaf } = tensor;
