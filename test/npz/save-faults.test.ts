@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { openFdCount } from '../helpers/fds.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { withSkipReason } from '../helpers/python.js';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type NpzErrorCode } from '../../src/errors.js';
 import { type SaveOptions } from '../../src/npz/save.js';
@@ -169,7 +170,8 @@ describe('saveNpzStream failures destroy the destination and reject with an NpzE
   });
 
   // /dev/full is Linux's always-full device; other systems have none, so the case is skipped there by name.
-  it.skipIf(!existsSync('/dev/full'))('a full device (ENOSPC; skipped where there is no /dev/full)', async () => {
+  const noDevFull = !existsSync('/dev/full');
+  it.skipIf(noDevFull)(withSkipReason(noDevFull, 'no /dev/full on this system', 'a full device (ENOSPC)'), async () => {
     const out = createWriteStream('/dev/full');
     const error = await expectCode(saveNpzStream(big, out), 'ERR_IO');
     expect(error.message).toContain('ENOSPC');
