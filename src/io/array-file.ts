@@ -15,7 +15,7 @@ import type { NpyArray } from '../npy/array.js';
 import { NpzError, type NpzErrorCode } from '../errors.js';
 import type { ArrayDType } from '../npy/dtype.js';
 import type { Descr } from '../npy/header.js';
-import type { Slice } from '../npy/slice.js';
+import { shardSlice, type Slice } from '../npy/slice.js';
 import type { ReadStats } from './planner/index.js';
 
 /** The formats behind an `ArrayFile`: an npz, a safetensors file (or shard index), a bare `.npy` file. */
@@ -144,6 +144,12 @@ export interface ShardOptions {
   count: number;
   /** Stops this read (ERR_ABORTED); replaces, for this read, the signal the file was opened with. */
   signal?: AbortSignal;
+}
+
+/** The `get` options of a shard of an array of `shape`: its slice, and the shard's signal if it has one. */
+export function shardGetOptions(shape: readonly number[], options: ShardOptions): { slice: Slice; signal?: AbortSignal } {
+  const slice = shardSlice(shape, options);
+  return options.signal === undefined ? { slice } : { slice, signal: options.signal };
 }
 
 /**

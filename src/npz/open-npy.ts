@@ -8,6 +8,7 @@ import { throwIfAborted } from '../io/abort.js';
 import {
   damageError,
   isMemberDamage,
+  shardGetOptions,
   type ArrayChunksOptions,
   type FileOfEntries,
   type ArrayGetOptions,
@@ -18,7 +19,7 @@ import {
 } from '../io/array-file.js';
 import type { ReadStats } from '../io/planner/index.js';
 import { readStoredSlice, storedSliceChunks, type SlicedArray } from '../io/slice-read.js';
-import { normalizeSlice, shardSlice } from '../npy/slice.js';
+import { normalizeSlice } from '../npy/slice.js';
 import type { HttpReadOptions } from '../http/options.js';
 import { isByteStream } from '../io/byte-stream.js';
 import { ReadPlanner } from '../io/planner/index.js';
@@ -239,13 +240,8 @@ class OpenedNpy implements NpyFile {
     })();
   }
 
-  shard(name: string, options: ShardOptions): Promise<NpyArray> {
-    try {
-      const slice = shardSlice(this.#headerOf(name).shape, options);
-      return this.get(name, options.signal === undefined ? { slice } : { slice, signal: options.signal });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async shard(name: string, options: ShardOptions): Promise<NpyArray> {
+    return this.get(name, shardGetOptions(this.#headerOf(name).shape, options));
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ import { abortError } from '../io/abort.js';
 import {
   damageError,
   isMemberDamage,
+  shardGetOptions,
   type ArrayChunksOptions,
   type ArrayGetOptions,
   type ArrayInfo,
@@ -12,7 +13,6 @@ import {
   type ShardOptions,
 } from '../io/array-file.js';
 import type { ReadStats } from '../io/planner/index.js';
-import { shardSlice } from '../npy/slice.js';
 import type { Codecs } from '../io/codecs.js';
 import type { Platform } from '../io/platform.js';
 import type { NpyArray } from '../npy/array.js';
@@ -180,10 +180,7 @@ class OpenedNpz implements NpzFile {
   }
 
   async shard(name: string, options: ShardOptions): Promise<NpyArray> {
-    const entry = this.#arrayEntry(name);
-    const member = this.#member(entry);
-    const slice = shardSlice(member.header.shape, options);
-    return this.get(name, options.signal === undefined ? { slice } : { slice, signal: options.signal });
+    return this.get(name, shardGetOptions(this.#member(this.#arrayEntry(name)).header.shape, options));
   }
 
   /** The member, its npy header and where its data starts, for a slice. */

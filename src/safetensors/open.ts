@@ -5,7 +5,7 @@
  */
 import { NpzError } from '../errors.js';
 import { throwIfAborted } from '../io/abort.js';
-import type { ArrayChunksOptions, ArrayGetOptions, ArrayInfo, FileOfEntries, ShardOptions } from '../io/array-file.js';
+import { shardGetOptions, type ArrayChunksOptions, type ArrayGetOptions, type ArrayInfo, type FileOfEntries, type ShardOptions } from '../io/array-file.js';
 import type { Platform } from '../io/platform.js';
 import { typedArrayFor, type ArrayDType } from '../npy/dtype.js';
 import type { NpyArray } from '../npy/array.js';
@@ -13,7 +13,7 @@ import type { HttpReadOptions } from '../http/options.js';
 import type { RemoteOptions } from '../objectstore/options.js';
 import { ReadPlanner, type ReadStats } from '../io/planner/index.js';
 import { readStoredSlice, storedSliceChunks, type SlicedArray } from '../io/slice-read.js';
-import { normalizeSlice, shardSlice, type Slice } from '../npy/slice.js';
+import { normalizeSlice, type Slice } from '../npy/slice.js';
 import { safetensorsDType } from './dtypes.js';
 import type { NpzSource, RandomAccessSource } from '../io/random-access.js';
 import { MAX_VIEW_BYTES } from '../io/chunks.js';
@@ -246,13 +246,8 @@ class OpenedSafetensors implements SafetensorsFile {
     return tensorChunks(this.#source, entry, chunkSize, signal);
   }
 
-  shard(name: string, options: ShardOptions): Promise<NpyArray> {
-    try {
-      const slice = shardSlice(this.#entry(name).shape, options);
-      return this.get(name, options.signal === undefined ? { slice } : { slice, signal: options.signal });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async shard(name: string, options: ShardOptions): Promise<NpyArray> {
+    return this.get(name, shardGetOptions(this.#entry(name).shape, options));
   }
 
   async close(): Promise<void> {
