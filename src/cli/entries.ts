@@ -66,6 +66,13 @@ export function isReported(entry: ArrayEntry): entry is ReportedEntry {
   return entry.isArray || isDamagedEntry(entry);
 }
 
+/** A file's arrays and damaged members (which stand where their array would) by name; the first of a repeated name. */
+export function reportedByName(entries: readonly ArrayEntry[]): Map<string, ReportedEntry> {
+  const byName = new Map<string, ReportedEntry>();
+  for (const entry of entries) if (isReported(entry) && !byName.has(entry.name)) byName.set(entry.name, entry);
+  return byName;
+}
+
 /** The member's name in its file: an npz member name, else the entry's name. */
 export function memberNameOf(entry: ArrayEntry): string {
   return entry.format === 'npz' ? entry.memberName : entry.name;

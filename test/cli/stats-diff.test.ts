@@ -264,7 +264,7 @@ np.savez(sys.argv[3], x=y, v=np.arange(3))`,
 
 describe('reordering for diff (C against Fortran order) in bounded blocks', () => {
   it("pairs each item of A with B's item at the same index, whatever the block size", async () => {
-    const { reorderedPairs } = await import('../../src/cli/commands/diff.js');
+    const { reorderedPairs } = await import('../../src/cli/paired-items.js');
     const shape = [3, 4, 5];
     const count = 60;
     // Item i of the C-order array holds i; the same values in Fortran order are laid out column-major.

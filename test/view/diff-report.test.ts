@@ -46,9 +46,9 @@ beforeAll(async () => {
   fileA = await openNpz(dir.file('a.npz'));
   fileB = await openNpz(dir.file('b.npz'));
   const plan = diffPlan(fileA, fileB);
-  const progress = new WorkProgress(plan.pending.reduce((sum, entry) => sum + entry.byteLength, 0));
+  const progress = new WorkProgress(plan.pending.reduce((sum, pair) => sum + pair.a.byteLength, 0));
   const all = [...plan.structural];
-  for (const entry of plan.pending) all.push(await compareTensor(fileA, fileB, entry, new AbortController().signal, progress));
+  for (const pair of plan.pending) all.push(await compareTensor(fileA, fileB, pair, new AbortController().signal, progress));
   expect(progress.done).toBe(progress.total);
   ordered = orderDiffs(all);
   diffs = new Map(all.map((diff) => [diff.name, diff]));
@@ -97,5 +97,31 @@ describe('diff report', () => {
       'bf16-moved',
       'same-with-nan',
     ]);
+  });
+});
+
+describe('diff report across storage orders', () => {
+  it('compares a C-order and a Fortran-order array of one shape by index, as `npz-stream diff` does', async () => {
+    const scratch = makeTempDir('view-diff-order');
+    // (2, 3) values 0..5: C order stores them as they are, Fortran order column by column.
+    const c = { dtype: 'float32' as const, shape: [2, 3], data: Float32Array.from([0, 1, 2, 3, 4, 5]) };
+    const f = (values: number[]): Leaf => ({ dtype: 'float32', shape: [2, 3], fortranOrder: true, data: Float32Array.from(values) });
+    await saveNpz(scratch.file('c.npz'), { same: c, moved: c });
+    await saveNpz(scratch.file('f.npz'), { same: f([0, 3, 1, 4, 2, 5]), moved: f([0, 3, 1, 4, 2, 9]) });
+    const [a, b] = [await openNpz(scratch.file('c.npz')), await openNpz(scratch.file('f.npz'))];
+    try {
+      const plan = diffPlan(a, b);
+      expect(plan.structural).toEqual([]);
+      const progress = new WorkProgress(plan.pending.reduce((sum, pair) => sum + pair.a.byteLength, 0));
+      const results = new Map<string, TensorDiff>();
+      for (const pair of plan.pending) results.set(pair.a.name, await compareTensor(a, b, pair, new AbortController().signal, progress));
+      expect(results.get('same')).toMatchObject({ kind: 'equal', differing: 0, items: 6 });
+      // Only the last item (index (1, 2)) moved, 5 -> 9.
+      expect(results.get('moved')).toMatchObject({ kind: 'changed', differing: 1, maxAbs: 4, items: 6 });
+    } finally {
+      await a.close();
+      await b.close();
+      scratch.remove();
+    }
   });
 });

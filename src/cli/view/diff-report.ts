@@ -1,7 +1,8 @@
 import type { ArrayFile, DType } from '../../index.js';
-import { itemChunks, numbersOf, pairedChunks, partsPerItem } from '../elements.js';
+import { numbersOf, partsPerItem } from '../elements.js';
+import { SideFailure, itemPairs } from '../paired-items.js';
 import { rootError } from '../root-error.js';
-import { entryItemsize, isArrayEntry, isDamagedEntry, type ReportedEntry, type TensorEntry } from '../entries.js';
+import { entryItemsize, isDamagedEntry, isReported, type ReportedEntry, type TensorEntry } from '../entries.js';
 import { formatShape } from '../shape.js';
 import { isSmallType, patternValues, patternsOf } from './patterns.js';
 import type { WorkProgress } from './progress-report.js';
@@ -40,11 +41,19 @@ function sameType(a: TensorEntry, b: TensorEntry): boolean {
   return a.dtype === b.dtype && (a.dtype !== 'raw' || JSON.stringify(a.descr) === JSON.stringify(b.descr));
 }
 
+/** Two tensors of one name whose values must be compared (same dtype and shape; the storage orders may differ). */
+export interface PendingPair {
+  compare: true;
+  a: TensorEntry;
+  b: TensorEntry;
+}
+
 /**
  * One name's tensors in A and B: damage in either file, a structural difference found without reading data, or
- * the entry whose values must be compared.
+ * the pair whose values must be compared. A C-order and a Fortran-order array of one shape compare by index, as
+ * `npz-stream diff` compares them.
  */
-export function pairDiff(a: ReportedEntry | undefined, b: ReportedEntry | undefined): TensorDiff | TensorEntry | undefined {
+export function pairDiff(a: ReportedEntry | undefined, b: ReportedEntry | undefined): TensorDiff | PendingPair | undefined {
   const damagedA = a !== undefined && isDamagedEntry(a) ? a : undefined;
   const damagedB = b !== undefined && isDamagedEntry(b) ? b : undefined;
   if (damagedA !== undefined || damagedB !== undefined) {
@@ -57,26 +66,23 @@ export function pairDiff(a: ReportedEntry | undefined, b: ReportedEntry | undefi
   if (arrayA === undefined) return arrayB === undefined ? undefined : { name: arrayB.name, kind: 'only-b', b: describe(arrayB) };
   if (arrayB === undefined) return { name: arrayA.name, kind: 'only-a', a: describe(arrayA) };
   if (!sameType(arrayA, arrayB)) return { name: arrayA.name, kind: 'dtype', a: describe(arrayA), b: describe(arrayB) };
-  if (arrayA.shape.join() !== arrayB.shape.join() || arrayA.fortranOrder !== arrayB.fortranOrder) {
-    return { name: arrayA.name, kind: 'shape', a: describe(arrayA), b: describe(arrayB) };
-  }
-  return arrayA;
+  if (arrayA.shape.join() !== arrayB.shape.join()) return { name: arrayA.name, kind: 'shape', a: describe(arrayA), b: describe(arrayB) };
+  return { compare: true, a: arrayA, b: arrayB };
 }
 
-function isEntry(value: TensorDiff | TensorEntry): value is TensorEntry {
-  return 'isArray' in value;
+function isPending(value: TensorDiff | PendingPair): value is PendingPair {
+  return 'compare' in value;
 }
 
 /** Pairs the tensors of A and B; `pending` are those whose values must be compared. */
-export function diffPlan(fileA: ArrayFile, fileB: ArrayFile): { structural: TensorDiff[]; pending: TensorEntry[] } {
-  const reported = (entry: ArrayFile['entries'][number]): entry is ReportedEntry => isArrayEntry(entry) || isDamagedEntry(entry);
-  const arraysA = fileA.entries.filter(reported);
-  const arraysB = new Map(fileB.entries.filter(reported).map((entry) => [entry.name, entry]));
+export function diffPlan(fileA: ArrayFile, fileB: ArrayFile): { structural: TensorDiff[]; pending: PendingPair[] } {
+  const arraysA = fileA.entries.filter(isReported);
+  const arraysB = new Map(fileB.entries.filter(isReported).map((entry) => [entry.name, entry]));
   const structural: TensorDiff[] = [];
-  const pending: TensorEntry[] = [];
+  const pending: PendingPair[] = [];
   for (const a of arraysA) {
     const paired = pairDiff(a, arraysB.get(a.name))!;
-    if (isEntry(paired)) pending.push(paired);
+    if (isPending(paired)) pending.push(paired);
     else structural.push(paired);
   }
   const namesA = new Set(arraysA.map((entry) => entry.name));
@@ -85,10 +91,10 @@ export function diffPlan(fileA: ArrayFile, fileB: ArrayFile): { structural: Tens
 }
 
 /** The plan for one name: its structural difference (damage included), or the entry whose values must be compared. */
-export function tensorDiffPlan(a: ReportedEntry | undefined, b: ReportedEntry | undefined): { structural?: TensorDiff; pending?: TensorEntry } {
+export function tensorDiffPlan(a: ReportedEntry | undefined, b: ReportedEntry | undefined): { structural?: TensorDiff; pending?: PendingPair } {
   const paired = pairDiff(a, b);
   if (paired === undefined) return {};
-  return isEntry(paired) ? { pending: paired } : { structural: paired };
+  return isPending(paired) ? { pending: paired } : { structural: paired };
 }
 
 /** True when two byte ranges hold the same bytes; four at a time where both are aligned for it. */
@@ -106,24 +112,6 @@ export function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
   return true;
 }
 
-/** An error thrown while one file was read, tagged with that file. */
-class SideFailure extends Error {
-  constructor(
-    readonly file: 'A' | 'B',
-    readonly error: unknown,
-  ) {
-    super('side failure');
-  }
-}
-
-async function* tagged(chunks: AsyncIterable<Uint8Array>, file: 'A' | 'B'): AsyncGenerator<Uint8Array> {
-  try {
-    yield* chunks;
-  } catch (error) {
-    throw new SideFailure(file, error);
-  }
-}
-
 /**
  * compareTensor, with damage found while reading (a CRC mismatch, a truncated member) reported as the tensor's
  * row, naming the file it was found in; the other tensors are compared all the same. Aborts and I/O errors end
@@ -132,12 +120,13 @@ async function* tagged(chunks: AsyncIterable<Uint8Array>, file: 'A' | 'B'): Asyn
 export async function compareOrReport(
   fileA: ArrayFile,
   fileB: ArrayFile,
-  entry: TensorEntry,
+  pair: PendingPair,
   signal: AbortSignal,
   progress: WorkProgress,
 ): Promise<TensorDiff> {
+  const entry = pair.a;
   try {
-    return await compareTensor(fileA, fileB, entry, signal, progress);
+    return await compareTensor(fileA, fileB, pair, signal, progress);
   } catch (caught) {
     if (!(caught instanceof SideFailure)) throw caught;
     const error = rootError(caught.error);
@@ -154,20 +143,19 @@ function isDataError(code: string): boolean {
 export async function compareTensor(
   fileA: ArrayFile,
   fileB: ArrayFile,
-  entry: TensorEntry,
+  pair: PendingPair,
   signal: AbortSignal,
   progress: WorkProgress,
 ): Promise<TensorDiff> {
+  const entry = pair.a;
   const itemsize = entryItemsize(entry);
   const items = entry.shape.reduce((product, dim) => product * dim, 1);
-  // Recycled read buffers keep memory flat on multi-GB pairs; each side's piece is used up before that side reads on.
-  const streamA = itemChunks(tagged(fileA.chunks(entry.name, { signal, reuseBuffers: true }), 'A'), itemsize, entry.name);
-  const streamB = itemChunks(tagged(fileB.chunks(entry.name, { signal, reuseBuffers: true }), 'B'), itemsize, entry.name);
   let sumSquaresA = 0;
   let sumSquaresDiff = 0;
   let maxAbs = 0;
   let differing = 0;
-  for await (const [left, right] of pairedChunks(streamA, streamB, entry.name)) {
+  // Recycled read buffers keep memory flat on multi-GB pairs; each side's piece is used up before that side reads on.
+  for await (const [left, right] of itemPairs(fileA, fileB, entry, pair.b, itemsize, signal, true)) {
     progress.add(left.length, entry.name);
     const identical = sameBytes(left, right);
     if (entry.dtype === 'raw') {
@@ -215,7 +203,12 @@ export async function compareTensor(
 function countDifferentItems(left: Uint8Array, right: Uint8Array, itemsize: number): number {
   let count = 0;
   for (let start = 0; start < left.length; start += itemsize) {
-    if (!sameBytes(left.subarray(start, start + itemsize), right.subarray(start, start + itemsize))) count++;
+    for (let i = start; i < start + itemsize; i++) {
+      if (left[i] !== right[i]) {
+        count++;
+        break;
+      }
+    }
   }
   return count;
 }

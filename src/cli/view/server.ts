@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ArrayFile } from '../../index.js';
-import { isArrayEntry, isDamagedEntry, type ReportedEntry, type TensorEntry } from '../npz-input.js';
+import { isDamagedEntry, reportedByName, type ReportedEntry, type TensorEntry } from '../npz-input.js';
 import { formatBytes } from '../table.js';
 import { loadAssets, type PageAssets } from './assets.js';
 import { compareOrReport, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from './diff-report.js';
@@ -154,8 +154,7 @@ class ViewApi {
   #arraysOf(index: number, file: ArrayFile): Map<string, ReportedEntry> {
     let arrays = this.#arrays.get(index);
     if (arrays === undefined) {
-      arrays = new Map();
-      for (const entry of file.entries) if ((isArrayEntry(entry) || isDamagedEntry(entry)) && !arrays.has(entry.name)) arrays.set(entry.name, entry);
+      arrays = reportedByName(file.entries);
       this.#arrays.set(index, arrays);
     }
     return arrays;
@@ -274,7 +273,7 @@ class ViewApi {
     const result = await streamWork(
       response,
       {
-        total: cached === undefined && pending !== undefined ? pending.byteLength : 0,
+        total: cached === undefined && pending !== undefined ? pending.a.byteLength : 0,
         run: async (signal, progress) => cached ?? compareOrReport(fileA, fileB, pending!, signal, progress),
       },
       { running: this.#running, onCancel: (progress) => this.#cancelled(`the comparison of ${name}`, progress) },
@@ -294,11 +293,11 @@ class ViewApi {
     const result = await streamWork(
       response,
       {
-        total: cached === undefined ? plan.pending.reduce((sum, entry) => sum + entry.byteLength, 0) : 0,
+        total: cached === undefined ? plan.pending.reduce((sum, pair) => sum + pair.a.byteLength, 0) : 0,
         run: async (signal, progress) => {
           if (cached !== undefined) return cached;
           const diffs = [...plan.structural];
-          for (const entry of plan.pending) diffs.push(await compareOrReport(fileA, fileB, entry, signal, progress));
+          for (const pair of plan.pending) diffs.push(await compareOrReport(fileA, fileB, pair, signal, progress));
           return orderDiffs(diffs);
         },
       },

@@ -10,7 +10,7 @@
  * in the shapes the server's JSON API has (numbers as numbers: structured clone keeps NaN and Infinity).
  */
 import { NpzError, blobSource, httpSource, openNpz, openSafetensors, openSafetensorsIndex, type ArrayFile, type RandomAccessSource } from '../../../browser/index.js';
-import { formatOf, isArrayEntry, isDamagedEntry, type ReportedEntry, type TensorEntry } from '../../entries.js';
+import { formatOf, isDamagedEntry, reportedByName, type ReportedEntry, type TensorEntry } from '../../entries.js';
 import { compareOrReport, diffPlan, orderDiffs, tensorDiffPlan, type TensorDiff } from '../diff-report.js';
 import { overviewOf, rowOf, type Overview } from '../overview.js';
 import { streamedBoxReader, tensorPreview, type BoxReader } from '../preview.js';
@@ -154,8 +154,7 @@ class LocalView {
   #arraysOf(index: number, file: ArrayFile): Map<string, ReportedEntry> {
     let arrays = this.#arrays.get(index);
     if (arrays === undefined) {
-      arrays = new Map();
-      for (const entry of file.entries) if ((isArrayEntry(entry) || isDamagedEntry(entry)) && !arrays.has(entry.name)) arrays.set(entry.name, entry);
+      arrays = reportedByName(file.entries);
       this.#arrays.set(index, arrays);
     }
     return arrays;
@@ -231,7 +230,7 @@ class LocalView {
         const cached = plan.structural ?? this.#tensorDiffs.get(name) ?? this.#diff?.find((diff) => diff.name === name);
         const pending = plan.pending;
         return {
-          total: cached === undefined && pending !== undefined ? pending.byteLength : 0,
+          total: cached === undefined && pending !== undefined ? pending.a.byteLength : 0,
           run: async (signal, progress) => {
             if (cached !== undefined) return cached;
             const diff = await compareOrReport(fileA, fileB, pending!, signal, progress);
@@ -245,11 +244,11 @@ class LocalView {
         const cached = this.#diff;
         const plan = diffPlan(fileA, fileB);
         return {
-          total: cached === undefined ? plan.pending.reduce((sum, entry) => sum + entry.byteLength, 0) : 0,
+          total: cached === undefined ? plan.pending.reduce((sum, pair) => sum + pair.a.byteLength, 0) : 0,
           run: async (signal, progress) => {
             if (cached !== undefined) return cached;
             const diffs = [...plan.structural];
-            for (const entry of plan.pending) diffs.push(await compareOrReport(fileA, fileB, entry, signal, progress));
+            for (const pair of plan.pending) diffs.push(await compareOrReport(fileA, fileB, pair, signal, progress));
             this.#diff = orderDiffs(diffs);
             return this.#diff;
           },
