@@ -315,8 +315,9 @@ export class BatchedOutput implements ByteOutput {
     const settle = (): void => {
       if (this.#writing === writing) this.#writing = undefined;
     };
-    // Handled here so a failure nobody awaits yet is not unhandled; whoever waits next still gets it.
-    writing.then(settle, settle);
+    // A failed write stays the write in flight, so every later wait, write and drain gets its error, however
+    // long after it failed (handled here so a failure nobody awaits yet is not unhandled).
+    writing.then(settle, () => undefined);
     return writing;
   }
 

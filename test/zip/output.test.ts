@@ -179,6 +179,28 @@ describe('BatchedOutput: in-memory data as views or copies', () => {
   });
 });
 
+describe('BatchedOutput: a failed write', () => {
+  it('fails the drain even when it failed before anyone waited for it (the last copy of an array, then a pause)', async () => {
+    const arrays = [pattern(6 << 20, 13)];
+    // Write 0 is the head and the first MiB (a view, slow: copies follow), 1-5 the copies; the last one fails,
+    // and putStable returns before it is done.
+    const sink = new ClockSink({ t: 0 }, kernel(arrays, 4), 5);
+    const out = new BatchedOutput(sink, { now: () => sink.clock.t });
+    await out.put(heads[0]!);
+    await out.putStable(arrays[0]!);
+    expect(out.stats.copyBytes).toBe(5 << 20);
+    // Long enough for the failed write to have settled.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(
+      (async () => {
+        await out.put(heads[1]!);
+        await out.drain();
+      })(),
+    ).rejects.toMatchObject({ code: 'ERR_IO' });
+    expect(sink.writes.length).toBe(6);
+  });
+});
+
 describe('BatchedOutput: large chunks (lazy leaves)', () => {
   it('go out in writes of at most a MiB, the first completing the batch before it; bytes and CRC intact', async () => {
     const big = pattern((5 << 20) + 123, 11);
