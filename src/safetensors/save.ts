@@ -244,10 +244,12 @@ export async function writeSafetensors(
       const bytes = placed.leaf.bytes!;
       await out.putStable(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     } else {
-      // A producer may refill its buffer once the next chunk is pulled: each chunk is borrowed.
+      // A producer may refill its buffer once the next chunk is pulled: its chunks are borrowed. Swapped chunks
+      // are fresh copies nothing else refers to.
+      const borrowed = placed.swapUnit <= 1;
       for await (const chunk of streamed) {
         check();
-        await out.put(chunk, undefined, true);
+        await out.put(chunk, undefined, borrowed);
       }
     }
     progress.entriesDone += 1;

@@ -15,6 +15,7 @@ import {
   type NpzDamagedEntry,
   type RandomAccessSource,
 } from '../../src/index.js';
+import { isMemberDamage } from '../../src/io/array-file.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const dir = makeTempDir('npz-damaged');
@@ -161,5 +162,27 @@ describe('openNpz with damaged members', () => {
     const controller = new AbortController();
     controller.abort();
     expect((await rejection(() => openNpz(dir.file('bad-magic.npz'), { signal: controller.signal }))).code).toBe('ERR_ABORTED');
+  });
+
+  it('no error of the outside world marks a member damaged: I/O, remote, credentials, abort, caller', async () => {
+    for (const code of ['ERR_IO', 'ERR_REMOTE_RANGE', 'ERR_REMOTE_CHANGED', 'ERR_REMOTE_STATUS', 'ERR_REMOTE_NETWORK', 'ERR_REMOTE_CREDENTIALS', 'ERR_ABORTED', 'ERR_INVALID_ARGUMENT', 'ERR_NPZ_CLOSED'] as const) {
+      expect(isMemberDamage(new NpzError(code, 'x')), code).toBe(false);
+    }
+    for (const code of ['ERR_NPY_MAGIC', 'ERR_ZIP_CRC_MISMATCH', 'ERR_ZIP_LOCAL_HEADER', 'ERR_ZIP_BOUNDS'] as const) {
+      expect(isMemberDamage(new NpzError(code, 'x')), code).toBe(true);
+    }
+    // Expired credentials while a member's header is read end the open rather than listing intact members.
+    const bytes = readFileSync(dir.file('bad-crc.npz'));
+    const reads: number[] = [];
+    const expiring: RandomAccessSource = {
+      size: bytes.length,
+      async read(offset, length) {
+        reads.push(offset);
+        if (reads.length > 1) throw new NpzError('ERR_REMOTE_CREDENTIALS', 'the token expired');
+        return bytes.subarray(offset, offset + length);
+      },
+      async close() {},
+    };
+    expect((await rejection(() => openNpz(expiring))).code).toBe('ERR_REMOTE_CREDENTIALS');
   });
 });
