@@ -140,7 +140,14 @@ export class PartUpload {
 
   /** Starts the upload: credentials and permissions are checked here, before any data is produced. */
   async begin(): Promise<void> {
-    await this.#retrying((_attempt, signal) => this.#protocol.begin(signal));
+    try {
+      await this.#retrying((_attempt, signal) => this.#protocol.begin(signal));
+    } catch (error) {
+      // Nothing was started on the store; the caller's signal must not keep this upload alive.
+      this.#finished = true;
+      this.#unlink();
+      throw error;
+    }
   }
 
   /** Sends what is left, waits for every part, and completes the upload: the object appears now, whole. */
