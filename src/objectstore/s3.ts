@@ -156,6 +156,10 @@ export class S3MultipartUpload implements PartProtocol {
     const what = `sending part ${part.number}`;
     const url = this.#at(`partNumber=${part.number}&uploadId=${encodeURIComponent(this.#uploadId as string)}`);
     const result = await this.#exchange.send({ method: 'PUT', url, headers: [['content-length', String(part.bytes.byteLength)]], body: part.bytes }, signal);
+    if (result.ok && result.status === 400 && s3ErrorOf(refusalOf(result)).code === 'RequestTimeout') {
+      // S3 gave up waiting for the part's bytes (a slow or stalled link): a new attempt may go through.
+      return { kind: 'retry', message: `${what}: HTTP 400 RequestTimeout` };
+    }
     const outcome = exchangeOutcome(this.label, what, result, (status) => status === 200, this.#refuse(what));
     if (outcome.kind !== 'done' || !result.ok) return outcome;
     const etag = result.header('etag');

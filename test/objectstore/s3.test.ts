@@ -194,6 +194,19 @@ describe('uploading to s3://', () => {
     expect(server.openUploads()).toEqual([]);
   });
 
+  it('retries a part S3 stopped waiting for (400 RequestTimeout), but no other 400', async () => {
+    let timedOut = false;
+    server.fault = (operation) => (operation.name === 'UploadPart' && operation.partNumber === 1 && !timedOut ? ((timedOut = true), { status: 400, code: 'RequestTimeout' }) : undefined);
+    const before = server.log.length;
+    await saveNpz('s3://bucket/out/timed-out.npz', mixedTree(), { remote: remote() });
+    expect(server.getObject('bucket', 'out/timed-out.npz')!.equals(server.getObject('bucket', 'out/mixed.npz')!)).toBe(true);
+    const part1 = server.log.slice(before).filter((request) => request.name === 'UploadPart' && /partNumber=1&/.test(request.url));
+    expect(part1.map((request) => request.status)).toEqual([400, 200]);
+    server.fault = (operation) => (operation.name === 'UploadPart' ? { status: 400, code: 'InvalidArgument' } : undefined);
+    expect((await rejection(saveNpz('s3://bucket/out/refused.npz', mixedTree(), { remote: remote() }))).code).toBe('ERR_REMOTE_STATUS');
+    expect(server.openUploads()).toEqual([]);
+  });
+
   it('asks again when completing meets a completion already under way (409 OperationAborted)', async () => {
     let refused = false;
     server.fault = (operation) => (operation.name === 'CompleteMultipartUpload' && !refused ? ((refused = true), { status: 409, code: 'OperationAborted' }) : undefined);
