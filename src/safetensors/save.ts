@@ -281,6 +281,8 @@ export interface SaveSafetensorsStreamOptions {
   prefix?: string;
   /** End the destination when done (default true); false leaves it open. */
   end?: boolean;
+  /** The safetensors float8 kind of raw one-byte leaves, as for `saveSafetensors`. */
+  rawDType?: SaveSafetensorsOptions['rawDType'];
 }
 
 /**
@@ -299,7 +301,7 @@ export async function saveSafetensorsStream(
     if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new NpzError('ERR_INVALID_ARGUMENT', 'prefix must be a string');
     const metadata = checkMetadata(options.metadata);
     if (options.signal?.aborted) throw abortError(options.signal);
-    const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal);
+    const tensors = await pendingTensors(tree, options.prefix ?? '', options.signal, options.rawDType);
     const summary = await writeSafetensors(tensors, sink, { metadata, signal: options.signal, onProgress: options.onProgress });
     if (options.end === false) await sink.release();
     else await sink.end();

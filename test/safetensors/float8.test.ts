@@ -5,7 +5,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isNpzError, openNpz, openSafetensors, saveSafetensors, type LazyArray } from '../../src/index.js';
+import { PassThrough } from 'node:stream';
+import { isNpzError, openNpz, openSafetensors, saveSafetensors, saveSafetensorsStream, type LazyArray } from '../../src/index.js';
 import { hasNumpy, runPython, withSkipReason, NO_NUMPY } from '../helpers/python.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -44,6 +45,18 @@ describe('raw one-byte leaves to safetensors', () => {
       (caught: unknown) => caught,
     );
     expect(isNpzError(bad, 'ERR_SAFETENSORS_UNSUPPORTED')).toBe(true);
+  });
+
+  it('saveSafetensorsStream takes the rawDType option too, and writes what saveSafetensors writes', async () => {
+    const tree = { a: raw('<V1', [1, 2]), b: raw('|V1', [3]) };
+    const rawDType = (name: string): 'F8_E4M3' | 'F8_E8M0' => (name === 'a' ? 'F8_E4M3' : 'F8_E8M0');
+    const path = dir.file('streamed-reference.safetensors');
+    await saveSafetensors(path, tree, { rawDType });
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (part: Buffer) => parts.push(part));
+    await saveSafetensorsStream(tree, out, { rawDType });
+    expect(Buffer.concat(parts).equals(readFileSync(path))).toBe(true);
   });
 });
 

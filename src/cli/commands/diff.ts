@@ -1,7 +1,7 @@
 import type { ArrayFile, DType } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
 import { isStdin } from '../stream-input.js';
-import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command, inCliWords } from '../context.js';
+import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
 import { numbersOf, partsPerItem } from '../elements.js';
 import { SideFailure, itemPairs, layoutsAgree, type Side } from '../paired-items.js';
 import { entryItemsize, inputLabel, isDamagedEntry, withNpz, type ReportedEntry, type TensorEntry } from '../npz-input.js';
@@ -105,7 +105,7 @@ async function compareValues(fileA: ArrayFile, fileB: ArrayFile, a: TensorEntry,
 function sideError(file: Side, caught: unknown): SideError | undefined {
   const error = rootError(caught);
   if (exitCodeFor(error) !== EXIT_BAD_DATA) return undefined;
-  return { file, code: error.code, message: inCliWords(error.message) };
+  return { file, code: error.code, message: error.message };
 }
 
 async function compareFiles(fileA: ArrayFile, fileB: ArrayFile, context: CliContext): Promise<ArrayDiff[]> {

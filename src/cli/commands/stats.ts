@@ -1,6 +1,6 @@
 import type { ArrayInfo } from '../../index.js';
 import { usageError, type ParsedCommandLine } from '../args.js';
-import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command, inCliWords } from '../context.js';
+import { EXIT_BAD_DATA, EXIT_OK, exitCodeFor, rootError, type CliContext, type Command } from '../context.js';
 import { itemChunks, numbersOf, partsPerItem } from '../elements.js';
 import { entryItemsize, inputLabel, isDamagedEntry, selectEntries, withNpz, type ArrayReader, type ReportedEntry } from '../npz-input.js';
 import { selectArraySlices } from '../slice-syntax.js';
@@ -44,7 +44,7 @@ function isFailed(row: StatsRow): row is FailedStats {
 function failedRow(name: string, entry: ArrayInfo | undefined, caught: unknown): FailedStats | undefined {
   const error = rootError(caught);
   if (exitCodeFor(error) !== EXIT_BAD_DATA) return undefined;
-  return { name, ...(entry === undefined ? {} : { entry }), error: { code: error.code, message: inCliWords(error.message) } };
+  return { name, ...(entry === undefined ? {} : { entry }), error: { code: error.code, message: error.message } };
 }
 
 async function tensorStats(file: ArrayReader, entry: ArrayInfo, progress: Progress, context: CliContext): Promise<TensorStats> {
