@@ -6,7 +6,7 @@
  */
 import type { Codecs, InflateInput, Inflation } from '../io/codecs.js';
 import { crc32 } from './crc32.js';
-import { ENDED, NEEDS_INPUT, RawInflater, inflateHead } from './inflate.js';
+import { ENDED, NEEDS_INPUT, RawInflater } from './inflate.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -254,6 +254,36 @@ async function* deflateRaw(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uin
     stopped = true;
     await reader.cancel().catch(() => undefined);
   }
+}
+
+/**
+ * Inflates the start of a raw deflate stream from `head` alone, up to `maxOutput` bytes: what the head holds when
+ * the stream goes on past it, all of it when the stream ends in it. Undefined when the data is damaged or gives
+ * more than `maxOutput` bytes.
+ */
+export function inflateHead(head: Uint8Array, maxOutput: number): Uint8Array | undefined {
+  const inflater = new RawInflater(Math.max(1, Math.min(maxOutput + 1, 1 << 20)));
+  const pieces: Uint8Array[] = [];
+  let total = 0;
+  try {
+    inflater.push(head);
+    for (;;) {
+      const piece = inflater.inflate();
+      if (piece === ENDED || piece === NEEDS_INPUT) break;
+      pieces.push(piece);
+      total += piece.length;
+      if (total > maxOutput) return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
 
 export const browserCodecs: Codecs = {
