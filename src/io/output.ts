@@ -1,6 +1,8 @@
 /**
  * How a writer's bytes reach its sink (ZipWriter's and the safetensors writer's): `BatchedOutput` gathers small
- * chunks (headers, small arrays) into vectored batches of 1 MiB and keeps one sink write in flight at a time.
+ * chunks (headers, small arrays) into vectored batches of 1 MiB and keeps one sink write in flight at a time, or
+ * two where the sink takes overlapping writes (an open file): the next write then waits in the kernel, not for the
+ * event loop to notice that the one before it finished.
  *
  * In-memory array data (`putStable`) goes out either as views of the caller's memory or copied through two reused
  * buffers, whichever the sink takes faster; `CopyPolicy` decides from what the call measures. Why both: on some
@@ -70,8 +72,19 @@ export const COPY_SLICE_BYTES = BATCH_BYTES;
 export const PROBE_BYTES = 1 << 20;
 
 /**
+ * Writes in flight at once on a sink that takes overlapping writes. Two: at 1 MiB a write into warm page cache
+ * takes ~0.3 ms, about what the event loop needs to notice that one finished and start the next, so one write in
+ * flight left the disk idle for a third of a save (bench/RESULTS.md, "Two writes in flight"). A third adds nothing:
+ * buffered writes to one file take the inode's lock in turn.
+ */
+export const OVERLAPPING_WRITES = 2;
+
+/** Copy buffers at most: one per write in flight and one being filled. */
+const COPY_BUFFERS = OVERLAPPING_WRITES + 1;
+
+/**
  * Copy buffers outlive a call, so a later save reuses memory the kernel has already read (fresh buffers would pay
- * the very cost they avoid, on their own pages). At most one pair is kept.
+ * the very cost they avoid, on their own pages). At most one set is kept.
  */
 const spareBuffers: Uint8Array[] = [];
 
@@ -80,14 +93,14 @@ function takeBuffer(): Uint8Array {
 }
 
 function returnBuffers(buffers: Uint8Array[]): void {
-  for (const buffer of buffers.splice(0)) if (spareBuffers.length < 2) spareBuffers.push(buffer);
+  for (const buffer of buffers.splice(0)) if (spareBuffers.length < COPY_BUFFERS) spareBuffers.push(buffer);
 }
 
 export type StableWay = 'view' | 'copy' | 'probe';
 
 /**
  * Views or copies for in-memory data, from what the current call measured (so it follows the machine's state and
- * load, not a guess). One write is in flight while the main thread hashes (views) or copies and hashes (copies)
+ * load, not a guess). Writes are in flight while the main thread hashes (views) or copies and hashes (copies)
  * the next bytes, so the slower of the two sets the pace:
  * - views: when the main thread waited for a view write longer than copying the same bytes would take, copying
  *   costs nothing (it fits in that wait) and may spare the kernel its slow reads: switch to copies;
@@ -156,18 +169,29 @@ const WAIT_NOISE_MS = 0.2;
 const PROBE_FIRST = 8;
 const PROBE_MAX = 256;
 
-/** Batches small chunks into vectored writes, one write in flight; in-memory data as views or copies (above). */
+/**
+ * Batches small chunks into vectored writes, one in flight at a time or OVERLAPPING_WRITES where the sink takes
+ * them; in-memory data as views or copies (above).
+ */
 export class BatchedOutput implements ByteOutput {
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
   #offset = 0;
   #accepted = 0;
-  /** The sink write under way: each waits for the one before, so bytes land in order and a failure stops the rest. */
-  #writing: Promise<void> | undefined;
+  /** How many sink writes may be under way at once. */
+  readonly #depth: number;
+  /**
+   * The sink writes under way, oldest first. Each starts once the one `#depth` places before it is done, so no more
+   * than `#depth` run at once; bytes land in order because the sink takes each write's place when it is called.
+   */
+  readonly #inFlight: Promise<void>[] = [];
+  /** The first write that failed: it stays in `#inFlight`, and every later write waits on it, so none starts. */
+  #failed: Promise<void> | undefined;
   readonly #policy = new CopyPolicy();
   readonly #now: () => number;
-  /** The two copy buffers (taken on first use, given back by drain) and the one the last copy went into. */
+  /** The copy buffers (taken on first use, given back by drain), the write that last read each, the last filled. */
   readonly #buffers: Uint8Array[] = [];
+  readonly #bufferWrites: (Promise<void> | undefined)[] = [];
   #lastBuffer = -1;
   readonly #stats = { viewBytes: 0, copyBytes: 0, probes: 0 };
 
@@ -176,6 +200,7 @@ export class BatchedOutput implements ByteOutput {
     private readonly options: OutputOptions = {},
   ) {
     this.#now = options.now ?? (() => performance.now());
+    this.#depth = sink.overlappingWrites === true ? OVERLAPPING_WRITES : 1;
   }
 
   get offset(): number {
@@ -195,9 +220,9 @@ export class BatchedOutput implements ByteOutput {
       for (let at = 0; at < chunk.byteLength; ) {
         const piece = large ? chunk.subarray(at, at + Math.max(BATCH_BYTES - this.#batchBytes, 1)) : chunk;
         at += piece.byteLength;
-        const writing = this.#enqueue(piece);
+        const sent = this.#enqueue(piece);
         crc?.update(piece);
-        if (writing) await writing;
+        if (sent) await this.#room();
       }
       return;
     }
@@ -247,61 +272,69 @@ export class BatchedOutput implements ByteOutput {
     await this.#flush();
     // Every write is done, so nothing refers to the copy buffers any more. (After a failure they are dropped
     // instead: an aborted write may still be reading one.)
+    this.#bufferWrites.length = 0;
     returnBuffers(this.#buffers);
   }
 
   /** A view of stable bytes: written while the main thread hashes it; times the wait that follows. */
   async #view(slice: Uint8Array, crc: ByteHash | undefined, probe: boolean): Promise<void> {
-    // A probe times its own write only, not the rest of the copy before it.
-    if (probe && this.#writing) await this.#writing;
-    const writing = this.#enqueue(slice);
+    // A probe times its own write only, not the writes before it.
+    if (probe) await this.#settled();
+    const sent = this.#enqueue(slice);
     crc?.update(slice);
     const waitStart = this.#now();
-    if (writing) await writing;
+    if (probe) await this.#settled();
+    else if (sent) await this.#room();
     const waitMs = this.#now() - waitStart;
     this.#stats.viewBytes += slice.byteLength;
     if (probe) this.#stats.probes += 1;
     // A slice smaller than a batch may not have been written yet: nothing to learn from it.
-    if (writing && slice.byteLength >= BATCH_BYTES) this.#policy.viewed(slice.byteLength, waitMs, probe);
+    if (sent && slice.byteLength >= BATCH_BYTES) this.#policy.viewed(slice.byteLength, waitMs, probe);
   }
 
-  /** A copy of stable bytes into the buffer no write refers to, hashed there, then sent once the last write is done. */
+  /** A copy of stable bytes into a buffer no write reads any more, sent once there is room. */
   async #copy(slice: Uint8Array, crc: ByteHash | undefined): Promise<void> {
-    const index = this.#lastBuffer === 0 ? 1 : 0;
+    const index = (this.#lastBuffer + 1) % (this.#depth + 1);
+    // Done by now unless writes complete out of order: the buffer's write was the oldest of those that had room.
+    const reading = this.#bufferWrites[index];
+    if (reading) await reading;
     this.#buffers[index] ??= takeBuffer();
     const copy = this.#buffers[index]!.subarray(0, slice.byteLength);
+    // Hashed before it is copied: the hash pulls the slice into the CPU's cache at its own pace, and the copy then
+    // reads it from there (copying first read it from memory, and the hash gained nothing from the copy's cache).
+    crc?.update(slice);
     const copyStart = this.#now();
     copy.set(slice);
     const copyMs = this.#now() - copyStart;
-    crc?.update(copy);
     const waitStart = this.#now();
-    if (this.#writing) await this.#writing;
+    await this.#room();
     const waitMs = this.#now() - waitStart;
     this.#lastBuffer = index;
     this.#offset += copy.byteLength;
     this.#batch.push(copy);
     this.#batchBytes += copy.byteLength;
     // Not awaited: the next slice is copied while this one is written.
-    void this.#send();
+    this.#bufferWrites[index] = this.#send();
     this.#stats.copyBytes += slice.byteLength;
     this.#policy.copied(slice.byteLength, copyMs, waitMs);
   }
 
-  #enqueue(chunk: Uint8Array): Promise<void> | undefined {
-    if (chunk.byteLength === 0) return undefined;
+  /** Batches `chunk`; true when that filled the batch and sent it. */
+  #enqueue(chunk: Uint8Array): boolean {
+    if (chunk.byteLength === 0) return false;
     this.#batch.push(chunk);
     this.#batchBytes += chunk.byteLength;
     this.#offset += chunk.byteLength;
-    if (this.#batchBytes >= BATCH_BYTES || this.#batch.length >= BATCH_CHUNKS) return this.#send();
-    return undefined;
+    if (this.#batchBytes < BATCH_BYTES && this.#batch.length < BATCH_CHUNKS) return false;
+    void this.#send();
+    return true;
   }
 
-  /** Sends the batch once the write before it is done; the returned promise settles with this write. */
+  /** Sends the batch once there is room for it; the returned promise settles with this write. */
   #send(): Promise<void> {
     const chunks = this.#batch;
     const bytes = this.#batchBytes;
-    const previous = this.#writing;
-    if (chunks.length === 0) return previous ?? Promise.resolve();
+    if (chunks.length === 0) return this.#inFlight.at(-1) ?? Promise.resolve();
     this.#batch = [];
     this.#batchBytes = 0;
     const write = async (): Promise<void> => {
@@ -309,19 +342,34 @@ export class BatchedOutput implements ByteOutput {
       this.#accepted += bytes;
       this.options.onWrite?.(this.#accepted);
     };
-    // Started right away when nothing is in flight, so a caller hashing meanwhile overlaps the write.
-    const writing = previous === undefined ? write() : previous.then(write);
-    this.#writing = writing;
-    const settle = (): void => {
-      if (this.#writing === writing) this.#writing = undefined;
-    };
-    // A failed write stays the write in flight, so every later wait, write and drain gets its error, however
-    // long after it failed (handled here so a failure nobody awaits yet is not unhandled).
-    writing.then(settle, () => undefined);
+    const queue = this.#inFlight;
+    const gate = this.#failed ?? (queue.length >= this.#depth ? queue[queue.length - this.#depth] : undefined);
+    // Started right away when there is room, so a caller hashing meanwhile overlaps the write.
+    const writing = gate === undefined ? write() : gate.then(write);
+    queue.push(writing);
+    writing.then(
+      () => queue.splice(queue.indexOf(writing), 1),
+      // A failed write stays in flight, so every later wait, write and drain gets its error, however long after it
+      // failed (handled here so a failure nobody awaits yet is not unhandled).
+      () => {
+        this.#failed ??= writing;
+      },
+    );
     return writing;
   }
 
+  /** Waits until another write may start at once (rejects with the first failed write's error). */
+  async #room(): Promise<void> {
+    while (this.#inFlight.length >= this.#depth) await this.#inFlight[0];
+  }
+
+  /** Waits until every write sent so far is done. */
+  async #settled(): Promise<void> {
+    while (this.#inFlight.length > 0) await this.#inFlight[0];
+  }
+
   async #flush(): Promise<void> {
-    await this.#send();
+    this.#send();
+    await this.#settled();
   }
 }

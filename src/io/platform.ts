@@ -77,8 +77,8 @@ export interface StreamSink extends ZipSink {
   destroy(reason: Error): void;
 }
 
-/** A file being written: appends, overwrites of bytes already written (to patch a local header), and whether written chunks may be refilled. */
-export type FileSink = Required<Pick<ZipSink, 'write' | 'writeAt' | 'releasesChunks'>>;
+/** A file being written: appends, overwrites of bytes already written (to patch a local header), whether written chunks may be refilled, and whether appends may overlap. */
+export type FileSink = Required<Pick<ZipSink, 'write' | 'writeAt' | 'releasesChunks'>> & Pick<ZipSink, 'overlappingWrites'>;
 
 export interface AtomicWriteOptions {
   /** Permissions of the new file (before the umask). */

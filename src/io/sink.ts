@@ -17,6 +17,11 @@ export interface ByteSink {
    */
   readonly releasesChunks?: boolean;
   /**
+   * True when `write` may be called again before the last call resolved, each call's bytes still landing after the
+   * bytes of the calls before it (a file written at positions taken when each call is made).
+   */
+  readonly overlappingWrites?: boolean;
+  /**
    * A sink that sends bytes on as they come (an upload by parts) can patch only bytes it still holds: a writer says
    * before writing them that `[position, position + length)` will be patched, and patches them (writeAt) as soon as
    * it can rather than at the end. Called before those bytes are written.

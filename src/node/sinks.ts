@@ -36,6 +36,8 @@ function dropPrefix(chunks: readonly Uint8Array[], skip: number): Uint8Array[] {
 export class FileHandleSink implements ByteSink {
   /** writev has copied the bytes into the page cache by the time it returns. */
   readonly releasesChunks = true;
+  /** Each append takes its place when it is called (above). */
+  readonly overlappingWrites = true;
   private position: number;
 
   constructor(

@@ -84,7 +84,7 @@ async function putAll(out: BatchedOutput, arrays: Uint8Array[]): Promise<number[
   return crcs;
 }
 
-async function writeAll(sink: ClockSink, arrays: Uint8Array[], signal?: AbortSignal): Promise<{ out: BatchedOutput; crcs: number[] }> {
+async function writeAll(sink: ZipSink & { clock: { t: number } }, arrays: Uint8Array[], signal?: AbortSignal): Promise<{ out: BatchedOutput; crcs: number[] }> {
   const out = new BatchedOutput(sink, { now: () => sink.clock.t, signal });
   const crcs = await putAll(out, arrays);
   await out.drain();
@@ -201,6 +201,25 @@ describe('BatchedOutput: a failed write', () => {
   });
 });
 
+describe('BatchedOutput: one write at a time on a sink that takes no overlapping writes', () => {
+  it('the bytes after an array\'s last copy wait for its write, also when the drain sends them', async () => {
+    const arrays = [pattern(12 << 20, 14)];
+    const big = pattern(3 << 20, 15);
+    const sink = new ClockSink({ t: 0 }, kernel(arrays, 4));
+    const out = new BatchedOutput(sink, { now: () => sink.clock.t });
+    await out.put(heads[0]!);
+    await out.putStable(arrays[0]!);
+    // The last copy is still being written: a lazy leaf's chunk follows it, then another array and a small tail.
+    await out.put(big);
+    await out.putStable(arrays[0]!);
+    await out.put(heads[1]!);
+    await out.drain();
+    expect(out.stats.copyBytes).toBeGreaterThan(16 << 20);
+    expect(sink.maxInFlight).toBe(1);
+    expect(Buffer.compare(sink.bytes(), Buffer.concat([heads[0]!, arrays[0]!, big, arrays[0]!, heads[1]!]))).toBe(0);
+  });
+});
+
 describe('BatchedOutput: large chunks (lazy leaves)', () => {
   it('go out in writes of at most a MiB, the first completing the batch before it; bytes and CRC intact', async () => {
     const big = pattern((5 << 20) + 123, 11);
@@ -284,6 +303,128 @@ describe('BatchedOutput: the copy buffers outlive a save', () => {
     expect(copyBuffers(sinkA, first).size).toBe(2);
     expect([...copyBuffers(sinkB, second)].some((b) => copyBuffers(sinkA, first).has(b))).toBe(false);
     expect(Buffer.compare(sinkB.bytes(), expected(second))).toBe(0);
+  });
+});
+
+/**
+ * A file that takes overlapping writes: each write takes its place when it is called and its bytes when it finishes
+ * (as a kernel may read them any time until then). Writes finish out of order: an even-numbered write takes three
+ * turns of the event loop, an odd one within the current turn, before the one called before it.
+ */
+class PlacedSink implements ZipSink {
+  readonly releasesChunks = true;
+  readonly overlappingWrites = true;
+  readonly writes: Uint8Array[][] = [];
+  readonly image: Uint8Array;
+  inFlight = 0;
+  maxInFlight = 0;
+  /** How many writes had been called when the failing one failed. */
+  callsAtFailure: number | undefined;
+  #position = 0;
+  constructor(
+    size: number,
+    readonly clock: { t: number },
+    private readonly cost: (chunk: Uint8Array) => number,
+    private readonly failAt?: number,
+  ) {
+    this.image = new Uint8Array(size);
+  }
+
+  write(chunks: readonly Uint8Array[]): Promise<void> {
+    const index = this.writes.length;
+    this.writes.push([...chunks]);
+    const at = this.#position;
+    for (const chunk of chunks) this.#position += chunk.byteLength;
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    return new Promise((resolve, reject) => {
+      const finish = (): void => {
+        this.inFlight -= 1;
+        for (const chunk of chunks) this.clock.t += this.cost(chunk);
+        if (index === this.failAt) {
+          this.callsAtFailure = this.writes.length;
+          reject(Object.assign(new Error('disk full'), { code: 'ENOSPC' }));
+          return;
+        }
+        let to = at;
+        for (const chunk of chunks) {
+          this.image.set(chunk, to);
+          to += chunk.byteLength;
+        }
+        resolve();
+      };
+      const turn = (left: number): void => void setImmediate(() => (left > 1 ? turn(left - 1) : finish()));
+      if (index % 2 === 0) turn(3);
+      else queueMicrotask(finish);
+    });
+  }
+
+  /** The bytes written so far, up to the end of the last write called. */
+  bytes(): Uint8Array {
+    return this.image.subarray(0, this.#position);
+  }
+}
+
+describe('BatchedOutput: two writes in flight on a file that takes overlapping writes', () => {
+  it('copies: never more than two in flight, no buffer refilled under a write that finishes late, bytes in place', async () => {
+    const arrays = [pattern(40 << 20, 30), pattern(7 << 20, 31)];
+    const want = expected(arrays);
+    const sink = new PlacedSink(want.byteLength, { t: 0 }, kernel(arrays, 4));
+    const out = new BatchedOutput(sink, { now: () => sink.clock.t });
+    const crcs = await putAll(out, arrays);
+    await out.drain();
+    expect(sink.inFlight).toBe(0);
+    expect(out.stats.copyBytes).toBeGreaterThan(40 << 20);
+    expect(sink.maxInFlight).toBe(2);
+    // Three buffers take turns: one per write in flight and the one being filled.
+    const caller = new Set(arrays.map((a) => a.buffer));
+    expect(new Set(sink.writes.flat().filter((c) => c.byteLength >= 1 << 20 && !caller.has(c.buffer)).map((c) => c.buffer)).size).toBe(3);
+    expect(Buffer.compare(sink.bytes(), want)).toBe(0);
+    expect(crcs).toEqual(arrays.map((a) => codecs.crc32(a, 0)));
+  });
+
+  it('views and large chunks: two in flight, the drain waits for the last of them', async () => {
+    const arrays = [pattern(12 << 20, 32)];
+    const big = pattern((6 << 20) + 5, 33);
+    const want = Buffer.concat([expected(arrays), big]);
+    const sink = new PlacedSink(want.byteLength, { t: 0 }, () => 0);
+    const out = new BatchedOutput(sink, { now: () => sink.clock.t });
+    const crcs = await putAll(out, arrays);
+    const crc = new Crc32(codecs.crc32);
+    await out.put(big, crc);
+    expect(out.stats.copyBytes).toBe(0);
+    await out.drain();
+    expect(sink.inFlight).toBe(0);
+    expect(sink.maxInFlight).toBe(2);
+    expect(Buffer.compare(sink.bytes(), want)).toBe(0);
+    expect([...crcs, crc.value]).toEqual([...arrays, big].map((a) => codecs.crc32(a, 0)));
+  });
+
+  it('a borrowed chunk is handed back only once every write holding a piece of it is done', async () => {
+    const borrowed = pattern(5 << 20, 34);
+    const want = Buffer.concat([heads[0]!, borrowed]);
+    const sink = new PlacedSink(want.byteLength, { t: 0 }, () => 0);
+    const out = new BatchedOutput(sink, { now: () => sink.clock.t });
+    await out.put(heads[0]!);
+    await out.put(borrowed, undefined, true);
+    expect(sink.inFlight).toBe(0);
+    // The caller refills its buffer at once: the sink must already have taken every byte.
+    borrowed.fill(0);
+    await out.drain();
+    expect(Buffer.compare(sink.bytes(), want)).toBe(0);
+  });
+
+  it('a write that fails before the one called ahead of it still fails the next wait and the drain; nothing starts after it', async () => {
+    const arrays = [pattern(32 << 20, 35)];
+    const sink = new PlacedSink(expected(arrays).byteLength, { t: 0 }, kernel(arrays, 4), 7);
+    const error = await writeAll(sink, arrays).catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: 'ERR_IO' });
+    expect(String((error as Error).message)).toContain('ENOSPC');
+    // Write 7 fails at once while write 6 is still under way; once 6 is done there is room, yet no write starts.
+    expect(sink.callsAtFailure).toBe(8);
+    expect(sink.writes.length).toBe(sink.callsAtFailure);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(sink.inFlight).toBe(0);
   });
 });
 
