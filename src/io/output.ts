@@ -72,10 +72,10 @@ export const COPY_SLICE_BYTES = BATCH_BYTES;
 export const PROBE_BYTES = 1 << 20;
 
 /**
- * Writes in flight at once on a sink that takes overlapping writes. Two: at 1 MiB a write into warm page cache
- * takes ~0.3 ms, about what the event loop needs to notice that one finished and start the next, so one write in
- * flight left the disk idle for a third of a save (bench/RESULTS.md, "Two writes in flight"). A third adds nothing:
- * buffered writes to one file take the inode's lock in turn.
+ * Writes in flight at once on a sink that takes overlapping writes. A 1 MiB write into warm page cache takes about
+ * as long as hashing the next MiB, so with one write in flight each write waited for the main thread to come back
+ * and start it; with two, the next one is already queued in the thread pool (bench/RESULTS.md, "Two writes in
+ * flight"). More would not help: buffered writes to one file take the file's lock in turn.
  */
 export const OVERLAPPING_WRITES = 2;
 
@@ -102,8 +102,10 @@ export type StableWay = 'view' | 'copy' | 'probe';
  * Views or copies for in-memory data, from what the current call measured (so it follows the machine's state and
  * load, not a guess). Writes are in flight while the main thread hashes (views) or copies and hashes (copies)
  * the next bytes, so the slower of the two sets the pace:
- * - views: when the main thread waited for a view write longer than copying the same bytes would take, copying
- *   costs nothing (it fits in that wait) and may spare the kernel its slow reads: switch to copies;
+ * - views: when the main thread waited for SLOW_VIEWS view writes in a row longer than copying the same bytes would
+ *   take, copying costs nothing (it fits in those waits) and may spare the kernel its slow reads: switch to
+ *   copies. One slow write is not enough: a write now and then waits for something else (the page cache, another
+ *   process), and each needless switch costs a run of copies before the next probe;
  * - copies: when the main thread does not wait for the writes (copying is what it spends its time on), try a
  *   view again now and then (a probe of PROBE_BYTES); if the kernel takes it at least as fast, switch back. A
  *   failed probe doubles the distance to the next.
@@ -115,6 +117,8 @@ export class CopyPolicy {
   #copyMeasured = false;
   /** Consecutive copy slices the main thread did not wait for. */
   #mainBound = 0;
+  /** Consecutive view writes (not probes) that took longer than copies would. */
+  #slowViews = 0;
   #probeAfter = PROBE_FIRST;
 
   /** How the next slice goes out. */
@@ -142,7 +146,11 @@ export class CopyPolicy {
       }
       return;
     }
-    if (copyWouldFit) this.#copies = true;
+    this.#slowViews = copyWouldFit ? this.#slowViews + 1 : 0;
+    if (this.#slowViews >= SLOW_VIEWS) {
+      this.#copies = true;
+      this.#slowViews = 0;
+    }
   }
 
   /** A copied slice of `bytes`: copying took `copyMs`, then the main thread waited `waitMs` for the write before it. */
@@ -161,6 +169,12 @@ export class CopyPolicy {
   }
 }
 
+/**
+ * View writes in a row that must be slow before copies take over. With one, a 1.58 GB save with the tunable (huge
+ * pages: the kernel reads them fast) still copied 0.2–0.4 GB after stray slow writes, 1.3–1.6x the time of views
+ * only; where the kernel's reads are slow every write is, and three cost a few milliseconds.
+ */
+export const SLOW_VIEWS = 3;
 /** Copies win only if the wait exceeds the copy time by this factor (noise, and the copy's cache misses). */
 const COPY_MARGIN = 1.5;
 /** Waits this short are the event loop's own latency, not the sink's. */
@@ -282,20 +296,23 @@ export class BatchedOutput implements ByteOutput {
     if (probe) await this.#settled();
     const sent = this.#enqueue(slice);
     crc?.update(slice);
+    // With writes to spare in flight nobody waits, and that says nothing of how fast the kernel reads the views.
+    const measured = probe || (sent && this.#inFlight.length >= this.#depth);
     const waitStart = this.#now();
     if (probe) await this.#settled();
     else if (sent) await this.#room();
     const waitMs = this.#now() - waitStart;
     this.#stats.viewBytes += slice.byteLength;
     if (probe) this.#stats.probes += 1;
-    // A slice smaller than a batch may not have been written yet: nothing to learn from it.
-    if (sent && slice.byteLength >= BATCH_BYTES) this.#policy.viewed(slice.byteLength, waitMs, probe);
+    // A slice smaller than a batch may not have been written yet: nothing to learn from it either.
+    if (measured && slice.byteLength >= BATCH_BYTES) this.#policy.viewed(slice.byteLength, waitMs, probe);
   }
 
   /** A copy of stable bytes into a buffer no write reads any more, sent once there is room. */
   async #copy(slice: Uint8Array, crc: ByteHash | undefined): Promise<void> {
     const index = (this.#lastBuffer + 1) % (this.#depth + 1);
-    // Done by now unless writes complete out of order: the buffer's write was the oldest of those that had room.
+    // The write that last read this buffer is normally done (a send waits for room first), but writes may finish
+    // out of order.
     const reading = this.#bufferWrites[index];
     if (reading) await reading;
     this.#buffers[index] ??= takeBuffer();
