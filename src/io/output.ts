@@ -4,7 +4,7 @@
  * two where the sink takes overlapping writes (an open file): the next write then waits in the kernel, not for the
  * event loop to notice that the one before it finished.
  *
- * In-memory array data (`putStable`) goes out either as views of the caller's memory or copied through two reused
+ * In-memory array data (`putStable`) goes out either as views of the caller's memory or copied through a few reused
  * buffers, whichever the sink takes faster; `CopyPolicy` decides from what the call measures. Why both: on some
  * virtual machines the kernel pays a page fault of its own on every 4 KiB page of user memory it reads for the
  * first time (memory that only user code has touched, e.g. arrays a script just computed), which slowed writes of
@@ -60,8 +60,8 @@ async function guarded(work: Promise<void>, signal: AbortSignal | undefined): Pr
 const BATCH_BYTES = 1 << 20;
 const BATCH_CHUNKS = 1024;
 /**
- * In-memory data goes out in views of this size while views are the faster way, and through two reused buffers
- * of this size while copies are. One MiB, because the size of each write decides how fast a fresh process fills
+ * In-memory data goes out in views of this size while views are the faster way, and through reused buffers of
+ * this size while copies are. One MiB, because the size of each write decides how fast a fresh process fills
  * the page cache: on the test VM (ext4, Linux 6.18) a first save of 1.5 GB took 0.6–0.7 s in 1 MiB writes and
  * 2.1–2.4 s in 4 MiB copies, 3.2–3.9 s in 16 MiB views (bench/RESULTS.md, "One-shot save"); larger writes gain
  * nothing once the pages are warm.

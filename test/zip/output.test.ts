@@ -366,7 +366,7 @@ class PlacedSink implements ZipSink {
 }
 
 describe('BatchedOutput: two writes in flight on a file that takes overlapping writes', () => {
-  it('copies: never more than two in flight, no buffer refilled under a write that finishes late, bytes in place', async () => {
+  it('copies: never more than two in flight, three buffers taking turns, bytes in place though writes finish out of order', async () => {
     const arrays = [pattern(40 << 20, 30), pattern(7 << 20, 31)];
     const want = expected(arrays);
     const sink = new PlacedSink(want.byteLength, { t: 0 }, kernel(arrays, 4));
@@ -435,7 +435,7 @@ describe('CopyPolicy', () => {
     // 16 MiB at the assumed 8 GB/s is ~2.1 ms to copy: a 1 ms wait says views are fine.
     policy.viewed(16 << 20, 1);
     expect(policy.next()).toBe('view');
-    // A stray slow write, then a fast one: still views.
+    // Slow writes, one short of a run, then a fast one: still views.
     for (let i = 1; i < SLOW_VIEWS; i++) policy.viewed(16 << 20, 20);
     policy.viewed(16 << 20, 1);
     for (let i = 1; i < SLOW_VIEWS; i++) policy.viewed(16 << 20, 20);
