@@ -68,7 +68,7 @@ const BATCH_CHUNKS = 1024;
  */
 export const VIEW_SLICE_BYTES = BATCH_BYTES;
 export const COPY_SLICE_BYTES = BATCH_BYTES;
-/** A view write that tests the kernel's speed on the caller's memory (the first one of a call, and probes). */
+/** A view write that tests the kernel's speed on the caller's memory (the first ones of a call, and probes). */
 export const PROBE_BYTES = 1 << 20;
 
 /**
@@ -254,7 +254,7 @@ export class BatchedOutput implements ByteOutput {
       for (let at = 0; at < data.byteLength; at += VIEW_SLICE_BYTES) await this.#view(data.subarray(at, at + VIEW_SLICE_BYTES), crc, false);
       return;
     }
-    // Views until one measures slow: what the kernel makes of the first slice decides the rest.
+    // Views until a run of them measures slow: what the kernel makes of the first slices decides the rest.
     let at = 0;
     while (at < data.byteLength) {
       const way = this.#policy.next();
@@ -386,7 +386,7 @@ export class BatchedOutput implements ByteOutput {
   }
 
   async #flush(): Promise<void> {
-    this.#send();
+    void this.#send();
     await this.#settled();
   }
 }
