@@ -318,7 +318,7 @@ export class BatchedOutput implements ByteOutput {
     this.#buffers[index] ??= takeBuffer();
     const copy = this.#buffers[index]!.subarray(0, slice.byteLength);
     // Hashed before it is copied: the hash pulls the slice into the CPU's cache at its own pace, and the copy then
-    // reads it from there (copying first read it from memory, and the hash gained nothing from the copy's cache).
+    // reads it from there (copying first read it from memory; the hash, bound by its arithmetic, gained little).
     crc?.update(slice);
     const copyStart = this.#now();
     copy.set(slice);
