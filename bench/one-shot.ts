@@ -21,6 +21,8 @@
  *   --scale S      PaliGemma 3B scale (default 0.25)
  *   --work-dir D   where the files go (default: a temp dir)   --out FILE   results JSON (default bench/out/one-shot.json)
  *   --no-settle    start the timer right after the setup
+ *   --pause MS     wait MS between deleting one call's file and the next call (default 0: right after, into the
+ *                  page cache the deleted file just freed; a few seconds let the VM hand that memory back first)
  *
  * `npm run bench:one-shot -- [options]` builds first. Run it on a quiet machine (load average < 1): on a loaded
  * one the first call measures the other processes. `npm run test:bench` runs it at a tiny scale as a smoke test.
@@ -80,6 +82,7 @@ function options() {
       'work-dir': { type: 'string', default: tmpdir() },
       out: { type: 'string', default: join(REPO_ROOT, 'bench/out/one-shot.json') },
       'no-settle': { type: 'boolean', default: false },
+      pause: { type: 'string', default: '0' },
     },
     strict: true,
   });
@@ -105,7 +108,14 @@ function options() {
     workDir: resolve(values['work-dir']),
     out: resolve(values.out),
     settle: values['no-settle'] ? null : SETTLE,
+    pauseMs: pauseOf(values.pause),
   };
+}
+
+function pauseOf(text: string): number {
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 0) throw new Error('--pause must be a whole number of milliseconds');
+  return ms;
 }
 
 function spawnChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
@@ -146,10 +156,10 @@ async function main(): Promise<void> {
         const loadBefore = loadavg()[0]!;
         const write = writeOf(run.id);
         if (write === 'np-savez') {
-          const json = JSON.stringify({ arrays, outDir, repeats: opts.repeats, resultFile, settle: opts.settle });
+          const json = JSON.stringify({ arrays, outDir, repeats: opts.repeats, resultFile, settle: opts.settle, pauseMs: opts.pauseMs });
           await spawnChild('python3', [join(REPO_ROOT, 'bench/cases/numpy_one_shot.py'), json], env);
         } else {
-          const args: OneShotArgs = { write, source: 'generate', scale: opts.scale, outDir, repeats: opts.repeats, resultFile, settle: opts.settle };
+          const args: OneShotArgs = { write, source: 'generate', scale: opts.scale, outDir, repeats: opts.repeats, resultFile, settle: opts.settle, pauseMs: opts.pauseMs };
           await spawnChild(process.execPath, [run.id.endsWith('-base') ? baseChild! : child, JSON.stringify(args)], env);
         }
         const result = JSON.parse(await readFile(resultFile, 'utf8')) as OneShotResult;
@@ -206,7 +216,8 @@ async function main(): Promise<void> {
   const header =
     `${opts.rounds} rounds × ${keys.length} processes, ${opts.repeats} calls each, ${(bytes / 1e9).toFixed(2)} GB per call; ` +
     `load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}; THP ${memory.thpEnabled}/${memory.thpDefrag}, glibc ${memory.glibc}; ` +
-    `${opts.settle === null ? 'no settle wait' : `timer started once free-page reporting was quiet for ${opts.settle.quietMs / 1000} s`}`;
+    `${opts.settle === null ? 'no settle wait' : `timer started once free-page reporting was quiet for ${opts.settle.quietMs / 1000} s`}` +
+    `${opts.pauseMs > 0 ? `; ${opts.pauseMs / 1000} s between a call's file deleted and the next call` : ''}`;
   process.stdout.write(`${header}\n\n${lines.join('\n')}\n`);
   await mkdir(dirname(opts.out), { recursive: true });
   await writeFile(opts.out, `${JSON.stringify({ date: new Date().toISOString(), options: opts, memory, header, records, ratios }, null, 2)}\n`);

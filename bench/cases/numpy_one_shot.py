@@ -1,7 +1,7 @@
 """np.savez as a user's script calls it (spawned by bench/one-shot.ts): the arrays are made in this process
 before the timer starts, then np.savez writes them into a file opened with open(path, 'wb').
 
-argv[1] is JSON: {"arrays": [[name, shape], ...], "outDir", "repeats", "resultFile", "settle"}. Every array is bfloat16's
+argv[1] is JSON: {"arrays": [[name, shape], ...], "outDir", "repeats", "resultFile", "settle", "pauseMs"}. Every array is bfloat16's
 two-byte void ('<V2', what ml_dtypes' bfloat16 saves as) filled with pseudo-random bits, so the file has the names,
 shapes and byte count of the node side's tree. The result has the same fields as bench/cases/one-shot-case.ts.
 """
@@ -109,9 +109,11 @@ def main():
     rss_after_setup = status_bytes("VmRSS")
     reps = []
     size = 0
-    for _ in range(args["repeats"]):
+    for rep in range(args["repeats"]):
         if os.path.exists(out):
             os.remove(out)
+        if rep > 0 and args.get("pauseMs", 0) > 0:
+            time.sleep(args["pauseMs"] / 1000)
         before = counters()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)

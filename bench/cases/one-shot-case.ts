@@ -38,6 +38,8 @@ export interface OneShotArgs {
   resultFile: string;
   /** Wait before the first call until free-page reporting was quiet this long (ms), at most maxMs; null: no wait. */
   settle: { quietMs: number; maxMs: number } | null;
+  /** Milliseconds between deleting one call's file and the next call (0: none). */
+  pauseMs?: number;
 }
 
 export interface Counters {
@@ -255,6 +257,7 @@ async function main(): Promise<void> {
   let bytes = 0;
   for (let i = 0; i < args.repeats; i++) {
     await rm(out, { force: true });
+    if (i > 0 && (args.pauseMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, args.pauseMs));
     const before = counters();
     const cpu = process.cpuUsage();
     const startNs = process.hrtime.bigint();
