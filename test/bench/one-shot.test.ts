@@ -14,7 +14,7 @@ const CASES = ['save', 'plain', 'save-lazy'];
 const KEYS = CASES.flatMap((c) => [c, `${c}+hugetlb`]);
 
 interface OneShotJson {
-  records: { key: string; round: number; first: number; steady: number | undefined; result: { bytes: number; reps: unknown[] } }[];
+  records: { key: string; round: number; first: number; steady: number | undefined; result: { bytes: number; reps: { startNs: string; endNs: string }[] } }[];
 }
 
 describe('one-shot bench smoke run', () => {
@@ -24,7 +24,7 @@ describe('one-shot bench smoke run', () => {
   beforeAll(async () => {
     tmp = makeTempDir('one-shot-smoke');
     exit = await new Promise((done, fail) => {
-      const args = ['--import', 'tsx', join(ROOT, 'bench/one-shot.ts'), '--scale', '0.002', '--rounds', '1', '--repeats', '2', '--no-settle'];
+      const args = ['--import', 'tsx', join(ROOT, 'bench/one-shot.ts'), '--scale', '0.002', '--rounds', '1', '--repeats', '2', '--no-settle', '--pause', '300'];
       args.push('--cases', CASES.join(','), '--work-dir', tmp.path, '--out', tmp.file('one-shot.json'));
       const child = spawn(process.execPath, args, { cwd: ROOT });
       let stdout = '';
@@ -45,6 +45,9 @@ describe('one-shot bench smoke run', () => {
     expect(json.records.map((r) => r.key).sort()).toEqual([...KEYS].sort());
     for (const record of json.records) {
       expect(record.result.reps).toHaveLength(2);
+      // --pause: the second call started at least 300 ms after the first ended.
+      const [first, second] = record.result.reps;
+      expect(Number(BigInt(second!.startNs) - BigInt(first!.endNs)) / 1e6).toBeGreaterThanOrEqual(300);
       expect(record.first).toBeGreaterThan(0);
       expect(record.steady).toBeGreaterThan(0);
       expect(record.result.bytes).toBeGreaterThan(0);
@@ -54,6 +57,7 @@ describe('one-shot bench smoke run', () => {
     for (const c of CASES) expect(bytes(`${c}+hugetlb`)).toBe(bytes(c));
     expect(bytes('save')).toBeGreaterThan(bytes('plain'));
     expect(exit.stdout).toMatch(/\| save \/ plain \| first \|/);
+    expect(exit.stdout).toMatch(/0\.3 s between a call's file deleted and the next call/);
     expect(await readdir(tmp.path)).toEqual(['one-shot.json']);
   });
 });
