@@ -200,9 +200,8 @@ describe.skipIf(!npmWorks)(withSkipReason(!npmWorks, 'npm is not on PATH', 'the 
     expect(run.stdout.trim()).toBe('a');
   });
 
-  it.skipIf(!process.features.require_module)(
-    withSkipReason(!process.features.require_module, `Node ${process.version} cannot require() ES modules`, 'loads with require() where Node loads ES modules with require'),
-    () => {
+  const noRequireEsm = `Node ${process.version} cannot require() ES modules`;
+  it.skipIf(!process.features.require_module)(withSkipReason(!process.features.require_module, noRequireEsm, 'loads with require() where Node loads ES modules with require'), () => {
     const run = node('required.js', `
       const { saveNpz, loadNpz, NpzError } = require('npz-stream');
       const { paligemmaSpec } = require('npz-stream/paligemma');

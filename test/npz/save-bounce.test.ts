@@ -138,33 +138,31 @@ describe('saveNpz with members larger than a write buffer', () => {
     expect(Buffer.compare(readFileSync(path), numpyBytes!)).toBe(0);
   });
 
-  it.skipIf(!hasNumpy())(
-    withSkipReason(!hasNumpy(), NO_NUMPY, "writes np.savez's bytes when a slow kernel makes the writer copy arrays through its buffers, twice (the second save reuses them), lazy leaves in between"),
-    async () => {
-      // Every other member lazy, so copied arrays and borrowed chunks of a reused buffer alternate in one archive.
-      const leaves = SPECS.map((s, i): [string, Leaf] => [s.name, i % 2 === 0 ? typed(s) : lazy(s)]);
-      const caller = new Set(SPECS.flatMap((_, i) => (i % 2 === 0 ? [(leaves[i]![1] as { data: ArrayBufferView }).data.buffer] : [])));
-      const copies: ArrayBufferLike[][] = [];
-      // A file sink that takes 20 ms for any write of the caller's arrays, as a kernel that faults on every page
-      // of freshly computed memory would; writes from the writer's own buffers go through at once.
-      const slowOnCaller = (round: ArrayBufferLike[]) => (sink: FileSink): FileSink => ({
-        releasesChunks: true,
-        async write(chunks) {
-          if (chunks.some((c) => c.byteLength >= BIG && caller.has(c.buffer))) await new Promise((r) => setTimeout(r, 20));
-          round.push(...chunks.filter((c) => c.byteLength >= BIG && !caller.has(c.buffer) && !lazyBuffers.has(c.buffer)).map((c) => c.buffer));
-          await sink.write(chunks);
-        },
-        writeAt: (data, position) => sink.writeAt(data, position),
-      });
-      for (const round of [0, 1]) {
-        copies.push([]);
-        const path = join(tmp.path, `copied-${round}.npz`);
-        await saveThrough(slowOnCaller(copies[round]!), path, leaves.values());
-        expect(copies[round]!.length).toBeGreaterThan(0);
-        expect(Buffer.compare(readFileSync(path), numpyBytes!)).toBe(0);
-      }
-      // The second save copied through the first one's buffers.
-      expect(copies[1]!.some((b) => copies[0]!.includes(b))).toBe(true);
-    },
-  );
+  const copiedTitle = "writes np.savez's bytes when a slow kernel makes the writer copy arrays through its buffers, twice (the second save reuses them), lazy leaves in between";
+  it.skipIf(!hasNumpy())(withSkipReason(!hasNumpy(), NO_NUMPY, copiedTitle), async () => {
+    // Every other member lazy, so copied arrays and borrowed chunks of a reused buffer alternate in one archive.
+    const leaves = SPECS.map((s, i): [string, Leaf] => [s.name, i % 2 === 0 ? typed(s) : lazy(s)]);
+    const caller = new Set(SPECS.flatMap((_, i) => (i % 2 === 0 ? [(leaves[i]![1] as { data: ArrayBufferView }).data.buffer] : [])));
+    const copies: ArrayBufferLike[][] = [];
+    // A file sink that takes 20 ms for any write of the caller's arrays, as a kernel that faults on every page
+    // of freshly computed memory would; writes from the writer's own buffers go through at once.
+    const slowOnCaller = (round: ArrayBufferLike[]) => (sink: FileSink): FileSink => ({
+      releasesChunks: true,
+      async write(chunks) {
+        if (chunks.some((c) => c.byteLength >= BIG && caller.has(c.buffer))) await new Promise((r) => setTimeout(r, 20));
+        round.push(...chunks.filter((c) => c.byteLength >= BIG && !caller.has(c.buffer) && !lazyBuffers.has(c.buffer)).map((c) => c.buffer));
+        await sink.write(chunks);
+      },
+      writeAt: (data, position) => sink.writeAt(data, position),
+    });
+    for (const round of [0, 1]) {
+      copies.push([]);
+      const path = join(tmp.path, `copied-${round}.npz`);
+      await saveThrough(slowOnCaller(copies[round]!), path, leaves.values());
+      expect(copies[round]!.length).toBeGreaterThan(0);
+      expect(Buffer.compare(readFileSync(path), numpyBytes!)).toBe(0);
+    }
+    // The second save copied through the first one's buffers.
+    expect(copies[1]!.some((b) => copies[0]!.includes(b))).toBe(true);
+  });
 });
